@@ -1,0 +1,142 @@
+// Package config loads the daemon's one YAML file, applies environment overrides and validates
+// the result, reporting every problem at once. The file never holds a client secret: secrets live
+// only in Secrets Manager.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the daemon's whole configuration.
+type Config struct {
+	// Listen is the HOST:PORT of the /metrics, /healthz and /readyz listener.
+	Listen string `yaml:"listen"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"logLevel"`
+	// RenewBefore: rotation becomes due this long before the current secret expires.
+	RenewBefore Duration `yaml:"renewBefore"`
+	// AwaitDeadline: how long after an accepted rotate call the new secret may take to arrive
+	// before the daemon says so loudly and retries.
+	AwaitDeadline Duration `yaml:"awaitDeadline"`
+	Queues        Queues   `yaml:"queues"`
+	// KMSKeyID is the customer-managed key the secrets must be encrypted with.
+	KMSKeyID string `yaml:"kmsKeyId"`
+	// SecretFormat is "lwa-rotator" (default) or "lambda-sample" (AppClientId/AppClientSecret keys).
+	SecretFormat string        `yaml:"secretFormat"`
+	Applications []Application `yaml:"applications"`
+	// Endpoints override the LWA and SP-API addresses; for the sandbox and tests only.
+	Endpoints Endpoints `yaml:"endpoints"`
+	// AllowInsecureLoopback permits plain-HTTP endpoints on loopback addresses (local testing).
+	AllowInsecureLoopback bool `yaml:"allowInsecureLoopback"`
+}
+
+// Queues are the SQS queue URLs registered for the two notification types; they may be equal.
+type Queues struct {
+	Expiry    string `yaml:"expiry"`
+	NewSecret string `yaml:"newSecret"`
+}
+
+// Application is one SP-API application whose secret the daemon keeps fresh.
+type Application struct {
+	Name     string `yaml:"name"`
+	ClientID string `yaml:"clientId"`
+	// Region is na, eu or fe: where the rotate call goes.
+	Region   string `yaml:"region"`
+	SecretID string `yaml:"secretId"`
+	// ApplicationID (amzn1.sp.solution.…), when set, must match the notifications' metadata.
+	ApplicationID string `yaml:"applicationId"`
+}
+
+// Endpoints are address overrides for the sandbox and tests.
+type Endpoints struct {
+	LWA   string            `yaml:"lwa"`
+	SPAPI map[string]string `yaml:"spapi"`
+}
+
+// Defaults for fields the file leaves out.
+const (
+	DefaultListen        = "127.0.0.1:9464"
+	DefaultLogLevel      = "info"
+	DefaultRenewBefore   = 30 * 24 * time.Hour
+	DefaultAwaitDeadline = time.Hour
+	DefaultSecretFormat  = "lwa-rotator"
+)
+
+// Load reads path, applies the LWA_ROTATOR_* overrides found through getenv, fills defaults and
+// validates. A *ValidationError lists every problem found.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config %s: %w", path, err)
+	}
+	return Parse(raw, getenv)
+}
+
+// Parse is Load without the file read.
+func Parse(raw []byte, getenv func(string) string) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true) // a misspelt key, or a clientSecret someone pasted in, must not pass silently
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parsing config: %w", err)
+	}
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	var problems []string
+	problems = append(problems, c.applyEnv(getenv)...)
+	c.applyDefaults()
+	problems = append(problems, c.validate()...)
+	if len(problems) > 0 {
+		return nil, &ValidationError{Problems: problems}
+	}
+	return &c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = DefaultLogLevel
+	}
+	if c.RenewBefore == 0 {
+		c.RenewBefore = Duration(DefaultRenewBefore)
+	}
+	if c.AwaitDeadline == 0 {
+		c.AwaitDeadline = Duration(DefaultAwaitDeadline)
+	}
+	if c.SecretFormat == "" {
+		c.SecretFormat = DefaultSecretFormat
+	}
+}
+
+// ValidationError carries every problem found in a configuration.
+type ValidationError struct{ Problems []string }
+
+func (e *ValidationError) Error() string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "invalid configuration (%d problems):", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  - ")
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+// Application returns the application configured for clientID.
+func (c *Config) Application(clientID string) (Application, bool) {
+	for _, a := range c.Applications {
+		if a.ClientID == clientID {
+			return a, true
+		}
+	}
+	return Application{}, false
+}

@@ -1,0 +1,62 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// Env lists the variables that override the file, so check-config and the README share one list.
+var Env = []struct{ Name, Field string }{
+	{"LWA_ROTATOR_LISTEN", "listen"},
+	{"LWA_ROTATOR_LOG_LEVEL", "logLevel"},
+	{"LWA_ROTATOR_RENEW_BEFORE", "renewBefore"},
+	{"LWA_ROTATOR_AWAIT_DEADLINE", "awaitDeadline"},
+	{"LWA_ROTATOR_EXPIRY_QUEUE_URL", "queues.expiry"},
+	{"LWA_ROTATOR_NEW_SECRET_QUEUE_URL", "queues.newSecret"},
+	{"LWA_ROTATOR_KMS_KEY_ID", "kmsKeyId"},
+	{"LWA_ROTATOR_SECRET_FORMAT", "secretFormat"},
+	{"LWA_ROTATOR_LWA_ENDPOINT", "endpoints.lwa"},
+	{"LWA_ROTATOR_SPAPI_ENDPOINT", "endpoints.spapi (all regions)"},
+	{"LWA_ROTATOR_ALLOW_INSECURE_LOOPBACK", "allowInsecureLoopback"},
+}
+
+// applyEnv copies set variables over the file's values. AWS endpoints and credentials are not
+// here on purpose: the SDK's own chain (AWS_ENDPOINT_URL_SQS, AWS_REGION, …) owns those.
+func (c *Config) applyEnv(getenv func(string) string) []string {
+	var problems []string
+	str := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	dur := func(name string, dst *Duration) {
+		if v := getenv(name); v != "" {
+			d, err := ParseDuration(v)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+				return
+			}
+			*dst = Duration(d)
+		}
+	}
+	str("LWA_ROTATOR_LISTEN", &c.Listen)
+	str("LWA_ROTATOR_LOG_LEVEL", &c.LogLevel)
+	dur("LWA_ROTATOR_RENEW_BEFORE", &c.RenewBefore)
+	dur("LWA_ROTATOR_AWAIT_DEADLINE", &c.AwaitDeadline)
+	str("LWA_ROTATOR_EXPIRY_QUEUE_URL", &c.Queues.Expiry)
+	str("LWA_ROTATOR_NEW_SECRET_QUEUE_URL", &c.Queues.NewSecret)
+	str("LWA_ROTATOR_KMS_KEY_ID", &c.KMSKeyID)
+	str("LWA_ROTATOR_SECRET_FORMAT", &c.SecretFormat)
+	str("LWA_ROTATOR_LWA_ENDPOINT", &c.Endpoints.LWA)
+	if v := getenv("LWA_ROTATOR_SPAPI_ENDPOINT"); v != "" {
+		c.Endpoints.SPAPI = map[string]string{"na": v, "eu": v, "fe": v}
+	}
+	if v := getenv("LWA_ROTATOR_ALLOW_INSECURE_LOOPBACK"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("LWA_ROTATOR_ALLOW_INSECURE_LOOPBACK: %q is not a boolean", v))
+		}
+		c.AllowInsecureLoopback = b
+	}
+	return problems
+}
