@@ -132,7 +132,9 @@ func TestEnvironmentOverrides(t *testing.T) {
 		{"queues", map[string]string{"LWA_ROTATOR_EXPIRY_QUEUE_URL": "https://q/x", "LWA_ROTATOR_NEW_SECRET_QUEUE_URL": "https://q/x"},
 			func(c *Config) bool { return c.Queues.Expiry == "https://q/x" && c.Queues.NewSecret == "https://q/x" }, ""},
 		{"spapi all regions", map[string]string{"LWA_ROTATOR_SPAPI_ENDPOINT": "https://sim"},
-			func(c *Config) bool { return c.Endpoints.SPAPI["na"] == "https://sim" && c.Endpoints.SPAPI["fe"] == "https://sim" }, ""},
+			func(c *Config) bool {
+				return c.Endpoints.SPAPI["na"] == "https://sim" && c.Endpoints.SPAPI["fe"] == "https://sim"
+			}, ""},
 		{"loopback http allowed", map[string]string{"LWA_ROTATOR_LWA_ENDPOINT": "http://127.0.0.1:1/auth/o2/token", "LWA_ROTATOR_ALLOW_INSECURE_LOOPBACK": "true"},
 			func(c *Config) bool { return c.AllowInsecureLoopback }, ""},
 		{"loopback http refused by default", map[string]string{"LWA_ROTATOR_LWA_ENDPOINT": "http://127.0.0.1:1/t"}, nil, "plain http"},
