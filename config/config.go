@@ -35,6 +35,9 @@ type Config struct {
 	Endpoints Endpoints `yaml:"endpoints"`
 	// AllowInsecureLoopback permits plain-HTTP endpoints on loopback addresses (local testing).
 	AllowInsecureLoopback bool `yaml:"allowInsecureLoopback"`
+	// AtRest says what start-up does when a queue lacks server-side encryption or a secret is not
+	// encrypted with the configured customer-managed key: "refuse" (default) or "warn".
+	AtRest string `yaml:"atRest"`
 }
 
 // Queues are the SQS queue URLs registered for the two notification types; they may be equal.
@@ -115,6 +118,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.SecretFormat == "" {
 		c.SecretFormat = DefaultSecretFormat
+	}
+	if c.AtRest == "" {
+		c.AtRest = "refuse"
 	}
 }
 

@@ -18,6 +18,7 @@ var Env = []struct{ Name, Field string }{
 	{"LWA_ROTATOR_LWA_ENDPOINT", "endpoints.lwa"},
 	{"LWA_ROTATOR_SPAPI_ENDPOINT", "endpoints.spapi (all regions)"},
 	{"LWA_ROTATOR_ALLOW_INSECURE_LOOPBACK", "allowInsecureLoopback"},
+	{"LWA_ROTATOR_AT_REST", "atRest"},
 }
 
 // applyEnv copies set variables over the file's values. AWS endpoints and credentials are not
@@ -48,6 +49,7 @@ func (c *Config) applyEnv(getenv func(string) string) []string {
 	str("LWA_ROTATOR_KMS_KEY_ID", &c.KMSKeyID)
 	str("LWA_ROTATOR_SECRET_FORMAT", &c.SecretFormat)
 	str("LWA_ROTATOR_LWA_ENDPOINT", &c.Endpoints.LWA)
+	str("LWA_ROTATOR_AT_REST", &c.AtRest)
 	if v := getenv("LWA_ROTATOR_SPAPI_ENDPOINT"); v != "" {
 		c.Endpoints.SPAPI = map[string]string{"na": v, "eu": v, "fe": v}
 	}

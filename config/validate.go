@@ -36,6 +36,9 @@ func (c *Config) validate() []string {
 	if c.SecretFormat != "lwa-rotator" && c.SecretFormat != "lambda-sample" {
 		add("secretFormat: %q is not lwa-rotator or lambda-sample", c.SecretFormat)
 	}
+	if c.AtRest != "refuse" && c.AtRest != "warn" {
+		add("atRest: %q is not refuse or warn", c.AtRest)
+	}
 	if c.Queues.Expiry == "" {
 		add("queues.expiry: required (the queue registered for Application Client Secret Expiry)")
 	} else {
@@ -138,4 +141,13 @@ func IsLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// CheckTransport applies the endpoint rule (https, or http to loopback when allowed) to an
+// endpoint that comes from outside the file, such as AWS_ENDPOINT_URL_SQS.
+func (c *Config) CheckTransport(field, raw string) error {
+	if p := c.checkURL(field, raw); len(p) > 0 {
+		return fmt.Errorf("%s", p[0])
+	}
+	return nil
 }

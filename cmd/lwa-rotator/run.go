@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/spapi-tools/lwa-rotator/config"
+	"github.com/spapi-tools/lwa-rotator/internal/daemon"
+	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// errUsage marks a command-line mistake (exit code 2).
+var errUsage = errors.New("usage")
+
+const usage = `usage: lwa-rotator <command> [flags]
+
+commands:
+  run           run the daemon (--config FILE, --listen HOST:PORT)
+  check-config  validate a configuration file and print every problem (--config FILE)
+  sandbox       local sandbox: moto + SP-API/LWA simulator + daemon, one full rotation (--listen, --simulator-only, --exit-after-rotation)
+  version       print the version and build information
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	disableCoreDumps()
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stderr)
+	case "check-config":
+		return cmdCheckConfig(args[1:], stdout, stderr)
+	case "sandbox":
+		return cmdSandbox(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)
+		return errUsage
+	}
+}
+
+func defaultConfigPath() string {
+	if p := os.Getenv("LWA_ROTATOR_CONFIG"); p != "" {
+		return p
+	}
+	return "/etc/lwa-rotator/config.yaml"
+}
+
+func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file (env LWA_ROTATOR_CONFIG)")
+	listen := fs.String("listen", "", "HOST:PORT for /metrics, /healthz and /readyz (overrides the file)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	// Credentials, region and endpoints (AWS_ENDPOINT_URL_SQS, …) come from the SDK's standard chain.
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	sig := make(chan os.Signal, 8)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	return daemon.Run(ctx, daemon.Options{
+		ConfigPath: *cfgPath, Listen: *listen, AWS: awsCfg, Signals: sig, Version: version,
+	})
+}
+
+func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file (env LWA_ROTATOR_CONFIG)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	cfg, err := config.Load(*cfgPath, os.Getenv)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: configuration OK: %d application(s), expiry queue %s, new-secret queue %s, renewBefore %s\n",
+		*cfgPath, len(cfg.Applications), cfg.Queues.Expiry, cfg.Queues.NewSecret, cfg.RenewBefore.D())
+	return nil
+}
+
+func cmdSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := sandbox.Options{Out: stdout, Version: version}
+	fs.StringVar(&o.Listen, "listen", "127.0.0.1:9464", "HOST:PORT for the daemon's /metrics, /healthz and /readyz")
+	fs.BoolVar(&o.SimulatorOnly, "simulator-only", false, "start moto and the SP-API/LWA simulator only, print their endpoints, and wait")
+	fs.BoolVar(&o.ExitAfterRotation, "exit-after-rotation", false, "exit 0 once the first rotation is complete")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	sig := make(chan os.Signal, 8)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	o.Signals = sig
+	return sandbox.Run(ctx, o)
+}
+
+func versionString() string {
+	rev := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				rev = s.Value
+			}
+		}
+	}
+	return fmt.Sprintf("lwa-rotator %s (revision %s, %s, %s/%s)", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+func exitCode(err error) int {
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	return 1
+}
+
+// disableCoreDumps keeps a crash from writing the process memory, secrets included, to disk.
+func disableCoreDumps() {
+	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{Cur: 0, Max: 0})
+}

@@ -1,0 +1,185 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/spapi-tools/lwa-rotator/config"
+	"github.com/spapi-tools/lwa-rotator/internal/awsmetrics"
+	"github.com/spapi-tools/lwa-rotator/metrics"
+	"github.com/spapi-tools/lwa-rotator/notifications"
+	"github.com/spapi-tools/lwa-rotator/rotator"
+	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/vault"
+)
+
+type daemon struct {
+	opts      Options
+	log       *zap.Logger
+	level     *zap.AtomicLevel
+	reg       *prometheus.Registry
+	metrics   *metrics.Metrics
+	rot       *rotator.Rotator
+	consumers []*notifications.Consumer
+	health    *health
+
+	mu  sync.Mutex
+	cfg *config.Config
+}
+
+func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, level *zap.AtomicLevel) (*daemon, error) {
+	d := &daemon{opts: o, log: log, level: level, cfg: cfg, reg: prometheus.NewRegistry()}
+	d.health = newHealth()
+	d.metrics = metrics.New(d.reg, snapshotFunc(func() []rotator.Status {
+		if d.rot == nil {
+			return nil
+		}
+		return d.rot.Snapshot()
+	}), d.ready, o.Version)
+
+	awsCfg := o.AWS.Copy()
+	awsCfg.APIOptions = append(awsCfg.APIOptions, awsmetrics.Middleware(d.metrics, o.Clock, log))
+	sqsClient := sqs.NewFromConfig(awsCfg)
+	smClient := secretsmanager.NewFromConfig(awsCfg)
+	kmsClient := kms.NewFromConfig(awsCfg)
+
+	httpClient := o.HTTP
+	if httpClient == nil {
+		httpClient = hardenedHTTPClient()
+	}
+	store := &vault.Store{SM: smClient, Format: vault.Format(cfg.SecretFormat), Log: log}
+	lwa := &spapi.LWAClient{HTTP: httpClient, Endpoint: lwaEndpoint(cfg), Log: log, Clock: o.Clock, Observer: d.metrics}
+	app := &spapi.AppClient{HTTP: httpClient, Endpoints: spapiEndpoints(cfg), Log: log, Clock: o.Clock, Observer: d.metrics}
+
+	if err := startupChecks(ctx, cfg, store, kmsClient, sqsClient, d.health, log); err != nil {
+		return nil, err
+	}
+	d.rot = rotator.New(rotator.Options{
+		Apps: apps(cfg), Vault: store, LWA: lwa, SPAPI: app, Clock: o.Clock, Log: log, Observer: d.metrics,
+		RenewBefore: cfg.RenewBefore.D(), AwaitDeadline: cfg.AwaitDeadline.D(),
+	})
+
+	queues := map[string]string{}
+	if cfg.Queues.Expiry == cfg.Queues.NewSecret {
+		queues[cfg.Queues.Expiry] = "shared"
+	} else {
+		queues[cfg.Queues.Expiry] = "expiry"
+		queues[cfg.Queues.NewSecret] = "new_secret"
+	}
+	var names []string
+	for _, a := range cfg.Applications {
+		names = append(names, a.Name)
+	}
+	d.metrics.Init(names, queues)
+	d.metrics.Reloaded(true, o.Clock.Now())
+	for url := range queues {
+		d.consumers = append(d.consumers, &notifications.Consumer{
+			SQS: sqsClient, QueueURL: url, Handler: d.rot, Log: log, Clock: o.Clock,
+			Observer: multiObserver{d.metrics, d.health},
+		})
+	}
+	return d, nil
+}
+
+// reload re-reads the configuration (SIGHUP). A bad file keeps the running configuration and
+// says so in a metric. Queue URLs and the listen address need a restart to change.
+func (d *daemon) reload() {
+	cfg, err := config.Load(d.opts.ConfigPath, d.opts.Getenv)
+	if err != nil {
+		d.log.Error("SIGHUP: configuration reload failed; keeping the running configuration", zap.Error(err))
+		d.metrics.Reloaded(false, d.opts.Clock.Now())
+		return
+	}
+	d.mu.Lock()
+	old := d.cfg
+	d.cfg = cfg
+	d.mu.Unlock()
+	if cfg.Queues != old.Queues || cfg.Listen != old.Listen {
+		d.log.Warn("SIGHUP: queue URLs and the listen address change only on restart")
+	}
+	if d.opts.Level == nil {
+		if l, err := zap.ParseAtomicLevel(cfg.LogLevel); err == nil {
+			d.level.SetLevel(l.Level())
+		}
+	}
+	d.rot.Reconfigure(apps(cfg), cfg.RenewBefore.D(), cfg.AwaitDeadline.D(), 0, 0)
+	var names []string
+	for _, a := range cfg.Applications {
+		names = append(names, a.Name)
+	}
+	d.metrics.Init(names, nil)
+	d.metrics.Reloaded(true, d.opts.Clock.Now())
+	d.log.Info("SIGHUP: configuration reloaded", zap.Int("applications", len(cfg.Applications)))
+}
+
+func apps(cfg *config.Config) []rotator.App {
+	out := make([]rotator.App, 0, len(cfg.Applications))
+	for _, a := range cfg.Applications {
+		out = append(out, rotator.App{Name: a.Name, ClientID: a.ClientID, Region: spapi.Region(a.Region), SecretID: a.SecretID, ApplicationID: a.ApplicationID})
+	}
+	return out
+}
+
+func lwaEndpoint(cfg *config.Config) string {
+	if cfg.Endpoints.LWA != "" {
+		return cfg.Endpoints.LWA
+	}
+	return spapi.DefaultLWAEndpoint
+}
+
+func spapiEndpoints(cfg *config.Config) map[spapi.Region]string {
+	out := map[spapi.Region]string{}
+	for r, u := range cfg.Endpoints.SPAPI {
+		out[spapi.Region(r)] = u
+	}
+	return out
+}
+
+// hardenedHTTPClient speaks TLS 1.2 or newer with certificate verification always on, and never
+// waits forever.
+func hardenedHTTPClient() *http.Client {
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+	}
+	return &http.Client{Transport: tr, Timeout: 60 * time.Second}
+}
+
+type snapshotFunc func() []rotator.Status
+
+func (f snapshotFunc) Snapshot() []rotator.Status { return f() }
+
+type multiObserver []notifications.Observer
+
+func (m multiObserver) Polled(queueURL string, n int, err error) {
+	for _, o := range m {
+		o.Polled(queueURL, n, err)
+	}
+}
+
+func newJSONLogger(level zap.AtomicLevel) (*zap.Logger, error) {
+	cfg := zap.NewProductionConfig()
+	cfg.Level = level
+	cfg.Sampling = nil // every rotation line matters; volume is tiny
+	log, err := cfg.Build()
+	if err != nil {
+		return nil, fmt.Errorf("building the JSON logger: %w", err)
+	}
+	return log, nil
+}

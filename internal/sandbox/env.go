@@ -1,0 +1,236 @@
+// Package sandbox builds a complete local world for lwa-rotator: moto for SQS, Secrets Manager and
+// KMS, the SP-API/LWA simulator, one application with a secret close to expiry, and a
+// configuration file pointing the daemon at all of it. The sandbox command and the integration
+// tests share it.
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"go.uber.org/zap"
+
+	"github.com/spapi-tools/lwa-rotator/internal/awstest"
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/spapi/spapisim"
+	"github.com/spapi-tools/lwa-rotator/vault"
+	"github.com/spapi-tools/lwa-rotator/vault/secret"
+)
+
+// EnvOptions shape a sandbox world.
+type EnvOptions struct {
+	// AWSEndpoint is a running moto (or a proxy in front of it).
+	AWSEndpoint string
+	Clock       clock.Clock
+	Log         *zap.Logger
+	// Dir receives the configuration file; empty makes a temporary directory.
+	Dir string
+	// Name distinguishes resources when several worlds share one moto.
+	Name string
+	// SharedQueue uses one queue for both notification types.
+	SharedQueue bool
+	// SecretLifetimeLeft is how long the first secret has to live (default 20 days: inside the
+	// default 30-day renewal window, so an expiry notice makes rotation due at once).
+	SecretLifetimeLeft time.Duration
+	// ExtraConfig is appended to the generated configuration file.
+	ExtraConfig string
+}
+
+// Env is a running sandbox world.
+type Env struct {
+	Sim         *spapisim.Sim
+	SimURL      string
+	AWSEndpoint string
+	AWS         awstest.Clients
+	Store       *vault.Store
+	KMSKeyARN   string
+	ExpiryQueue string
+	SecretQueue string
+	DLQs        []string
+	SecretID    string
+	ClientID    string
+	AppName     string
+	AppID       string
+	ConfigPath  string
+	FirstSecret secret.Value
+
+	srv *http.Server
+}
+
+// NewEnv creates the resources and starts the simulator on a loopback port.
+func NewEnv(ctx context.Context, o EnvOptions) (*Env, error) {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if o.Name == "" {
+		o.Name = "sandbox-" + randHex(4)
+	}
+	if o.SecretLifetimeLeft == 0 {
+		o.SecretLifetimeLeft = 20 * 24 * time.Hour
+	}
+	e := &Env{AWSEndpoint: o.AWSEndpoint, AWS: awstest.NewClients(o.AWSEndpoint, nil), AppName: "demo-app",
+		ClientID: "amzn1.application-oa2-client." + randHex(16), AppID: "amzn1.sp.solution." + randHex(16)}
+	e.Store = &vault.Store{SM: e.AWS.SecretsManager, Format: vault.FormatDefault, Log: o.Log}
+
+	key, err := e.AWS.KMS.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("lwa-rotator sandbox " + o.Name)})
+	if err != nil {
+		return nil, fmt.Errorf("creating the sandbox KMS key: %w", err)
+	}
+	e.KMSKeyARN = aws.ToString(key.KeyMetadata.Arn)
+
+	if e.ExpiryQueue, err = e.queue(ctx, o.Name+"-expiry"); err != nil {
+		return nil, err
+	}
+	e.SecretQueue = e.ExpiryQueue
+	if !o.SharedQueue {
+		if e.SecretQueue, err = e.queue(ctx, o.Name+"-new-secret"); err != nil {
+			return nil, err
+		}
+	}
+
+	now := o.Clock.Now()
+	e.FirstSecret = secret.New("amzn1.oa2-cs.v1." + randHex(32))
+	first := vault.Record{ClientID: e.ClientID, ClientSecret: e.FirstSecret, ExpiresAt: now.Add(o.SecretLifetimeLeft).UTC().Truncate(time.Millisecond)}
+	if e.SecretID, err = e.Store.Create(ctx, "lwa-rotator/"+o.Name+"/"+e.AppName, e.KMSKeyARN, first); err != nil {
+		return nil, fmt.Errorf("creating the sandbox secret: %w", err)
+	}
+
+	e.Sim = spapisim.New(spapisim.Options{Clock: o.Clock, Deliver: spapisim.SQSDeliverer{SQS: e.AWS.SQS}, Log: o.Log})
+	if err := e.Sim.Register(spapisim.App{ClientID: e.ClientID, ApplicationID: e.AppID, Secret: e.FirstSecret,
+		SecretExpiresAt: first.ExpiresAt, ExpiryQueueURL: e.ExpiryQueue, NewSecretQueueURL: e.SecretQueue}); err != nil {
+		return nil, fmt.Errorf("registering the sandbox application: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listening for the simulator: %w", err)
+	}
+	e.SimURL = "http://" + ln.Addr().String()
+	e.srv = &http.Server{Handler: e.Sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = e.srv.Serve(ln) }()
+
+	dir := o.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "lwa-rotator-sandbox-"); err != nil {
+			return nil, fmt.Errorf("making the sandbox directory: %w", err)
+		}
+	}
+	e.ConfigPath = filepath.Join(dir, o.Name+".yaml")
+	if err := os.WriteFile(e.ConfigPath, []byte(e.configYAML()+o.ExtraConfig), 0o600); err != nil {
+		return nil, fmt.Errorf("writing the sandbox configuration: %w", err)
+	}
+	return e, nil
+}
+
+// configYAML is the daemon configuration for this world. It holds no secret.
+func (e *Env) configYAML() string {
+	return fmt.Sprintf(`# Generated by lwa-rotator sandbox: everything on loopback, no AWS account involved.
+logLevel: info
+renewBefore: 30d
+awaitDeadline: 2m
+kmsKeyId: %s
+allowInsecureLoopback: true
+queues:
+  expiry: %s
+  newSecret: %s
+endpoints:
+  lwa: %s/auth/o2/token
+  spapi: {na: %s, eu: %s, fe: %s}
+applications:
+  - name: %s
+    clientId: %s
+    region: na
+    secretId: %s
+    applicationId: %s
+`, e.KMSKeyARN, e.ExpiryQueue, e.SecretQueue, e.SimURL, e.SimURL, e.SimURL, e.SimURL, e.AppName, e.ClientID, e.SecretID, e.AppID)
+}
+
+// queue makes an SSE-KMS queue with a dead-letter queue after five receives.
+func (e *Env) queue(ctx context.Context, name string) (string, error) {
+	dlq, err := e.AWS.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq"),
+		Attributes: map[string]string{"KmsMasterKeyId": e.KMSKeyARN}})
+	if err != nil {
+		return "", fmt.Errorf("creating queue %s-dlq: %w", name, err)
+	}
+	e.DLQs = append(e.DLQs, aws.ToString(dlq.QueueUrl))
+	attrs, err := e.AWS.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{"QueueArn"}})
+	if err != nil {
+		return "", fmt.Errorf("reading queue %s-dlq: %w", name, err)
+	}
+	q, err := e.AWS.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: map[string]string{
+		"KmsMasterKeyId":    e.KMSKeyARN,
+		"VisibilityTimeout": "60",
+		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":"%s","maxReceiveCount":"5"}`, attrs.Attributes["QueueArn"]),
+	}})
+	if err != nil {
+		return "", fmt.Errorf("creating queue %s: %w", name, err)
+	}
+	return aws.ToString(q.QueueUrl), nil
+}
+
+// AWSConfig is an SDK configuration aimed at this world's AWS endpoint.
+func (e *Env) AWSConfig() aws.Config {
+	cfg := awstest.Config(nil)
+	cfg.BaseEndpoint = aws.String(e.AWSEndpoint)
+	return cfg
+}
+
+// Environ lists the variables that point an independently started `lwa-rotator run` at this world.
+func (e *Env) Environ() []string {
+	return []string{
+		"AWS_ENDPOINT_URL=" + e.AWSEndpoint,
+		"AWS_ACCESS_KEY_ID=testing",
+		"AWS_SECRET_ACCESS_KEY=testing",
+		"AWS_REGION=" + awstest.Region,
+		"LWA_ROTATOR_LWA_ENDPOINT=" + e.SimURL + "/auth/o2/token",
+		"LWA_ROTATOR_SPAPI_ENDPOINT=" + e.SimURL,
+		"LWA_ROTATOR_ALLOW_INSECURE_LOOPBACK=true",
+	}
+}
+
+// QueueDepth is the number of visible plus in-flight messages on a queue.
+func (e *Env) QueueDepth(ctx context.Context, url string) (int, error) {
+	out, err := e.AWS.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
+	if err != nil {
+		return 0, fmt.Errorf("reading the depth of %s: %w", url, err)
+	}
+	var n, m int
+	_, _ = fmt.Sscan(out.Attributes["ApproximateNumberOfMessages"], &n)
+	_, _ = fmt.Sscan(out.Attributes["ApproximateNumberOfMessagesNotVisible"], &m)
+	return n + m, nil
+}
+
+// Close stops the simulator. AWS resources stay in moto until it is reset or stopped.
+func (e *Env) Close() error {
+	if e.srv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("stopping the simulator: %w", err)
+	}
+	return nil
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

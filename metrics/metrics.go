@@ -1,0 +1,159 @@
+// Package metrics exposes the daemon's Prometheus metrics on a registry it is given. State gauges
+// are computed at scrape time from the rotator's snapshot, so they are never stale and every
+// configured application has its series from start-up.
+package metrics
+
+import (
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/spapi-tools/lwa-rotator/rotator"
+)
+
+const ns = "lwa_rotator"
+
+// Snapshotter is the rotator's read side.
+type Snapshotter interface{ Snapshot() []rotator.Status }
+
+// Metrics holds every collector the daemon updates. It implements the observer interfaces of the
+// rotator, the SQS consumer and the SP-API clients.
+type Metrics struct {
+	rotations     *prometheus.CounterVec
+	notifications *prometheus.CounterVec
+	apiRequests   *prometheus.CounterVec
+	apiDuration   *prometheus.HistogramVec
+	polls         *prometheus.CounterVec
+	reloadOK      prometheus.Gauge
+	reloadTime    prometheus.Gauge
+
+	mu        sync.Mutex
+	queueName map[string]string // queue URL → bounded label
+}
+
+// New registers everything on reg. version is the build's version string.
+func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, version string) *Metrics {
+	m := &Metrics{
+		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "rotations_total",
+			Help: "Rotation attempts by application and result (success, requested, request_failed, timeout, rejected, not_enrolled, current_invalid).",
+		}, []string{"application", "result"}),
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "notifications_total",
+			Help: "SQS notifications handled, by application (empty when unknown), type and outcome.",
+		}, []string{"application", "type", "outcome"}),
+		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "api_requests_total",
+			Help: "Outgoing API requests by API, operation and HTTP status code (0: no response).",
+		}, []string{"api", "operation", "code"}),
+		apiDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Name: "api_request_duration_seconds",
+			Help:    "Duration of outgoing API requests.",
+			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25},
+		}, []string{"api", "operation"}),
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "sqs_polls_total",
+			Help: "SQS ReceiveMessage calls by queue (expiry, new_secret, shared) and result (success, error).",
+		}, []string{"queue", "result"}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "config_last_reload_successful",
+			Help: "Whether the last configuration reload succeeded (1) or kept the old configuration (0).",
+		}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "config_last_reload_success_timestamp_seconds",
+			Help: "When the configuration was last loaded successfully.",
+		}),
+		queueName: map[string]string{},
+	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: ns, Name: "build_info",
+		Help: "Build information; the value is always 1.",
+	}, []string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(version, revision(), runtime.Version()).Set(1)
+	reg.MustRegister(m.rotations, m.notifications, m.apiRequests, m.apiDuration, m.polls, m.reloadOK, m.reloadTime, buildInfo,
+		&stateCollector{state: state, ready: ready},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Init creates the counter series of the known applications and queues, so alerts and dashboards
+// see zeros rather than missing series.
+func (m *Metrics) Init(apps []string, queues map[string]string) {
+	for _, a := range apps {
+		for _, r := range []string{rotator.ResultSuccess, rotator.ResultRequested, rotator.ResultRequestFailed, rotator.ResultTimeout,
+			rotator.ResultRejected, rotator.ResultNotEnrolled, rotator.ResultCurrentInvalid} {
+			m.rotations.WithLabelValues(a, r)
+		}
+		for _, t := range []string{"APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", "APPLICATION_OAUTH_CLIENT_NEW_SECRET"} {
+			for _, o := range []string{rotator.OutcomeProcessed, rotator.OutcomeDuplicate, rotator.OutcomeStale, rotator.OutcomeRejected, rotator.OutcomeFailed} {
+				m.notifications.WithLabelValues(a, t, o)
+			}
+		}
+	}
+	m.notifications.WithLabelValues("", "unknown", rotator.OutcomeMalformed)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for url, name := range queues {
+		m.queueName[url] = name
+		m.polls.WithLabelValues(name, "success")
+		m.polls.WithLabelValues(name, "error")
+	}
+	for _, op := range [][2]string{{"lwa", "token"}, {"spapi", "rotateClientSecret"}} {
+		m.apiRequests.WithLabelValues(op[0], op[1], "200")
+	}
+}
+
+// Rotation implements rotator.Observer.
+func (m *Metrics) Rotation(app, result string) { m.rotations.WithLabelValues(app, result).Inc() }
+
+// Notification implements rotator.Observer.
+func (m *Metrics) Notification(app, typ, outcome string) {
+	m.notifications.WithLabelValues(app, typ, outcome).Inc()
+}
+
+// ObserveRequest implements spapi.Observer and the AWS middleware's observer.
+func (m *Metrics) ObserveRequest(api, operation string, status int, d time.Duration) {
+	m.apiRequests.WithLabelValues(api, operation, strconv.Itoa(status)).Inc()
+	m.apiDuration.WithLabelValues(api, operation).Observe(d.Seconds())
+}
+
+// Polled implements notifications.Observer.
+func (m *Metrics) Polled(queueURL string, _ int, err error) {
+	m.mu.Lock()
+	name, ok := m.queueName[queueURL]
+	m.mu.Unlock()
+	if !ok {
+		name = "other"
+	}
+	result := "success"
+	if err != nil {
+		result = "error"
+	}
+	m.polls.WithLabelValues(name, result).Inc()
+}
+
+// Reloaded records a configuration load attempt.
+func (m *Metrics) Reloaded(ok bool, at time.Time) {
+	if ok {
+		m.reloadOK.Set(1)
+		m.reloadTime.Set(float64(at.Unix()))
+		return
+	}
+	m.reloadOK.Set(0)
+}
+
+func revision() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
+}

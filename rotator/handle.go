@@ -1,0 +1,237 @@
+package rotator
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/spapi-tools/lwa-rotator/notifications"
+	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/vault"
+)
+
+const (
+	// poisonRetry is how long a message the daemon will never accept stays invisible between
+	// deliveries, on its way to the dead-letter queue. Such messages are never deleted: one of
+	// them could carry a secret somebody needs.
+	poisonRetry = 15 * time.Minute
+	// staleNoticeSlack: an expiry notice more than this before the stored secret's expiry is
+	// about a secret that has already been replaced.
+	staleNoticeSlack = 24 * time.Hour
+)
+
+// Handle is the SQS handler: it parses, routes by client id and reports whether the message may
+// be deleted. It deletes only once the work is durable or the message is proven stale or a
+// duplicate (design invariant 1).
+func (r *Rotator) Handle(ctx context.Context, m notifications.Message) notifications.Result {
+	log := r.log.With(zap.String("message_id", m.ID), zap.Int("receive_count", m.ReceiveCount))
+	n, err := notifications.Parse(m.Body)
+	if err != nil {
+		log.Error("unparseable notification; leaving it for the dead-letter queue", zap.Error(err))
+		r.obs.Notification("", "unknown", OutcomeMalformed)
+		return notifications.Result{RetryAfter: poisonRetry}
+	}
+	meta := n.Meta()
+	log = log.With(zap.String("notification_id", meta.Metadata.NotificationID), zap.String("notification_type", meta.Type))
+	clientID := ""
+	switch v := n.(type) {
+	case *notifications.ExpiryNotice:
+		clientID = v.ClientID
+	case *notifications.NewSecret:
+		clientID = v.ClientID
+	}
+	a, ok := r.lookup(clientID)
+	if !ok {
+		log.Error("notification for a client id this daemon does not manage; leaving it for the dead-letter queue", zap.String("client_id", clientID))
+		r.obs.Notification("", meta.Type, OutcomeUnknownClient)
+		return notifications.Result{RetryAfter: poisonRetry}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	log = log.With(zap.String("app", a.app.Name))
+	if want := a.app.ApplicationID; want != "" && meta.Metadata.ApplicationID != want {
+		log.Error("notification names another application id; rejecting it",
+			zap.String("application_id", meta.Metadata.ApplicationID), zap.String("configured_application_id", want))
+		r.obs.Notification(a.app.Name, meta.Type, OutcomeRejected)
+		return notifications.Result{RetryAfter: poisonRetry}
+	}
+	var outcome string
+	var res notifications.Result
+	switch v := n.(type) {
+	case *notifications.ExpiryNotice:
+		outcome, res = r.handleExpiry(ctx, a, v, log)
+	case *notifications.NewSecret:
+		outcome, res = r.handleNewSecret(ctx, a, v, log)
+	}
+	r.obs.Notification(a.app.Name, meta.Type, outcome)
+	return res
+}
+
+func (r *Rotator) handleExpiry(ctx context.Context, a *appState, n *notifications.ExpiryNotice, log *zap.Logger) (string, notifications.Result) {
+	cur, st, err := r.readVault(ctx, a)
+	if err != nil {
+		log.Warn("reading the vault for an expiry notice; will retry", zap.Error(err))
+		return OutcomeFailed, r.retryLater(a)
+	}
+	log = log.With(zap.String("rotation_id", st.RotationID), zap.Time("expires_at", n.ExpiresAt))
+	if stored := cur.Record.ExpiresAt; !stored.IsZero() && n.ExpiresAt.Before(stored.Add(-staleNoticeSlack)) {
+		log.Info("expiry notice is about a secret already replaced", zap.Time("current_expires_at", stored))
+		return OutcomeStale, notifications.Result{Delete: true}
+	}
+	if !st.NoticedExpiry.Equal(n.ExpiresAt) {
+		st.NoticedExpiry = n.ExpiresAt
+		if err := r.vault.SaveState(ctx, a.app.SecretID, st); err != nil {
+			log.Warn("recording an expiry notice; will retry", zap.Error(err))
+			return OutcomeFailed, r.retryLater(a)
+		}
+	}
+	renewBefore, _ := r.timings()
+	log.Info("expiry notice recorded", zap.String("reason", n.Reason), zap.Time("rotation_planned_at", n.ExpiresAt.Add(-renewBefore)))
+	r.poke()
+	return OutcomeProcessed, notifications.Result{Delete: true}
+}
+
+func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notifications.NewSecret, log *zap.Logger) (string, notifications.Result) {
+	cur, st, err := r.readVault(ctx, a)
+	if err != nil {
+		log.Warn("reading the vault for a new secret; will retry", zap.Error(err))
+		return OutcomeFailed, r.retryLater(a)
+	}
+	rotationID := st.RotationID
+	if st.RequestedAt.IsZero() && rotationID == "" {
+		rotationID = "unsolicited"
+	}
+	log = log.With(zap.String("rotation_id", rotationID), zap.Time("expires_at", n.ExpiresAt))
+	token := vault.TokenFor(n.Metadata.NotificationID)
+
+	// Never backwards: order by the secret's own expiry time, not by arrival.
+	if stored := cur.Record.ExpiresAt; !stored.IsZero() && !n.ExpiresAt.After(stored) {
+		if cur.Record.ClientSecret.Equal(n.Secret) {
+			if !st.RequestedAt.IsZero() || st.Attempts > 0 {
+				// A crash after promotion left the rotation marked in flight: finish the bookkeeping.
+				if err := r.vault.SaveState(ctx, a.app.SecretID, vault.RotationState{}); err != nil {
+					log.Warn("clearing rotation state; will retry", zap.Error(err))
+					return OutcomeFailed, r.retryLater(a)
+				}
+			}
+			log.Info("new secret already current; acknowledging the duplicate", zap.String("version_id", cur.ID))
+			return OutcomeDuplicate, notifications.Result{Delete: true}
+		}
+		if err := r.vault.ClearPending(ctx, a.app.SecretID, token); err != nil && !errors.Is(err, vault.ErrNotFound) {
+			log.Warn("clearing a stale pending version; will retry", zap.Error(err))
+			return OutcomeFailed, r.retryLater(a)
+		}
+		log.Warn("new secret is older than the stored one; acknowledging it without change", zap.Time("current_expires_at", stored))
+		return OutcomeStale, notifications.Result{Delete: true}
+	}
+
+	pend, ok, err := r.vault.Pending(ctx, a.app.SecretID)
+	if err != nil {
+		log.Warn("reading the pending version; will retry", zap.Error(err))
+		return OutcomeFailed, r.retryLater(a)
+	}
+	if ok && pend.ID != token {
+		if pend.Record.ExpiresAt.After(n.ExpiresAt) {
+			log.Warn("a newer secret is already pending; acknowledging this older one", zap.String("pending_version_id", pend.ID))
+			return OutcomeStale, notifications.Result{Delete: true}
+		}
+		if err := r.vault.ClearPending(ctx, a.app.SecretID, pend.ID); err != nil {
+			log.Warn("clearing a superseded pending version; will retry", zap.Error(err))
+			return OutcomeFailed, r.retryLater(a)
+		}
+	}
+
+	rec := vault.Record{ClientID: n.ClientID, ClientSecret: n.Secret, ExpiresAt: n.ExpiresAt, PreviousExpiresAt: n.OldExpiresAt}
+	if err := r.vault.Stage(ctx, a.app.SecretID, token, rec); err != nil {
+		if errors.Is(err, vault.ErrTokenConflict) {
+			log.Error("a different secret was already staged under this notification id; rejecting the message", zap.String("version_id", token))
+			r.obs.Rotation(a.app.Name, ResultRejected)
+			return OutcomeRejected, notifications.Result{RetryAfter: poisonRetry}
+		}
+		log.Warn("staging the new secret as AWSPENDING; will retry", zap.Error(err))
+		return OutcomeFailed, r.retryLater(a)
+	}
+	switch r.verifyAndPromote(ctx, a, token, rec, log) {
+	case verdictPromoted:
+		return OutcomeProcessed, notifications.Result{Delete: true}
+	case verdictRejected:
+		return OutcomeRejected, notifications.Result{RetryAfter: poisonRetry}
+	default:
+		return OutcomeFailed, r.retryLater(a)
+	}
+}
+
+type verdict int
+
+const (
+	verdictRetry verdict = iota
+	verdictPromoted
+	verdictRejected
+)
+
+// verifyAndPromote is the only path to AWSCURRENT: the staged secret must mint an LWA token first
+// (design invariant 2).
+func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, versionID string, rec vault.Record, log *zap.Logger) verdict {
+	log = log.With(zap.String("version_id", versionID))
+	if _, err := r.lwa.Token(ctx, a.app.ClientID, rec.ClientSecret); err != nil {
+		if errors.Is(err, spapi.ErrInvalidClient) || errors.Is(err, spapi.ErrUnauthorized) {
+			log.Error("LWA rejected the new secret; the vault is unchanged (possible planted secret)", zap.Error(err))
+			if cerr := r.vault.ClearPending(ctx, a.app.SecretID, versionID); cerr != nil {
+				log.Warn("clearing the rejected pending version", zap.Error(cerr))
+			}
+			r.obs.Rotation(a.app.Name, ResultRejected)
+			r.setStatus(a, func(s *Status) { s.LastError = ResultRejected })
+			return verdictRejected
+		}
+		log.Warn("verifying the new secret with LWA; will retry", zap.Error(err))
+		return verdictRetry
+	}
+	if err := r.vault.Promote(ctx, a.app.SecretID, versionID); err != nil {
+		log.Warn("promoting the verified secret to AWSCURRENT; will retry", zap.Error(err))
+		return verdictRetry
+	}
+	now := r.clock.Now()
+	a.manual = false
+	r.setStatus(a, func(s *Status) {
+		s.LastSuccess = now
+		s.CurrentExpiry = rec.ExpiresAt
+		s.PreviousExpiry = rec.PreviousExpiresAt
+		s.InFlightSince = time.Time{}
+		s.AwaitDeadlineExpired = false
+		s.LastError = ""
+	})
+	r.obs.Rotation(a.app.Name, ResultSuccess)
+	log.Info("new secret verified and promoted to AWSCURRENT; the old one stays as AWSPREVIOUS until it expires",
+		zap.Time("previous_expires_at", rec.PreviousExpiresAt))
+	if err := r.vault.SaveState(ctx, a.app.SecretID, vault.RotationState{}); err != nil {
+		// The secret is safe; the redelivered message takes the duplicate path and clears this.
+		log.Warn("clearing rotation state after promotion; will retry", zap.Error(err))
+		return verdictRetry
+	}
+	r.poke()
+	return verdictPromoted
+}
+
+// resumePending finishes or clears an AWSPENDING version left by an interrupted rotation.
+func (r *Rotator) resumePending(ctx context.Context, a *appState, cur, pend vault.Version, log *zap.Logger) {
+	log = log.With(zap.String("pending_version_id", pend.ID))
+	stale := !cur.Record.ExpiresAt.IsZero() && !pend.Record.ExpiresAt.After(cur.Record.ExpiresAt)
+	if stale || pend.Record.ClientID != a.app.ClientID {
+		log.Info("clearing a pending version that is not newer than the current secret")
+		if err := r.vault.ClearPending(ctx, a.app.SecretID, pend.ID); err != nil {
+			log.Warn("clearing a stale pending version", zap.Error(err))
+		}
+		return
+	}
+	log.Info("resuming an interrupted rotation from its pending version")
+	r.verifyAndPromote(ctx, a, pend.ID, pend.Record, log)
+}
+
+// retryLater leaves a message on the queue and brings it back after a short, jittered delay.
+func (r *Rotator) retryLater(a *appState) notifications.Result {
+	var n int
+	r.setStatus(a, func(s *Status) { s.ConsecutiveFailures++; n = s.ConsecutiveFailures })
+	return notifications.Result{RetryAfter: Backoff(n, vaultRetryMin, vaultRetryMax, r.rand)}
+}

@@ -1,0 +1,227 @@
+// Package rotator holds one state machine per configured application: it decides when a
+// rotation is due, requests it, waits for the new secret, verifies it and promotes it, keeping the
+// design's invariants (never lose a secret, never promote an unverified one, never go backwards).
+package rotator
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
+)
+
+// Options wires a Rotator. Vault, LWA and SPAPI are required.
+type Options struct {
+	Apps          []App
+	Vault         Vault
+	LWA           TokenMinter
+	SPAPI         SecretRotator
+	Clock         clock.Clock
+	Log           *zap.Logger
+	Observer      Observer
+	RenewBefore   time.Duration // default 30 days
+	AwaitDeadline time.Duration // default 1 hour
+	// RetryMin and RetryMax bound the backoff between rotate attempts (defaults 1m, 1h: the
+	// rotate API allows one call a minute).
+	RetryMin, RetryMax time.Duration
+	// Rand supplies jitter in [0,1); default math/rand/v2.
+	Rand func() float64
+}
+
+// Rotator runs the per-application state machines. Handle is its SQS entry point, Run its
+// scheduler; both serialise on the application they touch.
+type Rotator struct {
+	clock clock.Clock
+	log   *zap.Logger
+	obs   Observer
+	vault Vault
+	lwa   TokenMinter
+	spapi SecretRotator
+	rand  func() float64
+
+	mu            sync.Mutex // guards the fields below
+	apps          map[string]*appState
+	renewBefore   time.Duration
+	awaitDeadline time.Duration
+	retryMin      time.Duration
+	retryMax      time.Duration
+
+	wake chan struct{}
+}
+
+// appState is one application's in-memory view. Its durable truth lives in the vault.
+type appState struct {
+	mu     sync.Mutex // held while the application is being worked on
+	app    App
+	manual bool // a manual rotation was asked for and has not yet produced a secret
+
+	status Status // guarded by Rotator.mu, read by Snapshot
+}
+
+// New builds a Rotator from o.
+func New(o Options) *Rotator {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	r := &Rotator{
+		clock: o.Clock, log: o.Log, obs: o.Observer, vault: o.Vault, lwa: o.LWA, spapi: o.SPAPI, rand: o.Rand,
+		apps: map[string]*appState{}, wake: make(chan struct{}, 1),
+	}
+	r.Reconfigure(o.Apps, o.RenewBefore, o.AwaitDeadline, o.RetryMin, o.RetryMax)
+	return r
+}
+
+// Reconfigure swaps the application list and timings (SIGHUP). Applications that stay keep their
+// in-memory state; removed ones are forgotten; added ones are read from the vault on the next tick.
+func (r *Rotator) Reconfigure(apps []App, renewBefore, awaitDeadline, retryMin, retryMax time.Duration) {
+	if renewBefore <= 0 {
+		renewBefore = 30 * 24 * time.Hour
+	}
+	if awaitDeadline <= 0 {
+		awaitDeadline = time.Hour
+	}
+	if retryMin <= 0 {
+		retryMin = time.Minute
+	}
+	if retryMax < retryMin {
+		retryMax = max(time.Hour, retryMin)
+	}
+	r.mu.Lock()
+	next := make(map[string]*appState, len(apps))
+	for _, a := range apps {
+		if old, ok := r.apps[a.ClientID]; ok {
+			old.mu.Lock()
+			old.app = a
+			old.mu.Unlock()
+			old.status.App = a.Name
+			next[a.ClientID] = old
+			continue
+		}
+		next[a.ClientID] = &appState{app: a, status: Status{App: a.Name}}
+	}
+	r.apps = next
+	r.renewBefore, r.awaitDeadline, r.retryMin, r.retryMax = renewBefore, awaitDeadline, retryMin, retryMax
+	r.mu.Unlock()
+	r.poke()
+}
+
+// Trigger asks for a rotation now (SIGUSR1): of the named application, or of all when name is "".
+// It reports whether any application matched.
+func (r *Rotator) Trigger(name string) bool {
+	matched := false
+	for _, a := range r.appList() {
+		if name == "" || a.app.Name == name {
+			a.mu.Lock()
+			a.manual = true
+			a.mu.Unlock()
+			matched = true
+		}
+	}
+	r.poke()
+	return matched
+}
+
+// Snapshot returns every application's status, for metrics and readiness.
+func (r *Rotator) Snapshot() []Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Status, 0, len(r.apps))
+	for _, a := range r.apps {
+		out = append(out, a.status)
+	}
+	return out
+}
+
+// Run drives the schedule until ctx ends: it ticks every application, then sleeps on the
+// injected clock until the earliest next action or until something pokes it.
+func (r *Rotator) Run(ctx context.Context) error {
+	for {
+		next := r.clock.Now().Add(time.Hour)
+		for _, a := range r.appList() {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if at := r.tick(ctx, a); at.Before(next) {
+				next = at
+			}
+		}
+		t := r.clock.NewTimer(next.Sub(r.clock.Now()))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C():
+		case <-r.wake:
+			t.Stop()
+		}
+	}
+}
+
+func (r *Rotator) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Rotator) appList() []*appState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*appState, 0, len(r.apps))
+	for _, a := range r.apps {
+		out = append(out, a)
+	}
+	return out
+}
+
+func (r *Rotator) lookup(clientID string) (*appState, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a, ok := r.apps[clientID]
+	return a, ok
+}
+
+func (r *Rotator) timings() (renewBefore, awaitDeadline time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.renewBefore, r.awaitDeadline
+}
+
+// setStatus applies f to a's status under the lock Snapshot reads with.
+func (r *Rotator) setStatus(a *appState, f func(*Status)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f(&a.status)
+}
+
+// backoff is bounded exponential with equal jitter: attempt 1 waits about retryMin, doubling up
+// to retryMax, never less than half the nominal delay (so replicas and restarts spread out).
+func (r *Rotator) backoff(attempt int) time.Duration {
+	r.mu.Lock()
+	lo, hi := r.retryMin, r.retryMax
+	r.mu.Unlock()
+	return Backoff(attempt, lo, hi, r.rand)
+}
+
+// Backoff returns the delay before attempt (1-based) with equal jitter from rnd in [0,1).
+func Backoff(attempt int, lo, hi time.Duration, rnd func() float64) time.Duration {
+	d := lo
+	for i := 1; i < attempt && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	return d/2 + time.Duration(rnd()*float64(d/2))
+}

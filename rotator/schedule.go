@@ -1,0 +1,220 @@
+package rotator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/vault"
+)
+
+// vaultRetryMin and vaultRetryMax bound how soon a tick that could not read the vault runs again.
+const (
+	vaultRetryMin = 5 * time.Second
+	vaultRetryMax = 5 * time.Minute
+	// idleRecheck is how often an application with nothing planned is looked at again, so a
+	// secret changed behind the daemon's back is noticed.
+	idleRecheck = time.Hour
+)
+
+// tick brings one application up to date with its vault and acts if something is due. It returns
+// when it wants to run again.
+func (r *Rotator) tick(ctx context.Context, a *appState) time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := r.clock.Now()
+	renewBefore, awaitDeadline := r.timings()
+	log := r.log.With(zap.String("app", a.app.Name), zap.String("secret_id", a.app.SecretID))
+
+	cur, st, err := r.readVault(ctx, a)
+	if err == nil {
+		if pend, ok, perr := r.vault.Pending(ctx, a.app.SecretID); perr != nil {
+			err = perr
+		} else if ok {
+			// A crash after staging left AWSPENDING behind: finish or clear it before anything else.
+			r.resumePending(ctx, a, cur, pend, log.With(zap.String("rotation_id", st.RotationID)))
+			cur, st, err = r.readVault(ctx, a)
+		}
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return now // shutting down: not a vault failure
+		}
+		fails := r.noteFailure(a, err)
+		log.Error("reading the vault", zap.Error(err), zap.Int("consecutive_failures", fails))
+		return now.Add(Backoff(fails, vaultRetryMin, vaultRetryMax, r.rand))
+	}
+	base := log
+	if st.RotationID != "" {
+		log = log.With(zap.String("rotation_id", st.RotationID))
+	}
+
+	expiry := effectiveExpiry(cur.Record, st)
+	var planned time.Time
+	if !expiry.IsZero() {
+		planned = expiry.Add(-renewBefore)
+	}
+	r.setStatus(a, func(s *Status) {
+		s.Known = true
+		s.ConsecutiveFailures = 0
+		s.CurrentExpiry = expiry
+		s.PreviousExpiry = cur.Record.PreviousExpiresAt
+		s.InFlightSince = st.RequestedAt
+		s.NextRotation = later(planned, st.NextAttemptAt)
+	})
+
+	if !st.RequestedAt.IsZero() {
+		deadline := st.RequestedAt.Add(awaitDeadline)
+		if now.Before(deadline) {
+			return deadline
+		}
+		st.Attempts++
+		st.NextAttemptAt = now.Add(r.backoff(st.Attempts))
+		log.Error("no new secret arrived within the await deadline; requesting again while the old secret still works",
+			zap.Time("requested_at", st.RequestedAt), zap.Duration("await_deadline", awaitDeadline),
+			zap.Int("attempts", st.Attempts), zap.Time("next_attempt_at", st.NextAttemptAt))
+		st.RequestedAt = time.Time{}
+		r.obs.Rotation(a.app.Name, ResultTimeout)
+		r.setStatus(a, func(s *Status) {
+			s.AwaitDeadlineExpired = true
+			s.InFlightSince = time.Time{}
+			s.LastError = "await deadline passed"
+		})
+		if err := r.vault.SaveState(ctx, a.app.SecretID, st); err != nil {
+			log.Error("saving rotation state", zap.Error(err))
+			return now.Add(vaultRetryMin)
+		}
+	}
+
+	due := a.manual || (!planned.IsZero() && !now.Before(planned))
+	switch {
+	case !due && planned.IsZero():
+		log.Warn("current secret has no known expiry time; waiting for an expiry notice or a manual rotation")
+		return now.Add(idleRecheck)
+	case !due:
+		return earlier(planned, now.Add(idleRecheck))
+	case now.Before(st.NextAttemptAt):
+		return st.NextAttemptAt
+	}
+	if r.request(ctx, a, cur, st, base) {
+		return now.Add(awaitDeadline)
+	}
+	return now.Add(r.backoff(1))
+}
+
+func (r *Rotator) readVault(ctx context.Context, a *appState) (vault.Version, vault.RotationState, error) {
+	cur, err := r.vault.Current(ctx, a.app.SecretID)
+	if err != nil {
+		return vault.Version{}, vault.RotationState{}, err
+	}
+	st, err := r.vault.LoadState(ctx, a.app.SecretID)
+	return cur, st, err
+}
+
+// request asks Amazon for a new secret. The intent is saved before the call, so a process killed
+// right after a successful call waits for the secret instead of rotating a second time.
+func (r *Rotator) request(ctx context.Context, a *appState, cur vault.Version, st vault.RotationState, log *zap.Logger) bool {
+	now := r.clock.Now()
+	if st.RotationID == "" {
+		st.RotationID = newRotationID()
+	}
+	log = log.With(zap.String("rotation_id", st.RotationID))
+	st.RequestedAt = now
+	if err := r.vault.SaveState(ctx, a.app.SecretID, st); err != nil {
+		log.Error("saving rotation intent; not rotating yet", zap.Error(err))
+		return false
+	}
+	r.setStatus(a, func(s *Status) { s.InFlightSince = now; s.AwaitDeadlineExpired = false })
+	log.Info("rotation due; requesting a new client secret", zap.Bool("manual", a.manual), zap.Int("attempts", st.Attempts))
+
+	tok, err := r.lwa.Token(ctx, a.app.ClientID, cur.Record.ClientSecret)
+	if err != nil {
+		r.requestFailed(ctx, a, st, err, "minting an LWA token with the current secret", log)
+		return false
+	}
+	reqID, err := r.spapi.RotateClientSecret(ctx, a.app.ClientID, a.app.Region, tok.AccessToken)
+	if err != nil {
+		r.requestFailed(ctx, a, st, err, "calling rotateApplicationClientSecret", log)
+		return false
+	}
+	r.obs.Rotation(a.app.Name, ResultRequested)
+	log.Info("rotation accepted; awaiting the new secret on SQS", zap.String("request_id", reqID))
+	return true
+}
+
+func (r *Rotator) requestFailed(ctx context.Context, a *appState, st vault.RotationState, err error, doing string, log *zap.Logger) {
+	now := r.clock.Now()
+	result := ResultRequestFailed
+	switch {
+	case errors.Is(err, spapi.ErrInvalidClient):
+		result = ResultCurrentInvalid
+		log.Error("LWA rejects the stored current secret: the application may already be locked out; restore a working secret (see the runbook)", zap.Error(err))
+	case errors.Is(err, spapi.ErrNotEnrolled):
+		result = ResultNotEnrolled
+		log.Error("Amazon says no Application Client New Secret queue is registered; register it in the Developer Console", zap.Error(err))
+	default:
+		log.Warn(doing+" failed; will retry", zap.Error(err))
+	}
+	st.RequestedAt = time.Time{}
+	st.Attempts++
+	st.NextAttemptAt = now.Add(r.backoff(st.Attempts))
+	var apiErr *spapi.Error
+	if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
+		st.NextAttemptAt = later(st.NextAttemptAt, now.Add(apiErr.RetryAfter))
+	}
+	r.obs.Rotation(a.app.Name, result)
+	r.setStatus(a, func(s *Status) {
+		s.InFlightSince = time.Time{}
+		s.LastError = result
+		s.NextRotation = st.NextAttemptAt
+	})
+	if serr := r.vault.SaveState(ctx, a.app.SecretID, st); serr != nil {
+		// The saved intent stays; on restart the daemon waits out the await deadline, then retries.
+		log.Error("saving rotation state after a failed request", zap.Error(serr))
+	}
+}
+
+func (r *Rotator) noteFailure(a *appState, err error) int {
+	var n int
+	r.setStatus(a, func(s *Status) {
+		s.ConsecutiveFailures++
+		s.LastError = "vault: " + err.Error()
+		n = s.ConsecutiveFailures
+	})
+	return n
+}
+
+// effectiveExpiry is the stored expiry, or the expiry notice's when it is earlier (a notice about
+// the current secret is Amazon's word) or when the stored value carries none.
+func effectiveExpiry(rec vault.Record, st vault.RotationState) time.Time {
+	e := rec.ExpiresAt
+	if !st.NoticedExpiry.IsZero() && (e.IsZero() || st.NoticedExpiry.Before(e)) {
+		e = st.NoticedExpiry
+	}
+	return e
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func newRotationID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,101 @@
+package vault_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/spapi-tools/lwa-rotator/vault"
+)
+
+func TestStateTags(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 8, 1, 9, 15, 0, 123456789, time.UTC)
+	tests := []struct {
+		name     string
+		st       vault.RotationState
+		wantTags map[string]string
+	}{
+		{"full", vault.RotationState{RequestedAt: at, NextAttemptAt: at.Add(time.Hour), NoticedExpiry: expiry, Attempts: 3, RotationID: "rot-2026-08-01T09:15:00Z"},
+			map[string]string{
+				vault.TagRequestedAt:   "2026-08-01T09:15:00.123456789Z",
+				vault.TagNextAttemptAt: "2026-08-01T10:15:00.123456789Z",
+				vault.TagNoticedExpiry: "2026-09-01T12:30:45.123Z",
+				vault.TagAttempts:      "3",
+				vault.TagRotationID:    "rot-2026-08-01T09:15:00Z",
+			}},
+		{"zero fields untagged", vault.RotationState{NoticedExpiry: expiry},
+			map[string]string{vault.TagNoticedExpiry: "2026-09-01T12:30:45.123Z"}},
+		{"all zero", vault.RotationState{}, map[string]string{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			ctx := context.Background()
+			// Start from a fully tagged secret so untagging is exercised too.
+			full := tests[0].st
+			if err := f.store.SaveState(ctx, secretName, full); err != nil {
+				t.Fatalf("SaveState(full): %v", err)
+			}
+			if err := f.store.SaveState(ctx, secretName, tc.st); err != nil {
+				t.Fatalf("SaveState: %v", err)
+			}
+			f.fake.mu.Lock()
+			tags := f.fake.secrets[secretName].tags
+			if len(tags) != len(tc.wantTags) {
+				t.Errorf("tags = %v, want %v", tags, tc.wantTags)
+			}
+			for k, v := range tc.wantTags {
+				if tags[k] != v {
+					t.Errorf("tag %s = %q, want %q", k, tags[k], v)
+				}
+			}
+			f.fake.mu.Unlock()
+			got, err := f.store.LoadState(ctx, secretName)
+			if err != nil {
+				t.Fatalf("LoadState: %v", err)
+			}
+			if got != tc.st {
+				t.Fatalf("LoadState = %+v, want %+v", got, tc.st)
+			}
+		})
+	}
+}
+
+func TestStateRejects(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		save *vault.RotationState
+		tag  [2]string
+	}{
+		{name: "rotation id with illegal characters", save: &vault.RotationState{RotationID: "a,b;c"}},
+		{name: "negative attempts", save: &vault.RotationState{Attempts: -1}},
+		{name: "hand-edited time", tag: [2]string{vault.TagRequestedAt, "yesterday"}},
+		{name: "hand-edited count", tag: [2]string{vault.TagAttempts, "three"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			ctx := context.Background()
+			if tc.save != nil {
+				if err := f.store.SaveState(ctx, secretName, *tc.save); err == nil {
+					t.Fatal("SaveState accepted it")
+				}
+				if n := f.fake.count("TagResource") + f.fake.count("UntagResource"); n != 0 {
+					t.Fatalf("%d tag calls after a rejected state", n)
+				}
+				return
+			}
+			f.fake.mu.Lock()
+			f.fake.secrets[secretName].tags[tc.tag[0]] = tc.tag[1]
+			f.fake.mu.Unlock()
+			if _, err := f.store.LoadState(ctx, secretName); !errors.Is(err, vault.ErrMalformed) {
+				t.Fatalf("LoadState = %v, want ErrMalformed", err)
+			}
+		})
+	}
+}
