@@ -144,6 +144,7 @@ func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notificat
 	}
 
 	rec := vault.Record{ClientID: n.ClientID, ClientSecret: n.Secret, ExpiresAt: n.ExpiresAt, PreviousExpiresAt: n.OldExpiresAt}
+	log.Info("new secret received; staging it as AWSPENDING", zap.String("version_id", token))
 	if err := r.vault.Stage(ctx, a.app.SecretID, token, rec); err != nil {
 		if errors.Is(err, vault.ErrTokenConflict) {
 			log.Error("a different secret was already staged under this notification id; rejecting the message", zap.String("version_id", token))

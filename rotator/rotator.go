@@ -149,14 +149,9 @@ func (r *Rotator) Snapshot() []Status {
 // injected clock until the earliest next action or until something pokes it.
 func (r *Rotator) Run(ctx context.Context) error {
 	for {
-		next := r.clock.Now().Add(time.Hour)
-		for _, a := range r.appList() {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if at := r.tick(ctx, a); at.Before(next) {
-				next = at
-			}
+		next := r.Tick(ctx)
+		if ctx.Err() != nil {
+			return nil
 		}
 		t := r.clock.NewTimer(next.Sub(r.clock.Now()))
 		select {
@@ -168,6 +163,21 @@ func (r *Rotator) Run(ctx context.Context) error {
 			t.Stop()
 		}
 	}
+}
+
+// Tick brings every application up to date once and returns when the next one wants to run.
+// Run calls it in a loop; deterministic tests call it directly.
+func (r *Rotator) Tick(ctx context.Context) time.Time {
+	next := r.clock.Now().Add(idleRecheck)
+	for _, a := range r.appList() {
+		if ctx.Err() != nil {
+			break
+		}
+		if at := r.tick(ctx, a); at.Before(next) {
+			next = at
+		}
+	}
+	return next
 }
 
 func (r *Rotator) poke() {

@@ -40,10 +40,16 @@ type Clients struct {
 // NewClients points every client at endpoint (a moto URL, or a proxy in front of it).
 func NewClients(endpoint string, httpClient *http.Client) Clients {
 	cfg := Config(httpClient)
+	cfg.BaseEndpoint = aws.String(endpoint)
+	return ClientsFrom(cfg)
+}
+
+// ClientsFrom makes the clients from any configuration (real AWS when a user opts in).
+func ClientsFrom(cfg aws.Config) Clients {
 	return Clients{
-		SQS:            sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoint) }),
-		SecretsManager: secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(endpoint) }),
-		KMS:            kms.NewFromConfig(cfg, func(o *kms.Options) { o.BaseEndpoint = aws.String(endpoint) }),
+		SQS:            sqs.NewFromConfig(cfg),
+		SecretsManager: secretsmanager.NewFromConfig(cfg),
+		KMS:            kms.NewFromConfig(cfg),
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"go.uber.org/zap"
@@ -33,8 +34,11 @@ import (
 type EnvOptions struct {
 	// AWSEndpoint is a running moto (or a proxy in front of it).
 	AWSEndpoint string
-	Clock       clock.Clock
-	Log         *zap.Logger
+	// RealAWS, when set, replaces moto: resources are made in the account it points at, and
+	// Destroy removes them.
+	RealAWS *aws.Config
+	Clock   clock.Clock
+	Log     *zap.Logger
 	// Dir receives the configuration file; empty makes a temporary directory.
 	Dir string
 	// Name distinguishes resources when several worlds share one moto.
@@ -66,7 +70,8 @@ type Env struct {
 	ConfigPath  string
 	FirstSecret secret.Value
 
-	srv *http.Server
+	srv  *http.Server
+	real *aws.Config
 }
 
 // NewEnv creates the resources and starts the simulator on a loopback port.
@@ -83,8 +88,13 @@ func NewEnv(ctx context.Context, o EnvOptions) (*Env, error) {
 	if o.SecretLifetimeLeft == 0 {
 		o.SecretLifetimeLeft = 20 * 24 * time.Hour
 	}
-	e := &Env{AWSEndpoint: o.AWSEndpoint, AWS: awstest.NewClients(o.AWSEndpoint, nil), AppName: "demo-app",
+	e := &Env{AWSEndpoint: o.AWSEndpoint, AppName: "demo-app", real: o.RealAWS,
 		ClientID: "amzn1.application-oa2-client." + randHex(16), AppID: "amzn1.sp.solution." + randHex(16)}
+	if o.RealAWS != nil {
+		e.AWS = awstest.ClientsFrom(*o.RealAWS)
+	} else {
+		e.AWS = awstest.NewClients(o.AWSEndpoint, nil)
+	}
 	e.Store = &vault.Store{SM: e.AWS.SecretsManager, Format: vault.FormatDefault, Log: o.Log}
 
 	key, err := e.AWS.KMS.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("lwa-rotator sandbox " + o.Name)})
@@ -185,6 +195,9 @@ func (e *Env) queue(ctx context.Context, name string) (string, error) {
 
 // AWSConfig is an SDK configuration aimed at this world's AWS endpoint.
 func (e *Env) AWSConfig() aws.Config {
+	if e.real != nil {
+		return e.real.Copy()
+	}
 	cfg := awstest.Config(nil)
 	cfg.BaseEndpoint = aws.String(e.AWSEndpoint)
 	return cfg
@@ -192,15 +205,15 @@ func (e *Env) AWSConfig() aws.Config {
 
 // Environ lists the variables that point an independently started `lwa-rotator run` at this world.
 func (e *Env) Environ() []string {
-	return []string{
-		"AWS_ENDPOINT_URL=" + e.AWSEndpoint,
-		"AWS_ACCESS_KEY_ID=testing",
-		"AWS_SECRET_ACCESS_KEY=testing",
-		"AWS_REGION=" + awstest.Region,
-		"LWA_ROTATOR_LWA_ENDPOINT=" + e.SimURL + "/auth/o2/token",
-		"LWA_ROTATOR_SPAPI_ENDPOINT=" + e.SimURL,
-		"LWA_ROTATOR_ALLOW_INSECURE_LOOPBACK=true",
+	var aws []string
+	if e.real == nil {
+		aws = []string{"AWS_ENDPOINT_URL=" + e.AWSEndpoint, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_REGION=" + awstest.Region}
 	}
+	return append(aws,
+		"LWA_ROTATOR_LWA_ENDPOINT="+e.SimURL+"/auth/o2/token",
+		"LWA_ROTATOR_SPAPI_ENDPOINT="+e.SimURL,
+		"LWA_ROTATOR_ALLOW_INSECURE_LOOPBACK=true",
+	)
 }
 
 // QueueDepth is the number of visible plus in-flight messages on a queue.
@@ -233,4 +246,34 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// Destroy deletes the world's AWS resources: needed on real AWS, harmless on moto.
+func (e *Env) Destroy(ctx context.Context) error {
+	var errs []error
+	for _, q := range append(uniqueQueues(e.ExpiryQueue, e.SecretQueue), e.DLQs...) {
+		if _, err := e.AWS.SQS.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(q)}); err != nil {
+			errs = append(errs, fmt.Errorf("deleting queue %s: %w", q, err))
+		}
+	}
+	if e.SecretID != "" {
+		if _, err := e.AWS.SecretsManager.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(e.SecretID),
+			ForceDeleteWithoutRecovery: aws.Bool(true)}); err != nil {
+			errs = append(errs, fmt.Errorf("deleting secret %s: %w", e.SecretID, err))
+		}
+	}
+	if e.KMSKeyARN != "" {
+		if _, err := e.AWS.KMS.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(e.KMSKeyARN),
+			PendingWindowInDays: aws.Int32(7)}); err != nil {
+			errs = append(errs, fmt.Errorf("scheduling deletion of key %s: %w", e.KMSKeyARN, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func uniqueQueues(a, b string) []string {
+	if a == b {
+		return []string{a}
+	}
+	return []string{a, b}
 }
