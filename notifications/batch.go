@@ -1,0 +1,126 @@
+package notifications
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"go.uber.org/zap"
+
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
+)
+
+// handleBatch works through one receive's messages in order. One heartbeat timer covers the whole
+// batch, so the messages still waiting their turn never expire behind a slow handler.
+func (r *run) handleBatch(ctx context.Context, batch []Message) {
+	if len(batch) == 0 {
+		return
+	}
+	// Calls about messages already in hand must complete during shutdown too: an unfinished
+	// delete brings a finished message back, an unfinished release delays the next replica.
+	work := context.WithoutCancel(ctx)
+	hb := r.Clock.NewTimer(r.VisibilityTimeout / 2)
+	defer func() { hb.Stop() }()
+	for i, m := range batch {
+		if ctx.Err() != nil {
+			r.release(work, batch[i:])
+			return
+		}
+		res := r.handleOne(work, m, batch[i:], &hb)
+		r.apply(work, m, res)
+	}
+}
+
+// handleOne runs the handler while heartbeating held (the message itself and those after it).
+func (r *run) handleOne(ctx context.Context, m Message, held []Message, hb *clock.Timer) Result {
+	done := make(chan Result, 1)
+	go func() { done <- r.call(ctx, m) }()
+	for {
+		select {
+		case res := <-done:
+			return res
+		case <-(*hb).C():
+			r.extend(ctx, held)
+			*hb = r.Clock.NewTimer(r.VisibilityTimeout / 2)
+		}
+	}
+}
+
+// call turns a handler panic into "leave the message": it comes back, and after maxReceiveCount
+// the queue's redrive policy parks it, instead of one message crashing the daemon in a loop.
+func (r *run) call(ctx context.Context, m Message) (res Result) {
+	defer func() {
+		if v := recover(); v != nil {
+			// The panic value could hold message content, so only its type is logged.
+			r.Log.Error("handler panicked; message left for redelivery", zap.String("message_id", m.ID),
+				zap.String("panic_type", fmt.Sprintf("%T", v)), zap.Stack("stack"))
+			res = Result{}
+		}
+	}()
+	return r.Handler.Handle(ctx, m)
+}
+
+func (r *run) apply(ctx context.Context, m Message, res Result) {
+	log := r.Log.With(zap.String("message_id", m.ID), zap.Int("receive_count", m.ReceiveCount))
+	switch {
+	case res.Delete:
+		_, err := r.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(r.QueueURL), ReceiptHandle: aws.String(m.ReceiptHandle)})
+		if err != nil {
+			log.Error("deleting handled message failed; it will be delivered again", zap.Error(err))
+			r.actionFailed(ActionDelete, m, err)
+			return
+		}
+		log.Debug("message deleted")
+	case res.RetryAfter > 0:
+		d := min(res.RetryAfter, MaxVisibility)
+		if err := r.setVisibility(ctx, m, d); err != nil {
+			log.Warn("delaying message failed; it returns after its current visibility", zap.Duration("retry_after", d), zap.Error(err))
+			r.actionFailed(ActionRetry, m, err)
+			return
+		}
+		log.Debug("message delayed", zap.Duration("retry_after", d))
+	default:
+		log.Debug("message left for redelivery")
+	}
+}
+
+func (r *run) extend(ctx context.Context, held []Message) {
+	for _, m := range held {
+		if err := r.setVisibility(ctx, m, r.VisibilityTimeout); err != nil {
+			r.Log.Warn("extending visibility failed", zap.String("message_id", m.ID), zap.Error(err))
+			r.actionFailed(ActionExtend, m, err)
+		}
+	}
+}
+
+// release makes messages nobody will handle in this run visible at once, so another replica (or
+// the next start) need not wait out their visibility.
+func (r *run) release(ctx context.Context, rest []Message) {
+	for _, m := range rest {
+		if err := r.setVisibility(ctx, m, 0); err != nil {
+			r.Log.Warn("releasing message failed; it returns after its visibility", zap.String("message_id", m.ID), zap.Error(err))
+			r.actionFailed(ActionRelease, m, err)
+		}
+	}
+	r.Log.Info("shutting down: released unhandled messages", zap.Int("count", len(rest)))
+}
+
+func (r *run) setVisibility(ctx context.Context, m Message, d time.Duration) error {
+	_, err := r.SQS.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl:          aws.String(r.QueueURL),
+		ReceiptHandle:     aws.String(m.ReceiptHandle),
+		VisibilityTimeout: seconds(d),
+	})
+	if err != nil {
+		return fmt.Errorf("setting visibility of message %s to %v: %w", m.ID, d, err)
+	}
+	return nil
+}
+
+func (r *run) actionFailed(a Action, m Message, err error) {
+	if o, ok := r.Observer.(ActionObserver); ok {
+		o.ActionFailed(r.QueueURL, a, fmt.Errorf("%s message %s on queue %s: %w", a, m.ID, r.queue, err))
+	}
+}
