@@ -80,13 +80,18 @@ func New(o Options) *Rotator {
 		clock: o.Clock, log: o.Log, obs: o.Observer, vault: o.Vault, lwa: o.LWA, spapi: o.SPAPI, rand: o.Rand,
 		apps: map[string]*appState{}, wake: make(chan struct{}, 1),
 	}
-	r.Reconfigure(o.Apps, o.RenewBefore, o.AwaitDeadline, o.RetryMin, o.RetryMax)
+	r.reconfigure(o.Apps, o.RenewBefore, o.AwaitDeadline, o.RetryMin, o.RetryMax)
 	return r
 }
 
 // Reconfigure swaps the application list and timings (SIGHUP). Applications that stay keep their
 // in-memory state; removed ones are forgotten; added ones are read from the vault on the next tick.
 func (r *Rotator) Reconfigure(apps []App, renewBefore, awaitDeadline, retryMin, retryMax time.Duration) {
+	r.reconfigure(apps, renewBefore, awaitDeadline, retryMin, retryMax)
+	r.poke()
+}
+
+func (r *Rotator) reconfigure(apps []App, renewBefore, awaitDeadline, retryMin, retryMax time.Duration) {
 	if renewBefore <= 0 {
 		renewBefore = 30 * 24 * time.Hour
 	}
@@ -115,7 +120,6 @@ func (r *Rotator) Reconfigure(apps []App, renewBefore, awaitDeadline, retryMin, 
 	r.apps = next
 	r.renewBefore, r.awaitDeadline, r.retryMin, r.retryMax = renewBefore, awaitDeadline, retryMin, retryMax
 	r.mu.Unlock()
-	r.poke()
 }
 
 // Trigger asks for a rotation now (SIGUSR1): of the named application, or of all when name is "".

@@ -101,10 +101,7 @@ func (r *Rotator) tick(ctx context.Context, a *appState) time.Time {
 	case now.Before(st.NextAttemptAt):
 		return st.NextAttemptAt
 	}
-	if r.request(ctx, a, cur, st, base) {
-		return now.Add(awaitDeadline)
-	}
-	return now.Add(r.backoff(1))
+	return r.request(ctx, a, cur, st, base, awaitDeadline)
 }
 
 func (r *Rotator) readVault(ctx context.Context, a *appState) (vault.Version, vault.RotationState, error) {
@@ -116,9 +113,10 @@ func (r *Rotator) readVault(ctx context.Context, a *appState) (vault.Version, va
 	return cur, st, err
 }
 
-// request asks Amazon for a new secret. The intent is saved before the call, so a process killed
-// right after a successful call waits for the secret instead of rotating a second time.
-func (r *Rotator) request(ctx context.Context, a *appState, cur vault.Version, st vault.RotationState, log *zap.Logger) bool {
+// request asks Amazon for a new secret and returns when to look again. The intent is saved before
+// the call, so a process killed right after a successful call waits for the secret instead of
+// rotating a second time.
+func (r *Rotator) request(ctx context.Context, a *appState, cur vault.Version, st vault.RotationState, log *zap.Logger, awaitDeadline time.Duration) time.Time {
 	now := r.clock.Now()
 	if st.RotationID == "" {
 		st.RotationID = newRotationID()
@@ -127,27 +125,25 @@ func (r *Rotator) request(ctx context.Context, a *appState, cur vault.Version, s
 	st.RequestedAt = now
 	if err := r.vault.SaveState(ctx, a.app.SecretID, st); err != nil {
 		log.Error("saving rotation intent; not rotating yet", zap.Error(err))
-		return false
+		return now.Add(Backoff(1, vaultRetryMin, vaultRetryMax, r.rand))
 	}
 	r.setStatus(a, func(s *Status) { s.InFlightSince = now; s.AwaitDeadlineExpired = false })
 	log.Info("rotation due; requesting a new client secret", zap.Bool("manual", a.manual), zap.Int("attempts", st.Attempts))
 
 	tok, err := r.lwa.Token(ctx, a.app.ClientID, cur.Record.ClientSecret)
 	if err != nil {
-		r.requestFailed(ctx, a, st, err, "minting an LWA token with the current secret", log)
-		return false
+		return r.requestFailed(ctx, a, st, err, "minting an LWA token with the current secret", log)
 	}
 	reqID, err := r.spapi.RotateClientSecret(ctx, a.app.ClientID, a.app.Region, tok.AccessToken)
 	if err != nil {
-		r.requestFailed(ctx, a, st, err, "calling rotateApplicationClientSecret", log)
-		return false
+		return r.requestFailed(ctx, a, st, err, "calling rotateApplicationClientSecret", log)
 	}
 	r.obs.Rotation(a.app.Name, ResultRequested)
 	log.Info("rotation accepted; awaiting the new secret on SQS", zap.String("request_id", reqID))
-	return true
+	return now.Add(awaitDeadline)
 }
 
-func (r *Rotator) requestFailed(ctx context.Context, a *appState, st vault.RotationState, err error, doing string, log *zap.Logger) {
+func (r *Rotator) requestFailed(ctx context.Context, a *appState, st vault.RotationState, err error, doing string, log *zap.Logger) time.Time {
 	now := r.clock.Now()
 	result := ResultRequestFailed
 	switch {
@@ -177,6 +173,7 @@ func (r *Rotator) requestFailed(ctx context.Context, a *appState, st vault.Rotat
 		// The saved intent stays; on restart the daemon waits out the await deadline, then retries.
 		log.Error("saving rotation state after a failed request", zap.Error(serr))
 	}
+	return st.NextAttemptAt
 }
 
 func (r *Rotator) noteFailure(a *appState, err error) int {

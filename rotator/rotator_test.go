@@ -1,0 +1,462 @@
+package rotator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/notifications"
+	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/vault"
+	"github.com/spapi-tools/lwa-rotator/vault/secret"
+)
+
+const clientID = "amzn1.application-oa2-client.test"
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+type harness struct {
+	r     *Rotator
+	clk   *clock.Fake
+	vault *fakeVault
+	amzn  *fakeAmazon
+	obs   *countingObserver
+	logs  *observer.ObservedLogs
+	old   secret.Value
+}
+
+// newHarness: one application whose current secret expires at expiry.
+func newHarness(t *testing.T, expiry time.Time) *harness {
+	t.Helper()
+	old := secret.New("amzn1.oa2-cs.v1.oldsecretoldsecretoldsecret")
+	core, logs := observer.New(zap.DebugLevel)
+	h := &harness{
+		clk:   clock.NewFake(t0),
+		vault: newFakeVault(vault.Record{ClientID: clientID, ClientSecret: old, ExpiresAt: expiry}),
+		amzn:  &fakeAmazon{valid: []secret.Value{old}},
+		obs:   newObserver(),
+		logs:  logs,
+		old:   old,
+	}
+	h.r = h.newRotator(zap.New(core))
+	t.Cleanup(func() { h.assertNoSecretLogged(t) })
+	return h
+}
+
+func (h *harness) newRotator(log *zap.Logger) *Rotator {
+	return New(Options{
+		Apps:  []App{{Name: "app", ClientID: clientID, Region: spapi.Region("na"), SecretID: "secret", ApplicationID: "amzn1.sp.solution.app"}},
+		Vault: h.vault, LWA: h.amzn, SPAPI: h.amzn, Clock: h.clk, Log: log, Observer: h.obs,
+		RenewBefore: 30 * 24 * time.Hour, AwaitDeadline: time.Hour, Rand: func() float64 { return 0.5 },
+	})
+}
+
+func (h *harness) assertNoSecretLogged(t *testing.T) {
+	t.Helper()
+	for _, e := range h.logs.All() {
+		line := e.Message + fmt.Sprint(e.ContextMap())
+		if strings.Contains(line, "oa2-cs.v1.") {
+			t.Errorf("a log line carries a secret value: %s", line)
+		}
+	}
+}
+
+// mint makes a secret Amazon would accept, and the message carrying it.
+func (h *harness) mint(id string, expires, oldExpires time.Time) (secret.Value, notifications.Message) {
+	s := secret.New("amzn1.oa2-cs.v1.new" + id + "secretvalue")
+	h.amzn.mu.Lock()
+	h.amzn.valid = append(h.amzn.valid, s)
+	h.amzn.mu.Unlock()
+	return s, newSecretMessage(id, s, expires, oldExpires)
+}
+
+func newSecretMessage(id string, s secret.Value, expires, oldExpires time.Time) notifications.Message {
+	body := fmt.Sprintf(`{"notificationVersion":"1.0","notificationType":"APPLICATION_OAUTH_CLIENT_NEW_SECRET","payloadVersion":"2023-11-30",
+"eventTime":"2026-03-01T12:00:00.000Z","payload":{"applicationOAuthClientNewSecret":{"clientId":%q,"newClientSecret":%q,
+"newClientSecretExpiryTime":%q,"oldClientSecretExpiryTime":%q}},"notificationMetadata":{"applicationId":"amzn1.sp.solution.app",
+"subscriptionId":"sub","publishTime":"2026-03-01T12:00:00.000Z","notificationId":%q}}`,
+		clientID, s.Reveal(), expires.Format(time.RFC3339Nano), oldExpires.Format(time.RFC3339Nano), id)
+	return notifications.Message{ID: "m-" + id, Body: []byte(body), ReceiveCount: 1}
+}
+
+func expiryMessage(id, client, appID string, expires time.Time) notifications.Message {
+	body := fmt.Sprintf(`{"notificationVersion":"1.0","notificationType":"APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY","payloadVersion":"2023-11-30",
+"eventTime":"2026-03-01T12:00:00.000Z","payload":{"applicationOAuthClientSecretExpiry":{"clientId":%q,"clientSecretExpiryTime":%q,
+"clientSecretExpiryReason":"PERIODIC_ROTATION"}},"notificationMetadata":{"applicationId":%q,"subscriptionId":"sub",
+"publishTime":"2026-03-01T12:00:00.000Z","notificationId":%q}}`, client, expires.Format(time.RFC3339Nano), appID, id)
+	return notifications.Message{ID: "m-" + id, Body: []byte(body), ReceiveCount: 1}
+}
+
+func TestWhenRotationIsDue(t *testing.T) {
+	t.Parallel()
+	day := 24 * time.Hour
+	tests := []struct {
+		name       string
+		expiry     time.Time // stored expiry of the current secret
+		notice     time.Time // expiry from a recorded notice
+		manual     bool
+		wantRotate bool
+		wantNext   time.Time
+	}{
+		{"far from expiry: looks again within the hour", t0.Add(100 * day), time.Time{}, false, false, t0.Add(idleRecheck)},
+		{"planned within the hour: wakes at the planned time", t0.Add(30*day + 10*time.Minute), time.Time{}, false, false, t0.Add(10 * time.Minute)},
+		{"inside the window", t0.Add(20 * day), time.Time{}, false, true, time.Time{}},
+		{"exactly at the planned time", t0.Add(30 * day), time.Time{}, false, true, time.Time{}},
+		{"notice says earlier than stored", t0.Add(100 * day), t0.Add(10 * day), false, true, time.Time{}},
+		{"no expiry known: waits for a notice", time.Time{}, time.Time{}, false, false, t0.Add(idleRecheck)},
+		{"no expiry known but a notice inside the window", time.Time{}, t0.Add(5 * day), false, true, time.Time{}},
+		{"manual trigger far from expiry", t0.Add(150 * day), time.Time{}, true, true, time.Time{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, tc.expiry)
+			h.vault.state.NoticedExpiry = tc.notice
+			if tc.manual {
+				h.r.Trigger("app")
+			}
+			next := h.r.Tick(context.Background())
+			if got := h.amzn.calls() == 1; got != tc.wantRotate {
+				t.Fatalf("rotated = %v, want %v", got, tc.wantRotate)
+			}
+			if tc.wantRotate {
+				if _, _, _, st := h.vault.snapshot(); !st.RequestedAt.Equal(t0) {
+					t.Errorf("requested-at state = %v, want %v", st.RequestedAt, t0)
+				}
+				if !next.Equal(t0.Add(time.Hour)) {
+					t.Errorf("next wake-up = %v, want the await deadline %v", next, t0.Add(time.Hour))
+				}
+				return
+			}
+			if !next.Equal(tc.wantNext) {
+				t.Errorf("next wake-up = %v, want %v", next, tc.wantNext)
+			}
+		})
+	}
+}
+
+func TestNewSecretIsVerifiedThenPromoted(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(20*24*time.Hour))
+	ctx := context.Background()
+	h.r.Tick(ctx)
+	newSecret, msg := h.mint("n1", t0.Add(180*24*time.Hour), t0.Add(7*24*time.Hour))
+	res := h.r.Handle(ctx, msg)
+	if !res.Delete {
+		t.Fatalf("result = %+v, want Delete", res)
+	}
+	cur, prev, pending, st := h.vault.snapshot()
+	if !cur.Record.ClientSecret.Equal(newSecret) || cur.ID != vault.TokenFor("n1") {
+		t.Errorf("AWSCURRENT is not the new secret under the notification's token (id %s)", cur.ID)
+	}
+	if !prev.Record.ClientSecret.Equal(h.old) {
+		t.Errorf("AWSPREVIOUS does not hold the old secret")
+	}
+	if !cur.Record.PreviousExpiresAt.Equal(t0.Add(7 * 24 * time.Hour)) {
+		t.Errorf("previous expiry = %v", cur.Record.PreviousExpiresAt)
+	}
+	if pending {
+		t.Errorf("AWSPENDING left behind")
+	}
+	if st != (vault.RotationState{}) {
+		t.Errorf("rotation state not cleared: %+v", st)
+	}
+	if len(h.amzn.verified) < 2 || !h.amzn.verified[len(h.amzn.verified)-1].Equal(newSecret) {
+		t.Errorf("the new secret was not verified with LWA before promotion")
+	}
+	if h.obs.get(h.obs.rotations, ResultSuccess) != 1 || h.obs.get(h.obs.notifications, OutcomeProcessed) != 1 {
+		t.Errorf("counters: %+v %+v", h.obs.rotations, h.obs.notifications)
+	}
+	s := h.r.Snapshot()[0]
+	if !s.LastSuccess.Equal(t0) || !s.CurrentExpiry.Equal(t0.Add(180*24*time.Hour)) || !s.InFlightSince.IsZero() {
+		t.Errorf("status after success: %+v", s)
+	}
+}
+
+func TestRejectedSecretChangesNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(20*24*time.Hour))
+	ctx := context.Background()
+	planted := secret.New("amzn1.oa2-cs.v1.plantedplantedplanted")
+	res := h.r.Handle(ctx, newSecretMessage("p1", planted, t0.Add(180*24*time.Hour), t0.Add(7*24*time.Hour)))
+	if res.Delete || res.RetryAfter != poisonRetry {
+		t.Fatalf("result = %+v, want the message left for the dead-letter queue", res)
+	}
+	cur, _, pending, _ := h.vault.snapshot()
+	if !cur.Record.ClientSecret.Equal(h.old) || pending {
+		t.Fatalf("the vault changed for a rejected secret (pending %v)", pending)
+	}
+	if h.obs.get(h.obs.rotations, ResultRejected) != 1 || h.obs.get(h.obs.notifications, OutcomeRejected) != 1 {
+		t.Fatalf("rejection not counted: %+v %+v", h.obs.rotations, h.obs.notifications)
+	}
+}
+
+func TestOlderAndDuplicateSecretsNeverGoBackwards(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(20*24*time.Hour))
+	ctx := context.Background()
+	newer, newerMsg := h.mint("newer", t0.Add(181*24*time.Hour), t0.Add(7*24*time.Hour))
+	_, olderMsg := h.mint("older", t0.Add(180*24*time.Hour), t0.Add(7*24*time.Hour))
+
+	tests := []struct {
+		name    string
+		msg     notifications.Message
+		outcome string
+	}{
+		{"newer first", newerMsg, OutcomeProcessed},
+		{"older after newer (reordered)", olderMsg, OutcomeStale},
+		{"newer again (duplicate)", newerMsg, OutcomeDuplicate},
+	}
+	for _, tc := range tests { // sequential: each step builds on the last
+		res := h.r.Handle(ctx, tc.msg)
+		if !res.Delete {
+			t.Fatalf("%s: result %+v, want Delete", tc.name, res)
+		}
+		if n := h.obs.get(h.obs.notifications, tc.outcome); n != 1 {
+			t.Fatalf("%s: %s counted %d times", tc.name, tc.outcome, n)
+		}
+		cur, _, pending, _ := h.vault.snapshot()
+		if !cur.Record.ClientSecret.Equal(newer) || pending {
+			t.Fatalf("%s: AWSCURRENT is not the newest secret, or AWSPENDING left (pending %v)", tc.name, pending)
+		}
+	}
+}
+
+func TestMessagesTheDaemonMustNotAcceptStayForTheDLQ(t *testing.T) {
+	t.Parallel()
+	exp := t0.Add(100 * 24 * time.Hour)
+	tests := []struct {
+		name    string
+		msg     notifications.Message
+		outcome string
+	}{
+		{"malformed", notifications.Message{ID: "x", Body: []byte(`{"notificationType":`)}, OutcomeMalformed},
+		{"unknown type", notifications.Message{ID: "x", Body: []byte(`{"notificationVersion":"1.0","notificationType":"ANY_OFFER_CHANGED"}`)}, OutcomeMalformed},
+		{"unknown client", expiryMessage("u1", "amzn1.application-oa2-client.other", "amzn1.sp.solution.app", exp), OutcomeUnknownClient},
+		{"another application id", expiryMessage("u2", clientID, "amzn1.sp.solution.other", exp), OutcomeRejected},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, t0.Add(100*24*time.Hour))
+			res := h.r.Handle(context.Background(), tc.msg)
+			if res.Delete || res.RetryAfter <= 0 {
+				t.Fatalf("result = %+v: must stay on the queue, delayed", res)
+			}
+			if h.obs.get(h.obs.notifications, tc.outcome) != 1 {
+				t.Fatalf("outcome %s not counted: %+v", tc.outcome, h.obs.notifications)
+			}
+		})
+	}
+}
+
+func TestExpiryNoticeIsRecordedAndSchedulesRotation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, time.Time{}) // an operator-seeded secret without expiry
+	ctx := context.Background()
+	notice := t0.Add(45 * 24 * time.Hour)
+	if res := h.r.Handle(ctx, expiryMessage("e1", clientID, "amzn1.sp.solution.app", notice)); !res.Delete {
+		t.Fatalf("result = %+v, want Delete once recorded", res)
+	}
+	if _, _, _, st := h.vault.snapshot(); !st.NoticedExpiry.Equal(notice) {
+		t.Fatalf("noticed expiry = %v, want %v", st.NoticedExpiry, notice)
+	}
+	h.r.Tick(ctx)
+	if s := h.r.Snapshot()[0]; !s.NextRotation.Equal(notice.Add(-30*24*time.Hour)) || h.amzn.calls() != 0 {
+		t.Fatalf("next rotation = %v, calls = %d: want planned at %v and no call yet", s.NextRotation, h.amzn.calls(), notice.Add(-30*24*time.Hour))
+	}
+	h.clk.Set(notice.Add(-30 * 24 * time.Hour))
+	h.r.Tick(ctx)
+	if h.amzn.calls() != 1 {
+		t.Fatalf("no rotation at the planned time")
+	}
+}
+
+func TestStaleExpiryNoticeIsAcknowledged(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(170*24*time.Hour))
+	res := h.r.Handle(context.Background(), expiryMessage("e0", clientID, "amzn1.sp.solution.app", t0.Add(3*24*time.Hour)))
+	if !res.Delete || h.obs.get(h.obs.notifications, OutcomeStale) != 1 {
+		t.Fatalf("result %+v, counters %+v: want a stale notice acknowledged", res, h.obs.notifications)
+	}
+	if _, _, _, st := h.vault.snapshot(); !st.NoticedExpiry.IsZero() {
+		t.Fatalf("a stale notice was recorded")
+	}
+}
+
+func TestWatchdogRetriesWhenTheNewSecretNeverArrives(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(20*24*time.Hour))
+	ctx := context.Background()
+	h.r.Tick(ctx)
+	h.clk.Advance(59 * time.Minute)
+	h.r.Tick(ctx)
+	if h.amzn.calls() != 1 {
+		t.Fatalf("rotated again before the await deadline")
+	}
+	h.clk.Advance(time.Minute)
+	next := h.r.Tick(ctx)
+	if h.obs.get(h.obs.rotations, ResultTimeout) != 1 {
+		t.Fatalf("deadline not reported: %+v", h.obs.rotations)
+	}
+	_, _, _, st := h.vault.snapshot()
+	if st.Attempts != 1 || !st.RequestedAt.IsZero() || !st.NextAttemptAt.After(h.clk.Now()) {
+		t.Fatalf("state after the deadline: %+v", st)
+	}
+	if !next.Equal(st.NextAttemptAt) {
+		t.Fatalf("next = %v, want the backoff time %v", next, st.NextAttemptAt)
+	}
+	// A restart in between loses nothing: the backoff lives in the vault.
+	h.r = h.newRotator(zap.NewNop())
+	h.r.Tick(ctx)
+	if h.amzn.calls() != 1 {
+		t.Fatalf("a restart ignored the stored backoff")
+	}
+	h.clk.Set(st.NextAttemptAt)
+	h.r.Tick(ctx)
+	if h.amzn.calls() != 2 {
+		t.Fatalf("no retry after the backoff (calls %d)", h.amzn.calls())
+	}
+}
+
+func TestRestartAfterTheRotateCallDoesNotRotateTwice(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(20*24*time.Hour))
+	ctx := context.Background()
+	h.r.Tick(ctx)
+	h.r = h.newRotator(zap.NewNop()) // the process died after the rotate call
+	h.clk.Advance(10 * time.Minute)
+	h.r.Tick(ctx)
+	if h.amzn.calls() != 1 {
+		t.Fatalf("rotate called %d times across a restart, want 1", h.amzn.calls())
+	}
+	if s := h.r.Snapshot()[0]; !s.InFlightSince.Equal(t0) {
+		t.Fatalf("the restarted daemon does not show the rotation in flight: %+v", s)
+	}
+}
+
+func TestInterruptedPromotionIsResumed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(20*24*time.Hour))
+	ctx := context.Background()
+	newSecret, _ := h.mint("n2", t0.Add(180*24*time.Hour), t0.Add(7*24*time.Hour))
+	// The process died after staging: AWSPENDING holds a verified-able secret, the message is gone.
+	if err := h.vault.Stage(ctx, "secret", vault.TokenFor("n2"), vault.Record{ClientID: clientID, ClientSecret: newSecret,
+		ExpiresAt: t0.Add(180 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	h.r.Tick(ctx)
+	cur, prev, pending, _ := h.vault.snapshot()
+	if !cur.Record.ClientSecret.Equal(newSecret) || !prev.Record.ClientSecret.Equal(h.old) || pending {
+		t.Fatalf("the pending secret was not resumed to AWSCURRENT (pending %v)", pending)
+	}
+	if h.amzn.calls() != 0 {
+		t.Fatalf("rotated although a newer secret was already pending")
+	}
+}
+
+func TestRequestFailuresBackOffAndAreClassified(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		tokenErr  error
+		rotateErr error
+		result    string
+		minWait   time.Duration
+	}{
+		{"throttled honours Retry-After", nil, &spapi.Error{StatusCode: 429, Kind: spapi.ErrThrottled, RetryAfter: 2 * time.Hour}, ResultRequestFailed, 2 * time.Hour},
+		{"not enrolled", nil, &spapi.Error{StatusCode: 400, Kind: spapi.ErrNotEnrolled}, ResultNotEnrolled, 30 * time.Second},
+		{"current secret rejected", &spapi.Error{StatusCode: 401, Kind: spapi.ErrInvalidClient}, nil, ResultCurrentInvalid, 30 * time.Second},
+		{"network", &spapi.Error{Kind: spapi.ErrTransient, Err: errors.New("reset")}, nil, ResultRequestFailed, 30 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, t0.Add(20*24*time.Hour))
+			h.amzn.tokenErr, h.amzn.rotateErr = tc.tokenErr, tc.rotateErr
+			next := h.r.Tick(context.Background())
+			if h.obs.get(h.obs.rotations, tc.result) != 1 {
+				t.Fatalf("result %s not counted: %+v", tc.result, h.obs.rotations)
+			}
+			_, _, _, st := h.vault.snapshot()
+			if st.Attempts != 1 || !st.RequestedAt.IsZero() || st.NextAttemptAt.Sub(t0) < tc.minWait {
+				t.Fatalf("state %+v: want one attempt, nothing in flight, next attempt at least %s away", st, tc.minWait)
+			}
+			calls := h.amzn.calls()
+			for next.Before(st.NextAttemptAt) { // waking early must not retry early
+				h.clk.Set(next)
+				next = h.r.Tick(context.Background())
+				if h.amzn.calls() != calls {
+					t.Fatalf("retried at %v, before the next attempt %v", h.clk.Now(), st.NextAttemptAt)
+				}
+			}
+		})
+	}
+}
+
+func TestVaultOutageIsRetriedAndShownInStatus(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(20*24*time.Hour))
+	h.vault.failNext = 1
+	next := h.r.Tick(context.Background())
+	if s := h.r.Snapshot()[0]; s.ConsecutiveFailures != 1 || s.LastError == "" {
+		t.Fatalf("status after a vault failure: %+v", s)
+	}
+	if d := next.Sub(t0); d < vaultRetryMin/2 || d > vaultRetryMax {
+		t.Fatalf("retry in %s, want within [%s, %s]", d, vaultRetryMin/2, vaultRetryMax)
+	}
+	h.r.Tick(context.Background())
+	if s := h.r.Snapshot()[0]; s.ConsecutiveFailures != 0 || h.amzn.calls() != 1 {
+		t.Fatalf("did not recover: %+v, calls %d", s, h.amzn.calls())
+	}
+}
+
+func TestBackoffIsBoundedAndJittered(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		attempt int
+		rnd     float64
+		want    time.Duration
+	}{
+		{1, 0, 30 * time.Second},
+		{1, 0.999999, 60 * time.Second},
+		{3, 0, 2 * time.Minute},
+		{20, 0.5, 45 * time.Minute},
+	}
+	for _, tc := range tests {
+		got := Backoff(tc.attempt, time.Minute, time.Hour, func() float64 { return tc.rnd })
+		if got.Round(time.Second) != tc.want {
+			t.Errorf("Backoff(%d, rnd %v) = %s, want %s", tc.attempt, tc.rnd, got, tc.want)
+		}
+	}
+}
+
+func TestRunStopsWhenContextEnds(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(100*24*time.Hour))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.r.Run(ctx) }()
+	if err := h.clk.WaitCreated(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	// A manual trigger wakes the loop without any time passing.
+	h.r.Trigger("")
+	if err := h.clk.WaitCreated(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	if h.amzn.calls() != 1 {
+		t.Fatalf("trigger did not rotate (calls %d)", h.amzn.calls())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+}

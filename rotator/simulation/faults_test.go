@@ -1,0 +1,133 @@
+package simulation
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/spapi-tools/lwa-rotator/spapi"
+)
+
+// service is one of the things the rotator calls that can fail.
+type service int
+
+const (
+	svcVault service = iota
+	svcLWA
+	svcSPAPI
+	numServices
+)
+
+var serviceNames = [numServices]string{"vault", "lwa", "spapi"}
+
+// burst makes the next n calls of one application to one service fail. An ambiguous failure
+// takes effect first and reports failure after, like a timeout after the server did the work.
+type burst struct {
+	n         int
+	status    int // HTTP status for LWA and SP-API
+	ambiguous bool
+}
+
+// crashPoint kills the process at the in-th next call the application makes (before the call
+// takes effect, or right after), so a restart lands between any two steps of a rotation.
+type crashPoint struct {
+	in    int
+	after bool
+}
+
+// crashSignal is the panic that stands for the process dying; the driver recovers only it.
+type crashSignal struct{}
+
+var errSimulated = errors.New("simulated failure")
+
+// call runs effect as one call from side to svc, applying the fault or crash armed for it. partial,
+// when given, is what an ambiguous failure applies instead of the whole effect.
+func (s *sim) call(side *appSide, svc service, op string, effect func() error, partial func()) error {
+	s.last = side
+	side.stats.calls[svc]++
+	crashAfter := false
+	if side.crash.in > 0 {
+		side.crash.in--
+		if side.crash.in == 0 {
+			if !side.crash.after {
+				s.crash(side, op, "before")
+			}
+			crashAfter = true
+		}
+	}
+	var err error
+	if b := &side.faults[svc]; b.n > 0 {
+		b.n--
+		side.stats.faultHits[svc]++
+		if b.ambiguous {
+			side.stats.ambiguous++
+			if partial != nil {
+				partial()
+			} else {
+				_ = effect()
+			}
+		}
+		err = s.faultErr(side, svc, op, b.status)
+		s.tracef("%s: %s %s fails (%v, ambiguous=%v)", side.app.Name, serviceNames[svc], op, b.status, b.ambiguous)
+	} else {
+		err = effect()
+	}
+	if crashAfter {
+		s.crash(side, op, "after")
+	}
+	return err
+}
+
+func (s *sim) crash(side *appSide, op, when string) {
+	s.crashed = side
+	s.tracef("%s: process crashes %s %s", side.app.Name, when, op)
+	panic(crashSignal{})
+}
+
+func (s *sim) faultErr(side *appSide, svc service, op string, status int) error {
+	kind := spapi.ErrTransient
+	if status == http.StatusTooManyRequests {
+		kind = spapi.ErrThrottled
+	}
+	reqID := fmt.Sprintf("sim-%d-%d", side.idx, side.stats.calls[svc])
+	switch svc {
+	case svcLWA:
+		code := "server_error"
+		if status == http.StatusTooManyRequests {
+			code = "too_many_requests"
+		}
+		return &spapi.Error{API: "lwa", Op: "token", StatusCode: status, Code: code, RequestID: reqID, Kind: kind}
+	case svcSPAPI:
+		return &spapi.Error{API: "spapi", Op: "rotateClientSecret", StatusCode: status, Code: http.StatusText(status), RequestID: reqID, Kind: kind}
+	}
+	return fmt.Errorf("%s of secret %s: InternalServiceError (request %s): %w", op, side.app.SecretID, reqID, errSimulated)
+}
+
+// arm adds n failing calls to side's service.
+func (s *sim) arm(side *appSide, svc service, n, status int, ambiguous bool) {
+	b := &side.faults[svc]
+	b.n += n
+	b.status, b.ambiguous = status, ambiguous
+	kind := serviceNames[svc]
+	switch {
+	case svc == svcVault && ambiguous:
+		kind += " error after effect"
+	case svc == svcVault:
+		kind += " error"
+	case ambiguous:
+		kind += fmt.Sprintf(" %d after effect", status)
+	case status == http.StatusTooManyRequests:
+		kind += " 429"
+	default:
+		kind += " 5xx"
+	}
+	s.fig.faults[kind] += n
+	s.tracef("%s: next %d %s calls fail (%s)", side.app.Name, n, serviceNames[svc], kind)
+}
+
+// armCrash makes side's k-th next call crash the process.
+func (s *sim) armCrash(side *appSide, k int, after bool) {
+	side.crash = crashPoint{in: k, after: after}
+	s.fig.faults["restart mid-call"]++
+	s.tracef("%s: process will crash at its call #%d (after effect: %v)", side.app.Name, k, after)
+}

@@ -1,0 +1,70 @@
+package simulation
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/spapi-tools/lwa-rotator/rotator"
+)
+
+// appSide is everything the fakes keep about one application. Keeping it per application (vault
+// secret, Amazon's view, armed faults, the rotator's jitter stream) makes a run independent of the
+// order in which Rotator.Tick visits applications (a Go map), and lets a crash in the middle of a
+// tick be replayed as if the crashed application had been visited first.
+type appSide struct {
+	idx    int
+	app    rotator.App
+	vault  secretState
+	amz    amazonApp
+	faults [numServices]burst
+	crash  crashPoint
+	rnd    uint64 // calls made to the rotator's Rand while this application was being worked on
+	outbox []outgoing
+	stats  appStats
+	hist   history
+	viol   []violation
+}
+
+// appStats are counters the fakes move while the rotator works; they roll back with the side.
+type appStats struct {
+	calls       [numServices]int
+	faultHits   [numServices]int
+	ambiguous   int
+	mints       int
+	throttled   int
+	validations int
+	rejected    int // LWA refused a secret (planted, expired or unknown)
+	promotions  int
+	rotation    map[string]int // rotator.Observer.Rotation results
+	outcome     map[string]int // rotator.Observer.Notification outcomes
+}
+
+// history is what the invariant checks remember between steps.
+type history struct {
+	lastReported  time.Time // last rotate call the rotator was told succeeded
+	promotedSince bool      // a promotion happened after lastReported
+	currentSeq    int       // mint sequence of the secret in AWSCURRENT (-1 if not genuine)
+}
+
+func (s *appSide) clone() *appSide {
+	c := *s
+	c.vault = s.vault.clone()
+	c.amz = s.amz.clone()
+	c.outbox = slices.Clone(s.outbox)
+	c.stats.rotation = maps.Clone(s.stats.rotation)
+	c.stats.outcome = maps.Clone(s.stats.outcome)
+	c.viol = slices.Clone(s.viol)
+	return &c
+}
+
+// mix is splitmix64: ids, secrets and the rotator's jitter are pure functions of the seed and a
+// counter, so they do not depend on the order in which anything asked for them.
+func mix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+func unitFloat(x uint64) float64 { return float64(x>>11) / (1 << 53) }

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine that has only Go: installs what the tests need
+# (pinned), then runs vet, formatting, static analysis, every Go test with -race, the Prometheus
+# rule tests and a short fuzz run. README.md and .ci/run both call this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STATICCHECK_VERSION=v0.8.2
+GOVULNCHECK_VERSION=v1.1.4
+MOTO_VERSION=5.2.1
+export PATH="$(go env GOPATH)/bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test dependencies"
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq prometheus >/dev/null
+fi
+# The packaged service would hold port 9090 and write its own data: the tests start their own.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop prometheus 2>/dev/null || true; fi
+if ! command -v moto_server >/dev/null; then
+  python3 -m pip install --quiet "moto[server]==${MOTO_VERSION}"
+fi
+command -v staticcheck >/dev/null && staticcheck -version | grep -q "${STATICCHECK_VERSION#v}" ||
+  go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
+command -v govulncheck >/dev/null || go install "golang.org/x/vuln/cmd/govulncheck@${GOVULNCHECK_VERSION}"
+
+step "go vet and gofmt"
+go vet ./...
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then echo "gofmt would change:"; echo "$unformatted"; exit 1; fi
+
+step "staticcheck ${STATICCHECK_VERSION}"
+staticcheck ./...
+
+step "govulncheck"
+scripts/vulncheck.sh
+
+step "Prometheus rules"
+promtool check rules deploy/prometheus/lwa-rotator.rules.yml
+promtool test rules deploy/prometheus/lwa-rotator.rules.test.yml
+
+step "go test -race ./..."
+go test -race -count=1 -timeout 12m ./...
+
+step "fuzzing the notification parser (short run)"
+go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 15s ./notifications
+
+echo
+echo "all checks passed"
