@@ -103,8 +103,8 @@ func (m *Metrics) Init(apps []string, queues map[string]string) {
 		m.polls.WithLabelValues(name, "success")
 		m.polls.WithLabelValues(name, "error")
 	}
-	for _, op := range [][2]string{{"lwa", "token"}, {"spapi", "rotateClientSecret"}} {
-		m.apiRequests.WithLabelValues(op[0], op[1], "200")
+	for _, op := range [][3]string{{"lwa", "token", "200"}, {"spapi", "rotateClientSecret", "204"}} {
+		m.apiRequests.WithLabelValues(op[0], op[1], op[2])
 	}
 }
 

@@ -49,8 +49,8 @@ type secretDescriber interface {
 	Describe(ctx context.Context, secretID string) (vault.Info, error)
 }
 
-// errAtRest marks a start-up refusal because data would not be encrypted as configured.
-var errAtRest = errors.New("encryption at rest check failed")
+// ErrAtRest marks a start-up refusal because data would not be encrypted as configured.
+var ErrAtRest = errors.New("encryption at rest check failed")
 
 // startupChecks proves the queues and secrets are reachable and encrypted as the configuration
 // demands. Reachability problems only make the daemon unready (they may pass); a positive finding
@@ -101,7 +101,7 @@ func startupChecks(ctx context.Context, cfg *config.Config, store secretDescribe
 		}
 		return nil
 	}
-	return fmt.Errorf("%w (set atRest: warn to start anyway):\n  - %s", errAtRest, strings.Join(violations, "\n  - "))
+	return fmt.Errorf("%w (set atRest: warn to start anyway):\n  - %s", ErrAtRest, strings.Join(violations, "\n  - "))
 }
 
 // keyARN resolves a key id, ARN or alias to the key's ARN and insists it is customer-managed.
@@ -115,7 +115,7 @@ func keyARN(ctx context.Context, keys keyDescriber, id string) (string, error) {
 		return "", errors.New("KMS returned no key metadata")
 	}
 	if md.KeyManager != kmstypes.KeyManagerTypeCustomer {
-		return "", fmt.Errorf("%w: key %s is %s-managed, not customer-managed", errAtRest, id, md.KeyManager)
+		return "", fmt.Errorf("%w: key %s is %s-managed, not customer-managed", ErrAtRest, id, md.KeyManager)
 	}
 	return aws.ToString(md.Arn), nil
 }

@@ -1,0 +1,95 @@
+package metrics
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/spapi-tools/lwa-rotator/rotator"
+)
+
+type fixedSnapshot []rotator.Status
+
+func (f fixedSnapshot) Snapshot() []rotator.Status { return f }
+
+func TestEverySeriesExistsFromStartUpAndLintsClean(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	expiry := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	m := New(reg, fixedSnapshot{{App: "app-a", Known: true, CurrentExpiry: expiry}, {App: "app-b"}}, func() bool { return true }, "1.2.3")
+	m.Init([]string{"app-a", "app-b"}, map[string]string{"https://q/e": "expiry", "https://q/n": "new_secret"})
+
+	want := []string{
+		"lwa_rotator_secret_expiry_timestamp_seconds", "lwa_rotator_previous_secret_expiry_timestamp_seconds",
+		"lwa_rotator_next_rotation_timestamp_seconds", "lwa_rotator_last_success_timestamp_seconds",
+		"lwa_rotator_rotation_in_flight", "lwa_rotator_rotation_in_flight_since_timestamp_seconds",
+		"lwa_rotator_application_ready", "lwa_rotator_ready", "lwa_rotator_rotations_total", "lwa_rotator_notifications_total",
+		"lwa_rotator_api_requests_total", "lwa_rotator_sqs_polls_total", "lwa_rotator_config_last_reload_successful",
+		"lwa_rotator_config_last_reload_success_timestamp_seconds", "lwa_rotator_build_info",
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]int{}
+	for _, f := range families {
+		have[f.GetName()] = len(f.GetMetric())
+	}
+	for _, name := range want {
+		if have[name] == 0 {
+			t.Errorf("%s has no series at start-up", name)
+		}
+	}
+	if n := have["lwa_rotator_rotations_total"]; n != 2*7 {
+		t.Errorf("rotations_total has %d series, want 14 (2 applications x 7 results)", n)
+	}
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+	exp := `
+# HELP lwa_rotator_secret_expiry_timestamp_seconds When the application's current (AWSCURRENT) client secret expires; 0 when unknown.
+# TYPE lwa_rotator_secret_expiry_timestamp_seconds gauge
+lwa_rotator_secret_expiry_timestamp_seconds{application="app-a"} 1.780272e+09
+lwa_rotator_secret_expiry_timestamp_seconds{application="app-b"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(exp), "lwa_rotator_secret_expiry_timestamp_seconds"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestObserversMoveCounters(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m := New(reg, fixedSnapshot{}, nil, "dev")
+	m.Init([]string{"a"}, map[string]string{"https://q/e": "shared"})
+	m.Rotation("a", rotator.ResultSuccess)
+	m.Notification("a", "APPLICATION_OAUTH_CLIENT_NEW_SECRET", rotator.OutcomeStale)
+	m.ObserveRequest("spapi", "rotateClientSecret", 429, time.Second)
+	m.Polled("https://q/e", 0, errors.New("down"))
+	m.Polled("https://unknown", 0, nil)
+	m.Reloaded(false, time.Unix(0, 0))
+	tests := []struct {
+		c    prometheus.Collector
+		want float64
+	}{
+		{m.rotations.WithLabelValues("a", rotator.ResultSuccess), 1},
+		{m.notifications.WithLabelValues("a", "APPLICATION_OAUTH_CLIENT_NEW_SECRET", rotator.OutcomeStale), 1},
+		{m.apiRequests.WithLabelValues("spapi", "rotateClientSecret", "429"), 1},
+		{m.polls.WithLabelValues("shared", "error"), 1},
+		{m.polls.WithLabelValues("other", "success"), 1},
+		{m.reloadOK, 0},
+	}
+	for i, tc := range tests {
+		if got := testutil.ToFloat64(tc.c); got != tc.want {
+			t.Errorf("case %d: got %v, want %v", i, got, tc.want)
+		}
+	}
+}
