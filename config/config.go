@@ -26,6 +26,7 @@ type Config struct {
 	// before the daemon says so loudly and retries.
 	AwaitDeadline Duration `yaml:"awaitDeadline"`
 	Queues        Queues   `yaml:"queues"`
+	Retry         Retry    `yaml:"retry"`
 	// KMSKeyID is the customer-managed key the secrets must be encrypted with.
 	KMSKeyID string `yaml:"kmsKeyId"`
 	// SecretFormat is "lwa-rotator" (default) or "lambda-sample" (AppClientId/AppClientSecret keys).
@@ -44,6 +45,17 @@ type Config struct {
 type Queues struct {
 	Expiry    string `yaml:"expiry"`
 	NewSecret string `yaml:"newSecret"`
+	// VisibilityTimeout hides a received message while it is worked on (extended by heartbeats).
+	VisibilityTimeout Duration `yaml:"visibilityTimeout"`
+	// RejectedRetry is how long a message the daemon refuses (malformed, unknown client, planted
+	// secret) stays hidden between deliveries on its way to the dead-letter queue.
+	RejectedRetry Duration `yaml:"rejectedRetry"`
+}
+
+// Retry bounds the backoff between rotation attempts.
+type Retry struct {
+	Min Duration `yaml:"min"`
+	Max Duration `yaml:"max"`
 }
 
 // Application is one SP-API application whose secret the daemon keeps fresh.
@@ -118,6 +130,18 @@ func (c *Config) applyDefaults() {
 	}
 	if c.SecretFormat == "" {
 		c.SecretFormat = DefaultSecretFormat
+	}
+	if c.Queues.VisibilityTimeout == 0 {
+		c.Queues.VisibilityTimeout = Duration(time.Minute)
+	}
+	if c.Queues.RejectedRetry == 0 {
+		c.Queues.RejectedRetry = Duration(15 * time.Minute)
+	}
+	if c.Retry.Min == 0 {
+		c.Retry.Min = Duration(time.Minute)
+	}
+	if c.Retry.Max == 0 {
+		c.Retry.Max = Duration(time.Hour)
 	}
 	if c.AtRest == "" {
 		c.AtRest = "refuse"

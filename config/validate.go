@@ -30,8 +30,17 @@ func (c *Config) validate() []string {
 	if c.RenewBefore.D() > 170*24*time.Hour {
 		add("renewBefore: %s is longer than a secret's 180-day life allows (at most 170d)", c.RenewBefore.D())
 	}
-	if c.AwaitDeadline.D() < time.Minute || c.AwaitDeadline.D() > 72*time.Hour {
-		add("awaitDeadline: %s must be between 1m and 72h", c.AwaitDeadline.D())
+	if c.AwaitDeadline.D() < 5*time.Second || c.AwaitDeadline.D() > 72*time.Hour {
+		add("awaitDeadline: %s must be between 5s and 72h", c.AwaitDeadline.D())
+	}
+	if v := c.Queues.VisibilityTimeout.D(); v < 5*time.Second || v > 12*time.Hour {
+		add("queues.visibilityTimeout: %s must be between 5s and 12h", v)
+	}
+	if v := c.Queues.RejectedRetry.D(); v < time.Second || v > 12*time.Hour {
+		add("queues.rejectedRetry: %s must be between 1s and 12h", v)
+	}
+	if c.Retry.Min.D() < time.Second || c.Retry.Max.D() < c.Retry.Min.D() || c.Retry.Max.D() > 24*time.Hour {
+		add("retry: min %s and max %s must satisfy 1s <= min <= max <= 24h", c.Retry.Min.D(), c.Retry.Max.D())
 	}
 	if c.SecretFormat != "lwa-rotator" && c.SecretFormat != "lambda-sample" {
 		add("secretFormat: %q is not lwa-rotator or lambda-sample", c.SecretFormat)

@@ -61,6 +61,20 @@ const (
 	OutcomeFailed        = "failed" // a transient failure; the message comes back
 )
 
+// The steps of a rotation where a process can die, in order. Options.Checkpoint is called at each.
+const (
+	StepIntentSaved    = "intent-saved"    // the rotation intent is in the vault; the rotate call is next
+	StepRotateCalled   = "rotate-called"   // Amazon accepted the rotate call
+	StepSecretReceived = "secret-received" // a new-secret message was parsed; nothing staged yet
+	StepStaged         = "staged"          // the new secret is AWSPENDING
+	StepVerified       = "verified"        // LWA accepted the new secret; AWSCURRENT not moved yet
+	StepPromoted       = "promoted"        // AWSCURRENT moved; rotation state not yet cleared
+	StepDone           = "done"            // state cleared; the message is about to be deleted
+)
+
+// Steps lists the Step* constants in order.
+var Steps = []string{StepIntentSaved, StepRotateCalled, StepSecretReceived, StepStaged, StepVerified, StepPromoted, StepDone}
+
 // App is one configured application.
 type App struct {
 	Name          string

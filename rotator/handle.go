@@ -13,10 +13,6 @@ import (
 )
 
 const (
-	// poisonRetry is how long a message the daemon will never accept stays invisible between
-	// deliveries, on its way to the dead-letter queue. Such messages are never deleted: one of
-	// them could carry a secret somebody needs.
-	poisonRetry = 15 * time.Minute
 	// staleNoticeSlack: an expiry notice more than this before the stored secret's expiry is
 	// about a secret that has already been replaced.
 	staleNoticeSlack = 24 * time.Hour
@@ -31,7 +27,7 @@ func (r *Rotator) Handle(ctx context.Context, m notifications.Message) notificat
 	if err != nil {
 		log.Error("unparseable notification; leaving it for the dead-letter queue", zap.Error(err))
 		r.obs.Notification("", "unknown", OutcomeMalformed)
-		return notifications.Result{RetryAfter: poisonRetry}
+		return notifications.Result{RetryAfter: r.rejectedRetry}
 	}
 	meta := n.Meta()
 	log = log.With(zap.String("notification_id", meta.Metadata.NotificationID), zap.String("notification_type", meta.Type))
@@ -46,7 +42,7 @@ func (r *Rotator) Handle(ctx context.Context, m notifications.Message) notificat
 	if !ok {
 		log.Error("notification for a client id this daemon does not manage; leaving it for the dead-letter queue", zap.String("client_id", clientID))
 		r.obs.Notification("", meta.Type, OutcomeUnknownClient)
-		return notifications.Result{RetryAfter: poisonRetry}
+		return notifications.Result{RetryAfter: r.rejectedRetry}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -55,7 +51,7 @@ func (r *Rotator) Handle(ctx context.Context, m notifications.Message) notificat
 		log.Error("notification names another application id; rejecting it",
 			zap.String("application_id", meta.Metadata.ApplicationID), zap.String("configured_application_id", want))
 		r.obs.Notification(a.app.Name, meta.Type, OutcomeRejected)
-		return notifications.Result{RetryAfter: poisonRetry}
+		return notifications.Result{RetryAfter: r.rejectedRetry}
 	}
 	var outcome string
 	var res notifications.Result
@@ -145,20 +141,25 @@ func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notificat
 
 	rec := vault.Record{ClientID: n.ClientID, ClientSecret: n.Secret, ExpiresAt: n.ExpiresAt, PreviousExpiresAt: n.OldExpiresAt}
 	log.Info("new secret received; staging it as AWSPENDING", zap.String("version_id", token))
+	r.checkpoint(StepSecretReceived)
 	if err := r.vault.Stage(ctx, a.app.SecretID, token, rec); err != nil {
 		if errors.Is(err, vault.ErrTokenConflict) {
 			log.Error("a different secret was already staged under this notification id; rejecting the message", zap.String("version_id", token))
 			r.obs.Rotation(a.app.Name, ResultRejected)
-			return OutcomeRejected, notifications.Result{RetryAfter: poisonRetry}
+			return OutcomeRejected, notifications.Result{RetryAfter: r.rejectedRetry}
 		}
 		log.Warn("staging the new secret as AWSPENDING; will retry", zap.Error(err))
 		return OutcomeFailed, r.retryLater(a)
 	}
+	r.checkpoint(StepStaged)
 	switch r.verifyAndPromote(ctx, a, token, rec, log) {
 	case verdictPromoted:
+		r.checkpoint(StepDone)
 		return OutcomeProcessed, notifications.Result{Delete: true}
 	case verdictRejected:
-		return OutcomeRejected, notifications.Result{RetryAfter: poisonRetry}
+		// Never deleted: a message the daemon refuses goes to the dead-letter queue, where an
+		// operator can still find it.
+		return OutcomeRejected, notifications.Result{RetryAfter: r.rejectedRetry}
 	default:
 		return OutcomeFailed, r.retryLater(a)
 	}
@@ -189,10 +190,12 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, versionID s
 		log.Warn("verifying the new secret with LWA; will retry", zap.Error(err))
 		return verdictRetry
 	}
+	r.checkpoint(StepVerified)
 	if err := r.vault.Promote(ctx, a.app.SecretID, versionID); err != nil {
 		log.Warn("promoting the verified secret to AWSCURRENT; will retry", zap.Error(err))
 		return verdictRetry
 	}
+	r.checkpoint(StepPromoted)
 	now := r.clock.Now()
 	a.manual = false
 	r.setStatus(a, func(s *Status) {

@@ -30,6 +30,11 @@ type Options struct {
 	RetryMin, RetryMax time.Duration
 	// Rand supplies jitter in [0,1); default math/rand/v2.
 	Rand func() float64
+	// RejectedRetry is how long a refused message stays hidden between deliveries (default 15m).
+	RejectedRetry time.Duration
+	// Checkpoint, when set, is called at each named step of a rotation (see the Step* constants),
+	// so the crash tests can kill the process exactly there.
+	Checkpoint func(step string)
 }
 
 // Rotator runs the per-application state machines. Handle is its SQS entry point, Run its
@@ -42,6 +47,9 @@ type Rotator struct {
 	lwa   TokenMinter
 	spapi SecretRotator
 	rand  func() float64
+	// rejectedRetry: see Options.RejectedRetry.
+	rejectedRetry time.Duration
+	checkpoint    func(step string)
 
 	mu            sync.Mutex // guards the fields below
 	apps          map[string]*appState
@@ -76,8 +84,15 @@ func New(o Options) *Rotator {
 	if o.Rand == nil {
 		o.Rand = rand.Float64
 	}
+	if o.RejectedRetry <= 0 {
+		o.RejectedRetry = 15 * time.Minute
+	}
+	if o.Checkpoint == nil {
+		o.Checkpoint = func(string) {}
+	}
 	r := &Rotator{
 		clock: o.Clock, log: o.Log, obs: o.Observer, vault: o.Vault, lwa: o.LWA, spapi: o.SPAPI, rand: o.Rand,
+		rejectedRetry: o.RejectedRetry, checkpoint: o.Checkpoint,
 		apps: map[string]*appState{}, wake: make(chan struct{}, 1),
 	}
 	r.reconfigure(o.Apps, o.RenewBefore, o.AwaitDeadline, o.RetryMin, o.RetryMax)

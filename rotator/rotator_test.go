@@ -186,7 +186,7 @@ func TestRejectedSecretChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	planted := secret.New("amzn1.oa2-cs.v1.plantedplantedplanted")
 	res := h.r.Handle(ctx, newSecretMessage("p1", planted, t0.Add(180*24*time.Hour), t0.Add(7*24*time.Hour)))
-	if res.Delete || res.RetryAfter != poisonRetry {
+	if res.Delete || res.RetryAfter != 15*time.Minute {
 		t.Fatalf("result = %+v, want the message left for the dead-letter queue", res)
 	}
 	cur, _, pending, _ := h.vault.snapshot()

@@ -128,6 +128,7 @@ func (r *Rotator) request(ctx context.Context, a *appState, cur vault.Version, s
 		return now.Add(Backoff(1, vaultRetryMin, vaultRetryMax, r.rand))
 	}
 	r.setStatus(a, func(s *Status) { s.InFlightSince = now; s.AwaitDeadlineExpired = false })
+	r.checkpoint(StepIntentSaved)
 	log.Info("rotation due; requesting a new client secret", zap.Bool("manual", a.manual), zap.Int("attempts", st.Attempts))
 
 	tok, err := r.lwa.Token(ctx, a.app.ClientID, cur.Record.ClientSecret)
@@ -138,6 +139,7 @@ func (r *Rotator) request(ctx context.Context, a *appState, cur vault.Version, s
 	if err != nil {
 		return r.requestFailed(ctx, a, st, err, "calling rotateApplicationClientSecret", log)
 	}
+	r.checkpoint(StepRotateCalled)
 	r.obs.Rotation(a.app.Name, ResultRequested)
 	log.Info("rotation accepted; awaiting the new secret on SQS", zap.String("request_id", reqID))
 	return now.Add(awaitDeadline)

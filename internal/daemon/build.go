@@ -68,6 +68,8 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 	d.rot = rotator.New(rotator.Options{
 		Apps: apps(cfg), Vault: store, LWA: lwa, SPAPI: app, Clock: o.Clock, Log: log, Observer: d.metrics,
 		RenewBefore: cfg.RenewBefore.D(), AwaitDeadline: cfg.AwaitDeadline.D(),
+		RetryMin: cfg.Retry.Min.D(), RetryMax: cfg.Retry.Max.D(), RejectedRetry: cfg.Queues.RejectedRetry.D(),
+		Checkpoint: crashPoint(o.Getenv("LWA_ROTATOR_TEST_CRASH_AT"), log),
 	})
 
 	queues := map[string]string{}
@@ -86,7 +88,7 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 	for url := range queues {
 		d.consumers = append(d.consumers, &notifications.Consumer{
 			SQS: sqsClient, QueueURL: url, Handler: d.rot, Log: log, Clock: o.Clock,
-			Observer: multiObserver{d.metrics, d.health},
+			Observer: multiObserver{d.metrics, d.health}, VisibilityTimeout: cfg.Queues.VisibilityTimeout.D(),
 		})
 	}
 	return d, nil
@@ -113,7 +115,7 @@ func (d *daemon) reload() {
 			d.level.SetLevel(l.Level())
 		}
 	}
-	d.rot.Reconfigure(apps(cfg), cfg.RenewBefore.D(), cfg.AwaitDeadline.D(), 0, 0)
+	d.rot.Reconfigure(apps(cfg), cfg.RenewBefore.D(), cfg.AwaitDeadline.D(), cfg.Retry.Min.D(), cfg.Retry.Max.D())
 	var names []string
 	for _, a := range cfg.Applications {
 		names = append(names, a.Name)
@@ -159,6 +161,21 @@ func hardenedHTTPClient() *http.Client {
 		MaxIdleConnsPerHost:   4,
 	}
 	return &http.Client{Transport: tr, Timeout: 60 * time.Second}
+}
+
+// crashPoint freezes the process at the named rotation step so the crash tests can SIGKILL it
+// exactly there. It is inert unless LWA_ROTATOR_TEST_CRASH_AT names a step.
+func crashPoint(at string, log *zap.Logger) func(string) {
+	if at == "" {
+		return nil
+	}
+	return func(step string) {
+		if step != at {
+			return
+		}
+		log.Warn("test crash point reached; waiting to be killed", zap.String("step", step))
+		select {}
+	}
 }
 
 type snapshotFunc func() []rotator.Status

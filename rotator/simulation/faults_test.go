@@ -33,7 +33,10 @@ type burst struct {
 type crashPoint struct {
 	in    int
 	after bool
+	step  string // instead: crash when the rotator reaches this rotator.Step* checkpoint
 }
+
+func (c crashPoint) armed() bool { return c.in > 0 || c.step != "" }
 
 // crashSignal is the panic that stands for the process dying; the driver recovers only it.
 type crashSignal struct{}
@@ -128,6 +131,22 @@ func (s *sim) arm(side *appSide, svc service, n, status int, ambiguous bool) {
 // armCrash makes side's k-th next call crash the process.
 func (s *sim) armCrash(side *appSide, k int, after bool) {
 	side.crash = crashPoint{in: k, after: after}
-	s.fig.faults["restart mid-call"]++
+	s.fig.faults["crash armed at a call"]++
 	s.tracef("%s: process will crash at its call #%d (after effect: %v)", side.app.Name, k, after)
+}
+
+// armStepCrash makes side crash when the rotator next reaches step.
+func (s *sim) armStepCrash(side *appSide, step string) {
+	side.crash = crashPoint{step: step}
+	s.fig.faults["crash armed at step "+step]++
+	s.tracef("%s: process will crash at checkpoint %s", side.app.Name, step)
+}
+
+// checkpoint is rotator.Options.Checkpoint. The step belongs to the application the rotator last
+// called a fake for: every checkpoint follows such a call.
+func (s *sim) checkpoint(step string) {
+	if side := s.last; side != nil && side.crash.step == step {
+		side.crash = crashPoint{}
+		s.crash(side, "checkpoint", step)
+	}
 }

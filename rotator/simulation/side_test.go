@@ -36,6 +36,7 @@ type appStats struct {
 	validations int
 	rejected    int // LWA refused a secret (planted, expired or unknown)
 	promotions  int
+	prevMismatch int // promotions whose previousClientSecretExpiryTime is not AWSPREVIOUS's real expiry
 	rotation    map[string]int // rotator.Observer.Rotation results
 	outcome     map[string]int // rotator.Observer.Notification outcomes
 }
@@ -45,6 +46,7 @@ type history struct {
 	lastReported  time.Time // last rotate call the rotator was told succeeded
 	promotedSince bool      // a promotion happened after lastReported
 	currentSeq    int       // mint sequence of the secret in AWSCURRENT (-1 if not genuine)
+	down          bool      // AWSCURRENT was invalid at the last check
 }
 
 func (s *appSide) clone() *appSide {

@@ -1,0 +1,390 @@
+package simulation
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/notifications"
+	"github.com/spapi-tools/lwa-rotator/rotator"
+	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/vault"
+	"github.com/spapi-tools/lwa-rotator/vault/secret"
+)
+
+// The rotator's production defaults, which the checks reason with.
+const (
+	renewBefore   = 30 * day
+	awaitDeadline = time.Hour
+)
+
+type sqsOp int
+
+const (
+	sqsReceive sqsOp = iota
+	sqsDelete
+	sqsVisibility
+	numSQSOps
+)
+
+var sqsOpNames = [numSQSOps]string{"receive", "delete", "visibility"}
+
+// sim is one seed's run: the fakes, the real rotator and the schedule of scenario events.
+type sim struct {
+	seed       uint64
+	sc         scenario
+	rng        *rand.Rand
+	clk        *clock.Fake
+	start, end time.Time
+	ctx        context.Context
+	sides      []*appSide
+	byClient   map[string]*appSide
+	bySecret   map[string]*appSide
+	byName     map[string]*appSide
+	qNew, qExp *queue
+	events     []event
+	evSeq      int
+	rot        *rotator.Rotator
+	nextTick   time.Time
+	pollAt     time.Time
+	last       *appSide // the application the latest fake call was for: whose jitter stream to use
+	crashed    *appSide
+	sqsFaults  [numSQSOps]int
+	fig        *figures
+	violations []violation
+	tr         *tracer
+	log        *zap.Logger
+}
+
+var simStart = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+
+func newSim(seed uint64, tr *tracer) *sim {
+	s := &sim{seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), start: simStart, ctx: context.Background(),
+		byClient: map[string]*appSide{}, bySecret: map[string]*appSide{}, byName: map[string]*appSide{},
+		fig: newFigures(), tr: tr, log: tr.logger()}
+	s.sc = drawScenario(s.rng)
+	s.end = s.start.Add(time.Duration(s.sc.days) * day)
+	s.clk = clock.NewFake(s.start)
+	s.qNew = &queue{name: "lwa-new-secret"}
+	s.qExp = s.qNew
+	if s.sc.twoQueues {
+		s.qExp = &queue{name: "lwa-secret-expiry"}
+	}
+	regions := [...]spapi.Region{"na", "eu", "fe"}
+	for i := range s.sc.apps {
+		s.addApp(i, regions[i%len(regions)])
+	}
+	s.poisson(evReplay, s.sc.replay)
+	s.poisson(evPlant, s.sc.plant)
+	s.poisson(evRestart, s.sc.restart)
+	s.poisson(evBurst, s.sc.burst)
+	s.poisson(evSQSFault, s.sc.sqsOp)
+	s.fig.runs, s.fig.days, s.fig.apps = 1, float64(s.sc.days), s.sc.apps
+	return s
+}
+
+// addApp registers an application with Amazon and seeds its vault secret; a fifth of them are
+// seeded by hand without an expiry, so only Amazon's notices can say when they run out.
+func (s *sim) addApp(i int, region spapi.Region) {
+	app := rotator.App{Name: fmt.Sprintf("app-%d", i), ClientID: fmt.Sprintf("amzn1.application-oa2-client.sim%04d", i),
+		Region: region, SecretID: fmt.Sprintf("lwa/app-%d", i), ApplicationID: fmt.Sprintf("amzn1.sp.solution.sim%04d", i)}
+	unknown := s.rng.IntN(5) == 0
+	lo := 20 * day
+	if unknown {
+		lo = 100 * day
+	}
+	exp := s.start.Add(lo + time.Duration(s.rng.Int64N(int64(180*day-lo)))).Truncate(time.Millisecond)
+	first := minted{value: fmt.Sprintf("amzn1.oa2-cs.v1.initial%04d%016x", i, mix(s.seed+uint64(i))), mintedAt: exp.Add(-secretLifetime), expiry: exp}
+	first.skipPassed(s.start)
+	rec := vault.Record{ClientID: app.ClientID, ClientSecret: secret.New(first.value)}
+	if !unknown {
+		rec.ExpiresAt = exp
+	}
+	enc, err := vault.Encode(rec, vault.FormatDefault)
+	if err != nil {
+		panic(err)
+	}
+	id := fmt.Sprintf("initial-%d", i)
+	side := &appSide{idx: i, app: app,
+		vault: secretState{versions: map[string]*version{id: {id: id, rec: rec, enc: enc, stages: []string{vault.StageCurrent}}}, order: []string{id}},
+		amz:   amazonApp{clientID: app.ClientID, appID: app.ApplicationID, secrets: []minted{first}},
+		stats: appStats{rotation: map[string]int{}, outcome: map[string]int{}},
+	}
+	s.sides = append(s.sides, side)
+	s.byClient[app.ClientID], s.bySecret[app.SecretID], s.byName[app.Name] = side, side, side
+	s.scheduleWindow(side, exp)
+}
+
+func (s *sim) scheduleWindow(side *appSide, expiry time.Time) {
+	at := expiry.Add(-renewBefore - time.Duration(s.rng.Int64N(int64(time.Hour))))
+	s.schedule(event{at: later(at, s.start), kind: evWindow, side: side.idx})
+}
+
+func (s *sim) apps() []rotator.App {
+	out := make([]rotator.App, len(s.sides))
+	for i, side := range s.sides {
+		out[i] = side.app
+	}
+	return out
+}
+
+// restart throws the Rotator away and builds a new one over the same fakes, as a new process would.
+func (s *sim) restart(why string) {
+	s.crashed = nil
+	s.rot = rotator.New(rotator.Options{Apps: s.apps(), Vault: fakeVault{s}, LWA: fakeLWA{s}, SPAPI: fakeSPAPI{s},
+		Clock: s.clk, Log: s.log, Observer: observer{s}, Rand: s.rand, Checkpoint: s.checkpoint})
+	s.nextTick = s.clk.Now()
+	if why != "" {
+		s.fig.restarts[why]++
+		s.tracef("process restarts (%s)", why)
+	}
+}
+
+// rand gives the rotator jitter from the stream of the application it is working on.
+func (s *sim) rand() float64 {
+	side := s.last
+	if side == nil {
+		side = s.sides[0]
+	}
+	side.rnd++
+	return unitFloat(mix(s.seed ^ uint64(side.idx+1)<<56 ^ side.rnd))
+}
+
+func (s *sim) run() {
+	s.restart("")
+	for {
+		now := s.clk.Now()
+		s.checkCurrent(now)
+		if !now.Before(s.end) {
+			break
+		}
+		for i := 0; s.step(now); i++ {
+			if i == 1000 {
+				s.violate(nil, "livelock", "1000 rounds of work without the clock moving")
+				return
+			}
+		}
+		s.clk.Set(s.nextStep(now))
+	}
+	s.finish()
+}
+
+// step does one round of everything due at now and reports whether anything happened.
+func (s *sim) step(now time.Time) bool {
+	did := false
+	for len(s.events) > 0 && !s.events[0].at.After(now) {
+		e := s.events[0]
+		s.events = s.events[1:]
+		s.fire(e, now)
+		did = true
+	}
+	for _, side := range s.sides {
+		s.dueNotices(side, now)
+	}
+	did = s.drain(now) || did
+	if !now.Before(s.nextTick) {
+		s.tick()
+		did = true
+	}
+	did = s.poll(now) || did
+	return s.drain(now) || did
+}
+
+func (s *sim) fire(e event, now time.Time) {
+	side := s.sides[e.side]
+	switch e.kind {
+	case evDeliver:
+		q := s.qNew
+		if e.out.kind == noteExpiry {
+			q = s.qExp
+		}
+		q.send(e.out, now)
+	case evReplay:
+		s.replay(side, now)
+	case evPlant:
+		s.plant(side, now)
+	case evRestart:
+		if s.rng.IntN(2) == 0 {
+			s.restart("between steps")
+		} else {
+			s.crashSoon(side, 1+s.rng.IntN(8))
+		}
+	case evBurst:
+		svc := service(s.rng.IntN(int(numServices)))
+		st, amb := 0, s.rng.IntN(4) == 0
+		if svc != svcVault {
+			st = s.status()
+			amb = amb && svc == svcSPAPI && st != 429
+		}
+		s.arm(side, svc, 1+s.rng.IntN(8), st, amb)
+	case evSQSFault:
+		op := sqsOp(s.rng.IntN(int(numSQSOps)))
+		n := 1 + s.rng.IntN(5)
+		s.sqsFaults[op] += n
+		s.fig.faults["sqs "+sqsOpNames[op]+" error"] += n
+	case evWindow:
+		s.window(side)
+	}
+}
+
+// drain hands what Amazon produced during the step to its delivery.
+func (s *sim) drain(now time.Time) bool {
+	did := false
+	for _, side := range s.sides {
+		out := side.outbox
+		side.outbox = nil
+		for _, o := range out {
+			did = true
+			s.deliver(side, o, now)
+			if o.kind == noteNewSecret {
+				s.scheduleWindow(side, side.amz.secrets[o.seq].expiry)
+			}
+		}
+	}
+	return did
+}
+
+// tick runs one scheduling pass. If the process crashes in it, the applications other than the
+// one that crashed are rolled back, as if the crashed one had been visited first.
+func (s *sim) tick() {
+	var snap []*appSide
+	for _, side := range s.sides {
+		if side.crash.armed() {
+			snap = make([]*appSide, len(s.sides))
+			for i, o := range s.sides {
+				snap[i] = o.clone()
+			}
+			break
+		}
+	}
+	s.fig.ticks++
+	var next time.Time
+	if s.protect(func() { next = s.rot.Tick(s.ctx) }) {
+		for i, side := range s.sides {
+			if side != s.crashed {
+				*side = *snap[i]
+			}
+		}
+		s.restart("crash mid-call")
+		return
+	}
+	s.nextTick = next
+}
+
+// protect runs f and reports whether the simulated process crashed in it.
+func (s *sim) protect(f func()) (crashed bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if _, ok := v.(crashSignal); !ok {
+				panic(v)
+			}
+			crashed = true
+		}
+	}()
+	f()
+	return false
+}
+
+// poll is the SQS consumer: receive everything visible, hand it to Rotator.Handle one by one and
+// do what the Result says.
+func (s *sim) poll(now time.Time) bool {
+	if now.Before(s.pollAt) {
+		return false
+	}
+	did := false
+	queues := []*queue{s.qNew}
+	if s.qExp != s.qNew {
+		queues = append(queues, s.qExp)
+	}
+	for _, q := range queues {
+		for {
+			if s.sqsFaults[sqsReceive] > 0 {
+				s.sqsFaults[sqsReceive]--
+				s.pollAt = now.Add(time.Second + time.Duration(s.rng.Int64N(int64(time.Minute))))
+				s.tracef("sqs receive fails; polling again at %s", s.pollAt.Format(time.TimeOnly))
+				return did
+			}
+			msgs, moved := q.receive(now, 10, s.rng)
+			for _, m := range moved {
+				s.deadLettered(m)
+			}
+			if len(msgs) == 0 {
+				break
+			}
+			did = true
+			for _, m := range msgs {
+				var res notifications.Result
+				s.fig.handled++
+				if m.ReceiveCount > 1 {
+					s.fig.redeliveries++
+				}
+				if s.protect(func() { res = s.rot.Handle(s.ctx, m) }) {
+					s.restart("crash mid-call")
+					return true
+				}
+				s.tracef("handled %s (%s, receive #%d): delete=%v retryAfter=%v", m.ID, kindName(q.byID(m.ID).out.kind), m.ReceiveCount, res.Delete, res.RetryAfter)
+				s.checkAck(q.byID(m.ID), res, now)
+				s.apply(q, m, res, now)
+			}
+		}
+	}
+	if did {
+		s.nextTick = now // Handle pokes the scheduler after it changed something.
+	}
+	return did
+}
+
+func (s *sim) apply(q *queue, m notifications.Message, res notifications.Result, now time.Time) {
+	switch {
+	case res.Delete && s.sqsFaults[sqsDelete] > 0:
+		s.sqsFaults[sqsDelete]--
+		s.tracef("sqs delete of %s fails; it comes back", m.ID)
+	case res.Delete:
+		q.delete(m.ReceiptHandle)
+	case res.RetryAfter > 0 && s.sqsFaults[sqsVisibility] > 0:
+		s.sqsFaults[sqsVisibility]--
+		s.tracef("sqs visibility change of %s fails", m.ID)
+	case res.RetryAfter > 0:
+		q.changeVisibility(m.ReceiptHandle, res.RetryAfter, now)
+	}
+}
+
+// nextStep is the earliest time after now anything can happen.
+func (s *sim) nextStep(now time.Time) time.Time {
+	next := s.end
+	consider := func(t time.Time) {
+		if t.After(now) && t.Before(next) {
+			next = t
+		}
+	}
+	consider(s.nextTick)
+	consider(s.pollAt)
+	consider(s.qNew.nextVisible(now))
+	consider(s.qExp.nextVisible(now))
+	if len(s.events) > 0 {
+		consider(s.events[0].at)
+	}
+	for _, side := range s.sides {
+		consider(s.dueNotices(side, now))
+		if v := side.vault.holder(vault.StageCurrent); v != nil {
+			if seq := side.amz.find(v.rec.ClientSecret.Reveal()); seq >= 0 {
+				consider(side.amz.secrets[seq].expiry)
+			}
+		}
+	}
+	if !next.After(now) {
+		next = now.Add(time.Millisecond)
+	}
+	return next
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
