@@ -73,6 +73,9 @@ type Application struct {
 type Endpoints struct {
 	LWA   string            `yaml:"lwa"`
 	SPAPI map[string]string `yaml:"spapi"`
+	// RotateInterval is the client-side limit between rotate calls per application. Amazon allows
+	// one a minute, the default; only a simulator with a faster limit justifies less.
+	RotateInterval Duration `yaml:"rotateInterval"`
 }
 
 // Defaults for fields the file leaves out.

@@ -70,6 +70,9 @@ func (c *Config) validate() []string {
 		}
 		p = append(p, c.checkURL("endpoints.spapi."+r, u)...)
 	}
+	if c.Endpoints.RotateInterval != 0 && len(c.Endpoints.SPAPI) == 0 {
+		add("endpoints.rotateInterval: only allowed with endpoints.spapi (Amazon allows one rotate call a minute)")
+	}
 	if len(c.Applications) == 0 {
 		add("applications: at least one application is required")
 	}

@@ -60,7 +60,8 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 	}
 	store := &vault.Store{SM: smClient, Format: vault.Format(cfg.SecretFormat), Log: log}
 	lwa := &spapi.LWAClient{HTTP: httpClient, Endpoint: lwaEndpoint(cfg), Log: log, Clock: o.Clock, Observer: d.metrics}
-	app := &spapi.AppClient{HTTP: httpClient, Endpoints: spapiEndpoints(cfg), Log: log, Clock: o.Clock, Observer: d.metrics}
+	app := &spapi.AppClient{HTTP: httpClient, Endpoints: spapiEndpoints(cfg), Log: log, Clock: o.Clock, Observer: d.metrics,
+		MinInterval: cfg.Endpoints.RotateInterval.D()}
 
 	if err := startupChecks(ctx, cfg, store, kmsClient, sqsClient, d.health, log); err != nil {
 		return nil, err

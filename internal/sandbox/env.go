@@ -83,6 +83,7 @@ func (o *EnvOptions) defaults() {
 	def(&o.VisibilityTimeout, time.Minute)
 	def(&o.RejectedRetry, 15*time.Minute)
 	def(&o.RetryMin, time.Minute)
+	def(&o.RotateInterval, time.Minute)
 	if o.MaxReceiveCount == 0 {
 		o.MaxReceiveCount = 5
 	}
@@ -191,13 +192,14 @@ queues:
 endpoints:
   lwa: %s/auth/o2/token
   spapi: {na: %s, eu: %s, fe: %s}
+  rotateInterval: %s
 applications:
   - name: %s
     clientId: %s
     region: na
     secretId: %s
     applicationId: %s
-`, o.AwaitDeadline, o.RetryMin, e.KMSKeyARN, e.ExpiryQueue, e.SecretQueue, o.VisibilityTimeout, o.RejectedRetry, e.SimURL, e.SimURL, e.SimURL, e.SimURL, e.AppName, e.ClientID, e.SecretID, e.AppID)
+`, o.AwaitDeadline, o.RetryMin, e.KMSKeyARN, e.ExpiryQueue, e.SecretQueue, o.VisibilityTimeout, o.RejectedRetry, e.SimURL, e.SimURL, e.SimURL, e.SimURL, o.RotateInterval, e.AppName, e.ClientID, e.SecretID, e.AppID)
 }
 
 // queue makes an SSE-KMS queue with a dead-letter queue after MaxReceiveCount receives.
