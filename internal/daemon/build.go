@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -49,6 +50,11 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 	}), d.ready, o.Version)
 
 	awsCfg := o.AWS.Copy()
+	// Bound every AWS call (a long poll takes 20 s): a link that swallows packets must not hang
+	// a consumer forever. The SDK's own client keeps its transport settings (CA bundle, proxy).
+	if bc, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		awsCfg.HTTPClient = bc.WithTimeout(45 * time.Second)
+	}
 	awsCfg.APIOptions = append(awsCfg.APIOptions, awsmetrics.Middleware(d.metrics, o.Clock, log))
 	sqsClient := sqs.NewFromConfig(awsCfg)
 	smClient := secretsmanager.NewFromConfig(awsCfg)
