@@ -50,6 +50,9 @@ type Queues struct {
 	// RejectedRetry is how long a message the daemon refuses (malformed, unknown client, planted
 	// secret) stays hidden between deliveries on its way to the dead-letter queue.
 	RejectedRetry Duration `yaml:"rejectedRetry"`
+	// AllowedSenderIDs, when set, refuses any message whose SQS SenderId is not listed (the
+	// daemon logs each message's sender id at debug level, so the value can be read off).
+	AllowedSenderIDs []string `yaml:"allowedSenderIds"`
 }
 
 // Retry bounds the backoff between rotation attempts.

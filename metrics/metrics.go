@@ -96,6 +96,7 @@ func (m *Metrics) Init(apps []string, queues map[string]string) {
 		}
 	}
 	m.notifications.WithLabelValues("", "unknown", rotator.OutcomeMalformed)
+	m.notifications.WithLabelValues("", "unknown", rotator.OutcomeRejected)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for url, name := range queues {

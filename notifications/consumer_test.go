@@ -3,8 +3,10 @@ package notifications
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
 func TestConsumerAppliesResult(t *testing.T) {
@@ -280,3 +286,24 @@ func TestConsumerSurvivesHandlerPanic(t *testing.T) {
 }
 
 var _ SQS = (*sqs.Client)(nil)
+
+func TestHandlerPanicNeverLogsTheSecret(t *testing.T) {
+	t.Parallel()
+	const plain = "amzn1.oa2-cs.v1.panicpanicpanicpanic0123456789"
+	core, logs := observer.New(zap.DebugLevel)
+	panics := []any{plain, secret.New(plain), fmt.Errorf("verifying %s", plain)}
+	for i, v := range panics {
+		r := startConsumer(t, &Consumer{Log: zap.New(core), Handler: HandlerFunc(func(context.Context, Message) Result { panic(v) })})
+		r.sqs.responses <- receiveResp{msgs: []types.Message{msg(fmt.Sprintf("p%d", i))}}
+		r.sqs.waitReceives(t, 2)
+		r.stop(t)
+	}
+	if n := logs.FilterMessage("handler panicked; message left for redelivery").Len(); n != len(panics) {
+		t.Fatalf("%d panic lines logged, want %d", n, len(panics))
+	}
+	for _, e := range logs.All() {
+		if strings.Contains(fmt.Sprint(e.Message, e.ContextMap()), "panicpanic") {
+			t.Fatalf("a log line carries the secret from a panic value: %v", e.ContextMap())
+		}
+	}
+}

@@ -23,6 +23,12 @@ const (
 // duplicate (design invariant 1).
 func (r *Rotator) Handle(ctx context.Context, m notifications.Message) notifications.Result {
 	log := r.log.With(zap.String("message_id", m.ID), zap.Int("receive_count", m.ReceiveCount))
+	log.Debug("message received", zap.String("sender_id", m.SenderID))
+	if len(r.senders) > 0 && !r.senders[m.SenderID] {
+		log.Error("message from a sender that is not allowed; leaving it for the dead-letter queue", zap.String("sender_id", m.SenderID))
+		r.obs.Notification("", "unknown", OutcomeRejected)
+		return notifications.Result{RetryAfter: r.rejectedRetry}
+	}
 	n, err := notifications.Parse(m.Body)
 	if err != nil {
 		log.Error("unparseable notification; leaving it for the dead-letter queue", zap.Error(err))

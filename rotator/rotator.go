@@ -32,6 +32,8 @@ type Options struct {
 	Rand func() float64
 	// RejectedRetry is how long a refused message stays hidden between deliveries (default 15m).
 	RejectedRetry time.Duration
+	// AllowedSenderIDs, when non-empty, refuses messages from any other SQS sender.
+	AllowedSenderIDs []string
 	// Checkpoint, when set, is called at each named step of a rotation (see the Step* constants),
 	// so the crash tests can kill the process exactly there.
 	Checkpoint func(step string)
@@ -50,6 +52,7 @@ type Rotator struct {
 	// rejectedRetry: see Options.RejectedRetry.
 	rejectedRetry time.Duration
 	checkpoint    func(step string)
+	senders       map[string]bool
 
 	mu            sync.Mutex // guards the fields below
 	apps          map[string]*appState
@@ -92,8 +95,11 @@ func New(o Options) *Rotator {
 	}
 	r := &Rotator{
 		clock: o.Clock, log: o.Log, obs: o.Observer, vault: o.Vault, lwa: o.LWA, spapi: o.SPAPI, rand: o.Rand,
-		rejectedRetry: o.RejectedRetry, checkpoint: o.Checkpoint,
+		rejectedRetry: o.RejectedRetry, checkpoint: o.Checkpoint, senders: map[string]bool{},
 		apps: map[string]*appState{}, wake: make(chan struct{}, 1),
+	}
+	for _, id := range o.AllowedSenderIDs {
+		r.senders[id] = true
 	}
 	r.reconfigure(o.Apps, o.RenewBefore, o.AwaitDeadline, o.RetryMin, o.RetryMax)
 	return r

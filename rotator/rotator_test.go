@@ -460,3 +460,27 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 		t.Fatalf("Run returned %v", err)
 	}
 }
+
+func TestOnlyAllowedSendersAreAccepted(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(20*24*time.Hour))
+	h.r = New(Options{
+		Apps:  []App{{Name: "app", ClientID: clientID, Region: spapi.Region("na"), SecretID: "secret"}},
+		Vault: h.vault, LWA: h.amzn, SPAPI: h.amzn, Clock: h.clk, Observer: h.obs, AllowedSenderIDs: []string{"AIDAAMAZON"},
+	})
+	newSecret, msg := h.mint("s1", t0.Add(180*24*time.Hour), t0.Add(7*24*time.Hour))
+	msg.SenderID = "AIDASTRANGER"
+	if res := h.r.Handle(context.Background(), msg); res.Delete {
+		t.Fatal("a message from a stranger was accepted")
+	}
+	if cur, _, _, _ := h.vault.snapshot(); cur.Record.ClientSecret.Equal(newSecret) {
+		t.Fatal("a stranger's secret reached AWSCURRENT")
+	}
+	msg.SenderID = "AIDAAMAZON"
+	if res := h.r.Handle(context.Background(), msg); !res.Delete {
+		t.Fatalf("the allowed sender's message was refused: %+v", res)
+	}
+	if cur, _, _, _ := h.vault.snapshot(); !cur.Record.ClientSecret.Equal(newSecret) {
+		t.Fatal("the allowed sender's secret was not promoted")
+	}
+}

@@ -76,7 +76,8 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 		Apps: apps(cfg), Vault: store, LWA: lwa, SPAPI: app, Clock: o.Clock, Log: log, Observer: d.metrics,
 		RenewBefore: cfg.RenewBefore.D(), AwaitDeadline: cfg.AwaitDeadline.D(),
 		RetryMin: cfg.Retry.Min.D(), RetryMax: cfg.Retry.Max.D(), RejectedRetry: cfg.Queues.RejectedRetry.D(),
-		Checkpoint: crashPoint(o.Getenv("LWA_ROTATOR_TEST_CRASH_AT"), log),
+		AllowedSenderIDs: cfg.Queues.AllowedSenderIDs,
+		Checkpoint:       crashPoint(o.Getenv("LWA_ROTATOR_TEST_CRASH_AT"), log),
 	})
 
 	queues := map[string]string{}
@@ -102,7 +103,8 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 }
 
 // reload re-reads the configuration (SIGHUP). A bad file keeps the running configuration and
-// says so in a metric. Queue URLs and the listen address need a restart to change.
+// says so in a metric. Queue URLs, queue settings, sender ids and the listen address need a
+// restart to change.
 func (d *daemon) reload() {
 	cfg, err := config.Load(d.opts.ConfigPath, d.opts.Getenv)
 	if err != nil {
@@ -114,7 +116,7 @@ func (d *daemon) reload() {
 	old := d.cfg
 	d.cfg = cfg
 	d.mu.Unlock()
-	if cfg.Queues != old.Queues || cfg.Listen != old.Listen {
+	if cfg.Queues.Expiry != old.Queues.Expiry || cfg.Queues.NewSecret != old.Queues.NewSecret || cfg.Listen != old.Listen {
 		d.log.Warn("SIGHUP: queue URLs and the listen address change only on restart")
 	}
 	if d.opts.Level == nil {

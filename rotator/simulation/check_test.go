@@ -112,6 +112,7 @@ func (s *sim) checkAck(m *qmsg, res notifications.Result, now time.Time) {
 	}
 	side := s.byClient[ns.ClientID]
 	value := ns.Secret.Reveal()
+	s.fig.acksChecked++
 	seq := side.amz.find(value)
 	if seq < 0 {
 		s.fig.plantedDeleted++

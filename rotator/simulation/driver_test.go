@@ -203,6 +203,12 @@ func (s *sim) fire(e event, now time.Time) {
 			q = s.qExp
 		}
 		q.send(e.out, now)
+		if e.out.kind == noteNewSecret {
+			if e.out.seq < side.delivered {
+				s.fig.reordered++
+			}
+			side.delivered = max(side.delivered, e.out.seq)
+		}
 	case evReplay:
 		s.replay(side, now)
 	case evPlant:

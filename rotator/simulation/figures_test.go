@@ -19,6 +19,7 @@ type figures struct {
 	ambiguous, mints, promotions             int
 	validations, rejected, throttled         int
 	prevMismatch, plantedDeleted, genuineDLQ int
+	reordered, acksChecked                   int
 	violated                                 map[string]int // runs breaking each invariant
 	failed                                   []uint64
 }
@@ -57,6 +58,8 @@ func (f *figures) add(o *figures) {
 	f.prevMismatch += o.prevMismatch
 	f.plantedDeleted += o.plantedDeleted
 	f.genuineDLQ += o.genuineDLQ
+	f.reordered += o.reordered
+	f.acksChecked += o.acksChecked
 	f.failed = append(f.failed, o.failed...)
 }
 
@@ -124,6 +127,8 @@ func (f *figures) markdown(seeds string, elapsed time.Duration) string {
 		{"secrets LWA verified / refused", fmt.Sprintf("%d / %d", f.validations, f.rejected)},
 		{"failing calls made (vault / LWA / SP-API)", fmt.Sprintf("%d / %d / %d", f.hits[svcVault], f.hits[svcLWA], f.hits[svcSPAPI])},
 		{"of which took effect before failing", f.ambiguous},
+		{"new-secret notifications delivered after a newer one", f.reordered},
+		{"new-secret deletions checked against invariant 1", f.acksChecked},
 		{"genuine new secrets dead-lettered", f.genuineDLQ},
 		{"planted-secret messages deleted (stale)", f.plantedDeleted},
 		{"promotions whose previous-expiry field differs from AWSPREVIOUS's real expiry", f.prevMismatch},
@@ -141,7 +146,9 @@ func (f *figures) markdown(seeds string, elapsed time.Duration) string {
 	for _, k := range []string{invOutage, invLost, invVerified, invBackwards, invPrevious, invDuplicate} {
 		inv[k] = f.violated[k]
 	}
-	addMap(inv, f.violated)
+	for k, v := range f.violated {
+		inv[k] = v
+	}
 	table(&b, "invariant (runs violating)", inv)
 	return b.String()
 }

@@ -21,24 +21,26 @@ type appSide struct {
 	crash  crashPoint
 	rnd    uint64 // calls made to the rotator's Rand while this application was being worked on
 	outbox []outgoing
-	stats  appStats
-	hist   history
-	viol   []violation
+	// delivered is the newest secret whose new-secret notification reached a queue.
+	delivered int
+	stats     appStats
+	hist      history
+	viol      []violation
 }
 
 // appStats are counters the fakes move while the rotator works; they roll back with the side.
 type appStats struct {
-	calls       [numServices]int
-	faultHits   [numServices]int
-	ambiguous   int
-	mints       int
-	throttled   int
-	validations int
-	rejected    int // LWA refused a secret (planted, expired or unknown)
-	promotions  int
-	prevMismatch int // promotions whose previousClientSecretExpiryTime is not AWSPREVIOUS's real expiry
-	rotation    map[string]int // rotator.Observer.Rotation results
-	outcome     map[string]int // rotator.Observer.Notification outcomes
+	calls        [numServices]int
+	faultHits    [numServices]int
+	ambiguous    int
+	mints        int
+	throttled    int
+	validations  int
+	rejected     int // LWA refused a secret (planted, expired or unknown)
+	promotions   int
+	prevMismatch int            // promotions whose previousClientSecretExpiryTime is not AWSPREVIOUS's real expiry
+	rotation     map[string]int // rotator.Observer.Rotation results
+	outcome      map[string]int // rotator.Observer.Notification outcomes
 }
 
 // history is what the invariant checks remember between steps.
