@@ -13,9 +13,9 @@ import (
 )
 
 const (
-	// staleNoticeSlack: an expiry notice more than this before the stored secret's expiry is
-	// about a secret that has already been replaced.
-	staleNoticeSlack = 24 * time.Hour
+	// staleNoticeSlack: how close a notice's expiry must be to the previous secret's to be
+	// taken as about that secret.
+	staleNoticeSlack = time.Hour
 )
 
 // Handle is the SQS handler: it parses, routes by client id and reports whether the message may
@@ -78,8 +78,8 @@ func (r *Rotator) handleExpiry(ctx context.Context, a *appState, n *notification
 		return OutcomeFailed, r.retryLater(a)
 	}
 	log = log.With(zap.String("rotation_id", st.RotationID), zap.Time("expires_at", n.ExpiresAt))
-	if stored := cur.Record.ExpiresAt; !stored.IsZero() && n.ExpiresAt.Before(stored.Add(-staleNoticeSlack)) {
-		log.Info("expiry notice is about a secret already replaced", zap.Time("current_expires_at", stored))
+	if aboutReplacedSecret(n, cur.Record, r.clock.Now()) {
+		log.Info("expiry notice is about a secret already replaced", zap.Time("current_expires_at", cur.Record.ExpiresAt))
 		return OutcomeStale, notifications.Result{Delete: true}
 	}
 	if !st.NoticedExpiry.Equal(n.ExpiresAt) {
@@ -93,6 +93,26 @@ func (r *Rotator) handleExpiry(ctx context.Context, a *appState, n *notification
 	log.Info("expiry notice recorded", zap.String("reason", n.Reason), zap.Time("rotation_planned_at", n.ExpiresAt.Add(-renewBefore)))
 	r.poke()
 	return OutcomeProcessed, notifications.Result{Delete: true}
+}
+
+// aboutReplacedSecret tells a notice about an older secret (which dies on its own schedule) from
+// one about the current secret. A notice sent before the current secret was minted is about an
+// older one; so is one whose expiry is no later than the previous secret's, since every older
+// secret dies no later than that. The current secret can die earlier than stored, though: a
+// rotate call whose secret never reached us shortens its life, and Amazon's notice may be the
+// only word of it, so an earlier expiry alone does not make a notice stale.
+func aboutReplacedSecret(n *notifications.ExpiryNotice, cur vault.Record, now time.Time) bool {
+	if n.ExpiresAt.Before(now) {
+		return true // the current secret still works, or we could not be reading this
+	}
+	if prev := cur.PreviousExpiresAt; !prev.IsZero() && !n.ExpiresAt.After(prev.Add(staleNoticeSlack)) {
+		return true
+	}
+	if stored := cur.ExpiresAt; !stored.IsZero() {
+		minted := stored.Add(-secretLifetime)
+		return n.EventTime.Before(minted.Add(staleNoticeSlack))
+	}
+	return false
 }
 
 func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notifications.NewSecret, log *zap.Logger) (string, notifications.Result) {
@@ -111,8 +131,9 @@ func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notificat
 	// Never backwards: order by the secret's own expiry time, not by arrival.
 	if stored := cur.Record.ExpiresAt; !stored.IsZero() && !n.ExpiresAt.After(stored) {
 		if cur.Record.ClientSecret.Equal(n.Secret) {
-			if !st.RequestedAt.IsZero() || st.Attempts > 0 {
-				// A crash after promotion left the rotation marked in flight: finish the bookkeeping.
+			if answered(st, cur.Record) {
+				// A crash after promotion left the rotation marked in flight: finish the bookkeeping
+				// (unless this is an old copy and a later rotate call is still owed its secret).
 				if err := r.vault.SaveState(ctx, a.app.SecretID, vault.RotationState{}); err != nil {
 					log.Warn("clearing rotation state; will retry", zap.Error(err))
 					return OutcomeFailed, r.retryLater(a)
@@ -171,6 +192,27 @@ func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notificat
 	}
 }
 
+// secretLifetime is how long Amazon's secrets live; a secret's own expiry minus this is
+// when it was minted.
+const secretLifetime = 180 * 24 * time.Hour
+
+// answered reports whether rec is the secret the outstanding rotate call asked for: minted (its
+// expiry minus the secret lifetime) no earlier than an hour before the call.
+func answered(st vault.RotationState, rec vault.Record) bool {
+	return !st.RequestedAt.IsZero() && !rec.ExpiresAt.Add(-secretLifetime).Add(time.Hour).Before(st.RequestedAt)
+}
+
+// stateAfterPromotion keeps a rotation in flight when the promoted secret was minted before the
+// latest rotate call (a delayed or reordered message): that call's secret is still owed, and it
+// has shortened the life of the one just promoted, so the watchdog must keep waiting for it.
+func stateAfterPromotion(st vault.RotationState, rec vault.Record) vault.RotationState {
+	if st.RequestedAt.IsZero() || answered(st, rec) {
+		return vault.RotationState{}
+	}
+	st.NoticedExpiry = time.Time{}
+	return st
+}
+
 type verdict int
 
 const (
@@ -196,6 +238,11 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, versionID s
 		log.Warn("verifying the new secret with LWA; will retry", zap.Error(err))
 		return verdictRetry
 	}
+	st, err := r.vault.LoadState(ctx, a.app.SecretID)
+	if err != nil {
+		log.Warn("reading rotation state before promotion; will retry", zap.Error(err))
+		return verdictRetry
+	}
 	r.checkpoint(StepVerified)
 	if err := r.vault.Promote(ctx, a.app.SecretID, versionID); err != nil {
 		log.Warn("promoting the verified secret to AWSCURRENT; will retry", zap.Error(err))
@@ -215,7 +262,7 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, versionID s
 	r.obs.Rotation(a.app.Name, ResultSuccess)
 	log.Info("new secret verified and promoted to AWSCURRENT; the old one stays as AWSPREVIOUS until it expires",
 		zap.Time("previous_expires_at", rec.PreviousExpiresAt))
-	if err := r.vault.SaveState(ctx, a.app.SecretID, vault.RotationState{}); err != nil {
+	if err := r.vault.SaveState(ctx, a.app.SecretID, stateAfterPromotion(st, rec)); err != nil {
 		// The secret is safe; the redelivered message takes the duplicate path and clears this.
 		log.Warn("clearing rotation state after promotion; will retry", zap.Error(err))
 		return verdictRetry
@@ -224,19 +271,21 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, versionID s
 	return verdictPromoted
 }
 
-// resumePending finishes or clears an AWSPENDING version left by an interrupted rotation.
-func (r *Rotator) resumePending(ctx context.Context, a *appState, cur, pend vault.Version, log *zap.Logger) {
+// resumePending finishes or clears an AWSPENDING version left by an interrupted rotation. It
+// reports whether the pending label is gone.
+func (r *Rotator) resumePending(ctx context.Context, a *appState, cur, pend vault.Version, log *zap.Logger) bool {
 	log = log.With(zap.String("pending_version_id", pend.ID))
 	stale := !cur.Record.ExpiresAt.IsZero() && !pend.Record.ExpiresAt.After(cur.Record.ExpiresAt)
 	if stale || pend.Record.ClientID != a.app.ClientID {
 		log.Info("clearing a pending version that is not newer than the current secret")
 		if err := r.vault.ClearPending(ctx, a.app.SecretID, pend.ID); err != nil {
 			log.Warn("clearing a stale pending version", zap.Error(err))
+			return false
 		}
-		return
+		return true
 	}
 	log.Info("resuming an interrupted rotation from its pending version")
-	r.verifyAndPromote(ctx, a, pend.ID, pend.Record, log)
+	return r.verifyAndPromote(ctx, a, pend.ID, pend.Record, log) != verdictRetry
 }
 
 // retryLater leaves a message on the queue and brings it back after a short, jittered delay.

@@ -279,15 +279,93 @@ func TestExpiryNoticeIsRecordedAndSchedulesRotation(t *testing.T) {
 	}
 }
 
-func TestStaleExpiryNoticeIsAcknowledged(t *testing.T) {
+func TestExpiryNoticeAboutWhichSecret(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, t0.Add(170*24*time.Hour))
-	res := h.r.Handle(context.Background(), expiryMessage("e0", clientID, "amzn1.sp.solution.app", t0.Add(3*24*time.Hour)))
-	if !res.Delete || h.obs.get(h.obs.notifications, OutcomeStale) != 1 {
-		t.Fatalf("result %+v, counters %+v: want a stale notice acknowledged", res, h.obs.notifications)
+	day := 24 * time.Hour
+	prevExpiry := t0.Add(3 * day)
+	tests := []struct {
+		name      string
+		notice    time.Time
+		outcome   string
+		rotateNow bool
+	}{
+		{"about the previous secret", prevExpiry.Add(time.Millisecond), OutcomeStale, false},
+		{"about an older secret", prevExpiry.Add(-2 * day), OutcomeStale, false},
+		{"already past", t0.Add(-day), OutcomeStale, false},
+		// A rotate call whose secret never reached us shortened the current secret's life:
+		// Amazon's notice is the only word of it, and must be acted on.
+		{"current secret shortened", t0.Add(6 * day), OutcomeProcessed, true},
+		{"the current secret's own expiry", t0.Add(170 * day), OutcomeProcessed, false},
+		// Sent (at t0) before the current secret was minted (stored expiry 185 days out): about an
+		// older secret, even though its expiry is later than the previous secret's.
+		{"sent before the current secret existed", t0.Add(20 * day), OutcomeStale, false},
 	}
-	if _, _, _, st := h.vault.snapshot(); !st.NoticedExpiry.IsZero() {
-		t.Fatalf("a stale notice was recorded")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			stored := t0.Add(170 * day)
+			if tc.name == "sent before the current secret existed" {
+				stored = t0.Add(185 * day)
+			}
+			h := newHarness(t, stored)
+			h.vault.versions["v0"] = vault.Record{ClientID: clientID, ClientSecret: h.old, ExpiresAt: stored, PreviousExpiresAt: prevExpiry}
+			res := h.r.Handle(context.Background(), expiryMessage("e0", clientID, "amzn1.sp.solution.app", tc.notice))
+			if !res.Delete || h.obs.get(h.obs.notifications, tc.outcome) != 1 {
+				t.Fatalf("result %+v, counters %+v: want %s and deleted", res, h.obs.notifications, tc.outcome)
+			}
+			_, _, _, st := h.vault.snapshot()
+			if recorded := !st.NoticedExpiry.IsZero(); recorded != (tc.outcome == OutcomeProcessed) {
+				t.Fatalf("notice recorded = %v for outcome %s", recorded, tc.outcome)
+			}
+			h.r.Tick(context.Background())
+			if rotated := h.amzn.calls() == 1; rotated != tc.rotateNow {
+				t.Fatalf("rotated = %v, want %v", rotated, tc.rotateNow)
+			}
+		})
+	}
+}
+
+func TestPendingSecretBlocksASecondRotateCall(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(20*24*time.Hour))
+	ctx := context.Background()
+	h.r.Tick(ctx) // rotation requested
+	newSecret, msg := h.mint("n1", t0.Add(180*24*time.Hour), t0.Add(7*24*time.Hour))
+	h.amzn.tokenErr = &spapi.Error{StatusCode: 429, Kind: spapi.ErrThrottled}
+	if res := h.r.Handle(ctx, msg); res.Delete {
+		t.Fatal("deleted a message whose secret could not be verified")
+	}
+	// LWA stays throttled past the await deadline: the secret has arrived, so no second rotate.
+	h.clk.Advance(2 * time.Hour)
+	h.r.Tick(ctx)
+	if h.amzn.calls() != 1 {
+		t.Fatalf("rotate called %d times while the new secret was pending, want 1", h.amzn.calls())
+	}
+	h.amzn.tokenErr = nil
+	h.r.Tick(ctx)
+	if cur, _, pending, _ := h.vault.snapshot(); !cur.Record.ClientSecret.Equal(newSecret) || pending {
+		t.Fatal("the pending secret was not promoted once LWA answered")
+	}
+}
+
+func TestDelayedOlderSecretKeepsTheLaterRequestInFlight(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(20*24*time.Hour))
+	ctx := context.Background()
+	// A secret minted a day before the outstanding rotate call arrives late.
+	h.vault.state = vault.RotationState{RequestedAt: t0, RotationID: "r2", Attempts: 1}
+	_, msg := h.mint("late", t0.Add(179*24*time.Hour), t0.Add(7*24*time.Hour))
+	if res := h.r.Handle(ctx, msg); !res.Delete {
+		t.Fatalf("result %+v", res)
+	}
+	if _, _, _, st := h.vault.snapshot(); !st.RequestedAt.Equal(t0) || st.RotationID != "r2" {
+		t.Fatalf("the later request was forgotten: %+v", st)
+	}
+	// Its secret never comes: the watchdog still fires.
+	h.clk.Advance(time.Hour)
+	h.r.Tick(ctx)
+	if h.obs.get(h.obs.rotations, ResultTimeout) != 1 {
+		t.Fatal("no watchdog for the request still owed")
 	}
 }
 

@@ -32,12 +32,14 @@ func (r *Rotator) tick(ctx context.Context, a *appState) time.Time {
 	log := r.log.With(zap.String("app", a.app.Name), zap.String("secret_id", a.app.SecretID))
 
 	cur, st, err := r.readVault(ctx, a)
+	pendingLeft := false
 	if err == nil {
 		if pend, ok, perr := r.vault.Pending(ctx, a.app.SecretID); perr != nil {
 			err = perr
 		} else if ok {
-			// A crash after staging left AWSPENDING behind: finish or clear it before anything else.
-			r.resumePending(ctx, a, cur, pend, log.With(zap.String("rotation_id", st.RotationID)))
+			// A crash after staging, or a verification that failed transiently, left AWSPENDING
+			// behind: finish or clear it before anything else.
+			pendingLeft = !r.resumePending(ctx, a, cur, pend, log.With(zap.String("rotation_id", st.RotationID)))
 			cur, st, err = r.readVault(ctx, a)
 		}
 	}
@@ -68,6 +70,11 @@ func (r *Rotator) tick(ctx context.Context, a *appState) time.Time {
 		s.NextRotation = later(planned, st.NextAttemptAt)
 	})
 
+	if pendingLeft {
+		// The new secret is here but not yet verified: no watchdog, and above all no second
+		// rotate call, which would shorten the life of the secret we are about to promote.
+		return now.Add(Backoff(1, vaultRetryMin, vaultRetryMax, r.rand))
+	}
 	if !st.RequestedAt.IsZero() {
 		deadline := st.RequestedAt.Add(awaitDeadline)
 		if now.Before(deadline) {
