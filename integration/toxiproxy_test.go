@@ -92,8 +92,9 @@ func addToxic(t *testing.T, p *toxiclient.Proxy, name, typ, stream string, toxic
 	}
 }
 
-func readyz(addr string) int {
-	resp, err := http.Get("http://" + addr + "/readyz")
+// status is the HTTP status of GET addr+path, 0 when nothing answers.
+func status(addr, path string) int {
+	resp, err := http.Get("http://" + addr + path)
 	if err != nil {
 		return 0
 	}
@@ -101,14 +102,8 @@ func readyz(addr string) int {
 	return resp.StatusCode
 }
 
-func healthz(addr string) int {
-	resp, err := http.Get("http://" + addr + "/healthz")
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
+func readyz(addr string) int  { return status(addr, "/readyz") }
+func healthz(addr string) int { return status(addr, "/healthz") }
 
 func toxicEnv(t *testing.T) *sandbox.Env {
 	t.Helper()

@@ -214,16 +214,7 @@ func (r *run) backoff(failures int) time.Duration {
 }
 
 // sleep waits d on the injected clock; it reports false when ctx ended first.
-func (r *run) sleep(ctx context.Context, d time.Duration) bool {
-	t := r.Clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C():
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
+func (r *run) sleep(ctx context.Context, d time.Duration) bool { return clock.Sleep(ctx, r.Clock, d) }
 
 func (r *run) messages(in []types.Message) []Message {
 	out := make([]Message, 0, len(in))

@@ -52,3 +52,22 @@ func TestFakeWaitCreated(t *testing.T) {
 		t.Fatal("WaitCreated with a cancelled context returned nil")
 	}
 }
+
+func TestSleep(t *testing.T) {
+	t.Parallel()
+	f := NewFake(time.Unix(0, 0))
+	done := make(chan bool, 1)
+	go func() { done <- Sleep(context.Background(), f, time.Minute) }()
+	if err := f.WaitCreated(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Advance(time.Minute)
+	if !<-done {
+		t.Fatal("Sleep reported an ended context after its timer fired")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if Sleep(ctx, f, time.Hour) {
+		t.Fatal("Sleep with an ended context reported that the time passed")
+	}
+}

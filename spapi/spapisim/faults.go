@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
 )
 
 // Fault makes the next Count matching events misbehave (Count ≤ 0 means 1). Faults on one
@@ -93,14 +95,7 @@ func (s *Sim) wait(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return true
 	}
-	t := s.clk.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C():
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return clock.Sleep(ctx, s.clk, d)
 }
 
 type faultJSON struct {
