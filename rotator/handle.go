@@ -14,8 +14,9 @@ import (
 
 const (
 	// staleNoticeSlack: how close a notice's expiry must be to the previous secret's to be
-	// taken as about that secret.
-	staleNoticeSlack = time.Hour
+	// taken as about that secret. Both come from Amazon to the millisecond; a secret shortened by
+	// a later call dies at least a minute (the rotate rate limit) after the previous one.
+	staleNoticeSlack = 10 * time.Second
 )
 
 // Handle is the SQS handler: it parses, routes by client id and reports whether the message may
@@ -131,7 +132,7 @@ func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notificat
 	// Never backwards: order by the secret's own expiry time, not by arrival.
 	if stored := cur.Record.ExpiresAt; !stored.IsZero() && !n.ExpiresAt.After(stored) {
 		if cur.Record.ClientSecret.Equal(n.Secret) {
-			if answered(st, cur.Record) {
+			if !st.RequestedAt.IsZero() && answered(st, cur.Record) {
 				// A crash after promotion left the rotation marked in flight: finish the bookkeeping
 				// (unless this is an old copy and a later rotate call is still owed its secret).
 				if err := r.vault.SaveState(ctx, a.app.SecretID, vault.RotationState{}); err != nil {
@@ -157,8 +158,13 @@ func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notificat
 	}
 	if ok && pend.ID != token {
 		if pend.Record.ExpiresAt.After(n.ExpiresAt) {
-			log.Warn("a newer secret is already pending; acknowledging this older one", zap.String("pending_version_id", pend.ID))
-			return OutcomeStale, notifications.Result{Delete: true}
+			// A newer secret is pending, but unverified: it may be planted. Settle it first, and
+			// only then judge this message against whatever is current.
+			log.Info("a newer secret is pending; settling it before this one", zap.String("pending_version_id", pend.ID))
+			if !r.resumePending(ctx, a, cur, pend, log) {
+				return OutcomeFailed, r.retryLater(a)
+			}
+			return r.handleNewSecret(ctx, a, n, log)
 		}
 		if err := r.vault.ClearPending(ctx, a.app.SecretID, pend.ID); err != nil {
 			log.Warn("clearing a superseded pending version; will retry", zap.Error(err))
@@ -196,19 +202,30 @@ func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notificat
 // when it was minted.
 const secretLifetime = 180 * 24 * time.Hour
 
-// answered reports whether rec is the secret the outstanding rotate call asked for: minted (its
-// expiry minus the secret lifetime) no earlier than an hour before the call.
+// callSlack absorbs the difference between a secret's mint time as its expiry minus the
+// lifetime gives it and the moment the rotate call was about to be made. Rotate calls are at least
+// a minute apart, so it cannot mistake one call's secret for the next one's.
+const callSlack = 10 * time.Second
+
+// answered reports whether rec is the secret of the latest rotate call (minted no earlier than
+// that call was about to be made), or whether no call of ours is outstanding at all.
 func answered(st vault.RotationState, rec vault.Record) bool {
-	return !st.RequestedAt.IsZero() && !rec.ExpiresAt.Add(-secretLifetime).Add(time.Hour).Before(st.RequestedAt)
+	if st.LastCallAt.IsZero() {
+		return true
+	}
+	return !rec.ExpiresAt.Add(-secretLifetime).Before(st.LastCallAt.Add(-callSlack))
 }
 
-// stateAfterPromotion keeps a rotation in flight when the promoted secret was minted before the
-// latest rotate call (a delayed or reordered message): that call's secret is still owed, and it
-// has shortened the life of the one just promoted, so the watchdog must keep waiting for it.
+// stateAfterPromotion clears the bookkeeping when the promoted secret answers the latest rotate
+// call. When it was minted before that call (a delayed or reordered message), the call may have
+// minted a newer secret and shortened this one's life, and that secret is still owed: the
+// rotation stays in flight from the call's time, so the watchdog either sees it arrive or asks
+// again.
 func stateAfterPromotion(st vault.RotationState, rec vault.Record) vault.RotationState {
-	if st.RequestedAt.IsZero() || answered(st, rec) {
+	if answered(st, rec) {
 		return vault.RotationState{}
 	}
+	st.RequestedAt = st.LastCallAt
 	st.NoticedExpiry = time.Time{}
 	return st
 }

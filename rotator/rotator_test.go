@@ -350,22 +350,57 @@ func TestPendingSecretBlocksASecondRotateCall(t *testing.T) {
 
 func TestDelayedOlderSecretKeepsTheLaterRequestInFlight(t *testing.T) {
 	t.Parallel()
+	day := 24 * time.Hour
+	tests := []struct {
+		name string
+		st   vault.RotationState
+	}{
+		{"the later call is awaited", vault.RotationState{RequestedAt: t0, LastCallAt: t0, RotationID: "r2", Attempts: 1}},
+		// The watchdog already gave up on the later call: the call's time is still known.
+		{"the watchdog already fired", vault.RotationState{LastCallAt: t0, RotationID: "r2", Attempts: 2, NextAttemptAt: t0.Add(day)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, t0.Add(20*day))
+			ctx := context.Background()
+			h.vault.state = tc.st
+			// A secret minted a minute before the latest call arrives late.
+			_, msg := h.mint("late", t0.Add(180*day-time.Minute), t0.Add(7*day))
+			if res := h.r.Handle(ctx, msg); !res.Delete {
+				t.Fatalf("result %+v", res)
+			}
+			if _, _, _, st := h.vault.snapshot(); !st.RequestedAt.Equal(t0) || st.RotationID != "r2" {
+				t.Fatalf("the later call was forgotten: %+v", st)
+			}
+			// Its secret never comes: the watchdog fires and asks again.
+			h.clk.Set(t0.Add(2 * day))
+			h.r.Tick(ctx)
+			if h.obs.get(h.obs.rotations, ResultTimeout) != 1 {
+				t.Fatal("no watchdog for the call still owed")
+			}
+			// ...and asks again after the backoff, although the stored expiry looks far away.
+			_, _, _, st := h.vault.snapshot()
+			h.clk.Set(st.NextAttemptAt)
+			h.r.Tick(ctx)
+			if h.amzn.calls() != 1 {
+				t.Fatalf("rotate calls = %d after the backoff, want 1", h.amzn.calls())
+			}
+		})
+	}
+}
+
+func TestSecretOfTheLatestCallClearsTheState(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, t0.Add(20*24*time.Hour))
-	ctx := context.Background()
-	// A secret minted a day before the outstanding rotate call arrives late.
-	h.vault.state = vault.RotationState{RequestedAt: t0, RotationID: "r2", Attempts: 1}
-	_, msg := h.mint("late", t0.Add(179*24*time.Hour), t0.Add(7*24*time.Hour))
-	if res := h.r.Handle(ctx, msg); !res.Delete {
+	h.vault.state = vault.RotationState{RequestedAt: t0, LastCallAt: t0, RotationID: "r1", Attempts: 3}
+	// Minted 300 ms after the call was about to be made, as Amazon does.
+	_, msg := h.mint("answer", t0.Add(180*24*time.Hour+300*time.Millisecond), t0.Add(7*24*time.Hour))
+	if res := h.r.Handle(context.Background(), msg); !res.Delete {
 		t.Fatalf("result %+v", res)
 	}
-	if _, _, _, st := h.vault.snapshot(); !st.RequestedAt.Equal(t0) || st.RotationID != "r2" {
-		t.Fatalf("the later request was forgotten: %+v", st)
-	}
-	// Its secret never comes: the watchdog still fires.
-	h.clk.Advance(time.Hour)
-	h.r.Tick(ctx)
-	if h.obs.get(h.obs.rotations, ResultTimeout) != 1 {
-		t.Fatal("no watchdog for the request still owed")
+	if _, _, _, st := h.vault.snapshot(); st != (vault.RotationState{}) {
+		t.Fatalf("state not cleared: %+v", st)
 	}
 }
 

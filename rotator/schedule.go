@@ -98,7 +98,9 @@ func (r *Rotator) tick(ctx context.Context, a *appState) time.Time {
 		}
 	}
 
-	due := a.manual || (!planned.IsZero() && !now.Before(planned))
+	// owed: the current secret predates our latest rotate call, whose secret has not landed.
+	owed := !answered(st, cur.Record)
+	due := a.manual || owed || (!planned.IsZero() && !now.Before(planned))
 	switch {
 	case !due && planned.IsZero():
 		log.Warn("current secret has no known expiry time; waiting for an expiry notice or a manual rotation")
@@ -129,7 +131,7 @@ func (r *Rotator) request(ctx context.Context, a *appState, cur vault.Version, s
 		st.RotationID = newRotationID()
 	}
 	log = log.With(zap.String("rotation_id", st.RotationID))
-	st.RequestedAt = now
+	st.RequestedAt, st.LastCallAt = now, now
 	if err := r.vault.SaveState(ctx, a.app.SecretID, st); err != nil {
 		log.Error("saving rotation intent; not rotating yet", zap.Error(err))
 		return now.Add(Backoff(1, vaultRetryMin, vaultRetryMax, r.rand))

@@ -19,8 +19,11 @@ type RotationState struct {
 	RequestedAt   time.Time
 	NextAttemptAt time.Time
 	NoticedExpiry time.Time
-	Attempts      int
-	RotationID    string
+	// LastCallAt is when the latest rotate call was about to be made, whatever came of it: the
+	// watchdog clears RequestedAt, never this, so a secret minted before it can be recognised.
+	LastCallAt time.Time
+	Attempts   int
+	RotationID string
 }
 
 // Tag keys holding RotationState; README.md documents them for operators.
@@ -28,6 +31,7 @@ const (
 	TagRequestedAt   = "lwa-rotator:requested-at"
 	TagNextAttemptAt = "lwa-rotator:next-attempt-at"
 	TagNoticedExpiry = "lwa-rotator:noticed-expiry"
+	TagLastCallAt    = "lwa-rotator:last-call-at"
 	TagAttempts      = "lwa-rotator:attempts"
 	TagRotationID    = "lwa-rotator:rotation-id"
 )
@@ -54,6 +58,8 @@ func (s *Store) LoadState(ctx context.Context, secretID string) (RotationState, 
 			st.NextAttemptAt, err = time.Parse(time.RFC3339Nano, v)
 		case TagNoticedExpiry:
 			st.NoticedExpiry, err = time.Parse(time.RFC3339Nano, v)
+		case TagLastCallAt:
+			st.LastCallAt, err = time.Parse(time.RFC3339Nano, v)
 		case TagAttempts:
 			st.Attempts, err = strconv.Atoi(v)
 			if err == nil && st.Attempts < 0 {
@@ -67,6 +73,7 @@ func (s *Store) LoadState(ctx context.Context, secretID string) (RotationState, 
 		}
 	}
 	st.RequestedAt, st.NextAttemptAt, st.NoticedExpiry = utc(st.RequestedAt), utc(st.NextAttemptAt), utc(st.NoticedExpiry)
+	st.LastCallAt = utc(st.LastCallAt)
 	return st, nil
 }
 
@@ -84,6 +91,7 @@ func (s *Store) SaveState(ctx context.Context, secretID string, st RotationState
 		{TagRequestedAt, tagTime(st.RequestedAt)},
 		{TagNextAttemptAt, tagTime(st.NextAttemptAt)},
 		{TagNoticedExpiry, tagTime(st.NoticedExpiry)},
+		{TagLastCallAt, tagTime(st.LastCallAt)},
 		{TagAttempts, tagInt(st.Attempts)},
 		{TagRotationID, st.RotationID},
 	}

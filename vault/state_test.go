@@ -17,11 +17,13 @@ func TestStateTags(t *testing.T) {
 		st       vault.RotationState
 		wantTags map[string]string
 	}{
-		{"full", vault.RotationState{RequestedAt: at, NextAttemptAt: at.Add(time.Hour), NoticedExpiry: expiry, Attempts: 3, RotationID: "rot-2026-08-01T09:15:00Z"},
+		{"full", vault.RotationState{RequestedAt: at, NextAttemptAt: at.Add(time.Hour), NoticedExpiry: expiry, LastCallAt: at.Add(-time.Minute),
+			Attempts: 3, RotationID: "rot-2026-08-01T09:15:00Z"},
 			map[string]string{
 				vault.TagRequestedAt:   "2026-08-01T09:15:00.123456789Z",
 				vault.TagNextAttemptAt: "2026-08-01T10:15:00.123456789Z",
 				vault.TagNoticedExpiry: "2026-09-01T12:30:45.123Z",
+				vault.TagLastCallAt:    "2026-08-01T09:14:00.123456789Z",
 				vault.TagAttempts:      "3",
 				vault.TagRotationID:    "rot-2026-08-01T09:15:00Z",
 			}},

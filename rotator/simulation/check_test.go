@@ -126,6 +126,11 @@ func (s *sim) checkAck(m *qmsg, res notifications.Result, now time.Time) {
 	pending := "nothing"
 	if p := side.vault.holder(vault.StagePending); p != nil {
 		pending = side.describe(p.rec.ClientSecret.Reveal())
+		if side.amz.find(p.rec.ClientSecret.Reveal()) >= 0 {
+			pending += " (genuine, so nothing is lost this time; the rotator could not know that before LWA verified it)"
+		} else {
+			pending += ": the secret is lost"
+		}
 	}
 	s.violate(side, invLost, fmt.Sprintf("deleted the %s message %s (notification %s) for secret #%d, which is in no labelled version and newer than AWSCURRENT (secret #%d); AWSPENDING holds %s",
 		kindName(m.out.kind), m.id, ns.Metadata.NotificationID, seq, curSeq, pending))

@@ -23,6 +23,7 @@ var serviceNames = [numServices]string{"vault", "lwa", "spapi"}
 // burst makes the next n calls of one application to one service fail. An ambiguous failure
 // takes effect first and reports failure after, like a timeout after the server did the work.
 type burst struct {
+	skip      int // calls that still succeed before the failing ones
 	n         int
 	status    int // HTTP status for LWA and SP-API
 	ambiguous bool
@@ -59,7 +60,10 @@ func (s *sim) call(side *appSide, svc service, op string, effect func() error, p
 		}
 	}
 	var err error
-	if b := &side.faults[svc]; b.n > 0 {
+	if b := &side.faults[svc]; b.skip > 0 {
+		b.skip--
+		err = effect()
+	} else if b.n > 0 {
 		b.n--
 		side.stats.faultHits[svc]++
 		if b.ambiguous {
@@ -106,9 +110,13 @@ func (s *sim) faultErr(side *appSide, svc service, op string, status int) error 
 	return fmt.Errorf("%s of secret %s: InternalServiceError (request %s): %w", op, side.app.SecretID, reqID, errSimulated)
 }
 
-// arm adds n failing calls to side's service.
+// arm makes n calls of side to svc fail, after letting up to five more succeed first, so that
+// every step of a handler gets to be the one that fails.
 func (s *sim) arm(side *appSide, svc service, n, status int, ambiguous bool) {
 	b := &side.faults[svc]
+	if b.n == 0 {
+		b.skip = s.rng.IntN(6)
+	}
 	b.n += n
 	b.status, b.ambiguous = status, ambiguous
 	kind := serviceNames[svc]

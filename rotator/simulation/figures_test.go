@@ -12,16 +12,16 @@ import (
 
 // figures are what a run (or all runs) did, for the log and docs/reliability.md.
 type figures struct {
-	runs, apps, ticks, handled, redeliveries int
-	days                                     float64
-	restarts, faults, rotation, outcome, dlq map[string]int
-	hits                                     [numServices]int
-	ambiguous, mints, promotions             int
-	validations, rejected, throttled         int
-	prevMismatch, plantedDeleted, genuineDLQ int
-	reordered, acksChecked                   int
-	violated                                 map[string]int // runs breaking each invariant
-	failed                                   []uint64
+	runs, apps, steps, ticks, handled, redeliveries int
+	days                                            float64
+	restarts, faults, rotation, outcome, dlq        map[string]int
+	hits                                            [numServices]int
+	ambiguous, mints, promotions                    int
+	validations, rejected, throttled                int
+	prevMismatch, plantedDeleted, genuineDLQ        int
+	reordered, acksChecked                          int
+	violated                                        map[string]int // runs breaking each invariant
+	failed                                          []uint64
 }
 
 func newFigures() *figures {
@@ -38,6 +38,7 @@ func addMap(dst, src map[string]int) {
 func (f *figures) add(o *figures) {
 	f.runs += o.runs
 	f.apps += o.apps
+	f.steps += o.steps
 	f.ticks += o.ticks
 	f.handled += o.handled
 	f.redeliveries += o.redeliveries
@@ -116,6 +117,7 @@ func (f *figures) markdown(seeds string, elapsed time.Duration) string {
 		{"runs (seeds)", f.runs},
 		{"simulated days", fmt.Sprintf("%.0f (%.1f years)", f.days, f.days/365)},
 		{"application-days", fmt.Sprintf("%.0f", f.days*float64(f.apps)/float64(max(f.runs, 1)))},
+		{"simulation steps (clock moves)", f.steps},
 		{"scheduler ticks", f.ticks},
 		{"messages handled", f.handled},
 		{"redeliveries (receive count > 1)", f.redeliveries},

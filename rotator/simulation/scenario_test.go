@@ -88,10 +88,12 @@ func (s *sim) poisson(kind evKind, rate float64) {
 		return
 	}
 	for t := s.start; ; {
-		t = t.Add(time.Duration(s.rng.ExpFloat64() / rate * float64(day)))
-		if !t.Before(s.end) {
+		// In float64 first: a tiny rate gives a gap that overflows time.Duration.
+		gap := s.rng.ExpFloat64() / rate * float64(day)
+		if gap >= float64(s.end.Sub(t)) {
 			return
 		}
+		t = t.Add(time.Duration(gap))
 		s.schedule(event{at: t, kind: kind, side: s.rng.IntN(len(s.sides))})
 	}
 }
@@ -120,13 +122,17 @@ func (s *sim) deliver(side *appSide, out outgoing, now time.Time) {
 		s.schedule(event{at: now.Add(time.Second + time.Duration(s.rng.Int64N(int64(6*time.Hour)))), kind: evDeliver, side: side.idx, out: out})
 	}
 	if out.kind == noteNewSecret {
-		s.react(side)
+		s.react(side, now)
 	}
 }
 
-// react aims faults at the handling of a new secret that is on its way.
-func (s *sim) react(side *appSide) {
+// react aims faults at the handling of a new secret that is on its way, and at the rotation
+// waiting for it.
+func (s *sim) react(side *appSide, now time.Time) {
 	p := s.sc.pReact / 2
+	if s.rng.Float64() < p {
+		s.schedule(event{at: now.Add(time.Duration(s.rng.Int64N(int64(50 * time.Minute)))), kind: evReplay, side: side.idx})
+	}
 	if s.rng.Float64() < p {
 		s.arm(side, svcVault, 1+s.rng.IntN(6), 0, s.rng.IntN(3) == 0)
 	}
@@ -186,6 +192,9 @@ func (s *sim) replay(side *appSide, now time.Time) {
 		return
 	}
 	i := s.rng.IntN(len(bodies))
+	if len(bodies) >= 2 && s.rng.IntN(2) == 0 {
+		i = len(bodies) - 2 // most likely the secret in AWSCURRENT
+	}
 	body := bodies[i]
 	n, err := notifications.Parse(body)
 	if err != nil {
