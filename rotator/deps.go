@@ -14,7 +14,7 @@ type Vault interface {
 	Current(ctx context.Context, secretID string) (vault.Version, error)
 	Pending(ctx context.Context, secretID string) (vault.Version, bool, error)
 	Stage(ctx context.Context, secretID, token string, r vault.Record) error
-	Promote(ctx context.Context, secretID, versionID string) error
+	Promote(ctx context.Context, secretID, versionID, fromVersionID string) error
 	ClearPending(ctx context.Context, secretID, versionID string) error
 	LoadState(ctx context.Context, secretID string) (vault.RotationState, error)
 	SaveState(ctx context.Context, secretID string, st vault.RotationState) error

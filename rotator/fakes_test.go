@@ -80,11 +80,14 @@ func (f *fakeVault) Stage(_ context.Context, _ string, token string, r vault.Rec
 	return nil
 }
 
-func (f *fakeVault) Promote(_ context.Context, _ string, id string) error {
+func (f *fakeVault) Promote(_ context.Context, _ string, id, from string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.call("Promote"); err != nil {
 		return err
+	}
+	if cur := f.labels["AWSCURRENT"]; cur != id && cur != from {
+		return vault.ErrCurrentMoved
 	}
 	if f.labels["AWSCURRENT"] != id {
 		f.labels["AWSPREVIOUS"] = f.labels["AWSCURRENT"]
@@ -145,6 +148,7 @@ type fakeAmazon struct {
 	rotateCalls int
 	tokenErr    error
 	rotateErr   error
+	onToken     func() // runs after a successful token, outside the lock
 }
 
 func (f *fakeAmazon) Token(_ context.Context, _ string, s secret.Value) (spapi.Token, error) {
@@ -157,6 +161,11 @@ func (f *fakeAmazon) Token(_ context.Context, _ string, s secret.Value) (spapi.T
 		return spapi.Token{}, &spapi.Error{API: "lwa", Op: "token", StatusCode: 401, Code: "invalid_client", Kind: spapi.ErrInvalidClient}
 	}
 	f.verified = append(f.verified, s)
+	if hook := f.onToken; hook != nil {
+		f.mu.Unlock()
+		hook()
+		f.mu.Lock()
+	}
 	return spapi.Token{AccessToken: secret.New("Atc|token"), ExpiresIn: time.Hour}, nil
 }
 

@@ -185,7 +185,7 @@ func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notificat
 		return OutcomeFailed, r.retryLater(a)
 	}
 	r.checkpoint(StepStaged)
-	switch r.verifyAndPromote(ctx, a, token, rec, log) {
+	switch r.verifyAndPromote(ctx, a, token, rec, cur.ID, log) {
 	case verdictPromoted:
 		r.checkpoint(StepDone)
 		return OutcomeProcessed, notifications.Result{Delete: true}
@@ -240,7 +240,7 @@ const (
 
 // verifyAndPromote is the only path to AWSCURRENT: the staged secret must mint an LWA token first
 // (design invariant 2).
-func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, versionID string, rec vault.Record, log *zap.Logger) verdict {
+func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, versionID string, rec vault.Record, fromVersionID string, log *zap.Logger) verdict {
 	log = log.With(zap.String("version_id", versionID))
 	if _, err := r.lwa.Token(ctx, a.app.ClientID, rec.ClientSecret); err != nil {
 		if errors.Is(err, spapi.ErrInvalidClient) || errors.Is(err, spapi.ErrUnauthorized) {
@@ -261,7 +261,9 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, versionID s
 		return verdictRetry
 	}
 	r.checkpoint(StepVerified)
-	if err := r.vault.Promote(ctx, a.app.SecretID, versionID); err != nil {
+	if err := r.vault.Promote(ctx, a.app.SecretID, versionID, fromVersionID); err != nil {
+		// ErrCurrentMoved: another replica promoted something since we judged the order; the
+		// retry judges it again against the new AWSCURRENT.
 		log.Warn("promoting the verified secret to AWSCURRENT; will retry", zap.Error(err))
 		return verdictRetry
 	}
@@ -302,7 +304,7 @@ func (r *Rotator) resumePending(ctx context.Context, a *appState, cur, pend vaul
 		return true
 	}
 	log.Info("resuming an interrupted rotation from its pending version")
-	return r.verifyAndPromote(ctx, a, pend.ID, pend.Record, log) != verdictRetry
+	return r.verifyAndPromote(ctx, a, pend.ID, pend.Record, cur.ID, log) != verdictRetry
 }
 
 // retryLater leaves a message on the queue and brings it back after a short, jittered delay.

@@ -597,3 +597,29 @@ func TestOnlyAllowedSendersAreAccepted(t *testing.T) {
 		t.Fatal("the allowed sender's secret was not promoted")
 	}
 }
+
+// Two replicas: while this one verified an older secret, the other promoted a newer one. The
+// compare-and-set refuses the older promotion, and the retry acknowledges it as stale.
+func TestPromotionLosesTheRaceToANewerSecret(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(20*24*time.Hour))
+	ctx := context.Background()
+	_, olderMsg := h.mint("older", t0.Add(180*24*time.Hour), t0.Add(7*24*time.Hour))
+	newer, _ := h.mint("newer", t0.Add(181*24*time.Hour), t0.Add(7*24*time.Hour))
+	h.amzn.onToken = func() { // the other replica acts between our verification and our promotion
+		h.amzn.onToken = nil
+		h.vault.mu.Lock()
+		h.vault.versions["other"] = vault.Record{ClientID: clientID, ClientSecret: newer, ExpiresAt: t0.Add(181 * 24 * time.Hour)}
+		h.vault.labels["AWSPREVIOUS"], h.vault.labels["AWSCURRENT"] = h.vault.labels["AWSCURRENT"], "other"
+		h.vault.mu.Unlock()
+	}
+	if res := h.r.Handle(ctx, olderMsg); res.Delete {
+		t.Fatal("deleted the message although its promotion lost the race")
+	}
+	if cur, _, _, _ := h.vault.snapshot(); !cur.Record.ClientSecret.Equal(newer) {
+		t.Fatal("AWSCURRENT went backwards to the older secret")
+	}
+	if res := h.r.Handle(ctx, olderMsg); !res.Delete || h.obs.get(h.obs.notifications, OutcomeStale) != 1 {
+		t.Fatalf("redelivery: %+v, counters %+v; want it acknowledged as stale", res, h.obs.notifications)
+	}
+}

@@ -94,11 +94,21 @@ func TestMotoRotation(t *testing.T) {
 	if err != nil || !ok || p.ID != tok || !sameRecord(p.Record, newRecord()) {
 		t.Fatalf("Pending = %s, %v, %v", p.ID, ok, err)
 	}
-	if err := s.Promote(ctx, name, tok); err != nil {
+	if err := s.Promote(ctx, name, tok, old.ID); err != nil {
 		t.Fatalf("Promote: %v", err)
 	}
-	if err := s.Promote(ctx, name, tok); err != nil {
+	if err := s.Promote(ctx, name, tok, old.ID); err != nil {
 		t.Fatalf("second Promote: %v", err)
+	}
+	// A stale compare-and-set changes nothing: AWSCURRENT is no longer on the old version.
+	if err := s.Stage(ctx, name, vault.TokenFor("older"), newRecord()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Promote(ctx, name, vault.TokenFor("older"), old.ID); !errors.Is(err, vault.ErrCurrentMoved) {
+		t.Fatalf("Promote against a moved AWSCURRENT = %v, want ErrCurrentMoved", err)
+	}
+	if err := s.ClearPending(ctx, name, vault.TokenFor("older")); err != nil {
+		t.Fatal(err)
 	}
 	cur, err := s.Current(ctx, name)
 	if err != nil || cur.ID != tok || !sameRecord(cur.Record, newRecord()) {

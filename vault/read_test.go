@@ -31,7 +31,7 @@ func TestReadErrors(t *testing.T) {
 		{"no previous yet", func() error { _, err := f.store.Previous(ctx, secretName); return err }, vault.ErrNotFound},
 		{"pending of missing secret", func() error { _, _, err := f.store.Pending(ctx, "nope"); return err }, vault.ErrNotFound},
 		{"stage into missing secret", func() error { return f.store.Stage(ctx, "nope", vault.TokenFor("x"), newRecord()) }, vault.ErrNotFound},
-		{"promote unknown version", func() error { return f.store.Promote(ctx, secretName, vault.TokenFor("never")) }, vault.ErrNotFound},
+		{"promote unknown version", func() error { return f.store.Promote(ctx, secretName, vault.TokenFor("never"), f.oldVer) }, vault.ErrNotFound},
 		{"create existing", func() error { _, err := f.store.Create(ctx, secretName, "", sampleRecord()); return err }, nil},
 	}
 	for _, tc := range tests {

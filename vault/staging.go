@@ -85,16 +85,22 @@ func (s *Store) ensurePending(ctx context.Context, secretID, versionID string) e
 	return s.moveStage(ctx, secretID, StagePending, versionID, from)
 }
 
-// Promote moves AWSCURRENT to versionID (the service moves AWSPREVIOUS to the version that had
-// it) and then removes AWSPENDING from versionID. If versionID is already current it only
-// clears AWSPENDING, so a retry after a crash between the two steps finishes the job.
-func (s *Store) Promote(ctx context.Context, secretID, versionID string) error {
+// Promote moves AWSCURRENT from fromVersionID to versionID (the service moves AWSPREVIOUS to
+// fromVersionID) and then removes AWSPENDING from versionID. It is a compare-and-set: if
+// AWSCURRENT is no longer on fromVersionID (another replica promoted something meanwhile) it
+// fails with ErrCurrentMoved and changes nothing, so the caller can judge the order again;
+// RemoveFromVersionId makes Secrets Manager enforce the same. If versionID is already current it
+// only clears AWSPENDING, so a retry after a crash between the two steps finishes the job.
+func (s *Store) Promote(ctx context.Context, secretID, versionID, fromVersionID string) error {
 	d, err := s.describe(ctx, secretID)
 	if err != nil {
 		return fmt.Errorf("promoting version %s of secret %s: %w", versionID, secretID, err)
 	}
 	from := holder(d.VersionIdsToStages, StageCurrent)
 	if from != versionID {
+		if from != fromVersionID {
+			return fmt.Errorf("promoting version %s of secret %s: %w (now on %q, expected %q)", versionID, secretID, ErrCurrentMoved, from, fromVersionID)
+		}
 		if err := s.moveStage(ctx, secretID, StageCurrent, versionID, from); err != nil {
 			// A replica may have promoted the same version first, which makes our
 			// RemoveFromVersionId stale; that is success, not failure.

@@ -28,6 +28,8 @@ var (
 	ErrTokenConflict = errors.New("vault: client request token already used for a different value")
 	// ErrNoCurrent: the secret exists but no version carries AWSCURRENT.
 	ErrNoCurrent = errors.New("vault: secret has no AWSCURRENT version")
+	// ErrCurrentMoved: AWSCURRENT is not on the version the caller judged against.
+	ErrCurrentMoved = errors.New("vault: AWSCURRENT moved since it was read")
 )
 
 // SecretsManager holds the Secrets Manager calls the Store makes; *secretsmanager.Client

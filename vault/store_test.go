@@ -199,7 +199,7 @@ func TestPromote(t *testing.T) {
 			f.fake.secrets[secretName].attach("AWSCURRENT", tok)
 		}},
 		{name: "already finished", wantMoves: 0, prepare: func(t *testing.T, f fixture, tok string) {
-			if err := f.store.Promote(context.Background(), secretName, tok); err != nil {
+			if err := f.store.Promote(context.Background(), secretName, tok, f.oldVer); err != nil {
 				t.Fatalf("first Promote: %v", err)
 			}
 		}},
@@ -226,7 +226,7 @@ func TestPromote(t *testing.T) {
 				tc.prepare(t, f, tok)
 				moves = f.fake.count("UpdateSecretVersionStage")
 			}
-			if err := f.store.Promote(ctx, secretName, tok); err != nil {
+			if err := f.store.Promote(ctx, secretName, tok, f.oldVer); err != nil {
 				t.Fatalf("Promote: %v", err)
 			}
 			if got := f.fake.count("UpdateSecretVersionStage") - moves; got != tc.wantMoves {
@@ -239,6 +239,32 @@ func TestPromote(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestPromoteIsACompareAndSet(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	newer, older := vault.TokenFor("newer"), vault.TokenFor("older")
+	for _, tok := range []string{newer, older} {
+		if err := f.store.Stage(ctx, secretName, tok, newRecord()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another replica promoted newer after we read AWSCURRENT on the old version.
+	f.fake.mu.Lock()
+	f.fake.secrets[secretName].attach("AWSCURRENT", newer)
+	f.fake.mu.Unlock()
+	moves := f.fake.count("UpdateSecretVersionStage")
+	if err := f.store.Promote(ctx, secretName, older, f.oldVer); !errors.Is(err, vault.ErrCurrentMoved) {
+		t.Fatalf("Promote = %v, want ErrCurrentMoved", err)
+	}
+	if got := f.fake.count("UpdateSecretVersionStage") - moves; got != 0 {
+		t.Fatalf("%d label moves after a failed compare-and-set, want 0", got)
+	}
+	if !slices.Contains(f.fake.stages(secretName)[newer], "AWSCURRENT") {
+		t.Fatal("AWSCURRENT left the newer version")
 	}
 }
 

@@ -55,7 +55,7 @@ func TestFakeVaultStaging(t *testing.T) {
 			if err := v.Stage(ctx, side.app.SecretID, "t1", rec(side, "new", exp)); err != nil {
 				return err
 			}
-			return v.Promote(ctx, side.app.SecretID, "t1")
+			return v.Promote(ctx, side.app.SecretID, "t1", "initial-0")
 		}, nil, "new", "initial-0", ""},
 		{"a second stage moves AWSPENDING", func(v fakeVault, side *appSide) error {
 			for _, tok := range []string{"t1", "t2"} {
@@ -69,7 +69,7 @@ func TestFakeVaultStaging(t *testing.T) {
 			if err := v.Stage(ctx, side.app.SecretID, "t1", rec(side, "new", exp)); err != nil {
 				return err
 			}
-			if err := v.Promote(ctx, side.app.SecretID, "t1"); err != nil {
+			if err := v.Promote(ctx, side.app.SecretID, "t1", "initial-0"); err != nil {
 				return err
 			}
 			return v.Stage(ctx, side.app.SecretID, "t1", rec(side, "new", exp))

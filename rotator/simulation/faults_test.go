@@ -117,7 +117,10 @@ func (s *sim) arm(side *appSide, svc service, n, status int, ambiguous bool) {
 	if b.n == 0 {
 		b.skip = s.rng.IntN(6)
 	}
-	b.n += n
+	// A burst replaces one still pending rather than adding to it: bursts armed months apart on a
+	// service an application seldom calls would otherwise pile up into one outage of weeks, a
+	// permanent fault no daemon can outlast.
+	b.n = max(b.n, n)
 	b.status, b.ambiguous = status, ambiguous
 	kind := serviceNames[svc]
 	switch {

@@ -139,7 +139,7 @@ func (f fakeVault) Stage(_ context.Context, secretID, token string, r vault.Reco
 	}, nil)
 }
 
-func (f fakeVault) Promote(_ context.Context, secretID, versionID string) error {
+func (f fakeVault) Promote(_ context.Context, secretID, versionID, fromVersionID string) error {
 	side, err := f.side(secretID)
 	if err != nil {
 		return err
@@ -151,6 +151,9 @@ func (f fakeVault) Promote(_ context.Context, secretID, versionID string) error 
 			return fmt.Errorf("promoting version %s of secret %s: %w", versionID, secretID, vault.ErrNotFound)
 		}
 		if old := sv.holder(vault.StageCurrent); old != v {
+			if old == nil || old.id != fromVersionID {
+				return fmt.Errorf("promoting version %s of secret %s: %w", versionID, secretID, vault.ErrCurrentMoved)
+			}
 			sv.attach(vault.StageCurrent, v)
 			f.s.onPromote(side, old, v)
 		}
