@@ -56,6 +56,7 @@ type Rotator struct {
 
 	mu            sync.Mutex // guards the fields below
 	apps          map[string]*appState
+	order         []string // client ids in configuration order, so every pass is repeatable
 	renewBefore   time.Duration
 	awaitDeadline time.Duration
 	retryMin      time.Duration
@@ -127,7 +128,9 @@ func (r *Rotator) reconfigure(apps []App, renewBefore, awaitDeadline, retryMin, 
 	}
 	r.mu.Lock()
 	next := make(map[string]*appState, len(apps))
+	r.order = r.order[:0]
 	for _, a := range apps {
+		r.order = append(r.order, a.ClientID)
 		if old, ok := r.apps[a.ClientID]; ok {
 			old.mu.Lock()
 			old.app = a
@@ -163,9 +166,9 @@ func (r *Rotator) Trigger(name string) bool {
 func (r *Rotator) Snapshot() []Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]Status, 0, len(r.apps))
-	for _, a := range r.apps {
-		out = append(out, a.status)
+	out := make([]Status, 0, len(r.order))
+	for _, id := range r.order {
+		out = append(out, r.apps[id].status)
 	}
 	return out
 }
@@ -215,9 +218,9 @@ func (r *Rotator) poke() {
 func (r *Rotator) appList() []*appState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]*appState, 0, len(r.apps))
-	for _, a := range r.apps {
-		out = append(out, a)
+	out := make([]*appState, 0, len(r.order))
+	for _, id := range r.order {
+		out = append(out, r.apps[id])
 	}
 	return out
 }

@@ -39,7 +39,12 @@ func Run(ctx context.Context, o Options) error {
 	defer srv.Stop()
 	level := zap.NewAtomicLevelAt(zap.InfoLevel)
 	log := consoleLogger(level)
-	env, err := NewEnv(ctx, EnvOptions{AWSEndpoint: srv.URL, Log: log, Name: "sandbox"})
+	dir, err := os.MkdirTemp("", "lwa-rotator-sandbox-")
+	if err != nil {
+		return fmt.Errorf("making the sandbox directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	env, err := NewEnv(ctx, EnvOptions{AWSEndpoint: srv.URL, Log: log, Name: "sandbox", Dir: dir})
 	if err != nil {
 		return err
 	}
