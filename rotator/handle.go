@@ -78,7 +78,7 @@ func (r *Rotator) handleExpiry(ctx context.Context, a *appState, n *notification
 		log.Warn("reading the vault for an expiry notice; will retry", zap.Error(err))
 		return OutcomeFailed, r.retryLater(a)
 	}
-	log = log.With(zap.String("rotation_id", st.RotationID), zap.Time("expires_at", n.ExpiresAt))
+	log = log.With(rotationID(st.RotationID), zap.Time("expires_at", n.ExpiresAt))
 	if aboutReplacedSecret(n, cur.Record, r.clock.Now()) {
 		log.Info("expiry notice is about a secret already replaced", zap.Time("current_expires_at", cur.Record.ExpiresAt))
 		return OutcomeStale, notifications.Result{Delete: true}
@@ -122,11 +122,11 @@ func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notificat
 		log.Warn("reading the vault for a new secret; will retry", zap.Error(err))
 		return OutcomeFailed, r.retryLater(a)
 	}
-	rotationID := st.RotationID
-	if st.RequestedAt.IsZero() && rotationID == "" {
-		rotationID = "unsolicited"
+	rid := st.RotationID
+	if rid == "" {
+		rid = "unsolicited" // a secret nobody here asked for: still one id for all its lines
 	}
-	log = log.With(zap.String("rotation_id", rotationID), zap.Time("expires_at", n.ExpiresAt))
+	log = log.With(rotationID(rid), zap.Time("expires_at", n.ExpiresAt))
 	token := vault.TokenFor(n.Metadata.NotificationID)
 
 	// Never backwards: order by the secret's own expiry time, not by arrival.
@@ -228,6 +228,14 @@ func stateAfterPromotion(st vault.RotationState, rec vault.Record) vault.Rotatio
 	st.RequestedAt = st.LastCallAt
 	st.NoticedExpiry = time.Time{}
 	return st
+}
+
+// rotationID tags a log line with the rotation it belongs to; lines outside any rotation get none.
+func rotationID(id string) zap.Field {
+	if id == "" {
+		return zap.Skip()
+	}
+	return zap.String("rotation_id", id)
 }
 
 type verdict int

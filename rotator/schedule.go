@@ -39,7 +39,7 @@ func (r *Rotator) tick(ctx context.Context, a *appState) time.Time {
 		} else if ok {
 			// A crash after staging, or a verification that failed transiently, left AWSPENDING
 			// behind: finish or clear it before anything else.
-			pendingLeft = !r.resumePending(ctx, a, cur, pend, log.With(zap.String("rotation_id", st.RotationID)))
+			pendingLeft = !r.resumePending(ctx, a, cur, pend, log.With(rotationID(st.RotationID)))
 			cur, st, err = r.readVault(ctx, a)
 		}
 	}
@@ -52,9 +52,7 @@ func (r *Rotator) tick(ctx context.Context, a *appState) time.Time {
 		return now.Add(Backoff(fails, vaultRetryMin, vaultRetryMax, r.rand))
 	}
 	base := log
-	if st.RotationID != "" {
-		log = log.With(zap.String("rotation_id", st.RotationID))
-	}
+	log = log.With(rotationID(st.RotationID))
 
 	expiry := effectiveExpiry(cur.Record, st)
 	var planned time.Time
@@ -130,7 +128,7 @@ func (r *Rotator) request(ctx context.Context, a *appState, cur vault.Version, s
 	if st.RotationID == "" {
 		st.RotationID = newRotationID()
 	}
-	log = log.With(zap.String("rotation_id", st.RotationID))
+	log = log.With(rotationID(st.RotationID))
 	st.RequestedAt, st.LastCallAt = now, now
 	if err := r.vault.SaveState(ctx, a.app.SecretID, st); err != nil {
 		log.Error("saving rotation intent; not rotating yet", zap.Error(err))
