@@ -128,9 +128,8 @@ func TestSlowAndStarvedLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertRotated(t, env, env.FirstSecret)
-	if code := readyz(d.addr); code != http.StatusOK {
-		t.Errorf("/readyz = %d on a slow but working link, want 200", code)
-	}
+	// Slow is not broken: the daemon reports ready (a poll may still be on its slow way back).
+	eventually(t, 30*time.Second, "ready on a slow but working link", func() bool { return readyz(d.addr) == http.StatusOK })
 }
 
 // TestResetsAndTimeoutsFromAmazon: LWA and SP-API connections are reset or time out; the

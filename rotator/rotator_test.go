@@ -623,3 +623,33 @@ func TestPromotionLosesTheRaceToANewerSecret(t *testing.T) {
 		t.Fatalf("redelivery: %+v, counters %+v; want it acknowledged as stale", res, h.obs.notifications)
 	}
 }
+
+// Only a call that may have minted a secret moves last-call-at: a refusal (4xx) leaves it, so the
+// secret of the earlier accepted call still counts as the answer.
+func TestOnlyCallsThatMayHaveMintedMoveLastCall(t *testing.T) {
+	t.Parallel()
+	earlier := t0.Add(-5 * time.Minute)
+	tests := []struct {
+		name      string
+		tokenErr  error
+		rotateErr error
+		want      time.Time
+	}{
+		{"throttled", nil, &spapi.Error{StatusCode: 429, Kind: spapi.ErrThrottled}, earlier},
+		{"no token, no call", &spapi.Error{StatusCode: 500, Kind: spapi.ErrTransient}, nil, earlier},
+		{"server error: may have minted", nil, &spapi.Error{StatusCode: 503, Kind: spapi.ErrTransient}, t0},
+		{"accepted", nil, nil, t0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, t0.Add(20*24*time.Hour))
+			h.vault.state = vault.RotationState{LastCallAt: earlier, Attempts: 1}
+			h.amzn.tokenErr, h.amzn.rotateErr = tc.tokenErr, tc.rotateErr
+			h.r.Tick(context.Background())
+			if _, _, _, st := h.vault.snapshot(); !st.LastCallAt.Equal(tc.want) {
+				t.Fatalf("last-call-at = %v, want %v", st.LastCallAt, tc.want)
+			}
+		})
+	}
+}

@@ -129,6 +129,7 @@ func (r *Rotator) request(ctx context.Context, a *appState, cur vault.Version, s
 		st.RotationID = newRotationID()
 	}
 	log = log.With(rotationID(st.RotationID))
+	prevCall := st.LastCallAt
 	st.RequestedAt, st.LastCallAt = now, now
 	if err := r.vault.SaveState(ctx, a.app.SecretID, st); err != nil {
 		log.Error("saving rotation intent; not rotating yet", zap.Error(err))
@@ -140,10 +141,14 @@ func (r *Rotator) request(ctx context.Context, a *appState, cur vault.Version, s
 
 	tok, err := r.lwa.Token(ctx, a.app.ClientID, cur.Record.ClientSecret)
 	if err != nil {
+		st.LastCallAt = prevCall // no rotate call was made
 		return r.requestFailed(ctx, a, st, err, "minting an LWA token with the current secret", log)
 	}
 	reqID, err := r.spapi.RotateClientSecret(ctx, a.app.ClientID, a.app.Region, tok.AccessToken)
 	if err != nil {
+		if spapi.Refused(err) {
+			st.LastCallAt = prevCall // Amazon refused it outright: nothing was minted
+		}
 		return r.requestFailed(ctx, a, st, err, "calling rotateApplicationClientSecret", log)
 	}
 	r.checkpoint(StepRotateCalled)

@@ -299,3 +299,24 @@ func TestDefaultEndpoint(t *testing.T) {
 		}
 	}
 }
+
+func TestRefused(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{&spapi.Error{StatusCode: 429, Kind: spapi.ErrThrottled}, true},
+		{&spapi.Error{StatusCode: 400, Kind: spapi.ErrNotEnrolled}, true},
+		{&spapi.Error{StatusCode: 403, Kind: spapi.ErrUnauthorized}, true},
+		{&spapi.Error{StatusCode: 404, Kind: spapi.ErrRequest}, true},
+		{&spapi.Error{StatusCode: 503, Kind: spapi.ErrTransient}, false},
+		{&spapi.Error{Kind: spapi.ErrTransient, Err: context.DeadlineExceeded}, false},
+		{context.Canceled, false},
+	}
+	for _, tc := range tests {
+		if got := spapi.Refused(tc.err); got != tc.want {
+			t.Errorf("spapi.Refused(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}

@@ -89,6 +89,17 @@ func Retryable(err error) bool {
 	return errors.Is(err, ErrThrottled) || errors.Is(err, ErrTransient)
 }
 
+// Refused reports whether Amazon (or the local rate limit) turned the call down before acting on
+// it: a 4xx answer. A 5xx or a lost connection is not a refusal, since the work may have been done.
+func Refused(err error) bool {
+	for _, kind := range []error{ErrNotEnrolled, ErrInvalidClient, ErrUnauthorized, ErrThrottled, ErrRequest} {
+		if errors.Is(err, kind) {
+			return true
+		}
+	}
+	return false
+}
+
 const (
 	apiLWA       = "lwa"
 	apiSPAPI     = "spapi"
