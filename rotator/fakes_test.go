@@ -20,6 +20,7 @@ type fakeVault struct {
 	state    vault.RotationState
 	failNext int // the next n calls fail
 	calls    []string
+	block    func() // when set, the next call runs it without the lock (once)
 }
 
 func newFakeVault(cur vault.Record) *fakeVault {
@@ -27,6 +28,12 @@ func newFakeVault(cur vault.Record) *fakeVault {
 }
 
 func (f *fakeVault) call(name string) error {
+	if b := f.block; b != nil {
+		f.block = nil
+		f.mu.Unlock()
+		b()
+		f.mu.Lock()
+	}
 	f.calls = append(f.calls, name)
 	if f.failNext > 0 {
 		f.failNext--

@@ -126,24 +126,35 @@ func (r *Rotator) reconfigure(apps []App, renewBefore, awaitDeadline, retryMin, 
 	if retryMax < retryMin {
 		retryMax = max(time.Hour, retryMin)
 	}
+	// Lock order is appState.mu, then Rotator.mu (a tick holds its application while it updates
+	// the status). So the kept applications are updated only after Rotator.mu is released: an
+	// application busy with a slow vault call must not hold up a reload, or deadlock it.
+	type keep struct {
+		st  *appState
+		app App
+	}
+	var kept []keep
 	r.mu.Lock()
 	next := make(map[string]*appState, len(apps))
-	r.order = r.order[:0]
+	order := make([]string, 0, len(apps))
 	for _, a := range apps {
-		r.order = append(r.order, a.ClientID)
+		order = append(order, a.ClientID)
 		if old, ok := r.apps[a.ClientID]; ok {
-			old.mu.Lock()
-			old.app = a
-			old.mu.Unlock()
 			old.status.App = a.Name
 			next[a.ClientID] = old
+			kept = append(kept, keep{old, a})
 			continue
 		}
 		next[a.ClientID] = &appState{app: a, status: Status{App: a.Name}}
 	}
-	r.apps = next
+	r.apps, r.order = next, order
 	r.renewBefore, r.awaitDeadline, r.retryMin, r.retryMax = renewBefore, awaitDeadline, retryMin, retryMax
 	r.mu.Unlock()
+	for _, k := range kept {
+		k.st.mu.Lock()
+		k.st.app = k.app
+		k.st.mu.Unlock()
+	}
 }
 
 // Trigger asks for a rotation now (SIGUSR1): of the named application, or of all when name is "".
@@ -151,12 +162,12 @@ func (r *Rotator) reconfigure(apps []App, renewBefore, awaitDeadline, retryMin, 
 func (r *Rotator) Trigger(name string) bool {
 	matched := false
 	for _, a := range r.appList() {
+		a.mu.Lock()
 		if name == "" || a.app.Name == name {
-			a.mu.Lock()
 			a.manual = true
-			a.mu.Unlock()
 			matched = true
 		}
+		a.mu.Unlock()
 	}
 	r.poke()
 	return matched

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -652,4 +653,64 @@ func TestOnlyCallsThatMayHaveMintedMoveLastCall(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A reload (SIGHUP) while an application is busy with a slow vault call must neither wait for
+// it under the rotator's lock nor deadlock with it.
+func TestReconfigureWhileAnApplicationIsBusy(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(100*24*time.Hour))
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	h.vault.mu.Lock()
+	h.vault.block = func() { close(entered); <-release }
+	h.vault.mu.Unlock()
+	tickDone := make(chan struct{})
+	go func() { h.r.Tick(context.Background()); close(tickDone) }()
+	<-entered // the tick holds the application and waits on the vault
+	reconfigured := make(chan struct{})
+	go func() {
+		h.r.Reconfigure([]App{{Name: "renamed", ClientID: clientID, Region: "na", SecretID: "secret"}}, 0, 0, 0, 0)
+		close(reconfigured)
+	}()
+	waitBlockedOnLock(t, "(*Rotator).reconfigure")
+	// The rotator's lock is free while the reload waits for the busy application.
+	snap := make(chan []Status, 1)
+	go func() { snap <- h.r.Snapshot() }()
+	select {
+	case s := <-snap:
+		if len(s) != 1 {
+			t.Fatalf("snapshot = %+v", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Snapshot blocked while an application was busy: the reload holds the rotator's lock")
+	}
+	close(release)
+	for name, ch := range map[string]chan struct{}{"tick": tickDone, "reconfigure": reconfigured} {
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s never finished: deadlock between the reload and the tick", name)
+		}
+	}
+	if s := h.r.Snapshot(); s[0].App != "renamed" {
+		t.Fatalf("status after the reload names %q", s[0].App)
+	}
+}
+
+// waitBlockedOnLock returns once a goroutine running fn waits on a mutex. It reads goroutine
+// stacks rather than sleeping, so the test neither races nor waits longer than needed.
+func waitBlockedOnLock(t *testing.T, fn string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for range 100000 {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, fn) && strings.Contains(g, "sync.(*Mutex).Lock") {
+				return
+			}
+		}
+		runtime.Gosched()
+	}
+	t.Fatalf("no goroutine in %s ever waited on a lock", fn)
 }
