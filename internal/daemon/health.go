@@ -27,7 +27,7 @@ func (h *health) Polled(queueURL string, _ int, err error) {
 
 // problems lists why the daemon is not ready; empty means ready.
 func (d *daemon) problems() []string {
-	var out []string
+	out := []string{}
 	d.health.mu.Lock()
 	for q, err := range d.health.queues {
 		if err != nil {
