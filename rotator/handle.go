@@ -65,7 +65,7 @@ func (r *Rotator) Handle(ctx context.Context, m notifications.Message) notificat
 	case *notifications.ExpiryNotice:
 		outcome, res = r.handleExpiry(ctx, a, v, log)
 	case *notifications.NewSecret:
-		outcome, res = r.handleNewSecret(ctx, a, v, log)
+		outcome, res = r.handleNewSecret(ctx, a, v, log, true)
 	}
 	r.obs.Notification(a.app.Name, meta.Type, outcome)
 	return res
@@ -115,7 +115,9 @@ func aboutReplacedSecret(n *notifications.ExpiryNotice, cur vault.Record, now ti
 	return false
 }
 
-func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notifications.NewSecret, log *zap.Logger) (string, notifications.Result) {
+// handleNewSecret stages, verifies and promotes n. mayResettle allows one pass through settling
+// a newer pending secret first; a second one waits for redelivery rather than looping.
+func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notifications.NewSecret, log *zap.Logger, mayResettle bool) (string, notifications.Result) {
 	cur, st, err := r.readVault(ctx, a)
 	if err != nil {
 		log.Warn("reading the vault for a new secret; will retry", zap.Error(err))
@@ -160,10 +162,10 @@ func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notificat
 			// A newer secret is pending, but unverified: it may be planted. Settle it first, and
 			// only then judge this message against whatever is current.
 			log.Info("a newer secret is pending; settling it before this one", zap.String("pending_version_id", pend.ID))
-			if !r.resumePending(ctx, a, cur, pend, log) {
+			if !mayResettle || !r.resumePending(ctx, a, cur, pend, log) {
 				return OutcomeFailed, r.retryLater(a)
 			}
-			return r.handleNewSecret(ctx, a, n, log)
+			return r.handleNewSecret(ctx, a, n, log, false)
 		}
 		if err := r.vault.ClearPending(ctx, a.app.SecretID, pend.ID); err != nil {
 			log.Warn("clearing a superseded pending version; will retry", zap.Error(err))
