@@ -240,7 +240,9 @@ func (e *Env) AWSConfig() aws.Config {
 func (e *Env) Environ() []string {
 	var aws []string
 	if e.real == nil {
-		aws = []string{"AWS_ENDPOINT_URL=" + e.AWSEndpoint, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_REGION=" + awstest.Region}
+		// A profile from the caller's environment must not steer the daemon away from moto.
+		aws = []string{"AWS_ENDPOINT_URL=" + e.AWSEndpoint, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing",
+			"AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_DEFAULT_PROFILE=", "AWS_REGION=" + awstest.Region}
 	}
 	return append(aws,
 		"LWA_ROTATOR_LWA_ENDPOINT="+e.SimURL+"/auth/o2/token",
