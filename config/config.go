@@ -50,6 +50,8 @@ type Queues struct {
 	// RejectedRetry is how long a message the daemon refuses (malformed, unknown client, planted
 	// secret) stays hidden between deliveries on its way to the dead-letter queue.
 	RejectedRetry Duration `yaml:"rejectedRetry"`
+	// DeadLetterInterval is how often the dead-letter queues' depth is read for the metric.
+	DeadLetterInterval Duration `yaml:"deadLetterInterval"`
 	// AllowedSenderIDs, when set, refuses any message whose SQS SenderId is not listed (the
 	// daemon logs each message's sender id at debug level, so the value can be read off).
 	AllowedSenderIDs []string `yaml:"allowedSenderIds"`
@@ -139,6 +141,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Queues.VisibilityTimeout == 0 {
 		c.Queues.VisibilityTimeout = Duration(time.Minute)
+	}
+	if c.Queues.DeadLetterInterval == 0 {
+		c.Queues.DeadLetterInterval = Duration(time.Minute)
 	}
 	if c.Queues.RejectedRetry == 0 {
 		c.Queues.RejectedRetry = Duration(15 * time.Minute)

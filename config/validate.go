@@ -36,6 +36,9 @@ func (c *Config) validate() []string {
 	if v := c.Queues.VisibilityTimeout.D(); v < 5*time.Second || v > 12*time.Hour {
 		add("queues.visibilityTimeout: %s must be between 5s and 12h", v)
 	}
+	if v := c.Queues.DeadLetterInterval.D(); v < time.Second || v > 24*time.Hour {
+		add("queues.deadLetterInterval: %s must be between 1s and 24h", v)
+	}
 	if v := c.Queues.RejectedRetry.D(); v < time.Second || v > 12*time.Hour {
 		add("queues.rejectedRetry: %s must be between 1s and 12h", v)
 	}

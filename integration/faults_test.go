@@ -35,7 +35,8 @@ func newSecretBody(clientID, appID, notificationID string, s secret.Value, expir
 // touch the vault; the queue's redrive policy moves them to the dead-letter queue.
 func TestRefusedMessagesEndInTheDLQAndChangeNothing(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t, sandbox.EnvOptions{SecretLifetimeLeft: 150 * 24 * time.Hour, RejectedRetry: time.Second, MaxReceiveCount: 2})
+	env := newEnv(t, sandbox.EnvOptions{SecretLifetimeLeft: 150 * 24 * time.Hour, RejectedRetry: time.Second, MaxReceiveCount: 2,
+		DeadLetterInterval: time.Second})
 	d := startDaemon(t, env)
 	planted := secret.New("amzn1.oa2-cs.v1.planted0000000000000000000000000000")
 	far := time.Now().Add(200 * 24 * time.Hour)
@@ -53,6 +54,10 @@ func TestRefusedMessagesEndInTheDLQAndChangeNothing(t *testing.T) {
 	eventually(t, 60*time.Second, "all refused messages in the dead-letter queue", func() bool {
 		n, err := env.QueueDepth(context.Background(), dlq)
 		return err == nil && n == len(bodies)
+	})
+	eventually(t, 30*time.Second, "the dead-letter gauge to show them", func() bool {
+		v, _ := d.scrape(t, `lwa_rotator_dead_letter_messages{queue="new_secret"}`)
+		return v == float64(len(bodies))
 	})
 	cur, err := env.Store.Current(context.Background(), env.SecretID)
 	if err != nil {

@@ -29,6 +29,7 @@ type Metrics struct {
 	apiRequests   *prometheus.CounterVec
 	apiDuration   *prometheus.HistogramVec
 	polls         *prometheus.CounterVec
+	deadLetters   *prometheus.GaugeVec
 	reloadOK      prometheus.Gauge
 	reloadTime    prometheus.Gauge
 
@@ -60,6 +61,10 @@ func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, versio
 			Namespace: ns, Name: "sqs_polls_total",
 			Help: "SQS ReceiveMessage calls by queue (expiry, new_secret, shared) and result (success, error).",
 		}, []string{"queue", "result"}),
+		deadLetters: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "dead_letter_messages",
+			Help: "Messages in each notification queue's dead-letter queue (refused messages, which may carry a secret).",
+		}, []string{"queue"}),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: ns, Name: "config_last_reload_successful",
 			Help: "Whether the last configuration reload succeeded (1) or kept the old configuration (0).",
@@ -75,7 +80,7 @@ func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, versio
 		Help: "Build information; the value is always 1.",
 	}, []string{"version", "revision", "goversion"})
 	buildInfo.WithLabelValues(version, revision(), runtime.Version()).Set(1)
-	reg.MustRegister(m.rotations, m.notifications, m.apiRequests, m.apiDuration, m.polls, m.reloadOK, m.reloadTime, buildInfo,
+	reg.MustRegister(m.rotations, m.notifications, m.apiRequests, m.apiDuration, m.polls, m.deadLetters, m.reloadOK, m.reloadTime, buildInfo,
 		&stateCollector{state: state, ready: ready},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -136,6 +141,11 @@ func (m *Metrics) Polled(queueURL string, _ int, err error) {
 		result = "error"
 	}
 	m.polls.WithLabelValues(name, result).Inc()
+}
+
+// DeadLetters records the depth of a queue's dead-letter queue.
+func (m *Metrics) DeadLetters(queue string, messages int) {
+	m.deadLetters.WithLabelValues(queue).Set(float64(messages))
 }
 
 // Reloaded records a configuration load attempt.

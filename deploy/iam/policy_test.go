@@ -220,12 +220,14 @@ func TestResourceScoping(t *testing.T) {
 // placeholders are the ${Name} tokens README.md tells the operator to fill.
 var placeholders = map[string]string{
 	"Region": "us-east-1", "AccountId": "111122223333",
-	"ExpiryQueueArn":    "arn:aws:sqs:us-east-1:111122223333:lwa-expiry",
-	"NewSecretQueueArn": "arn:aws:sqs:us-east-1:111122223333:lwa-new-secret",
-	"QueueArn":          "arn:aws:sqs:us-east-1:111122223333:lwa-expiry",
-	"SecretArn":         "arn:aws:secretsmanager:us-east-1:111122223333:secret:lwa-rotator/*",
-	"KmsKeyArn":         "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-	"DaemonRoleArn":     "arn:aws:iam::111122223333:role/lwa-rotator",
+	"ExpiryQueueArn":              "arn:aws:sqs:us-east-1:111122223333:lwa-expiry",
+	"NewSecretQueueArn":           "arn:aws:sqs:us-east-1:111122223333:lwa-new-secret",
+	"ExpiryDeadLetterQueueArn":    "arn:aws:sqs:us-east-1:111122223333:lwa-expiry-dlq",
+	"NewSecretDeadLetterQueueArn": "arn:aws:sqs:us-east-1:111122223333:lwa-new-secret-dlq",
+	"QueueArn":                    "arn:aws:sqs:us-east-1:111122223333:lwa-expiry",
+	"SecretArn":                   "arn:aws:secretsmanager:us-east-1:111122223333:secret:lwa-rotator/*",
+	"KmsKeyArn":                   "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+	"DaemonRoleArn":               "arn:aws:iam::111122223333:role/lwa-rotator",
 }
 
 var placeholderRE = regexp.MustCompile(`\$\{([A-Za-z]+)\}`)

@@ -33,6 +33,7 @@ var exported = map[string]bool{
 	"lwa_rotator_notifications_total":                          false,
 	"lwa_rotator_api_requests_total":                           false,
 	"lwa_rotator_sqs_polls_total":                              false,
+	"lwa_rotator_dead_letter_messages":                         false,
 	"lwa_rotator_api_request_duration_seconds":                 true, // histogram
 }
 
@@ -69,6 +70,7 @@ func TestExportedListMatchesMetricsPackage(t *testing.T) {
 	m := metrics.New(reg, snapshot{{App: "a", CurrentExpiry: time.Unix(1e9, 0)}}, func() bool { return true }, "test")
 	m.Init([]string{"a"}, map[string]string{"https://sqs/q": "expiry"})
 	m.ObserveRequest("lwa", "token", 200, time.Millisecond)
+	m.DeadLetters("expiry", 0)
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatalf("gathering: %v", err)

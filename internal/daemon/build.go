@@ -34,6 +34,9 @@ type daemon struct {
 	rot       *rotator.Rotator
 	consumers []*notifications.Consumer
 	health    *health
+	// deadLetters are the queues' DLQs, whose depth is watched; sqs reads it.
+	deadLetters []deadLetterQueue
+	sqs         queueAttributes
 
 	mu  sync.Mutex
 	cfg *config.Config
@@ -69,7 +72,8 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 	app := &spapi.AppClient{HTTP: httpClient, Endpoints: spapiEndpoints(cfg), Log: log, Clock: o.Clock, Observer: d.metrics,
 		MinInterval: cfg.Endpoints.RotateInterval.D()}
 
-	if err := startupChecks(ctx, cfg, store, kmsClient, sqsClient, d.health, log); err != nil {
+	dlqs, err := startupChecks(ctx, cfg, store, kmsClient, sqsClient, d.health, log)
+	if err != nil {
 		return nil, err
 	}
 	d.rot = rotator.New(rotator.Options{
@@ -92,6 +96,12 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 		names = append(names, a.Name)
 	}
 	d.metrics.Init(names, queues)
+	for url, label := range queues {
+		if dlq, ok := dlqs[url]; ok {
+			d.deadLetters = append(d.deadLetters, deadLetterQueue{label: label, url: dlq})
+		}
+	}
+	d.sqs = sqsClient
 	d.metrics.Reloaded(true, o.Clock.Now())
 	for url := range queues {
 		d.consumers = append(d.consumers, &notifications.Consumer{

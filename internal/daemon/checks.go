@@ -53,10 +53,12 @@ type secretDescriber interface {
 var ErrAtRest = errors.New("encryption at rest check failed")
 
 // startupChecks proves the queues and secrets are reachable and encrypted as the configuration
-// demands. Reachability problems only make the daemon unready (they may pass); a positive finding
-// of missing encryption refuses to start unless atRest is "warn".
-func startupChecks(ctx context.Context, cfg *config.Config, store secretDescriber, keys keyDescriber, q queueAttributes, h *health, log *zap.Logger) error {
+// demands, and finds each queue's dead-letter queue (by queue URL). Reachability problems only make
+// the daemon unready (they may pass); a positive finding of missing encryption refuses to start
+// unless atRest is "warn".
+func startupChecks(ctx context.Context, cfg *config.Config, store secretDescriber, keys keyDescriber, q queueAttributes, h *health, log *zap.Logger) (map[string]string, error) {
 	var violations []string
+	dlqs := map[string]string{}
 	for _, url := range uniq(cfg.Queues.Expiry, cfg.Queues.NewSecret) {
 		out, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
 			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll}})
@@ -69,10 +71,15 @@ func startupChecks(ctx context.Context, cfg *config.Config, store secretDescribe
 		if a["KmsMasterKeyId"] == "" && a["SqsManagedSseEnabled"] != "true" {
 			violations = append(violations, fmt.Sprintf("queue %s has no server-side encryption (SSE-KMS or SSE-SQS)", url))
 		}
+		if dlq, ok := deadLetterURL(url, a); ok {
+			dlqs[url] = dlq
+		} else {
+			log.Warn("queue has no dead-letter queue: messages the daemon refuses come back forever", zap.String("queue_url", url))
+		}
 	}
 	want, err := keyARN(ctx, keys, cfg.KMSKeyID)
 	if err != nil {
-		return fmt.Errorf("describing the configured KMS key %s: %w", cfg.KMSKeyID, err)
+		return nil, fmt.Errorf("describing the configured KMS key %s: %w", cfg.KMSKeyID, err)
 	}
 	for _, app := range cfg.Applications {
 		info, err := store.Describe(ctx, app.SecretID)
@@ -86,22 +93,22 @@ func startupChecks(ctx context.Context, cfg *config.Config, store secretDescribe
 		}
 		got, err := keyARN(ctx, keys, info.KMSKeyID)
 		if err != nil {
-			return fmt.Errorf("describing the KMS key of secret %s: %w", app.SecretID, err)
+			return nil, fmt.Errorf("describing the KMS key of secret %s: %w", app.SecretID, err)
 		}
 		if got != want {
 			violations = append(violations, fmt.Sprintf("secret %s is encrypted with %s, not the configured key %s", app.SecretID, info.KMSKeyID, cfg.KMSKeyID))
 		}
 	}
 	if len(violations) == 0 {
-		return nil
+		return dlqs, nil
 	}
 	if cfg.AtRest == "warn" {
 		for _, v := range violations {
 			log.Warn("encryption at rest: "+v, zap.String("at_rest", "warn"))
 		}
-		return nil
+		return dlqs, nil
 	}
-	return fmt.Errorf("%w (set atRest: warn to start anyway):\n  - %s", ErrAtRest, strings.Join(violations, "\n  - "))
+	return nil, fmt.Errorf("%w (set atRest: warn to start anyway):\n  - %s", ErrAtRest, strings.Join(violations, "\n  - "))
 }
 
 // keyARN resolves a key id, ARN or alias to the key's ARN and insists it is customer-managed.

@@ -104,6 +104,11 @@ func Run(ctx context.Context, o Options) error {
 	recvCtx, stopReceiving := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = d.rot.Run(runCtx) })
+	if len(d.deadLetters) > 0 {
+		wg.Go(func() {
+			watchDeadLetters(runCtx, d.sqs, d.deadLetters, cfg.Queues.DeadLetterInterval.D(), o.Clock, d.metrics, log)
+		})
+	}
 	var consumersDone sync.WaitGroup
 	for _, c := range d.consumers {
 		consumersDone.Go(func() {

@@ -51,10 +51,11 @@ type EnvOptions struct {
 	// ExtraConfig is appended to the generated configuration file (top-level keys only).
 	ExtraConfig string
 	// Timings of the generated configuration; zero keeps the defaults shown.
-	AwaitDeadline     time.Duration // 2m
-	VisibilityTimeout time.Duration // 60s
-	RejectedRetry     time.Duration // 15m
-	RetryMin          time.Duration // 1m
+	AwaitDeadline      time.Duration // 2m
+	VisibilityTimeout  time.Duration // 60s
+	RejectedRetry      time.Duration // 15m
+	RetryMin           time.Duration // 1m
+	DeadLetterInterval time.Duration // 1m
 	// MaxReceiveCount is the queues' redrive limit (default 5).
 	MaxReceiveCount int
 	// RotateInterval is the simulator's rate limit per application (default 1m).
@@ -84,6 +85,7 @@ func (o *EnvOptions) defaults() {
 	def(&o.RejectedRetry, 15*time.Minute)
 	def(&o.RetryMin, time.Minute)
 	def(&o.RotateInterval, time.Minute)
+	def(&o.DeadLetterInterval, time.Minute)
 	if o.MaxReceiveCount == 0 {
 		o.MaxReceiveCount = 5
 	}
@@ -189,6 +191,7 @@ queues:
   newSecret: %s
   visibilityTimeout: %s
   rejectedRetry: %s
+  deadLetterInterval: %s
 endpoints:
   lwa: %s/auth/o2/token
   spapi: {na: %s, eu: %s, fe: %s}
@@ -199,7 +202,7 @@ applications:
     region: na
     secretId: %s
     applicationId: %s
-`, o.AwaitDeadline, o.RetryMin, e.KMSKeyARN, e.ExpiryQueue, e.SecretQueue, o.VisibilityTimeout, o.RejectedRetry, e.SimURL, e.SimURL, e.SimURL, e.SimURL, o.RotateInterval, e.AppName, e.ClientID, e.SecretID, e.AppID)
+`, o.AwaitDeadline, o.RetryMin, e.KMSKeyARN, e.ExpiryQueue, e.SecretQueue, o.VisibilityTimeout, o.RejectedRetry, o.DeadLetterInterval, e.SimURL, e.SimURL, e.SimURL, e.SimURL, o.RotateInterval, e.AppName, e.ClientID, e.SecretID, e.AppID)
 }
 
 // queue makes an SSE-KMS queue with a dead-letter queue after MaxReceiveCount receives.
