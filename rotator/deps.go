@@ -86,16 +86,16 @@ type App struct {
 
 // Status is what the rotator knows about one application, read at scrape time.
 type Status struct {
-	App                  string
-	CurrentExpiry        time.Time
-	PreviousExpiry       time.Time
-	NextRotation         time.Time
-	LastSuccess          time.Time
-	InFlightSince        time.Time
-	LastError            string
-	Known                bool // the vault was read at least once
-	ConsecutiveFailures  int
-	AwaitDeadlineExpired bool
+	App            string
+	CurrentExpiry  time.Time
+	PreviousExpiry time.Time
+	NextRotation   time.Time
+	LastSuccess    time.Time
+	InFlightSince  time.Time
+	// LastError is the last vault read error, while ConsecutiveFailures counts them.
+	LastError           string
+	Known               bool // the vault was read at least once
+	ConsecutiveFailures int
 }
 
 type nopObserver struct{}

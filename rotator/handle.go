@@ -67,6 +67,9 @@ func (r *Rotator) Handle(ctx context.Context, m notifications.Message) notificat
 	case *notifications.NewSecret:
 		outcome, res = r.handleNewSecret(ctx, a, v, log, true)
 	}
+	if res.Delete {
+		a.retries = 0
+	}
 	r.obs.Notification(a.app.Name, meta.Type, outcome)
 	return res
 }
@@ -199,9 +202,10 @@ func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notificat
 	}
 }
 
-// retryLater leaves a message on the queue and brings it back after a short, jittered delay.
+// retryLater leaves a message on the queue and brings it back after a short, jittered delay that
+// grows while this application's messages keep failing. It does not touch the status: readiness
+// is about the vault, and a message can fail on LWA just as well. Callers hold a.mu.
 func (r *Rotator) retryLater(a *appState) notifications.Result {
-	var n int
-	r.setStatus(a, func(s *Status) { s.ConsecutiveFailures++; n = s.ConsecutiveFailures })
-	return notifications.Result{RetryAfter: Backoff(n, vaultRetryMin, vaultRetryMax, r.rand)}
+	a.retries++
+	return notifications.Result{RetryAfter: Backoff(a.retries, vaultRetryMin, vaultRetryMax, r.rand)}
 }

@@ -70,7 +70,6 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, versionID s
 				log.Warn("clearing the rejected pending version", zap.Error(cerr))
 			}
 			r.obs.Rotation(a.app.Name, ResultRejected)
-			r.setStatus(a, func(s *Status) { s.LastError = ResultRejected })
 			return verdictRejected
 		}
 		log.Warn("verifying the new secret with LWA; will retry", zap.Error(err))
@@ -96,8 +95,6 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, versionID s
 		s.CurrentExpiry = rec.ExpiresAt
 		s.PreviousExpiry = rec.PreviousExpiresAt
 		s.InFlightSince = time.Time{}
-		s.AwaitDeadlineExpired = false
-		s.LastError = ""
 	})
 	r.obs.Rotation(a.app.Name, ResultSuccess)
 	log.Info("new secret verified and promoted to AWSCURRENT; the old one stays as AWSPREVIOUS until it expires",

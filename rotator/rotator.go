@@ -70,6 +70,8 @@ type appState struct {
 	mu     sync.Mutex // held while the application is being worked on
 	app    App
 	manual bool // a manual rotation was asked for and has not yet produced a secret
+	// retries counts this application's messages left for a retry since one was last finished.
+	retries int
 
 	status Status // guarded by Rotator.mu, read by Snapshot
 }

@@ -714,3 +714,20 @@ func waitBlockedOnLock(t *testing.T, fn string) {
 	}
 	t.Fatalf("no goroutine in %s ever waited on a lock", fn)
 }
+
+// A message that fails on LWA says nothing about the vault: the application stays ready, while the
+// message's redelivery delay grows with each failure.
+func TestMessageRetriesDoNotMarkTheVaultUnreachable(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(20*24*time.Hour))
+	_, msg := h.mint("slow", t0.Add(180*24*time.Hour), t0.Add(7*24*time.Hour))
+	h.amzn.tokenErr = &spapi.Error{StatusCode: 503, Kind: spapi.ErrTransient}
+	first := h.r.Handle(context.Background(), msg)
+	second := h.r.Handle(context.Background(), msg)
+	if first.Delete || second.Delete || second.RetryAfter <= first.RetryAfter {
+		t.Fatalf("retries %+v then %+v: want both kept, the second later", first, second)
+	}
+	if s := h.r.Snapshot()[0]; s.ConsecutiveFailures != 0 {
+		t.Fatalf("an LWA failure counted as %d vault failures", s.ConsecutiveFailures)
+	}
+}

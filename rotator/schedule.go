@@ -62,6 +62,7 @@ func (r *Rotator) tick(ctx context.Context, a *appState) time.Time {
 	r.setStatus(a, func(s *Status) {
 		s.Known = true
 		s.ConsecutiveFailures = 0
+		s.LastError = ""
 		s.CurrentExpiry = expiry
 		s.PreviousExpiry = cur.Record.PreviousExpiresAt
 		s.InFlightSince = st.RequestedAt
@@ -85,11 +86,7 @@ func (r *Rotator) tick(ctx context.Context, a *appState) time.Time {
 			zap.Int("attempts", st.Attempts), zap.Time("next_attempt_at", st.NextAttemptAt))
 		st.RequestedAt = time.Time{}
 		r.obs.Rotation(a.app.Name, ResultTimeout)
-		r.setStatus(a, func(s *Status) {
-			s.AwaitDeadlineExpired = true
-			s.InFlightSince = time.Time{}
-			s.LastError = "await deadline passed"
-		})
+		r.setStatus(a, func(s *Status) { s.InFlightSince = time.Time{} })
 		if err := r.vault.SaveState(ctx, a.app.SecretID, st); err != nil {
 			log.Error("saving rotation state", zap.Error(err))
 			return now.Add(vaultRetryMin)
@@ -135,7 +132,7 @@ func (r *Rotator) request(ctx context.Context, a *appState, cur vault.Version, s
 		log.Error("saving rotation intent; not rotating yet", zap.Error(err))
 		return now.Add(Backoff(1, vaultRetryMin, vaultRetryMax, r.rand))
 	}
-	r.setStatus(a, func(s *Status) { s.InFlightSince = now; s.AwaitDeadlineExpired = false })
+	r.setStatus(a, func(s *Status) { s.InFlightSince = now })
 	r.checkpoint(StepIntentSaved)
 	log.Info("rotation due; requesting a new client secret", zap.Bool("manual", a.manual), zap.Int("attempts", st.Attempts))
 
@@ -180,7 +177,6 @@ func (r *Rotator) requestFailed(ctx context.Context, a *appState, st vault.Rotat
 	r.obs.Rotation(a.app.Name, result)
 	r.setStatus(a, func(s *Status) {
 		s.InFlightSince = time.Time{}
-		s.LastError = result
 		s.NextRotation = st.NextAttemptAt
 	})
 	if serr := r.vault.SaveState(ctx, a.app.SecretID, st); serr != nil {

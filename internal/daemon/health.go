@@ -38,7 +38,7 @@ func (d *daemon) problems() []string {
 	if d.rot != nil {
 		for _, s := range d.rot.Snapshot() {
 			if s.ConsecutiveFailures > 0 {
-				out = append(out, fmt.Sprintf("application %s: vault unreachable (%d consecutive failures)", s.App, s.ConsecutiveFailures))
+				out = append(out, fmt.Sprintf("application %s: vault unreachable (%d consecutive failures): %s", s.App, s.ConsecutiveFailures, s.LastError))
 			}
 		}
 	}
