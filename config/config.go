@@ -5,13 +5,10 @@ package config
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
+	"reflect"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // Config is the daemon's whole configuration.
@@ -97,28 +94,31 @@ const (
 func Load(path string, getenv func(string) string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
+		if LooksLikeSecret(path) {
+			return nil, &ValidationError{Problems: []string{"config file path: " + SecretAdvice}}
+		}
 		return nil, fmt.Errorf("reading config %s: %w", path, err)
 	}
 	return Parse(raw, getenv)
 }
 
-// Parse is Load without the file read.
+// Parse is Load without the file read. Every problem of the file (syntax, unknown keys, wrong
+// types, invalid values) and of the environment overrides is reported in one *ValidationError,
+// each naming its field and line, none quoting a value that could be a secret.
 func Parse(raw []byte, getenv func(string) string) (*Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true) // a misspelt key, or a clientSecret someone pasted in, must not pass silently
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("parsing config: %w", err)
+	p := newProblems()
+	if root := parseTree(raw, p); root != nil {
+		decodeNode(root, reflect.ValueOf(&c), "", p, p.lines)
 	}
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	var problems []string
-	problems = append(problems, c.applyEnv(getenv)...)
+	c.applyEnv(getenv, p)
 	c.applyDefaults()
-	problems = append(problems, c.validate()...)
-	if len(problems) > 0 {
-		return nil, &ValidationError{Problems: problems}
+	c.validate(p)
+	if len(p.list) > 0 {
+		return nil, &ValidationError{Problems: p.list}
 	}
 	return &c, nil
 }

@@ -52,7 +52,7 @@ func TestParseGoodFile(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	t.Parallel()
 	min := `
-kmsKeyId: k
+kmsKeyId: alias/k
 queues: {expiry: "https://q/e", newSecret: "https://q/n"}
 applications: [{name: a, clientId: amzn1.application-oa2-client.x, region: eu, secretId: s}]
 `
@@ -93,9 +93,11 @@ applications:
 	if !errors.As(err, &ve) {
 		t.Fatalf("want *ValidationError, got %v", err)
 	}
-	wants := []string{"listen:", "logLevel:", "renewBefore:", "queues.expiry:", "plain http", "queues.newSecret: required",
-		"kmsKeyId: required", "secretFormat:", "endpoints.spapi.mars", "name: use letters", "clientId: \"wrong\"", "region: \"us\"",
-		"secretId: required", "applicationId:", "duplicate name", "configured twice", "shared with another application"}
+	wants := []string{"listen (line 2):", "logLevel (line 3): \"loud\" is not", "renewBefore (line 4):", "queues.expiry (line 5):", "plain http",
+		"queues.newSecret: required", "kmsKeyId: required", "secretFormat (line 6): \"xml\"", "endpoints.spapi.mars (line 7)",
+		"applications[0].name (line 9): use letters", "applications[0].clientId (line 10): does not look like an LWA client id",
+		"applications[0].region (line 11): \"us\" is not", "applications[0].secretId: required", "applications[1].applicationId (line 16):",
+		"duplicate name", "configured twice", "shared with another application"}
 	msg := err.Error()
 	for _, w := range wants {
 		if !strings.Contains(msg, w) {
@@ -175,7 +177,7 @@ func TestLoadFile(t *testing.T) {
 	if _, err := Load(filepath.Join(dir, "missing.yaml"), nil); err == nil || !strings.Contains(err.Error(), "reading config") {
 		t.Fatalf("missing file: %v", err)
 	}
-	if _, err := Parse([]byte("applications: [oops"), nil); err == nil || !strings.Contains(err.Error(), "parsing config") {
+	if _, err := Parse([]byte("applications: [oops"), nil); err == nil || !strings.Contains(err.Error(), "line 1: YAML syntax error") {
 		t.Fatalf("bad yaml: %v", err)
 	}
 }

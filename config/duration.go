@@ -1,7 +1,7 @@
 package config
 
 import (
-	"fmt"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -13,19 +13,23 @@ import (
 // are spoken of in days.
 type Duration time.Duration
 
+// errNotADuration does not repeat the input, which may be anything a user pasted.
+var errNotADuration = errors.New("not a duration (use Go durations such as 90m or 720h, or days such as 30d)")
+
 // ParseDuration parses Go durations ("90m", "720h") and whole or fractional days ("30d").
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.ParseFloat(days, 64)
-		if err != nil {
-			return 0, fmt.Errorf("bad duration %q: %w", s, err)
+		if err != nil || n < 0 || n > 100000 {
+			return 0, errNotADuration
 		}
 		return time.Duration(n * float64(24*time.Hour)), nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("bad duration %q: %w", s, err)
+		// time.ParseDuration quotes its input; the input may be a pasted secret.
+		return 0, errNotADuration
 	}
 	return d, nil
 }

@@ -22,19 +22,35 @@ var Env = []struct{ Name, Field string }{
 }
 
 // applyEnv copies set variables over the file's values. AWS endpoints and credentials are not
-// here on purpose: the SDK's own chain (AWS_ENDPOINT_URL_SQS, AWS_REGION, …) owns those.
-func (c *Config) applyEnv(getenv func(string) string) []string {
-	var problems []string
+// here on purpose: the SDK's own chain (AWS_ENDPOINT_URL_SQS, AWS_REGION, …) owns those. A field
+// set from the environment is reported under its variable's name, and no value is ever repeated.
+func (c *Config) applyEnv(getenv func(string) string, p *problems) {
+	fields := map[string]string{}
+	for _, e := range Env {
+		fields[e.Name] = e.Field
+	}
+	get := func(name string) (string, bool) {
+		v := getenv(name)
+		if v == "" {
+			return "", false
+		}
+		if LooksLikeSecret(v) {
+			p.list = append(p.list, name+": "+SecretAdvice)
+			return "", false
+		}
+		p.origins[fields[name]] = name
+		return v, true
+	}
 	str := func(name string, dst *string) {
-		if v := getenv(name); v != "" {
+		if v, ok := get(name); ok {
 			*dst = v
 		}
 	}
 	dur := func(name string, dst *Duration) {
-		if v := getenv(name); v != "" {
+		if v, ok := get(name); ok {
 			d, err := ParseDuration(v)
 			if err != nil {
-				problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+				p.list = append(p.list, fmt.Sprintf("%s: %v", name, err))
 				return
 			}
 			*dst = Duration(d)
@@ -50,15 +66,17 @@ func (c *Config) applyEnv(getenv func(string) string) []string {
 	str("LWA_ROTATOR_SECRET_FORMAT", &c.SecretFormat)
 	str("LWA_ROTATOR_LWA_ENDPOINT", &c.Endpoints.LWA)
 	str("LWA_ROTATOR_AT_REST", &c.AtRest)
-	if v := getenv("LWA_ROTATOR_SPAPI_ENDPOINT"); v != "" {
+	if v, ok := get("LWA_ROTATOR_SPAPI_ENDPOINT"); ok {
 		c.Endpoints.SPAPI = map[string]string{"na": v, "eu": v, "fe": v}
+		for _, r := range []string{"na", "eu", "fe"} {
+			p.origins["endpoints.spapi."+r] = "LWA_ROTATOR_SPAPI_ENDPOINT"
+		}
 	}
-	if v := getenv("LWA_ROTATOR_ALLOW_INSECURE_LOOPBACK"); v != "" {
+	if v, ok := get("LWA_ROTATOR_ALLOW_INSECURE_LOOPBACK"); ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("LWA_ROTATOR_ALLOW_INSECURE_LOOPBACK: %q is not a boolean", v))
+			p.list = append(p.list, "LWA_ROTATOR_ALLOW_INSECURE_LOOPBACK: is not a boolean (true or false)")
 		}
 		c.AllowInsecureLoopback = b
 	}
-	return problems
 }

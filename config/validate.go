@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strings"
+	"regexp"
+	"sort"
+	"strconv"
 	"time"
 )
 
@@ -12,112 +14,157 @@ var regions = map[string]bool{"na": true, "eu": true, "fe": true}
 
 var logLevels = map[string]bool{"debug": true, "info": true, "warn": true, "error": true}
 
-// validate returns every problem, not just the first: an operator fixing a file should see them
-// all in one run of check-config.
-func (c *Config) validate() []string {
-	var p []string
-	add := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
+// The closed alphabets of fields whose wrong value is worth repeating: a value that matches can
+// not be a secret (secrets carry dots and 64 characters).
+var (
+	shortWord = regexp.MustCompile(`^[a-z-]{1,16}$`)
+	region    = regexp.MustCompile(`^[a-z]{1,8}$`)
+)
 
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		add("listen: %q is not HOST:PORT", c.Listen)
+// The shapes of identifiers, checked so that a wrong value is caught here rather than echoed
+// back by an AWS error message later.
+var (
+	clientIDShape = regexp.MustCompile(`^amzn1\.application-oa2-client\.[A-Za-z0-9]{1,64}$`)
+	appIDShape    = regexp.MustCompile(`^amzn1\.sp\.solution\.[A-Za-z0-9-]{1,64}$`)
+	secretIDShape = regexp.MustCompile(`^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}|[A-Za-z0-9/_+=.@-]{1,512})$`)
+	kmsKeyShape   = regexp.MustCompile(`^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key/[A-Za-z0-9-]{1,64}|alias/[A-Za-z0-9/_-]{1,250})|alias/[A-Za-z0-9/_-]{1,250}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
+	senderIDShape = regexp.MustCompile(`^[A-Za-z0-9:_.@-]{1,128}$`)
+	hostShape     = regexp.MustCompile(`^[A-Za-z0-9.:\[\]-]{0,253}$`)
+)
+
+// sqsMaxVisibility is SQS's limit on how long a received message can stay hidden, counted from
+// its receipt: a ChangeMessageVisibility past it is refused.
+const sqsMaxVisibility = 12 * time.Hour
+
+// validate records every problem, not just the first: an operator fixing a file should see them
+// all in one run of check-config.
+func (c *Config) validate(p *problems) {
+	if host, port, err := net.SplitHostPort(c.Listen); err != nil || !hostShape.MatchString(host) || !validPort(port) {
+		p.at("listen", "is not HOST:PORT")
 	}
 	if !logLevels[c.LogLevel] {
-		add("logLevel: %q is not one of debug, info, warn, error", c.LogLevel)
+		p.at("logLevel", "%sis not one of debug, info, warn, error", shown(c.LogLevel, shortWord))
 	}
 	if c.RenewBefore.D() < time.Hour {
-		add("renewBefore: %s is too short (at least 1h)", c.RenewBefore.D())
+		p.at("renewBefore", "%s is too short (at least 1h)", c.RenewBefore.D())
 	}
 	if c.RenewBefore.D() > 170*24*time.Hour {
-		add("renewBefore: %s is longer than a secret's 180-day life allows (at most 170d)", c.RenewBefore.D())
+		p.at("renewBefore", "%s is longer than a secret's 180-day life allows (at most 170d)", c.RenewBefore.D())
 	}
 	if c.AwaitDeadline.D() < 5*time.Second || c.AwaitDeadline.D() > 72*time.Hour {
-		add("awaitDeadline: %s must be between 5s and 72h", c.AwaitDeadline.D())
+		p.at("awaitDeadline", "%s must be between 5s and 72h", c.AwaitDeadline.D())
 	}
-	if v := c.Queues.VisibilityTimeout.D(); v < 5*time.Second || v > 12*time.Hour {
-		add("queues.visibilityTimeout: %s must be between 5s and 12h", v)
+	vis := c.Queues.VisibilityTimeout.D()
+	if vis < 5*time.Second || vis > sqsMaxVisibility {
+		p.at("queues.visibilityTimeout", "%s must be between 5s and 12h", vis)
 	}
 	if v := c.Queues.DeadLetterInterval.D(); v < time.Second || v > 24*time.Hour {
-		add("queues.deadLetterInterval: %s must be between 1s and 24h", v)
+		p.at("queues.deadLetterInterval", "%s must be between 1s and 24h", v)
 	}
-	if v := c.Queues.RejectedRetry.D(); v < time.Second || v > 12*time.Hour {
-		add("queues.rejectedRetry: %s must be between 1s and 12h", v)
+	// A refused message is hidden for rejectedRetry after it was worked on, and SQS counts the
+	// 12 hours from the receipt: leave room for one visibility timeout of work and one more of
+	// heartbeats, or SQS refuses the change and the message comes back at once.
+	if v, most := c.Queues.RejectedRetry.D(), sqsMaxVisibility-2*max(vis, 5*time.Second); v < time.Second || v > most {
+		p.at("queues.rejectedRetry", "%s must be between 1s and %s (SQS hides a message at most 12h from its receipt, less two visibility timeouts of work)", v, most)
 	}
 	if c.Retry.Min.D() < time.Second || c.Retry.Max.D() < c.Retry.Min.D() || c.Retry.Max.D() > 24*time.Hour {
-		add("retry: min %s and max %s must satisfy 1s <= min <= max <= 24h", c.Retry.Min.D(), c.Retry.Max.D())
+		p.at("retry", "min %s and max %s must satisfy 1s <= min <= max <= 24h", c.Retry.Min.D(), c.Retry.Max.D())
 	}
 	if c.SecretFormat != "lwa-rotator" && c.SecretFormat != "lambda-sample" {
-		add("secretFormat: %q is not lwa-rotator or lambda-sample", c.SecretFormat)
+		p.at("secretFormat", "%sis not lwa-rotator or lambda-sample", shown(c.SecretFormat, shortWord))
 	}
 	if c.AtRest != "refuse" && c.AtRest != "warn" {
-		add("atRest: %q is not refuse or warn", c.AtRest)
+		p.at("atRest", "%sis not refuse or warn", shown(c.AtRest, shortWord))
 	}
 	if c.Queues.Expiry == "" {
-		add("queues.expiry: required (the queue registered for Application Client Secret Expiry)")
+		p.at("queues.expiry", "required (the queue registered for Application Client Secret Expiry)")
 	} else {
-		p = append(p, c.checkURL("queues.expiry", c.Queues.Expiry)...)
+		c.checkURL(p, "queues.expiry", c.Queues.Expiry)
 	}
 	if c.Queues.NewSecret == "" {
-		add("queues.newSecret: required (the queue registered for Application Client New Secret)")
+		p.at("queues.newSecret", "required (the queue registered for Application Client New Secret)")
 	} else {
-		p = append(p, c.checkURL("queues.newSecret", c.Queues.NewSecret)...)
+		c.checkURL(p, "queues.newSecret", c.Queues.NewSecret)
 	}
-	if c.KMSKeyID == "" {
-		add("kmsKeyId: required (the customer-managed KMS key the secrets are encrypted with)")
+	for i, id := range c.Queues.AllowedSenderIDs {
+		if !senderIDShape.MatchString(id) {
+			p.at(fmt.Sprintf("queues.allowedSenderIds[%d]", i), "does not look like an SQS sender id (an account id or an IAM unique id)")
+		}
+	}
+	switch {
+	case c.KMSKeyID == "":
+		p.at("kmsKeyId", "required (the customer-managed KMS key the secrets are encrypted with)")
+	case !kmsKeyShape.MatchString(c.KMSKeyID):
+		p.at("kmsKeyId", "is not a KMS key id, key ARN, alias name or alias ARN")
 	}
 	if c.Endpoints.LWA != "" {
-		p = append(p, c.checkURL("endpoints.lwa", c.Endpoints.LWA)...)
+		c.checkURL(p, "endpoints.lwa", c.Endpoints.LWA)
 	}
-	for r, u := range c.Endpoints.SPAPI {
+	for _, r := range sortedKeys(c.Endpoints.SPAPI) {
 		if !regions[r] {
-			add("endpoints.spapi.%s: unknown region (na, eu, fe)", r)
+			p.at("endpoints.spapi."+r, "unknown region (na, eu, fe)")
 		}
-		p = append(p, c.checkURL("endpoints.spapi."+r, u)...)
+		c.checkURL(p, "endpoints.spapi."+r, c.Endpoints.SPAPI[r])
 	}
 	if c.Endpoints.RotateInterval != 0 && len(c.Endpoints.SPAPI) == 0 {
-		add("endpoints.rotateInterval: only allowed with endpoints.spapi (Amazon allows one rotate call a minute)")
+		p.at("endpoints.rotateInterval", "only allowed with endpoints.spapi (Amazon allows one rotate call a minute)")
 	}
 	if len(c.Applications) == 0 {
-		add("applications: at least one application is required")
+		p.at("applications", "at least one application is required")
 	}
 	names, ids, secrets := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for i, a := range c.Applications {
 		where := fmt.Sprintf("applications[%d]", i)
-		if a.Name != "" {
-			where = fmt.Sprintf("applications[%d] (%s)", i, a.Name)
-		}
 		switch {
 		case a.Name == "":
-			add("%s.name: required", where)
+			p.at(where+".name", "required")
 		case !validName(a.Name):
-			add("%s.name: use letters, digits, '-' and '_' only (it becomes a metric label)", where)
+			p.at(where+".name", "use letters, digits, '-' and '_' only, at most 64 (it becomes a metric label)")
 		case names[a.Name]:
-			add("%s.name: duplicate name", where)
+			p.at(where+".name", "duplicate name")
 		}
 		names[a.Name] = true
 		switch {
 		case a.ClientID == "":
-			add("%s.clientId: required", where)
-		case !strings.HasPrefix(a.ClientID, "amzn1.application-oa2-client."):
-			add("%s.clientId: %q does not look like an LWA client id (amzn1.application-oa2-client.…)", where, a.ClientID)
+			p.at(where+".clientId", "required")
+		case !clientIDShape.MatchString(a.ClientID):
+			p.at(where+".clientId", "does not look like an LWA client id (amzn1.application-oa2-client.…)")
 		case ids[a.ClientID]:
-			add("%s.clientId: configured twice", where)
+			p.at(where+".clientId", "configured twice")
 		}
 		ids[a.ClientID] = true
-		if !regions[a.Region] {
-			add("%s.region: %q is not na, eu or fe", where, a.Region)
+		if a.Region == "" {
+			p.at(where+".region", "required (na, eu or fe)")
+		} else if !regions[a.Region] {
+			p.at(where+".region", "%sis not na, eu or fe", shown(a.Region, region))
 		}
 		switch {
 		case a.SecretID == "":
-			add("%s.secretId: required (the Secrets Manager secret name or ARN)", where)
+			p.at(where+".secretId", "required (the Secrets Manager secret name or ARN)")
+		case !secretIDShape.MatchString(a.SecretID):
+			p.at(where+".secretId", "is not a Secrets Manager secret name or ARN")
 		case secrets[a.SecretID]:
-			add("%s.secretId: shared with another application", where)
+			p.at(where+".secretId", "shared with another application")
 		}
 		secrets[a.SecretID] = true
-		if a.ApplicationID != "" && !strings.HasPrefix(a.ApplicationID, "amzn1.sp.solution.") {
-			add("%s.applicationId: %q does not look like an SP-API application id (amzn1.sp.solution.…)", where, a.ApplicationID)
+		if a.ApplicationID != "" && !appIDShape.MatchString(a.ApplicationID) {
+			p.at(where+".applicationId", "does not look like an SP-API application id (amzn1.sp.solution.…)")
 		}
 	}
-	return p
+}
+
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 0 && n <= 65535
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func validName(s string) bool {
@@ -130,22 +177,21 @@ func validName(s string) bool {
 }
 
 // checkURL refuses plain HTTP except to loopback when explicitly allowed: the daemon carries
-// secrets, so transport encryption is not optional.
-func (c *Config) checkURL(field, raw string) []string {
+// secrets, so transport encryption is not optional. The URL itself is never repeated.
+func (c *Config) checkURL(p *problems, field, raw string) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return []string{fmt.Sprintf("%s: %q is not an absolute URL", field, raw)}
+		p.at(field, "is not an absolute URL")
+		return
 	}
 	switch u.Scheme {
 	case "https":
-		return nil
 	case "http":
-		if c.AllowInsecureLoopback && IsLoopback(u.Hostname()) {
-			return nil
+		if !c.AllowInsecureLoopback || !IsLoopback(u.Hostname()) {
+			p.at(field, "uses plain http (allowed only for loopback with allowInsecureLoopback)")
 		}
-		return []string{fmt.Sprintf("%s: %q uses plain http (allowed only for loopback with allowInsecureLoopback)", field, raw)}
 	default:
-		return []string{fmt.Sprintf("%s: %q must be https", field, raw)}
+		p.at(field, "must be https")
 	}
 }
 
@@ -159,10 +205,16 @@ func IsLoopback(host string) bool {
 }
 
 // CheckTransport applies the endpoint rule (https, or http to loopback when allowed) to an
-// endpoint that comes from outside the file, such as AWS_ENDPOINT_URL_SQS.
+// endpoint that comes from outside the file, such as AWS_ENDPOINT_URL_SQS. The error names field.
 func (c *Config) CheckTransport(field, raw string) error {
-	if p := c.checkURL(field, raw); len(p) > 0 {
-		return fmt.Errorf("%s", p[0])
+	p := newProblems()
+	if LooksLikeSecret(raw) {
+		p.list = append(p.list, field+": "+SecretAdvice)
+	} else {
+		c.checkURL(p, field, raw)
+	}
+	if len(p.list) > 0 {
+		return fmt.Errorf("%s", p.list[0])
 	}
 	return nil
 }
