@@ -32,6 +32,7 @@ type Metrics struct {
 	deadLetters   *prometheus.GaugeVec
 	reloadOK      prometheus.Gauge
 	reloadTime    prometheus.Gauge
+	configHash    prometheus.Gauge
 
 	mu        sync.Mutex
 	queueName map[string]string // queue URL → bounded label
@@ -73,6 +74,10 @@ func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, versio
 			Namespace: ns, Name: "config_last_reload_success_timestamp_seconds",
 			Help: "When the configuration was last loaded successfully.",
 		}),
+		configHash: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "config_hash",
+			Help: "Hash of the running configuration (first 48 bits of the SHA-256 of its effective form); changes when a reload is applied.",
+		}),
 		queueName: map[string]string{},
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -80,7 +85,7 @@ func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, versio
 		Help: "Build information; the value is always 1.",
 	}, []string{"version", "revision", "goversion"})
 	buildInfo.WithLabelValues(version, revision(), runtime.Version()).Set(1)
-	reg.MustRegister(m.rotations, m.notifications, m.apiRequests, m.apiDuration, m.polls, m.deadLetters, m.reloadOK, m.reloadTime, buildInfo,
+	reg.MustRegister(m.rotations, m.notifications, m.apiRequests, m.apiDuration, m.polls, m.deadLetters, m.reloadOK, m.reloadTime, m.configHash, buildInfo,
 		&stateCollector{state: state, ready: ready},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -148,7 +153,13 @@ func (m *Metrics) DeadLetters(queue string, messages int) {
 	m.deadLetters.WithLabelValues(queue).Set(float64(messages))
 }
 
-// Reloaded records a configuration load attempt.
+// ConfigApplied records that a configuration with hash now runs (start-up or a reload).
+func (m *Metrics) ConfigApplied(hash float64, at time.Time) {
+	m.configHash.Set(hash)
+	m.Reloaded(true, at)
+}
+
+// Reloaded records a configuration load attempt; a refused one keeps the running hash.
 func (m *Metrics) Reloaded(ok bool, at time.Time) {
 	if ok {
 		m.reloadOK.Set(1)

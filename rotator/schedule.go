@@ -129,6 +129,12 @@ func (r *Rotator) request(ctx context.Context, a *appState, cur vault.Version, s
 	prevCall := st.LastCallAt
 	st.RequestedAt, st.LastCallAt = now, now
 	if err := r.vault.SaveState(ctx, a.app.SecretID, st); err != nil {
+		if errors.Is(err, vault.ErrNoTagRoom) {
+			// Retrying cannot help until someone removes tags: say so once an hour, not in a loop.
+			r.setStatus(a, func(s *Status) { s.LastError = err.Error() })
+			log.Error("saving rotation intent: no room for the daemon's tags; not rotating", zap.Error(err))
+			return now.Add(idleRecheck)
+		}
 		log.Error("saving rotation intent; not rotating yet", zap.Error(err))
 		return now.Add(Backoff(1, vaultRetryMin, vaultRetryMax, r.rand))
 	}

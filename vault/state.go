@@ -2,9 +2,11 @@ package vault
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -35,6 +37,19 @@ const (
 	TagAttempts      = "lwa-rotator:attempts"
 	TagRotationID    = "lwa-rotator:rotation-id"
 )
+
+// StateTags are every tag key the daemon may write, so a secret must leave room for all of them.
+var StateTags = []string{TagRequestedAt, TagNextAttemptAt, TagNoticedExpiry, TagLastCallAt, TagAttempts, TagRotationID}
+
+// MaxTags is Secrets Manager's limit of tags on one secret.
+const MaxTags = 50
+
+// ErrNoTagRoom marks a secret whose own tags leave no room for the daemon's: its rotation state
+// cannot be saved, and retrying does not help until someone removes tags.
+var ErrNoTagRoom = errors.New("no room for the daemon's tags")
+
+// isStateTag reports whether key is one the daemon owns.
+func isStateTag(key string) bool { return strings.HasPrefix(key, "lwa-rotator:") }
 
 // legalTagValue is the character set Secrets Manager accepts in tag values.
 var legalTagValue = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
@@ -107,6 +122,10 @@ func (s *Store) SaveState(ctx context.Context, secretID string, st RotationState
 	if len(set) > 0 {
 		_, err := s.SM.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(secretID), Tags: set})
 		if err != nil {
+			if s.noTagRoom(ctx, secretID) {
+				return fmt.Errorf("tagging rotation state on secret %s: its own tags leave fewer than %d of Secrets Manager's %d for the daemon; remove some: %w",
+					secretID, len(StateTags), MaxTags, ErrNoTagRoom)
+			}
 			return fmt.Errorf("tagging rotation state on secret %s: %w", secretID, mapErr(err))
 		}
 	}
@@ -119,6 +138,13 @@ func (s *Store) SaveState(ctx context.Context, secretID string, st RotationState
 	s.log().Debug("saved rotation state", zap.String("secret", secretID), zap.String("rotation", st.RotationID),
 		zap.Int("attempts", st.Attempts))
 	return nil
+}
+
+// noTagRoom tells a full secret from a transient failure, after a tag write failed: AWS does not
+// give the limit its own error code.
+func (s *Store) noTagRoom(ctx context.Context, secretID string) bool {
+	info, err := s.Describe(ctx, secretID)
+	return err == nil && MaxTags-info.OtherTags < len(StateTags)
 }
 
 // tagTime keeps full precision so a saved state loads back equal.

@@ -61,6 +61,8 @@ type Version struct {
 // Info is what start-up checks need to know about a secret.
 type Info struct {
 	ARN, Name, KMSKeyID string
+	// OtherTags counts the secret's tags that are not the daemon's (lwa-rotator:*).
+	OtherTags int
 }
 
 func (s *Store) log() *zap.Logger {
@@ -120,7 +122,13 @@ func (s *Store) Describe(ctx context.Context, secretID string) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("describing secret %s: %w", secretID, err)
 	}
-	return Info{ARN: aws.ToString(d.ARN), Name: aws.ToString(d.Name), KMSKeyID: aws.ToString(d.KmsKeyId)}, nil
+	other := 0
+	for _, t := range d.Tags {
+		if !isStateTag(aws.ToString(t.Key)) {
+			other++
+		}
+	}
+	return Info{ARN: aws.ToString(d.ARN), Name: aws.ToString(d.Name), KMSKeyID: aws.ToString(d.KmsKeyId), OtherTags: other}, nil
 }
 
 // Create makes a secret encrypted with kmsKeyID holding r as its first AWSCURRENT version and

@@ -38,8 +38,11 @@ type daemon struct {
 	deadLetters []deadLetterQueue
 	sqs         queueAttributes
 
+	// secrets checks the applications' secrets at start-up and on every reload.
+	secrets *secretChecks
+
 	mu  sync.Mutex
-	cfg *config.Config
+	cfg *config.Config // the running configuration: the last one applied
 }
 
 func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, level *zap.AtomicLevel) (*daemon, error) {
@@ -72,8 +75,13 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 	app := &spapi.AppClient{HTTP: httpClient, Endpoints: spapiEndpoints(cfg), Log: log, Clock: o.Clock, Observer: d.metrics,
 		MinInterval: cfg.Endpoints.RotateInterval.D()}
 
-	dlqs, err := startupChecks(ctx, cfg, store, kmsClient, sqsClient, d.health, log)
+	var err error
+	d.secrets, err = newSecretChecks(ctx, cfg, store, kmsClient, log)
 	if err != nil {
+		return nil, err
+	}
+	dlqs, queueViolations := checkQueues(ctx, cfg, sqsClient, d.health, log)
+	if err := d.vet(ctx, nil, cfg, queueViolations); err != nil {
 		return nil, err
 	}
 	d.rot = rotator.New(rotator.Options{
@@ -102,7 +110,7 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 		}
 	}
 	d.sqs = sqsClient
-	d.metrics.Reloaded(true, o.Clock.Now())
+	d.metrics.ConfigApplied(configHash(cfg), o.Clock.Now())
 	for url := range queues {
 		d.consumers = append(d.consumers, &notifications.Consumer{
 			SQS: sqsClient, QueueURL: url, Handler: d.rot, Log: log, Clock: o.Clock,
@@ -110,38 +118,6 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 		})
 	}
 	return d, nil
-}
-
-// reload re-reads the configuration (SIGHUP). A bad file keeps the running configuration and
-// says so in a metric. Queue URLs, queue settings, sender ids and the listen address need a
-// restart to change.
-func (d *daemon) reload() {
-	cfg, err := config.Load(d.opts.ConfigPath, d.opts.Getenv)
-	if err != nil {
-		d.log.Error("SIGHUP: configuration reload failed; keeping the running configuration", zap.Error(err))
-		d.metrics.Reloaded(false, d.opts.Clock.Now())
-		return
-	}
-	d.mu.Lock()
-	old := d.cfg
-	d.cfg = cfg
-	d.mu.Unlock()
-	if cfg.Queues.Expiry != old.Queues.Expiry || cfg.Queues.NewSecret != old.Queues.NewSecret || cfg.Listen != old.Listen {
-		d.log.Warn("SIGHUP: queue URLs and the listen address change only on restart")
-	}
-	if d.opts.Level == nil {
-		if l, err := zap.ParseAtomicLevel(cfg.LogLevel); err == nil {
-			d.level.SetLevel(l.Level())
-		}
-	}
-	d.rot.Reconfigure(apps(cfg), cfg.RenewBefore.D(), cfg.AwaitDeadline.D(), cfg.Retry.Min.D(), cfg.Retry.Max.D())
-	var names []string
-	for _, a := range cfg.Applications {
-		names = append(names, a.Name)
-	}
-	d.metrics.Init(names, nil)
-	d.metrics.Reloaded(true, d.opts.Clock.Now())
-	d.log.Info("SIGHUP: configuration reloaded", zap.Int("applications", len(cfg.Applications)))
 }
 
 func apps(cfg *config.Config) []rotator.App {
@@ -213,6 +189,9 @@ func newJSONLogger(level zap.AtomicLevel) (*zap.Logger, error) {
 	cfg := zap.NewProductionConfig()
 	cfg.Level = level
 	cfg.Sampling = nil // every rotation line matters; volume is tiny
+	// An expected failure (a refused reload, an unreachable queue) is said by its message and
+	// fields; a Go stack trace in the log store helps nobody operating the daemon.
+	cfg.DisableStacktrace = true
 	log, err := cfg.Build()
 	if err != nil {
 		return nil, fmt.Errorf("building the JSON logger: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -52,13 +51,12 @@ type secretDescriber interface {
 // ErrAtRest marks a start-up refusal because data would not be encrypted as configured.
 var ErrAtRest = errors.New("encryption at rest check failed")
 
-// startupChecks proves the queues and secrets are reachable and encrypted as the configuration
-// demands, and finds each queue's dead-letter queue (by queue URL). Reachability problems only make
-// the daemon unready (they may pass); a positive finding of missing encryption refuses to start
-// unless atRest is "warn".
-func startupChecks(ctx context.Context, cfg *config.Config, store secretDescriber, keys keyDescriber, q queueAttributes, h *health, log *zap.Logger) (map[string]string, error) {
-	var violations []string
-	dlqs := map[string]string{}
+// checkQueues proves the queues are reachable and encrypted, and finds each queue's dead-letter
+// queue (by queue URL). Queue URLs change only on restart, so this runs at start-up only.
+// Reachability problems only make the daemon unready (they may pass); a positive finding of
+// missing encryption is returned as a violation.
+func checkQueues(ctx context.Context, cfg *config.Config, q queueAttributes, h *health, log *zap.Logger) (dlqs map[string]string, violations []string) {
+	dlqs = map[string]string{}
 	for _, url := range uniq(cfg.Queues.Expiry, cfg.Queues.NewSecret) {
 		out, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
 			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll}})
@@ -77,38 +75,54 @@ func startupChecks(ctx context.Context, cfg *config.Config, store secretDescribe
 			log.Warn("queue has no dead-letter queue: messages the daemon refuses come back forever", zap.String("queue_url", url))
 		}
 	}
+	return dlqs, violations
+}
+
+// secretChecks holds what checking a secret needs: start-up checks every application, a reload
+// the ones it adds or points at another secret, with the same rules.
+type secretChecks struct {
+	store secretDescriber
+	keys  keyDescriber
+	// wantKey is the configured key's ARN, resolved once: kmsKeyId changes only on restart.
+	wantKey string
+	log     *zap.Logger
+}
+
+func newSecretChecks(ctx context.Context, cfg *config.Config, store secretDescriber, keys keyDescriber, log *zap.Logger) (*secretChecks, error) {
 	want, err := keyARN(ctx, keys, cfg.KMSKeyID)
 	if err != nil {
 		return nil, fmt.Errorf("describing the configured KMS key %s: %w", cfg.KMSKeyID, err)
 	}
-	for _, app := range cfg.Applications {
-		info, err := store.Describe(ctx, app.SecretID)
+	return &secretChecks{store: store, keys: keys, wantKey: want, log: log}, nil
+}
+
+// check returns the encryption violations of apps' secrets (governed by atRest) and the problems
+// that always refuse: a secret with no room for the daemon's tags cannot hold a rotation's
+// crash-safe state. An unreachable secret is logged and passes (readiness reports it).
+func (sc *secretChecks) check(ctx context.Context, cfg *config.Config, apps []config.Application) (violations, refusals []string, err error) {
+	for _, app := range apps {
+		info, err := sc.store.Describe(ctx, app.SecretID)
 		if err != nil {
-			log.Error("secret unreachable at start-up", zap.String("app", app.Name), zap.String("secret_id", app.SecretID), zap.Error(err))
+			sc.log.Error("secret unreachable", zap.String("app", app.Name), zap.String("secret_id", app.SecretID), zap.Error(err))
 			continue
+		}
+		if room := vault.MaxTags - info.OtherTags; room < len(vault.StateTags) {
+			refusals = append(refusals, fmt.Sprintf("secret %s has %d tags of its own; the daemon needs room for %d more (Secrets Manager allows %d): remove %d tags",
+				app.SecretID, info.OtherTags, len(vault.StateTags), vault.MaxTags, len(vault.StateTags)-room))
 		}
 		if info.KMSKeyID == "" {
 			violations = append(violations, fmt.Sprintf("secret %s uses the AWS-managed key, not the configured customer-managed key", app.SecretID))
 			continue
 		}
-		got, err := keyARN(ctx, keys, info.KMSKeyID)
+		got, err := keyARN(ctx, sc.keys, info.KMSKeyID)
 		if err != nil {
-			return nil, fmt.Errorf("describing the KMS key of secret %s: %w", app.SecretID, err)
+			return nil, nil, fmt.Errorf("describing the KMS key of secret %s: %w", app.SecretID, err)
 		}
-		if got != want {
+		if got != sc.wantKey {
 			violations = append(violations, fmt.Sprintf("secret %s is encrypted with %s, not the configured key %s", app.SecretID, info.KMSKeyID, cfg.KMSKeyID))
 		}
 	}
-	if len(violations) == 0 {
-		return dlqs, nil
-	}
-	if cfg.AtRest == "warn" {
-		for _, v := range violations {
-			log.Warn("encryption at rest: "+v, zap.String("at_rest", "warn"))
-		}
-		return dlqs, nil
-	}
-	return nil, fmt.Errorf("%w (set atRest: warn to start anyway):\n  - %s", ErrAtRest, strings.Join(violations, "\n  - "))
+	return violations, refusals, nil
 }
 
 // keyARN resolves a key id, ARN or alias to the key's ARN and insists it is customer-managed.

@@ -118,7 +118,25 @@ func Run(ctx context.Context, o Options) error {
 		})
 	}
 
-	d.waitForStop(ctx, o.Signals)
+	// Reloads run beside the signal loop, one at a time, so a reload waiting on AWS never holds
+	// up SIGTERM; SIGHUPs that arrive during one coalesce into one more.
+	reloadCtx, stopReloads := context.WithCancel(context.WithoutCancel(ctx))
+	reloads := make(chan struct{}, 1)
+	var reloader sync.WaitGroup
+	reloader.Go(func() {
+		for {
+			select {
+			case <-reloadCtx.Done():
+				return
+			case <-reloads:
+				d.reload(reloadCtx)
+			}
+		}
+	})
+
+	d.waitForStop(ctx, o.Signals, reloads)
+	stopReloads()
+	reloader.Wait()
 
 	log.Info("draining: no new messages; finishing the one in hand")
 	stopReceiving()
@@ -143,7 +161,7 @@ func Run(ctx context.Context, o Options) error {
 }
 
 // waitForStop serves signals until a stop signal or ctx's end.
-func (d *daemon) waitForStop(ctx context.Context, signals <-chan os.Signal) {
+func (d *daemon) waitForStop(ctx context.Context, signals <-chan os.Signal, reloads chan<- struct{}) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -154,7 +172,10 @@ func (d *daemon) waitForStop(ctx context.Context, signals <-chan os.Signal) {
 				d.log.Info("SIGUSR1: rotating every application now")
 				d.rot.Trigger("")
 			case syscall.SIGHUP:
-				d.reload()
+				select {
+				case reloads <- struct{}{}:
+				default: // one is already queued; it will read the newest file
+				}
 			case syscall.SIGINT, syscall.SIGTERM:
 				d.log.Info("stop signal received", zap.String("signal", s.String()))
 				return

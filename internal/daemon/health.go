@@ -37,8 +37,11 @@ func (d *daemon) problems() []string {
 	d.health.mu.Unlock()
 	if d.rot != nil {
 		for _, s := range d.rot.Snapshot() {
-			if s.ConsecutiveFailures > 0 {
+			switch {
+			case s.ConsecutiveFailures > 0:
 				out = append(out, fmt.Sprintf("application %s: vault unreachable (%d consecutive failures): %s", s.App, s.ConsecutiveFailures, s.LastError))
+			case s.LastError != "":
+				out = append(out, fmt.Sprintf("application %s: %s", s.App, s.LastError))
 			}
 		}
 	}
