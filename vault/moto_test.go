@@ -185,3 +185,27 @@ func TestMotoStateAndDescribe(t *testing.T) {
 		t.Fatalf("Describe of a missing secret = %v, want ErrNotFound", err)
 	}
 }
+
+// TestMotoStageAcrossASecretFormatChange: the daemon restarts with another secretFormat between
+// two deliveries of one message. The redelivery re-stages the same record in the other shape; it
+// is the same secret, not a token conflict, and the version first put stays as it was.
+func TestMotoStageAcrossASecretFormatChange(t *testing.T) {
+	t.Parallel()
+	s, name, _, _ := motoSecret(t)
+	ctx := context.Background()
+	tok := vault.TokenFor("format-change")
+	if err := s.Stage(ctx, name, tok, newRecord()); err != nil {
+		t.Fatalf("Stage: %v", err)
+	}
+	restarted := &vault.Store{SM: motoClients.SecretsManager, Format: vault.FormatLambdaSample}
+	if err := restarted.Stage(ctx, name, tok, newRecord()); err != nil {
+		t.Fatalf("Stage after the format change = %v, want the genuine secret accepted", err)
+	}
+	if p, _, err := restarted.Pending(ctx, name); err != nil || !sameRecord(p.Record, newRecord()) {
+		t.Fatalf("pending after the format change (err %v)", err)
+	}
+	// A different secret under the same token is still a conflict, in either format.
+	if err := restarted.Stage(ctx, name, tok, sampleRecord()); !errors.Is(err, vault.ErrTokenConflict) {
+		t.Fatalf("Stage of another secret under the token = %v, want ErrTokenConflict", err)
+	}
+}

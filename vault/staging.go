@@ -41,13 +41,32 @@ func (s *Store) Stage(ctx context.Context, secretID, token string, r Record) err
 	return s.ensurePending(ctx, secretID, token)
 }
 
-// sameBytes reports whether version token exists with exactly want; ErrNotFound when it does not.
+// sameBytes reports whether version token exists holding want; ErrNotFound when it does not.
+// The same record in the other secretFormat counts as the same: the format may have changed by a
+// restart between two deliveries of one message, and the genuine secret must not be refused as a
+// token conflict (the version keeps the shape it was first put in; the next rotation writes the
+// new one).
 func (s *Store) sameBytes(ctx context.Context, secretID, token string, want []byte) (bool, error) {
 	out, err := s.getByID(ctx, secretID, token)
 	if err != nil {
 		return false, err
 	}
-	return out.SecretString != nil && bytes.Equal([]byte(*out.SecretString), want), nil
+	if out.SecretString == nil {
+		return false, nil
+	}
+	got := []byte(*out.SecretString)
+	if bytes.Equal(got, want) {
+		return true, nil
+	}
+	return sameRecord(got, want), nil
+}
+
+// sameRecord compares two stored values as records, whatever their format.
+func sameRecord(a, b []byte) bool {
+	ra, errA := Decode(a, FormatDefault)
+	rb, errB := Decode(b, FormatDefault)
+	return errA == nil && errB == nil && ra.ClientID == rb.ClientID && ra.ClientSecret.Equal(rb.ClientSecret) &&
+		ra.ExpiresAt.Equal(rb.ExpiresAt) && ra.PreviousExpiresAt.Equal(rb.PreviousExpiresAt)
 }
 
 func (s *Store) put(ctx context.Context, secretID, token string, b []byte) error {
