@@ -68,16 +68,16 @@ func (r *run) apply(ctx context.Context, m Message, res Result) {
 	case res.Delete:
 		_, err := r.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(r.QueueURL), ReceiptHandle: aws.String(m.ReceiptHandle)})
 		if err != nil {
-			log.Error("deleting handled message failed; it will be delivered again", zap.Error(err))
 			r.actionFailed(ActionDelete, m, err)
+			log.Error("deleting handled message failed; it will be delivered again", zap.Error(err))
 			return
 		}
 		log.Debug("message deleted")
 	case res.RetryAfter > 0:
-		d := min(res.RetryAfter, MaxVisibility)
+		d := r.retryDelay(m, res.RetryAfter)
 		if err := r.setVisibility(ctx, m, d); err != nil {
-			log.Warn("delaying message failed; it returns after its current visibility", zap.Duration("retry_after", d), zap.Error(err))
 			r.actionFailed(ActionRetry, m, err)
+			log.Warn("delaying message failed; it returns after its current visibility", zap.Duration("retry_after", d), zap.Error(err))
 			return
 		}
 		log.Debug("message delayed", zap.Duration("retry_after", d))
@@ -86,11 +86,24 @@ func (r *run) apply(ctx context.Context, m Message, res Result) {
 	}
 }
 
+// visibilityMargin keeps a delay clear of SQS's limit, for the clock skew between us and SQS.
+const visibilityMargin = time.Minute
+
+// retryDelay is the visibility a retried message gets: what the handler asked for, but never past
+// SQS's 12 hours from the receipt, which SQS refuses (the message would come back at once).
+func (r *run) retryDelay(m Message, want time.Duration) time.Duration {
+	if m.ReceivedAt.IsZero() {
+		return min(want, MaxVisibility)
+	}
+	room := MaxVisibility - r.Clock.Now().Sub(m.ReceivedAt) - visibilityMargin
+	return max(min(want, room), 0)
+}
+
 func (r *run) extend(ctx context.Context, held []Message) {
 	for _, m := range held {
 		if err := r.setVisibility(ctx, m, r.VisibilityTimeout); err != nil {
-			r.Log.Warn("extending visibility failed", zap.String("message_id", m.ID), zap.Error(err))
 			r.actionFailed(ActionExtend, m, err)
+			r.Log.Warn("extending visibility failed", zap.String("message_id", m.ID), zap.Error(err))
 		}
 	}
 }
@@ -100,8 +113,8 @@ func (r *run) extend(ctx context.Context, held []Message) {
 func (r *run) release(ctx context.Context, rest []Message) {
 	for _, m := range rest {
 		if err := r.setVisibility(ctx, m, 0); err != nil {
-			r.Log.Warn("releasing message failed; it returns after its visibility", zap.String("message_id", m.ID), zap.Error(err))
 			r.actionFailed(ActionRelease, m, err)
+			r.Log.Warn("releasing message failed; it returns after its visibility", zap.String("message_id", m.ID), zap.Error(err))
 		}
 	}
 	r.Log.Info("shutting down: released unhandled messages", zap.Int("count", len(rest)))

@@ -36,6 +36,9 @@ type Message struct {
 	Body          []byte
 	ReceiveCount  int
 	SentAt        time.Time
+	// ReceivedAt is when this receive happened (the injected clock): SQS counts its 12-hour
+	// visibility limit from there.
+	ReceivedAt time.Time
 }
 
 // Result tells the consumer what to do with a message once the handler returns. Delete only when
@@ -225,6 +228,7 @@ func (r *run) messages(in []types.Message) []Message {
 			QueueURL:      r.QueueURL,
 			SenderID:      m.Attributes[string(types.MessageSystemAttributeNameSenderId)],
 			Body:          []byte(aws.ToString(m.Body)),
+			ReceivedAt:    r.Clock.Now(),
 		}
 		if n, err := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)]); err == nil {
 			msg.ReceiveCount = n

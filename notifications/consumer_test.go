@@ -31,7 +31,7 @@ func TestConsumerAppliesResult(t *testing.T) {
 		{"delete", Result{Delete: true}, []string{"delete h-m1"}},
 		{"delete wins over retry", Result{Delete: true, RetryAfter: time.Minute}, []string{"delete h-m1"}},
 		{"retry after", Result{RetryAfter: 5 * time.Minute}, []string{"vis h-m1 300"}},
-		{"retry capped at 12h", Result{RetryAfter: 48 * time.Hour}, []string{"vis h-m1 43200"}},
+		{"retry capped under 12h from the receipt", Result{RetryAfter: 48 * time.Hour}, []string{"vis h-m1 43140"}},
 		{"sub-second retry rounds up", Result{RetryAfter: time.Millisecond}, []string{"vis h-m1 1"}},
 		{"leave", Result{}, nil},
 	}
@@ -102,8 +102,8 @@ func TestConsumerMessageFields(t *testing.T) {
 	}
 	want := []Message{
 		{ID: "m1", ReceiptHandle: "h-m1", QueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/lwa-new-secret",
-			SenderID: "AIDAEXAMPLE", Body: []byte("body-m1"), ReceiveCount: 3, SentAt: time.UnixMilli(1704924557456).UTC()},
-		{ID: "m2", ReceiptHandle: "h-m2", QueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/lwa-new-secret", Body: []byte("{}")},
+			SenderID: "AIDAEXAMPLE", Body: []byte("body-m1"), ReceiveCount: 3, SentAt: time.UnixMilli(1704924557456).UTC(), ReceivedAt: epoch},
+		{ID: "m2", ReceiptHandle: "h-m2", QueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/lwa-new-secret", Body: []byte("{}"), ReceivedAt: epoch},
 	}
 	if !reflect.DeepEqual(msgs, want) {
 		t.Errorf("messages =\n%+v\nwant\n%+v", msgs, want)
@@ -305,5 +305,31 @@ func TestHandlerPanicNeverLogsTheSecret(t *testing.T) {
 		if strings.Contains(fmt.Sprint(e.Message, e.ContextMap()), "panicpanic") {
 			t.Fatalf("a log line carries the secret from a panic value: %v", e.ContextMap())
 		}
+	}
+}
+
+func TestRetryDelayStaysUnderSQSTwelveHoursFromTheReceipt(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		workedFor     time.Duration
+		want, granted time.Duration
+	}{
+		{"short delay unchanged", time.Minute, 15 * time.Minute, 15 * time.Minute},
+		{"long work leaves less room", 11 * time.Hour, 2 * time.Hour, 59 * time.Minute},
+		{"no room left", 12 * time.Hour, time.Hour, 0},
+		{"12h asked right after the receipt", 0, 12 * time.Hour, 12*time.Hour - time.Minute},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := clock.NewFake(epoch)
+			r := &run{Consumer: Consumer{Clock: c}}
+			m := Message{ReceivedAt: c.Now()}
+			c.Advance(tc.workedFor)
+			if got := r.retryDelay(m, tc.want); got != tc.granted {
+				t.Errorf("retryDelay(%s after %s of work) = %s, want %s", tc.want, tc.workedFor, got, tc.granted)
+			}
+		})
 	}
 }
