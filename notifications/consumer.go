@@ -192,8 +192,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 				break
 			}
 			failures++
-			r.Log.Warn("receiving messages failed", zap.Error(err), zap.Int("consecutive_failures", failures))
 			r.Observer.Polled(r.QueueURL, 0, fmt.Errorf("receiving from queue %s: %w", r.queue, err))
+			r.Log.Warn("receiving messages failed", zap.Error(err), zap.Int("consecutive_failures", failures))
 			if !r.sleep(ctx, r.backoff(failures)) {
 				break
 			}

@@ -25,14 +25,14 @@ func (r *Rotator) Handle(ctx context.Context, m notifications.Message) notificat
 	log := r.log.With(zap.String("message_id", m.ID), zap.Int("receive_count", m.ReceiveCount))
 	log.Debug("message received", zap.String("sender_id", m.SenderID))
 	if len(r.senders) > 0 && !r.senders[m.SenderID] {
-		log.Error("message from a sender that is not allowed; leaving it for the dead-letter queue", zap.String("sender_id", m.SenderID))
 		r.obs.Notification("", "unknown", OutcomeRejected)
+		log.Error("message from a sender that is not allowed; leaving it for the dead-letter queue", zap.String("sender_id", m.SenderID))
 		return notifications.Result{RetryAfter: r.rejectedRetry}
 	}
 	n, err := notifications.Parse(m.Body)
 	if err != nil {
-		log.Error("unparseable notification; leaving it for the dead-letter queue", zap.Error(err))
 		r.obs.Notification("", "unknown", OutcomeMalformed)
+		log.Error("unparseable notification; leaving it for the dead-letter queue", zap.Error(err))
 		return notifications.Result{RetryAfter: r.rejectedRetry}
 	}
 	meta := n.Meta()
@@ -46,56 +46,58 @@ func (r *Rotator) Handle(ctx context.Context, m notifications.Message) notificat
 	}
 	a, ok := r.lookup(clientID)
 	if !ok {
-		log.Error("notification for a client id this daemon does not manage; leaving it for the dead-letter queue", zap.String("client_id", clientID))
 		r.obs.Notification("", meta.Type, OutcomeUnknownClient)
+		log.Error("notification for a client id this daemon does not manage; leaving it for the dead-letter queue", zap.String("client_id", clientID))
 		return notifications.Result{RetryAfter: r.rejectedRetry}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	log = log.With(zap.String("app", a.app.Name))
 	if want := a.app.ApplicationID; want != "" && meta.Metadata.ApplicationID != want {
+		r.obs.Notification(a.app.Name, meta.Type, OutcomeRejected)
 		log.Error("notification names another application id; rejecting it",
 			zap.String("application_id", meta.Metadata.ApplicationID), zap.String("configured_application_id", want))
-		r.obs.Notification(a.app.Name, meta.Type, OutcomeRejected)
 		return notifications.Result{RetryAfter: r.rejectedRetry}
 	}
-	var outcome string
 	var res notifications.Result
 	switch v := n.(type) {
 	case *notifications.ExpiryNotice:
-		outcome, res = r.handleExpiry(ctx, a, v, log)
+		_, res = r.handleExpiry(ctx, a, v, meta.Type, log)
 	case *notifications.NewSecret:
-		outcome, res = r.handleNewSecret(ctx, a, v, log, true)
+		_, res = r.handleNewSecret(ctx, a, v, meta.Type, log, true)
 	}
 	if res.Delete {
 		a.retries = 0
 	}
-	r.obs.Notification(a.app.Name, meta.Type, outcome)
 	return res
 }
 
-func (r *Rotator) handleExpiry(ctx context.Context, a *appState, n *notifications.ExpiryNotice, log *zap.Logger) (string, notifications.Result) {
+func (r *Rotator) handleExpiry(ctx context.Context, a *appState, n *notifications.ExpiryNotice, typ string, log *zap.Logger) (string, notifications.Result) {
 	cur, st, err := r.readVault(ctx, a)
 	if err != nil {
-		log.Warn("reading the vault for an expiry notice; will retry", zap.Error(err))
-		return OutcomeFailed, r.retryLater(a)
+		return r.outcome(a, typ, OutcomeFailed, r.retryLater(a), func() {
+			log.Warn("reading the vault for an expiry notice; will retry", zap.Error(err))
+		})
 	}
 	log = log.With(rotationID(st.RotationID), zap.Time("expires_at", n.ExpiresAt))
 	if aboutReplacedSecret(n, cur.Record, r.clock.Now()) {
-		log.Info("expiry notice is about a secret already replaced", zap.Time("current_expires_at", cur.Record.ExpiresAt))
-		return OutcomeStale, notifications.Result{Delete: true}
+		return r.outcome(a, typ, OutcomeStale, notifications.Result{Delete: true}, func() {
+			log.Info("expiry notice is about a secret already replaced", zap.Time("current_expires_at", cur.Record.ExpiresAt))
+		})
 	}
 	if !st.NoticedExpiry.Equal(n.ExpiresAt) {
 		st.NoticedExpiry = n.ExpiresAt
 		if err := r.vault.SaveState(ctx, a.app.SecretID, st); err != nil {
-			log.Warn("recording an expiry notice; will retry", zap.Error(err))
-			return OutcomeFailed, r.retryLater(a)
+			return r.outcome(a, typ, OutcomeFailed, r.retryLater(a), func() {
+				log.Warn("recording an expiry notice; will retry", zap.Error(err))
+			})
 		}
 	}
 	renewBefore, _ := r.timings()
-	log.Info("expiry notice recorded", zap.String("reason", n.Reason), zap.Time("rotation_planned_at", n.ExpiresAt.Add(-renewBefore)))
 	r.poke()
-	return OutcomeProcessed, notifications.Result{Delete: true}
+	return r.outcome(a, typ, OutcomeProcessed, notifications.Result{Delete: true}, func() {
+		log.Info("expiry notice recorded", zap.String("reason", n.Reason), zap.Time("rotation_planned_at", n.ExpiresAt.Add(-renewBefore)))
+	})
 }
 
 // aboutReplacedSecret tells a notice about an older secret (which dies on its own schedule) from
@@ -120,11 +122,12 @@ func aboutReplacedSecret(n *notifications.ExpiryNotice, cur vault.Record, now ti
 
 // handleNewSecret stages, verifies and promotes n. mayResettle allows one pass through settling
 // a newer pending secret first; a second one waits for redelivery rather than looping.
-func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notifications.NewSecret, log *zap.Logger, mayResettle bool) (string, notifications.Result) {
+func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notifications.NewSecret, typ string, log *zap.Logger, mayResettle bool) (string, notifications.Result) {
 	cur, st, err := r.readVault(ctx, a)
 	if err != nil {
-		log.Warn("reading the vault for a new secret; will retry", zap.Error(err))
-		return OutcomeFailed, r.retryLater(a)
+		return r.outcome(a, typ, OutcomeFailed, r.retryLater(a), func() {
+			log.Warn("reading the vault for a new secret; will retry", zap.Error(err))
+		})
 	}
 	rid := st.RotationID
 	if rid == "" {
@@ -140,25 +143,30 @@ func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notificat
 				// A crash after promotion left the rotation marked in flight: finish the bookkeeping
 				// (unless this is an old copy and a later rotate call is still owed its secret).
 				if err := r.vault.SaveState(ctx, a.app.SecretID, vault.RotationState{}); err != nil {
-					log.Warn("clearing rotation state; will retry", zap.Error(err))
-					return OutcomeFailed, r.retryLater(a)
+					return r.outcome(a, typ, OutcomeFailed, r.retryLater(a), func() {
+						log.Warn("clearing rotation state; will retry", zap.Error(err))
+					})
 				}
 			}
-			log.Info("new secret already current; acknowledging the duplicate", zap.String("version_id", cur.ID))
-			return OutcomeDuplicate, notifications.Result{Delete: true}
+			return r.outcome(a, typ, OutcomeDuplicate, notifications.Result{Delete: true}, func() {
+				log.Info("new secret already current; acknowledging the duplicate", zap.String("version_id", cur.ID))
+			})
 		}
 		if err := r.vault.ClearPending(ctx, a.app.SecretID, token); err != nil && !errors.Is(err, vault.ErrNotFound) {
-			log.Warn("clearing a stale pending version; will retry", zap.Error(err))
-			return OutcomeFailed, r.retryLater(a)
+			return r.outcome(a, typ, OutcomeFailed, r.retryLater(a), func() {
+				log.Warn("clearing a stale pending version; will retry", zap.Error(err))
+			})
 		}
-		log.Warn("new secret is older than the stored one; acknowledging it without change", zap.Time("current_expires_at", stored))
-		return OutcomeStale, notifications.Result{Delete: true}
+		return r.outcome(a, typ, OutcomeStale, notifications.Result{Delete: true}, func() {
+			log.Warn("new secret is older than the stored one; acknowledging it without change", zap.Time("current_expires_at", stored))
+		})
 	}
 
 	pend, ok, err := r.vault.Pending(ctx, a.app.SecretID)
 	if err != nil {
-		log.Warn("reading the pending version; will retry", zap.Error(err))
-		return OutcomeFailed, r.retryLater(a)
+		return r.outcome(a, typ, OutcomeFailed, r.retryLater(a), func() {
+			log.Warn("reading the pending version; will retry", zap.Error(err))
+		})
 	}
 	if ok && pend.ID != token {
 		if pend.Record.ExpiresAt.After(n.ExpiresAt) {
@@ -166,13 +174,14 @@ func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notificat
 			// only then judge this message against whatever is current.
 			log.Info("a newer secret is pending; settling it before this one", zap.String("pending_version_id", pend.ID))
 			if !mayResettle || !r.resumePending(ctx, a, cur, pend, log) {
-				return OutcomeFailed, r.retryLater(a)
+				return r.outcome(a, typ, OutcomeFailed, r.retryLater(a), nil)
 			}
-			return r.handleNewSecret(ctx, a, n, log, false)
+			return r.handleNewSecret(ctx, a, n, typ, log, false)
 		}
 		if err := r.vault.ClearPending(ctx, a.app.SecretID, pend.ID); err != nil {
-			log.Warn("clearing a superseded pending version; will retry", zap.Error(err))
-			return OutcomeFailed, r.retryLater(a)
+			return r.outcome(a, typ, OutcomeFailed, r.retryLater(a), func() {
+				log.Warn("clearing a superseded pending version; will retry", zap.Error(err))
+			})
 		}
 	}
 
@@ -181,25 +190,37 @@ func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notificat
 	r.checkpoint(StepSecretReceived)
 	if err := r.vault.Stage(ctx, a.app.SecretID, token, rec); err != nil {
 		if errors.Is(err, vault.ErrTokenConflict) {
-			log.Error("a different secret was already staged under this notification id; rejecting the message", zap.String("version_id", token))
 			r.obs.Rotation(a.app.Name, ResultRejected)
-			return OutcomeRejected, notifications.Result{RetryAfter: r.rejectedRetry}
+			return r.outcome(a, typ, OutcomeRejected, notifications.Result{RetryAfter: r.rejectedRetry}, func() {
+				log.Error("a different secret was already staged under this notification id; rejecting the message", zap.String("version_id", token))
+			})
 		}
-		log.Warn("staging the new secret as AWSPENDING; will retry", zap.Error(err))
-		return OutcomeFailed, r.retryLater(a)
+		return r.outcome(a, typ, OutcomeFailed, r.retryLater(a), func() {
+			log.Warn("staging the new secret as AWSPENDING; will retry", zap.Error(err))
+		})
 	}
 	r.checkpoint(StepStaged)
 	switch r.verifyAndPromote(ctx, a, token, rec, cur.ID, log) {
 	case verdictPromoted:
 		r.checkpoint(StepDone)
-		return OutcomeProcessed, notifications.Result{Delete: true}
+		return r.outcome(a, typ, OutcomeProcessed, notifications.Result{Delete: true}, nil)
 	case verdictRejected:
 		// Never deleted: a message the daemon refuses goes to the dead-letter queue, where an
 		// operator can still find it.
-		return OutcomeRejected, notifications.Result{RetryAfter: r.rejectedRetry}
+		return r.outcome(a, typ, OutcomeRejected, notifications.Result{RetryAfter: r.rejectedRetry}, nil)
 	default:
-		return OutcomeFailed, r.retryLater(a)
+		return r.outcome(a, typ, OutcomeFailed, r.retryLater(a), nil)
 	}
+}
+
+// outcome counts a message's outcome, then says what happened: state before words, so whoever
+// reads the log line finds the metric already moved. Every return of a handler passes here once.
+func (r *Rotator) outcome(a *appState, typ, outcome string, res notifications.Result, say func()) (string, notifications.Result) {
+	r.obs.Notification(a.app.Name, typ, outcome)
+	if say != nil {
+		say()
+	}
+	return outcome, res
 }
 
 // retryLater leaves a message on the queue and brings it back after a short, jittered delay that

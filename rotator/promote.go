@@ -65,11 +65,12 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, versionID s
 	log = log.With(zap.String("version_id", versionID))
 	if _, err := r.lwa.Token(ctx, a.app.ClientID, rec.ClientSecret); err != nil {
 		if errors.Is(err, spapi.ErrInvalidClient) || errors.Is(err, spapi.ErrUnauthorized) {
+			cerr := r.vault.ClearPending(ctx, a.app.SecretID, versionID)
+			r.obs.Rotation(a.app.Name, ResultRejected)
 			log.Error("LWA rejected the new secret; the vault is unchanged (possible planted secret)", zap.Error(err))
-			if cerr := r.vault.ClearPending(ctx, a.app.SecretID, versionID); cerr != nil {
+			if cerr != nil {
 				log.Warn("clearing the rejected pending version", zap.Error(cerr))
 			}
-			r.obs.Rotation(a.app.Name, ResultRejected)
 			return verdictRejected
 		}
 		log.Warn("verifying the new secret with LWA; will retry", zap.Error(err))

@@ -81,12 +81,13 @@ func (r *Rotator) tick(ctx context.Context, a *appState) time.Time {
 		}
 		st.Attempts++
 		st.NextAttemptAt = now.Add(r.backoff(st.Attempts))
-		log.Error("no new secret arrived within the await deadline; requesting again while the old secret still works",
-			zap.Time("requested_at", st.RequestedAt), zap.Duration("await_deadline", awaitDeadline),
-			zap.Int("attempts", st.Attempts), zap.Time("next_attempt_at", st.NextAttemptAt))
+		requestedAt := st.RequestedAt
 		st.RequestedAt = time.Time{}
 		r.obs.Rotation(a.app.Name, ResultTimeout)
 		r.setStatus(a, func(s *Status) { s.InFlightSince = time.Time{} })
+		log.Error("no new secret arrived within the await deadline; requesting again while the old secret still works",
+			zap.Time("requested_at", requestedAt), zap.Duration("await_deadline", awaitDeadline),
+			zap.Int("attempts", st.Attempts), zap.Time("next_attempt_at", st.NextAttemptAt))
 		if err := r.vault.SaveState(ctx, a.app.SecretID, st); err != nil {
 			log.Error("saving rotation state", zap.Error(err))
 			return now.Add(vaultRetryMin)
@@ -166,12 +167,8 @@ func (r *Rotator) requestFailed(ctx context.Context, a *appState, st vault.Rotat
 	switch {
 	case errors.Is(err, spapi.ErrInvalidClient):
 		result = ResultCurrentInvalid
-		log.Error("LWA rejects the stored current secret: the application may already be locked out; restore a working secret (see the runbook)", zap.Error(err))
 	case errors.Is(err, spapi.ErrNotEnrolled):
 		result = ResultNotEnrolled
-		log.Error("Amazon says no Application Client New Secret queue is registered; register it in the Developer Console", zap.Error(err))
-	default:
-		log.Warn(doing+" failed; will retry", zap.Error(err))
 	}
 	st.RequestedAt = time.Time{}
 	st.Attempts++
@@ -185,6 +182,14 @@ func (r *Rotator) requestFailed(ctx context.Context, a *appState, st vault.Rotat
 		s.InFlightSince = time.Time{}
 		s.NextRotation = st.NextAttemptAt
 	})
+	switch result {
+	case ResultCurrentInvalid:
+		log.Error("LWA rejects the stored current secret: the application may already be locked out; restore a working secret (see the runbook)", zap.Error(err))
+	case ResultNotEnrolled:
+		log.Error("Amazon says no Application Client New Secret queue is registered; register it in the Developer Console", zap.Error(err))
+	default:
+		log.Warn(doing+" failed; will retry", zap.Error(err))
+	}
 	if serr := r.vault.SaveState(ctx, a.app.SecretID, st); serr != nil {
 		// The saved intent stays; on restart the daemon waits out the await deadline, then retries.
 		log.Error("saving rotation state after a failed request", zap.Error(serr))
