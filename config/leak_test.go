@@ -1,91 +1,45 @@
-package config
+package config_test
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/spapi-tools/lwa-rotator/config"
+	"github.com/spapi-tools/lwa-rotator/internal/configtest"
 )
 
-// pasted is what a user copies from the Developer Console: a client secret.
-const pasted = "amzn1.oa2-cs.v1.5f0c1e9a7b3d4c2e8f6a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f"
+const (
+	pasted     = configtest.Pasted
+	pastedTail = configtest.PastedTail
+)
 
-// pastedTail is the secret's random part, pasted without its prefix.
-const pastedTail = "5f0c1e9a7b3d4c2e8f6a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f"
+// valid is a file with no problem, into which each test puts one.
+const valid = `
+listen: 127.0.0.1:9000
+kmsKeyId: alias/lwa-rotator
+queues:
+  expiry: https://sqs.us-east-1.amazonaws.com/123456789012/expiry
+  newSecret: https://sqs.us-east-1.amazonaws.com/123456789012/new-secret
+applications:
+  - name: main-app
+    clientId: amzn1.application-oa2-client.aaaa
+    region: na
+    secretId: lwa/main-app
+    applicationId: amzn1.sp.solution.bbbb
+`
 
-// leafPaths lists every field a configuration file can set, as dotted paths with [0] for lists
-// and .na for the region map, so a new field is covered by the leak tests without editing them.
-func leafPaths(t reflect.Type, prefix string) []string {
-	var out []string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag, ok := f.Tag.Lookup("yaml")
-		if !ok {
-			continue
-		}
-		path := join(prefix, strings.Split(tag, ",")[0])
-		switch ft := f.Type; {
-		case ft == reflect.TypeOf(Duration(0)):
-			out = append(out, path)
-		case ft.Kind() == reflect.Struct:
-			out = append(out, leafPaths(ft, path)...)
-		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
-			out = append(out, leafPaths(ft.Elem(), path+"[0]")...)
-		case ft.Kind() == reflect.Slice:
-			out = append(out, path+"[0]")
-		case ft.Kind() == reflect.Map:
-			out = append(out, path+".na")
-		default:
-			out = append(out, path)
-		}
-	}
-	return out
-}
-
-// setPath puts value at path in the YAML mapping tree doc (created from good), replacing what is
-// there.
-func setPath(t *testing.T, doc map[string]any, path, value string) {
-	t.Helper()
-	parts := strings.Split(path, ".")
-	cur := doc
-	for i, part := range parts {
-		last := i == len(parts)-1
-		name, isList := strings.CutSuffix(part, "[0]")
-		switch {
-		case isList && last:
-			cur[name] = []any{value}
-		case isList:
-			list, _ := cur[name].([]any)
-			if len(list) == 0 {
-				list = []any{map[string]any{}}
-			}
-			m, _ := list[0].(map[string]any)
-			cur[name] = list
-			cur = m
-		case last:
-			cur[name] = value
-		default:
-			m, ok := cur[name].(map[string]any)
-			if !ok {
-				m = map[string]any{}
-				cur[name] = m
-			}
-			cur = m
-		}
-	}
-}
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func assertNoValue(t *testing.T, out string) {
 	t.Helper()
-	if strings.Contains(out, pasted) || strings.Contains(out, pastedTail) || strings.Contains(out, pastedTail[:24]) {
+	if configtest.Leaks(out) {
 		t.Fatalf("the pasted secret appears in the output:\n%s", out)
 	}
 }
 
 func TestSecretInEveryFieldIsReportedNeverEchoed(t *testing.T) {
 	t.Parallel()
-	paths := leafPaths(reflect.TypeOf(Config{}), "")
+	paths := configtest.FieldPaths()
 	if len(paths) < 20 {
 		t.Fatalf("found only %d fields: the walk over the configuration type is broken", len(paths))
 	}
@@ -93,16 +47,11 @@ func TestSecretInEveryFieldIsReportedNeverEchoed(t *testing.T) {
 		for _, value := range []string{pasted, pastedTail, "https://sqs.example.com/" + pasted} {
 			t.Run(path, func(t *testing.T) {
 				t.Parallel()
-				var doc map[string]any
-				if err := yaml.Unmarshal([]byte(good), &doc); err != nil {
-					t.Fatal(err)
-				}
-				setPath(t, doc, path, value)
-				raw, err := yaml.Marshal(doc)
+				raw, err := configtest.Set([]byte(valid), path, value)
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, err = Parse(raw, nil)
+				_, err = config.Parse(raw, nil)
 				if err == nil {
 					t.Fatalf("a secret in %s was accepted", path)
 				}
@@ -131,7 +80,7 @@ func TestSecretAsAKeyOrInAWrongTypeIsNeverEchoed(t *testing.T) {
 	for name, raw := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			_, err := Parse([]byte(raw), nil)
+			_, err := config.Parse([]byte(raw), nil)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -142,10 +91,10 @@ func TestSecretAsAKeyOrInAWrongTypeIsNeverEchoed(t *testing.T) {
 
 func TestSecretInEveryEnvironmentOverrideIsNeverEchoed(t *testing.T) {
 	t.Parallel()
-	for _, e := range Env {
+	for _, e := range config.Env {
 		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()
-			_, err := Parse([]byte(good), env(map[string]string{e.Name: pasted}))
+			_, err := config.Parse([]byte(valid), envOf(map[string]string{e.Name: pasted}))
 			if err == nil {
 				t.Fatalf("a secret in %s was accepted", e.Name)
 			}
@@ -155,7 +104,7 @@ func TestSecretInEveryEnvironmentOverrideIsNeverEchoed(t *testing.T) {
 			}
 		})
 	}
-	_, err := Load(pasted, nil)
+	_, err := config.Load(pasted, nil)
 	if err == nil {
 		t.Fatal("a secret as the config path was read")
 	}
@@ -179,8 +128,8 @@ applications:
     secretId: lwa/main-app
     applicationId: nope
 `
-	_, err := Parse([]byte(raw), nil)
-	ve, ok := err.(*ValidationError)
+	_, err := config.Parse([]byte(raw), nil)
+	ve, ok := err.(*config.ValidationError)
 	if !ok {
 		t.Fatalf("want *ValidationError, got %v", err)
 	}
@@ -215,7 +164,7 @@ queues: 3
 applications: one
 logLevel: loud
 `
-	_, err := Parse([]byte(raw), nil)
+	_, err := config.Parse([]byte(raw), nil)
 	if err == nil {
 		t.Fatal("accepted")
 	}
@@ -237,8 +186,8 @@ func TestValuesShownOnlyInTheirFieldsAlphabet(t *testing.T) {
 		shown  bool
 	}{{"us", true}, {"US-1", false}, {"amzn1.x", false}, {strings.Repeat("a", 9), false}}
 	for _, tc := range tests {
-		raw := strings.Replace(good, "region: na", "region: "+tc.region, 1)
-		_, err := Parse([]byte(raw), nil)
+		raw := strings.Replace(valid, "region: na", "region: "+tc.region, 1)
+		_, err := config.Parse([]byte(raw), nil)
 		if err == nil {
 			t.Fatalf("region %q accepted", tc.region)
 		}
@@ -255,8 +204,8 @@ func TestRejectedRetryLeavesRoomUnderSQSTwelveHours(t *testing.T) {
 		ok                   bool
 	}{{"12h", "60s", false}, {"11h58m", "60s", true}, {"11h59m", "60s", false}, {"11h", "1h", false}, {"10h", "1h", true}, {"15m", "60s", true}}
 	for _, tc := range tests {
-		raw := strings.Replace(good, "queues:\n", "queues:\n  rejectedRetry: "+tc.rejected+"\n  visibilityTimeout: "+tc.visibility+"\n", 1)
-		_, err := Parse([]byte(raw), nil)
+		raw := strings.Replace(valid, "queues:\n", "queues:\n  rejectedRetry: "+tc.rejected+"\n  visibilityTimeout: "+tc.visibility+"\n", 1)
+		_, err := config.Parse([]byte(raw), nil)
 		if (err == nil) != tc.ok {
 			t.Errorf("rejectedRetry %s with visibility %s: err = %v, want ok = %v", tc.rejected, tc.visibility, err, tc.ok)
 		}

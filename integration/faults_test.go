@@ -91,7 +91,10 @@ func TestWatchdogRetriesWhenTheNewSecretIsLost(t *testing.T) {
 	env.Sim.InjectFault(spapisim.Fault{Target: spapisim.TargetDelivery, Count: 1, Drop: true})
 	d := startDaemon(t, env)
 	d.signal(t, syscall.SIGUSR1)
-	d.waitLog(t, 30*time.Second, msgIs("no new secret arrived within the await deadline; requesting again while the old secret still works"))
+	eventually(t, 30*time.Second, "the await deadline passed", func() bool {
+		v, _ := d.scrape(t, `lwa_rotator_rotations_total{application="demo-app",result="timeout"}`)
+		return v >= 1
+	})
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Log(d.output())

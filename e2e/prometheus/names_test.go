@@ -28,6 +28,7 @@ var exported = map[string]bool{
 	"lwa_rotator_ready":                                        false,
 	"lwa_rotator_config_last_reload_successful":                false,
 	"lwa_rotator_config_last_reload_success_timestamp_seconds": false,
+	"lwa_rotator_config_hash":                                  false,
 	"lwa_rotator_build_info":                                   false,
 	"lwa_rotator_rotations_total":                              false,
 	"lwa_rotator_notifications_total":                          false,
