@@ -126,7 +126,7 @@ func checkQueue(cfg *config.Config, cfgKey *KeyFacts, q QueueFacts) []Item {
 		return []Item{item("queue-exists", s, Fail, q.Err.Error(), fix)}
 	}
 	arn := q.Attrs["QueueArn"]
-	items := []Item{okItem("queue-exists", s, fmt.Sprintf("queue %s, registered for %s", arn, strings.Join(q.Uses, " and ")))}
+	items := []Item{okItem("queue-exists", s, fmt.Sprintf("queue %s (%s)", arn, strings.Join(configFields(q.Uses), ", ")))}
 	items = append(items, checkStandard(s, q.Attrs))
 	items = append(items, checkSSE(s, cfgKey, q.Attrs))
 	if q.Key != nil || q.Attrs["KmsMasterKeyId"] != "" {
