@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -207,7 +208,7 @@ func evaluate(doc policyDoc, r request) verdict {
 			denyUnknown = append(denyUnknown, name)
 		case m == yes:
 			allowYes = append(allowYes, name)
-			if !(s.Principal != nil && s.Principal.Any && len(s.Condition) == 0) {
+			if !(s.Principal != nil && s.Principal.everyone() && len(s.Condition) == 0) {
 				public = false
 			}
 		case m == unknown:
@@ -257,6 +258,11 @@ func boolTri(b bool) tri {
 		return yes
 	}
 	return no
+}
+
+// everyone reports "*" or {"AWS": "*"}: any principal at all.
+func (p *principals) everyone() bool {
+	return p.Any || slices.Contains(p.Kinds["AWS"], "*")
 }
 
 func (p *principals) matches(r request) bool {
