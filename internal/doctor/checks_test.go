@@ -104,7 +104,9 @@ func TestChecks(t *testing.T) {
 		{name: "configured key unreadable", break_: func(f *Facts) { f.Key.DescribeErr = fmt.Errorf("describing: %w", errDenied) },
 			// the queue keys share the fact, so their key policy check fails too
 			want: []string{"kms-key alias/lwa fail", "queue-key-policy " + tExpiry + " fail", "queue-key-policy " + tNewSecret + " fail"}, fix: "kms:DescribeKey"},
-		{name: "configured key is AWS managed", break_: func(f *Facts) { f.Key = &KeyFacts{ID: "alias/aws/secretsmanager", ARN: tOtherKey, Manager: "AWS", State: "Enabled"} },
+		{name: "configured key is AWS managed", break_: func(f *Facts) {
+			f.Key = &KeyFacts{ID: "alias/aws/secretsmanager", ARN: tOtherKey, Manager: "AWS", State: "Enabled"}
+		},
 			want: []string{"kms-key alias/aws/secretsmanager fail", "secret-key main-app fail"}, fix: "customer-managed"},
 		{name: "configured key pending deletion", break_: func(f *Facts) { f.Key.State = "PendingDeletion" },
 			want: []string{"kms-key alias/lwa fail", "queue-key-policy " + tExpiry + " fail", "queue-key-policy " + tNewSecret + " fail"}, fix: "enable-key"},
@@ -115,9 +117,17 @@ func TestChecks(t *testing.T) {
 			want: []string{"queue-exists " + tExpiry + " fail"}, fix: "sqs:GetQueueAttributes"},
 		{name: "FIFO queue", break_: func(f *Facts) { q0(f).Attrs["FifoQueue"] = "true"; q0(f).DLQ.Attrs["FifoQueue"] = "true" },
 			want: []string{"queue-standard " + tExpiry + " fail"}, fix: "standard queue"},
-		{name: "no SSE", break_: func(f *Facts) { delete(q0(f).Attrs, "KmsMasterKeyId"); q0(f).Key = nil; q0(f).Attrs["SqsManagedSseEnabled"] = "false" },
+		{name: "no SSE", break_: func(f *Facts) {
+			delete(q0(f).Attrs, "KmsMasterKeyId")
+			q0(f).Key = nil
+			q0(f).Attrs["SqsManagedSseEnabled"] = "false"
+		},
 			want: []string{"queue-sse " + tExpiry + " fail"}, fix: "KmsMasterKeyId=" + tKeyARN},
-		{name: "SSE-SQS is enough", break_: func(f *Facts) { delete(q0(f).Attrs, "KmsMasterKeyId"); q0(f).Key = nil; q0(f).Attrs["SqsManagedSseEnabled"] = "true" }},
+		{name: "SSE-SQS is enough", break_: func(f *Facts) {
+			delete(q0(f).Attrs, "KmsMasterKeyId")
+			q0(f).Key = nil
+			q0(f).Attrs["SqsManagedSseEnabled"] = "true"
+		}},
 		{name: "SSE with the AWS-managed SQS key", break_: func(f *Facts) {
 			q0(f).Attrs["KmsMasterKeyId"] = "alias/aws/sqs"
 			q0(f).Key = &KeyFacts{ID: "alias/aws/sqs", ARN: tOtherKey, Manager: "AWS", State: "Enabled"}
@@ -153,7 +163,10 @@ func TestChecks(t *testing.T) {
 			want: []string{"queue-policy " + tExpiry + " fail"}, fix: "AmazonSpApiNotificationsDeliver"},
 		{name: "retention one day", break_: func(f *Facts) { q0(f).Attrs["MessageRetentionPeriod"] = "86400" },
 			want: []string{"queue-retention " + tExpiry + " fail"}, fix: "MessageRetentionPeriod=1209600"},
-		{name: "retention five days", break_: func(f *Facts) { q0(f).Attrs["MessageRetentionPeriod"] = "432000"; q0(f).DLQ.Attrs["MessageRetentionPeriod"] = "432000" },
+		{name: "retention five days", break_: func(f *Facts) {
+			q0(f).Attrs["MessageRetentionPeriod"] = "432000"
+			q0(f).DLQ.Attrs["MessageRetentionPeriod"] = "432000"
+		},
 			want: []string{"queue-retention " + tExpiry + " warn"}, fix: "MessageRetentionPeriod=1209600"},
 		{name: "no redrive policy", break_: func(f *Facts) { delete(q0(f).Attrs, "RedrivePolicy"); q0(f).DLQ = nil; q0(f).MaxReceiveCount = 0 },
 			want: []string{"queue-dlq " + tExpiry + " fail"}, fix: "RedrivePolicy"},
@@ -219,7 +232,9 @@ func TestChecks(t *testing.T) {
 		}, want: []string{"lwa-token main-app fail"}, fix: "network path"},
 		{name: "SP-API endpoint unreachable", break_: func(f *Facts) { f.Endpoints[0].Err = errors.New("HEAD: x509: certificate signed by unknown authority") },
 			want: []string{"spapi-endpoint na fail"}, fix: "sellingpartnerapi-na.amazon.com"},
-		{name: "plain http loopback endpoint", break_: func(f *Facts) { f.Endpoints[0] = EndpointFacts{Region: "na", URL: "http://127.0.0.1:1", Plain: true, Status: 404} }},
+		{name: "plain http loopback endpoint", break_: func(f *Facts) {
+			f.Endpoints[0] = EndpointFacts{Region: "na", URL: "http://127.0.0.1:1", Plain: true, Status: 404}
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
