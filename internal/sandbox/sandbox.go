@@ -95,7 +95,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := env.Report(ctx, out, start); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\n5. lwa-rotator doctor on this set-up (read-only; `lwa-rotator doctor --config %s` runs the same):\n", env.ConfigPath)
+	fmt.Fprintf(out, "\n5. lwa-rotator doctor, read-only, on this set-up:\n")
 	rep, err := env.Doctor(ctx)
 	if err != nil {
 		return err
