@@ -6,17 +6,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -37,11 +40,17 @@ type doctorRun struct {
 	}
 }
 
+// extraEnv holds, per environment (by config path), one more VAR=value for doctor's process.
+var extraEnv sync.Map
+
 // runDoctor runs `lwa-rotator doctor` against env, as an operator would.
 func runDoctor(t *testing.T, env *sandbox.Env, args ...string) doctorRun {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"doctor", "--config", env.ConfigPath}, args...)...)
 	cmd.Env = append(os.Environ(), env.Environ()...)
+	if kv, ok := extraEnv.Load(env.ConfigPath); ok {
+		cmd.Env = append(cmd.Env, kv.(string))
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -214,6 +223,93 @@ func TestDoctorNamesEachBrokenSetUp(t *testing.T) {
 			}
 			return []string{"lwa-token " + env.AppName}, "Developer Console"
 		}},
+		// The remaining checks, each broken once.
+		{"queue missing", func(t *testing.T, env *sandbox.Env) ([]string, string) {
+			rewriteConfig(t, env, "expiry: "+env.ExpiryQueue, "expiry: "+env.ExpiryQueue+"-gone")
+			return []string{"queue-exists " + env.ExpiryQueue + "-gone"}, "queues.expiry"
+		}},
+		{"queue without SSE", func(t *testing.T, env *sandbox.Env) ([]string, string) {
+			setQueueAttribute(t, env, env.ExpiryQueue, "KmsMasterKeyId", "")
+			setQueueAttribute(t, env, env.ExpiryQueue, "SqsManagedSseEnabled", "false")
+			return []string{"queue-sse " + env.ExpiryQueue}, "KmsMasterKeyId=" + env.KMSKeyARN
+		}},
+		{"queue on the AWS-managed SQS key", func(t *testing.T, env *sandbox.Env) ([]string, string) {
+			setQueueAttribute(t, env, env.ExpiryQueue, "KmsMasterKeyId", "alias/aws/sqs")
+			return []string{"queue-key-policy " + env.ExpiryQueue}, "customer-managed key"
+		}},
+		{"queue policy denying Amazon", func(t *testing.T, env *sandbox.Env) ([]string, string) {
+			arn := queueARN(t, env, env.ExpiryQueue)
+			deny := doctor.Statement{Sid: "NoSends", Effect: "Deny", Principal: map[string]string{"AWS": "*"}, Action: []string{"sqs:SendMessage"}, Resource: arn}
+			setQueueAttribute(t, env, env.ExpiryQueue, "Policy", doctor.PolicyDocument(doctor.AmazonQueueStatement(arn), deny))
+			return []string{"queue-policy " + env.ExpiryQueue}, "Deny"
+		}},
+		{"one-day retention", func(t *testing.T, env *sandbox.Env) ([]string, string) {
+			setQueueAttribute(t, env, env.ExpiryQueue, "MessageRetentionPeriod", "86400")
+			return []string{"queue-retention " + env.ExpiryQueue}, "MessageRetentionPeriod=1209600"
+		}},
+		{"maxReceiveCount 1", func(t *testing.T, env *sandbox.Env) ([]string, string) {
+			dlqARN := queueARN(t, env, env.DLQs[0])
+			setQueueAttribute(t, env, env.ExpiryQueue, "RedrivePolicy", `{"deadLetterTargetArn":"`+dlqARN+`","maxReceiveCount":1}`)
+			return []string{"queue-max-receive " + env.ExpiryQueue}, "maxReceiveCount to 10"
+		}},
+		{"unencrypted dead-letter queue", func(t *testing.T, env *sandbox.Env) ([]string, string) {
+			setQueueAttribute(t, env, env.DLQs[0], "KmsMasterKeyId", "")
+			setQueueAttribute(t, env, env.DLQs[0], "SqsManagedSseEnabled", "false")
+			return []string{"dlq-sse " + env.DLQs[0]}, "KmsMasterKeyId"
+		}},
+		{"configured key disabled", func(t *testing.T, env *sandbox.Env) ([]string, string) {
+			// moto 5.2.1 answers DisableKey with a 500 when given the key's ARN; the key id works.
+			id := env.KMSKeyARN[strings.LastIndex(env.KMSKeyARN, "/")+1:]
+			if _, err := env.AWS.KMS.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(id)}); err != nil {
+				t.Fatal(err)
+			}
+			// The queues use the same key, so nothing can be delivered to them either.
+			want := []string{"kms-key " + env.KMSKeyARN, "queue-key-policy " + env.ExpiryQueue, "queue-key-policy " + env.SecretQueue}
+			if realAWS {
+				// AWS also refuses to decrypt the secret; moto ignores the key's state.
+				want = append(want, "secret-record "+env.AppName)
+			}
+			return want, "enable-key"
+		}},
+		{"secret missing", func(t *testing.T, env *sandbox.Env) ([]string, string) {
+			rewriteConfig(t, env, "secretId: "+env.SecretID, "secretId: "+env.SecretID+"-gone")
+			return []string{"secret-exists " + env.AppName}, "create-secret"
+		}},
+		{"unreadable record", func(t *testing.T, env *sandbox.Env) ([]string, string) {
+			if _, err := env.AWS.SecretsManager.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(env.SecretID),
+				SecretString: aws.String(`{"clientId":"` + env.ClientID + `"}`)}); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"secret-record " + env.AppName}, "clientSecret"
+		}},
+		{"leftover AWSPENDING", func(t *testing.T, env *sandbox.Env) ([]string, string) {
+			b, err := vault.Encode(vault.Record{ClientID: env.ClientID, ClientSecret: unknownSecret}, vault.FormatDefault)
+			if err != nil {
+				t.Fatal(err)
+			}
+			token := strings.Repeat("ab", 16)
+			if _, err := env.AWS.SecretsManager.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(env.SecretID),
+				SecretString: aws.String(string(b)), ClientRequestToken: aws.String(token), VersionStages: []string{vault.StagePending}}); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"secret-pending " + env.AppName}, "--remove-from-version-id " + token
+		}},
+		{"no room for the daemon's tags", func(t *testing.T, env *sandbox.Env) ([]string, string) {
+			var tags []smtypes.Tag
+			for i := range 45 {
+				tags = append(tags, smtypes.Tag{Key: aws.String(fmt.Sprintf("team-%d", i)), Value: aws.String("x")})
+			}
+			if _, err := env.AWS.SecretsManager.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(env.SecretID), Tags: tags}); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"secret-tags " + env.AppName}, "remove at least 1 tags"
+		}},
+		{"SP-API endpoint unreachable", func(t *testing.T, env *sandbox.Env) ([]string, string) {
+			// The environment's LWA_ROTATOR_SPAPI_ENDPOINT overrides the file, so override it.
+			closed := closedURL(t)
+			extraEnv.Store(env.ConfigPath, "LWA_ROTATOR_SPAPI_ENDPOINT="+closed)
+			return []string{"spapi-endpoint na"}, closed
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -240,6 +336,18 @@ func TestDoctorNamesEachBrokenSetUp(t *testing.T) {
 			assertNoSecret(t, r.out+text.out, env.FirstSecret, unknownSecret)
 		})
 	}
+}
+
+// closedURL is a loopback URL nothing listens on.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + ln.Addr().String()
+	ln.Close()
+	return u
 }
 
 var unknownSecret = secret.New("amzn1.oa2-cs.v1." + fmt.Sprintf("%064x", 0xd0c7))
