@@ -47,6 +47,9 @@ var iamAction = map[string]string{
 	"secretsmanager:TagResource":              "secretsmanager:TagResource",
 	"secretsmanager:UntagResource":            "secretsmanager:UntagResource",
 	"kms:DescribeKey":                         "kms:DescribeKey",
+	// Only lwa-rotator doctor calls these two (doctor-policy.json).
+	"sqs:GetQueueUrl":  "sqs:GetQueueUrl",
+	"kms:GetKeyPolicy": "kms:GetKeyPolicy",
 }
 
 // viaNeeds are the KMS calls a service makes on the daemon's behalf when its data is encrypted

@@ -16,6 +16,8 @@ const (
 	daemonFile = "daemon-policy.json"
 	queueFile  = "queue-policy.json"
 	keyFile    = "kms-key-policy.json"
+	// doctorFile is the optional identity policy `lwa-rotator doctor` needs beside daemonFile.
+	doctorFile = "doctor-policy.json"
 
 	// amazonPrincipal is the account SP-API delivers notifications from.
 	amazonPrincipal = "arn:aws:iam::437568002678:root"
@@ -125,7 +127,7 @@ func TestPoliciesWellFormed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{daemonFile, queueFile, keyFile} {
+	for _, want := range []string{daemonFile, queueFile, keyFile, doctorFile} {
 		if !slices.Contains(files, want) {
 			t.Errorf("%s is missing", want)
 		}
@@ -135,7 +137,7 @@ func TestPoliciesWellFormed(t *testing.T) {
 			t.Parallel()
 			p := loadPolicy(t, name)
 			// Only an identity policy has no Principal; a resource policy needs one on every statement.
-			identity := name == daemonFile
+			identity := name == daemonFile || name == doctorFile
 			if p.Version != "2012-10-17" {
 				t.Errorf("Version = %q, want 2012-10-17 (older versions do not expand ${...} and misread conditions)", p.Version)
 			}
@@ -179,7 +181,7 @@ func TestPoliciesWellFormed(t *testing.T) {
 // TestNoWildcardActions: a wildcard grants whatever AWS adds to the service later.
 func TestNoWildcardActions(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{daemonFile, queueFile, keyFile} {
+	for _, name := range []string{daemonFile, queueFile, keyFile, doctorFile} {
 		for _, s := range loadPolicy(t, name).Statement {
 			for _, a := range s.Action {
 				if !strings.Contains(a, "*") {
@@ -197,10 +199,12 @@ func TestNoWildcardActions(t *testing.T) {
 
 func TestResourceScoping(t *testing.T) {
 	t.Parallel()
-	for _, s := range loadPolicy(t, daemonFile).Statement {
-		for _, r := range s.Resource {
-			if strings.Contains(r, "*") {
-				t.Errorf("%s %s: resource %q; every action the daemon uses supports resource-level permissions", daemonFile, s.Sid, r)
+	for _, name := range []string{daemonFile, doctorFile} {
+		for _, s := range loadPolicy(t, name).Statement {
+			for _, r := range s.Resource {
+				if strings.Contains(r, "*") {
+					t.Errorf("%s %s: resource %q; every action the daemon and doctor use supports resource-level permissions", name, s.Sid, r)
+				}
 			}
 		}
 	}
@@ -240,7 +244,7 @@ func TestPlaceholders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{daemonFile, queueFile, keyFile} {
+	for _, name := range []string{daemonFile, queueFile, keyFile, doctorFile} {
 		b, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/spapi-tools/lwa-rotator/internal/awstest"
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/internal/doctor"
 	"github.com/spapi-tools/lwa-rotator/spapi/spapisim"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
@@ -56,7 +58,7 @@ type EnvOptions struct {
 	RejectedRetry      time.Duration // 15m
 	RetryMin           time.Duration // 1m
 	DeadLetterInterval time.Duration // 1m
-	// MaxReceiveCount is the queues' redrive limit (default 5).
+	// MaxReceiveCount is the queues' redrive limit (default 10: what doctor asks for).
 	MaxReceiveCount int
 	// RotateInterval is the simulator's rate limit per application (default 1m).
 	RotateInterval time.Duration
@@ -87,7 +89,7 @@ func (o *EnvOptions) defaults() {
 	def(&o.RotateInterval, time.Minute)
 	def(&o.DeadLetterInterval, time.Minute)
 	if o.MaxReceiveCount == 0 {
-		o.MaxReceiveCount = 5
+		o.MaxReceiveCount = 10
 	}
 }
 
@@ -131,13 +133,16 @@ func NewEnv(ctx context.Context, o EnvOptions) (*Env, error) {
 		return nil, fmt.Errorf("creating the sandbox KMS key: %w", err)
 	}
 	e.KMSKeyARN = aws.ToString(key.KeyMetadata.Arn)
+	if err := e.allowAmazonOnKey(ctx); err != nil {
+		return nil, err
+	}
 
-	if e.ExpiryQueue, err = e.queue(ctx, o.Name+"-expiry"); err != nil {
+	if e.ExpiryQueue, err = e.CreateQueue(ctx, o.Name+"-expiry"); err != nil {
 		return nil, err
 	}
 	e.SecretQueue = e.ExpiryQueue
 	if !o.SharedQueue {
-		if e.SecretQueue, err = e.queue(ctx, o.Name+"-new-secret"); err != nil {
+		if e.SecretQueue, err = e.CreateQueue(ctx, o.Name+"-new-secret"); err != nil {
 			return nil, err
 		}
 	}
@@ -205,10 +210,37 @@ applications:
 `, o.AwaitDeadline, o.RetryMin, e.KMSKeyARN, e.ExpiryQueue, e.SecretQueue, o.VisibilityTimeout, o.RejectedRetry, o.DeadLetterInterval, e.SimURL, e.SimURL, e.SimURL, e.SimURL, o.RotateInterval, e.AppName, e.ClientID, e.SecretID, e.AppID)
 }
 
-// queue makes an SSE-KMS queue with a dead-letter queue after MaxReceiveCount receives.
-func (e *Env) queue(ctx context.Context, name string) (string, error) {
-	dlq, err := e.AWS.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq"),
-		Attributes: map[string]string{"KmsMasterKeyId": e.KMSKeyARN}})
+// allowAmazonOnKey gives the key the policy deploy/iam/kms-key-policy.json asks for, as far as
+// the sandbox needs it: the account administers the key, Amazon's account encrypts through SQS.
+func (e *Env) allowAmazonOnKey(ctx context.Context) error {
+	account := strings.Split(e.KMSKeyARN, ":")[4]
+	root := doctor.Statement{Sid: "EnableRootAccountAdministration", Effect: "Allow",
+		Principal: map[string]string{"AWS": "arn:aws:iam::" + account + ":root"}, Action: []string{"kms:*"}, Resource: "*"}
+	policy := doctor.PolicyDocument(root, doctor.AmazonKeyStatement(strings.Split(e.KMSKeyARN, ":")[3]))
+	if _, err := e.AWS.KMS.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(e.KMSKeyARN), PolicyName: aws.String("default"),
+		Policy: aws.String(policy)}); err != nil {
+		return fmt.Errorf("setting the sandbox key's policy: %w", err)
+	}
+	return nil
+}
+
+// retention14d is SQS's longest retention: an unread new secret outlives the old one.
+const retention14d = "1209600"
+
+// CreateQueue makes an SSE-KMS queue that Amazon's account may send to, with a dead-letter
+// queue after MaxReceiveCount receives: the set-up `lwa-rotator doctor` passes. A name ending in
+// .fifo makes a FIFO queue (and a FIFO dead-letter queue), which Amazon cannot deliver to.
+func (e *Env) CreateQueue(ctx context.Context, name string) (string, error) {
+	base, fifo := strings.CutSuffix(name, ".fifo")
+	suffix := ""
+	if fifo {
+		suffix = ".fifo"
+	}
+	dlqAttrs := map[string]string{"KmsMasterKeyId": e.KMSKeyARN, "MessageRetentionPeriod": retention14d}
+	if fifo {
+		dlqAttrs["FifoQueue"] = "true"
+	}
+	dlq, err := e.AWS.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(base + "-dlq" + suffix), Attributes: dlqAttrs})
 	if err != nil {
 		return "", fmt.Errorf("creating queue %s-dlq: %w", name, err)
 	}
@@ -218,13 +250,28 @@ func (e *Env) queue(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading queue %s-dlq: %w", name, err)
 	}
-	q, err := e.AWS.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: map[string]string{
-		"KmsMasterKeyId":    e.KMSKeyARN,
-		"VisibilityTimeout": "60",
-		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":"%s","maxReceiveCount":"%d"}`, attrs.Attributes["QueueArn"], e.opts.MaxReceiveCount),
-	}})
+	qAttrs := map[string]string{
+		"KmsMasterKeyId":         e.KMSKeyARN,
+		"VisibilityTimeout":      "60",
+		"MessageRetentionPeriod": retention14d,
+		"RedrivePolicy":          fmt.Sprintf(`{"deadLetterTargetArn":"%s","maxReceiveCount":"%d"}`, attrs.Attributes["QueueArn"], e.opts.MaxReceiveCount),
+	}
+	if fifo {
+		qAttrs["FifoQueue"] = "true"
+	}
+	q, err := e.AWS.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: qAttrs})
 	if err != nil {
 		return "", fmt.Errorf("creating queue %s: %w", name, err)
+	}
+	out, err := e.AWS.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{"QueueArn"}})
+	if err != nil {
+		return "", fmt.Errorf("reading queue %s: %w", name, err)
+	}
+	policy := doctor.PolicyDocument(doctor.AmazonQueueStatement(out.Attributes["QueueArn"]))
+	if _, err := e.AWS.SQS.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: q.QueueUrl,
+		Attributes: map[string]string{"Policy": policy}}); err != nil {
+		return "", fmt.Errorf("setting the policy of queue %s: %w", name, err)
 	}
 	return aws.ToString(q.QueueUrl), nil
 }

@@ -12,8 +12,11 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/spapi-tools/lwa-rotator/config"
 	"github.com/spapi-tools/lwa-rotator/internal/daemon"
+	"github.com/spapi-tools/lwa-rotator/internal/doctor"
 	"github.com/spapi-tools/lwa-rotator/internal/moto"
+	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/spapi/spapisim"
 )
 
@@ -92,6 +95,14 @@ func Run(ctx context.Context, o Options) error {
 	if err := env.Report(ctx, out, start); err != nil {
 		return err
 	}
+	fmt.Fprintf(out, "\n5. lwa-rotator doctor, read-only, on this set-up:\n")
+	rep, err := env.Doctor(ctx)
+	if err != nil {
+		return err
+	}
+	if err := doctor.WriteText(out, rep); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "\nMetrics: http://%s/metrics   Health: http://%s/healthz   Ready: http://%s/readyz\n", addr, addr, addr)
 	fmt.Fprintf(out, "Rotate again: kill -USR1 %d   Stop: Ctrl-C\n", os.Getpid())
 
@@ -107,6 +118,16 @@ func Run(ctx context.Context, o Options) error {
 			daemonSignals <- s
 		}
 	}
+}
+
+// Doctor runs lwa-rotator doctor's checks against this world, as the command would.
+func (e *Env) Doctor(ctx context.Context) (doctor.Report, error) {
+	cfg, err := config.Load(e.ConfigPath, func(string) string { return "" })
+	if err != nil {
+		return doctor.Report{}, fmt.Errorf("loading the sandbox configuration for doctor: %w", err)
+	}
+	return doctor.Run(ctx, cfg, doctor.Deps{SQS: e.AWS.SQS, KMS: e.AWS.KMS, SecretsManager: e.AWS.SecretsManager,
+		LWA: &spapi.LWAClient{Endpoint: cfg.Endpoints.LWA}}), nil
 }
 
 // WaitRotated waits until AWSCURRENT holds the simulator's newest secret and it is not the first.
