@@ -35,15 +35,12 @@ const (
 	// working secret, so it should outlive the old secret.
 	goodRetention = 7 * 24 * time.Hour
 	// maxSecretTags is Secrets Manager's limit per secret; every tag counts, not only ours.
-	maxSecretTags = 50
+	maxSecretTags = vault.MaxTags
 )
 
-// daemonTagKeys are the tags the daemon may write on each secret (vault's Tag* constants; a test
-// in deploy/iam holds the list equal to them).
-var daemonTagKeys = []string{
-	vault.TagRequestedAt, vault.TagNextAttemptAt, vault.TagNoticedExpiry,
-	vault.TagLastCallAt, vault.TagAttempts, vault.TagRotationID,
-}
+// daemonTagKeys are the tags the daemon may write on each secret: the vault's own list (a test in
+// deploy/iam holds it equal to vault's Tag* constants).
+var daemonTagKeys = vault.StateTags
 
 // DaemonTagKeys returns the tag keys the checks reserve room for on each secret.
 func DaemonTagKeys() []string { return slices.Clone(daemonTagKeys) }
