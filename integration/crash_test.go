@@ -18,7 +18,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 		t.Run(step, func(t *testing.T) {
 			t.Parallel()
 			env := newEnv(t, sandbox.EnvOptions{AwaitDeadline: 5 * time.Second, VisibilityTimeout: 5 * time.Second, RetryMin: time.Second})
-			first := startDaemon(t, env, "LWA_ROTATOR_TEST_CRASH_AT="+step)
+			first := startBinary(t, crashBinary, env, "LWA_ROTATOR_TEST_CRASH_AT="+step)
 			if _, err := env.Sim.SendExpiryNotice(context.Background(), env.ClientID, time.Time{}); err != nil {
 				t.Fatal(err)
 			}
@@ -41,4 +41,14 @@ func TestCrashAtEveryStep(t *testing.T) {
 			assertNoSecret(t, first.output()+"\n"+second.output(), env.FirstSecret, newest)
 		})
 	}
+}
+
+// TestProductionBinaryHasNoCrashHook: the variable that freezes the crash test's build does
+// nothing to the production binary, which rotates straight through every step.
+func TestProductionBinaryHasNoCrashHook(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, sandbox.EnvOptions{SecretLifetimeLeft: 150 * 24 * time.Hour})
+	d := startDaemon(t, env, "LWA_ROTATOR_TEST_CRASH_AT="+rotator.StepIntentSaved)
+	d.signal(t, syscall.SIGUSR1)
+	assertRotated(t, env, env.FirstSecret)
 }

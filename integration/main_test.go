@@ -18,8 +18,10 @@ import (
 )
 
 var (
-	binary  string
-	motoURL string
+	binary string
+	// crashBinary has the crash points compiled in (build tag lwa_rotator_crashpoints).
+	crashBinary string
+	motoURL     string
 	// realAWS is set when the user opted in to real AWS.
 	realAWS bool
 )
@@ -34,11 +36,22 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "lwa-rotator")
-	build := exec.Command("go", "build", "-race", "-o", binary, "../cmd/lwa-rotator")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building lwa-rotator:", err)
-		return 1
+	crashBinary = filepath.Join(dir, "lwa-rotator-crashpoints")
+	// The production binary, and one with the crash points compiled in for the crash test only.
+	builds := []*exec.Cmd{
+		exec.Command("go", "build", "-race", "-o", binary, "../cmd/lwa-rotator"),
+		exec.Command("go", "build", "-race", "-tags", "lwa_rotator_crashpoints", "-o", crashBinary, "../cmd/lwa-rotator"),
+	}
+	errs := make(chan error, len(builds))
+	for _, b := range builds {
+		b.Stdout, b.Stderr = os.Stderr, os.Stderr
+		go func() { errs <- b.Run() }()
+	}
+	for range builds {
+		if err := <-errs; err != nil {
+			fmt.Fprintln(os.Stderr, "building lwa-rotator:", err)
+			return 1
+		}
 	}
 	realAWS = os.Getenv("LWA_ROTATOR_IT_REAL_AWS") == "1"
 	if !realAWS {

@@ -34,7 +34,13 @@ type daemonProc struct {
 // startDaemon runs `lwa-rotator run` against env and waits until it listens.
 func startDaemon(t *testing.T, env *sandbox.Env, extraEnv ...string) *daemonProc {
 	t.Helper()
-	cmd := exec.Command(binary, "run", "--config", env.ConfigPath, "--listen", "127.0.0.1:0")
+	return startBinary(t, binary, env, extraEnv...)
+}
+
+// startBinary is startDaemon with another build of the binary.
+func startBinary(t *testing.T, bin string, env *sandbox.Env, extraEnv ...string) *daemonProc {
+	t.Helper()
+	cmd := exec.Command(bin, "run", "--config", env.ConfigPath, "--listen", "127.0.0.1:0")
 	cmd.Env = append(append(os.Environ(), env.Environ()...), extraEnv...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()

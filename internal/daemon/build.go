@@ -158,21 +158,6 @@ func hardenedHTTPClient() *http.Client {
 	return &http.Client{Transport: tr, Timeout: 60 * time.Second}
 }
 
-// crashPoint freezes the process at the named rotation step so the crash tests can SIGKILL it
-// exactly there. It is inert unless LWA_ROTATOR_TEST_CRASH_AT names a step.
-func crashPoint(at string, log *zap.Logger) func(string) {
-	if at == "" {
-		return nil
-	}
-	return func(step string) {
-		if step != at {
-			return
-		}
-		log.Warn("test crash point reached; waiting to be killed", zap.String("step", step))
-		select {}
-	}
-}
-
 type snapshotFunc func() []rotator.Status
 
 func (f snapshotFunc) Snapshot() []rotator.Status { return f() }

@@ -1,0 +1,21 @@
+//go:build lwa_rotator_crashpoints
+
+package daemon
+
+import "go.uber.org/zap"
+
+// crashPoint freezes the process at the named rotation step so the crash test can SIGKILL it
+// exactly there. It exists only in binaries built with the lwa_rotator_crashpoints tag (the
+// integration suite's crash test builds one); a production binary has no way to freeze.
+func crashPoint(at string, log *zap.Logger) func(string) {
+	if at == "" {
+		return nil
+	}
+	return func(step string) {
+		if step != at {
+			return
+		}
+		log.Warn("test crash point reached; waiting to be killed", zap.String("step", step))
+		select {}
+	}
+}
