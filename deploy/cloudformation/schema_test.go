@@ -153,7 +153,7 @@ func resourceSchema(typ string) (*gojsonschema.Schema, error) {
 }
 
 var (
-	templateSections = setOf("AWSTemplateFormatVersion", "Description", "Metadata", "Parameters", "Conditions", "Resources", "Outputs")
+	templateSections = setOf("AWSTemplateFormatVersion", "Description", "Metadata", "Parameters", "Rules", "Conditions", "Resources", "Outputs")
 	outputKeys       = setOf("Description", "Value", "Export", "Condition")
 	pseudoParams     = setOf("AWS::AccountId", "AWS::NotificationARNs", "AWS::Partition", "AWS::Region",
 		"AWS::StackId", "AWS::StackName", "AWS::URLSuffix")
@@ -204,6 +204,23 @@ func validate(e *expanded) []string {
 	for name, p := range section(e.tpl, "Parameters") {
 		for _, msg := range schemaErrors(paramSchema, p) {
 			add("parameter %s: %s", name, msg)
+		}
+	}
+
+	for name, r := range section(e.tpl, "Rules") {
+		m, _ := r.(map[string]node)
+		for k := range m {
+			if k != "RuleCondition" && k != "Assertions" {
+				add("rule %s: unknown key %q", name, k)
+			}
+		}
+		for _, a := range strs(m["Assertions"]) {
+			am, _ := a.(map[string]node)
+			for k := range am {
+				if k != "Assert" && k != "AssertDescription" {
+					add("rule %s: unknown assertion key %q", name, k)
+				}
+			}
 		}
 	}
 
@@ -397,6 +414,7 @@ func TestValidationCatchesMistakes(t *testing.T) {
 		{"GetAtt of an unknown attribute", baseFile, "!GetAtt ExpiryQueue.Arn", "!GetAtt ExpiryQueue.ARN", "has no attribute ARN"},
 		{"Sub variable naming nothing", baseFile, "QueueName: !Sub ${NamePrefix}-expiry\n", "QueueName: !Sub ${NamePrefx}-expiry\n", "${NamePrefx} names nothing"},
 		{"Ref to a resource its condition removed", baseFile, "- !If [HasApp2, !Ref App2Secret, !Ref AWS::NoValue]", "- !Ref App2Secret", "Ref App2Secret names no parameter, resource (in this scenario)"},
+		{"misspelt rule key", baseFile, "        AssertDescription: App2ClientId", "        AssertDescriptoin: App2ClientId", `unknown assertion key "AssertDescriptoin"`},
 		{"default outside the allowed values", ecsFile, "    Default: DISABLED\n", "    Default: disabled\n", "not in AllowedValues"},
 	}
 	for _, tc := range tests {

@@ -360,6 +360,26 @@ func expand(tpl map[string]node, sc scenario) (*expanded, error) {
 		}
 		return false, fmt.Errorf("%s is not a condition function", fn)
 	}
+	// Rules use the same functions on parameters; CloudFormation refuses a parameter set that
+	// breaks an assertion whose rule applies.
+	for name, raw := range section(tpl, "Rules") {
+		r, _ := raw.(map[string]node)
+		applies := true
+		if c, ok := r["RuleCondition"]; ok {
+			if applies, err = eval(c, 0); err != nil {
+				return nil, fmt.Errorf("rule %s: %w", name, err)
+			}
+		}
+		for _, a := range strs(r["Assertions"]) {
+			ok, err := eval(get(a, "Assert"), 0)
+			if err != nil {
+				return nil, fmt.Errorf("rule %s: %w", name, err)
+			}
+			if applies && !ok {
+				return nil, fmt.Errorf("rule %s refuses the parameters: %v", name, get(a, "AssertDescription"))
+			}
+		}
+	}
 	for name, d := range defs {
 		b, err := eval(d, 0)
 		if err != nil {
@@ -522,5 +542,48 @@ func TestParseTemplateRejectsWhatCloudFormationWould(t *testing.T) {
 	}
 	if fmt.Sprint(tpl) != fmt.Sprint(want) {
 		t.Errorf("parsed %v, want %v", tpl, want)
+	}
+}
+
+// TestRulesRefuseBadApplicationSlots: the parameter sets the daemon would refuse are refused by
+// CloudFormation first (the Rules section), and a good one passes.
+func TestRulesRefuseBadApplicationSlots(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t, baseFile)
+	app1 := map[string]string{"App1Name": "main-app", "App1ClientId": "amzn1.application-oa2-client.aaa111"}
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range app1 {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	tests := []struct {
+		name   string
+		params map[string]string
+		want   string // "" means accepted
+	}{
+		{"second application complete", with(map[string]string{"App2Name": "b", "App2ClientId": "amzn1.application-oa2-client.bbb"}), ""},
+		{"second application without client id", with(map[string]string{"App2Name": "b"}), "App2ClientId is required"},
+		{"second application named like the first", with(map[string]string{"App2Name": "main-app", "App2ClientId": "amzn1.application-oa2-client.bbb"}), "App2Name must differ"},
+		{"third application without client id", with(map[string]string{"App3Name": "c"}), "App3ClientId is required"},
+		{"third application named like the second", with(map[string]string{"App2Name": "b", "App2ClientId": "amzn1.application-oa2-client.bbb", "App3Name": "b", "App3ClientId": "amzn1.application-oa2-client.ccc"}), "App3Name must differ"},
+		{"application name with a slash", with(map[string]string{"App2Name": "a/b", "App2ClientId": "amzn1.application-oa2-client.bbb"}), "does not match AllowedPattern"},
+		{"first application missing", map[string]string{}, "App1Name: required and not set"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := expand(tpl, scenario{tc.name, tc.params})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
 	}
 }
