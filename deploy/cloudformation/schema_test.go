@@ -160,14 +160,15 @@ var (
 	// attributes lists Fn::GetAtt attributes (CloudFormation "Return values") of the types these
 	// templates read attributes from. A type not listed fails the test until it is added.
 	attributes = map[string]set{
-		"AWS::IAM::Role":          setOf("Arn", "RoleId"),
-		"AWS::KMS::Key":           setOf("Arn", "KeyId"),
-		"AWS::SQS::Queue":         setOf("Arn", "QueueName", "QueueUrl"),
-		"AWS::SSM::Parameter":     setOf("Type", "Value"),
-		"AWS::EC2::SecurityGroup": setOf("GroupId", "VpcId"),
-		"AWS::ECS::Service":       setOf("Name", "ServiceArn"),
-		"AWS::ECS::Cluster":       setOf("Arn"),
-		"AWS::Logs::LogGroup":     setOf("Arn"),
+		"AWS::IAM::Role":                 setOf("Arn", "RoleId"),
+		"AWS::KMS::Key":                  setOf("Arn", "KeyId"),
+		"AWS::SQS::Queue":                setOf("Arn", "QueueName", "QueueUrl"),
+		"AWS::SSM::Parameter":            setOf("Type", "Value"),
+		"AWS::EC2::SecurityGroup":        setOf("GroupId", "VpcId"),
+		"AWS::ECS::Service":              setOf("Name", "ServiceArn"),
+		"AWS::ECS::Cluster":              setOf("Arn"),
+		"AWS::Logs::LogGroup":            setOf("Arn"),
+		"AWS::ServiceDiscovery::Service": setOf("Arn", "Id", "Name"),
 	}
 	subVarRE = regexp.MustCompile(`\$\{([^}]*)\}`)
 )
