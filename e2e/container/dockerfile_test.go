@@ -239,8 +239,21 @@ func TestDockerfile(t *testing.T) {
 	if !passwdHasUID(string(passwd), img.uid, img.gid) {
 		t.Errorf("build/container/passwd has no entry for uid %d gid %d", img.uid, img.gid)
 	}
-	if !slices.ContainsFunc(img.env, func(e string) bool { return strings.HasPrefix(e, "LWA_ROTATOR_LISTEN=") }) {
+	listen := ""
+	for _, e := range img.env {
+		if v, ok := strings.CutPrefix(e, "LWA_ROTATOR_LISTEN="); ok {
+			listen = v
+		}
+	}
+	if listen == "" {
 		t.Error("the image sets no LWA_ROTATOR_LISTEN: the health check would not know the port")
+	}
+	var exposed []string
+	for _, e := range final.all("expose") {
+		exposed = append(exposed, e.args...)
+	}
+	if _, port, _ := strings.Cut(listen, ":"); listen != "" && !slices.Contains(exposed, port) && !slices.Contains(exposed, port+"/tcp") {
+		t.Errorf("EXPOSE %v does not include the listen port of LWA_ROTATOR_LISTEN=%s", exposed, listen)
 	}
 }
 
