@@ -38,8 +38,9 @@ type Metrics struct {
 	queueName map[string]string // queue URL → bounded label
 }
 
-// New registers everything on reg. version is the build's version string.
-func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, version string) *Metrics {
+// New registers everything on reg. version and revision are the build's stamps; an empty revision
+// falls back to the VCS revision Go recorded, if any.
+func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, version, revision string) *Metrics {
 	m := &Metrics{
 		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "rotations_total",
@@ -84,7 +85,10 @@ func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, versio
 		Namespace: ns, Name: "build_info",
 		Help: "Build information; the value is always 1.",
 	}, []string{"version", "revision", "goversion"})
-	buildInfo.WithLabelValues(version, revision(), runtime.Version()).Set(1)
+	if revision == "" {
+		revision = vcsRevision()
+	}
+	buildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
 	reg.MustRegister(m.rotations, m.notifications, m.apiRequests, m.apiDuration, m.polls, m.deadLetters, m.reloadOK, m.reloadTime, m.configHash, buildInfo,
 		&stateCollector{state: state, ready: ready},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -169,7 +173,7 @@ func (m *Metrics) Reloaded(ok bool, at time.Time) {
 	m.reloadOK.Set(0)
 }
 
-func revision() string {
+func vcsRevision() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" {

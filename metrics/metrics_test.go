@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func TestEverySeriesExistsFromStartUpAndLintsClean(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	expiry := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	m := New(reg, fixedSnapshot{{App: "app-a", Known: true, CurrentExpiry: expiry}, {App: "app-b"}}, func() bool { return true }, "1.2.3")
+	m := New(reg, fixedSnapshot{{App: "app-a", Known: true, CurrentExpiry: expiry}, {App: "app-b"}}, func() bool { return true }, "1.2.3", "")
 	m.Init([]string{"app-a", "app-b"}, map[string]string{"https://q/e": "expiry", "https://q/n": "new_secret"})
 
 	want := []string{
@@ -68,7 +69,7 @@ lwa_rotator_secret_expiry_timestamp_seconds{application="app-b"} 0
 func TestObserversMoveCounters(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	m := New(reg, fixedSnapshot{}, nil, "dev")
+	m := New(reg, fixedSnapshot{}, nil, "dev", "")
 	m.Init([]string{"a"}, map[string]string{"https://q/e": "shared"})
 	m.Rotation("a", rotator.ResultSuccess)
 	m.Notification("a", "APPLICATION_OAUTH_CLIENT_NEW_SECRET", rotator.OutcomeStale)
@@ -91,5 +92,19 @@ func TestObserversMoveCounters(t *testing.T) {
 		if got := testutil.ToFloat64(tc.c); got != tc.want {
 			t.Errorf("case %d: got %v, want %v", i, got, tc.want)
 		}
+	}
+}
+
+func TestBuildInfoCarriesTheStampedRevision(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	New(reg, fixedSnapshot{}, nil, "v1.2.3", "0123abcd")
+	want := `
+# HELP lwa_rotator_build_info Build information; the value is always 1.
+# TYPE lwa_rotator_build_info gauge
+lwa_rotator_build_info{goversion="` + runtime.Version() + `",revision="0123abcd",version="v1.2.3"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "lwa_rotator_build_info"); err != nil {
+		t.Error(err)
 	}
 }

@@ -26,6 +26,15 @@ fi
 command -v staticcheck >/dev/null && staticcheck -version | grep -q "${STATICCHECK_VERSION#v}" ||
   go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
 command -v govulncheck >/dev/null || go install "golang.org/x/vuln/cmd/govulncheck@${GOVULNCHECK_VERSION}"
+# e2e/container runs the image's filesystem (binary, Debian's CA bundle, passwd) with runc, as root.
+if ! command -v runc >/dev/null || [ ! -s /etc/ssl/certs/ca-certificates.crt ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq runc ca-certificates >/dev/null
+fi
+ACTIONLINT_VERSION=v1.7.12
+command -v actionlint >/dev/null && actionlint -version | grep -q "${ACTIONLINT_VERSION#v}" ||
+  go install "github.com/rhysd/actionlint/cmd/actionlint@${ACTIONLINT_VERSION}"
 
 step "go vet and gofmt"
 go vet ./...
@@ -37,6 +46,9 @@ staticcheck ./...
 
 step "govulncheck"
 scripts/vulncheck.sh
+
+step "actionlint ${ACTIONLINT_VERSION} (GitHub workflows; shellcheck too where installed)"
+actionlint
 
 step "Prometheus rules"
 promtool check rules deploy/prometheus/lwa-rotator.rules.yml

@@ -19,8 +19,12 @@ import (
 	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version and revision are stamped by scripts/build.sh (-ldflags "-X main.version=… -X main.revision=…").
+// An unstamped build (go run, go install) falls back to the VCS data Go records, if any.
+var (
+	version  = "dev"
+	revision = ""
+)
 
 // errUsage marks a command-line mistake (exit code 2).
 var errUsage = errors.New("usage")
@@ -32,6 +36,7 @@ commands:
   check-config  validate a configuration file and print every problem (--config FILE)
   doctor        check, read-only, the queues, keys, secrets, LWA and SP-API set-up; a fix for each failure (--config FILE, --json)
   sandbox       local sandbox: moto + SP-API/LWA simulator + daemon, one full rotation (--listen, --simulator-only, --exit-after-rotation)
+  healthcheck   exit 0 if the daemon's /healthz answers 200, else 1 (--listen, --url, --config, --timeout)
   version       print the version and build information
 `
 
@@ -50,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdDoctor(ctx, args[1:], stdout, stderr)
 	case "sandbox":
 		return cmdSandbox(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, args[1:], os.Getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
@@ -62,8 +69,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-func defaultConfigPath() string {
-	if p := os.Getenv("LWA_ROTATOR_CONFIG"); p != "" {
+func defaultConfigPath() string { return defaultConfigPathFrom(os.Getenv) }
+
+func defaultConfigPathFrom(getenv func(string) string) string {
+	if p := getenv("LWA_ROTATOR_CONFIG"); p != "" {
 		return p
 	}
 	return "/etc/lwa-rotator/config.yaml"
@@ -86,7 +95,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
 	return daemon.Run(ctx, daemon.Options{
-		ConfigPath: *cfgPath, Listen: *listen, AWS: awsCfg, Signals: sig, Version: version,
+		ConfigPath: *cfgPath, Listen: *listen, AWS: awsCfg, Signals: sig, Version: version, Revision: buildRevision(),
 	})
 }
 
@@ -124,15 +133,22 @@ func cmdSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func versionString() string {
-	rev := "unknown"
+	return fmt.Sprintf("lwa-rotator %s (revision %s, %s, %s/%s)", version, buildRevision(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// buildRevision is the stamped revision, else the one Go recorded from the checkout, else "unknown".
+func buildRevision() string {
+	if revision != "" {
+		return revision
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" {
-				rev = s.Value
+				return s.Value
 			}
 		}
 	}
-	return fmt.Sprintf("lwa-rotator %s (revision %s, %s, %s/%s)", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return "unknown"
 }
 
 func exitCode(err error) int {

@@ -68,7 +68,7 @@ func (s snapshot) Snapshot() []rotator.Status { return s }
 func TestExportedListMatchesMetricsPackage(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, snapshot{{App: "a", CurrentExpiry: time.Unix(1e9, 0)}}, func() bool { return true }, "test")
+	m := metrics.New(reg, snapshot{{App: "a", CurrentExpiry: time.Unix(1e9, 0)}}, func() bool { return true }, "test", "")
 	m.Init([]string{"a"}, map[string]string{"https://sqs/q": "expiry"})
 	m.ObserveRequest("lwa", "token", 200, time.Millisecond)
 	m.DeadLetters("expiry", 0)

@@ -39,6 +39,8 @@ type Options struct {
 	Log     *zap.Logger
 	Level   *zap.AtomicLevel
 	Version string
+	// Revision is the stamped source revision for lwa_rotator_build_info; empty uses Go's VCS data.
+	Revision string
 	// OnListen is told the bound listener address once /metrics is up.
 	OnListen func(addr string)
 	// DrainTimeout bounds how long SIGTERM waits for the message in hand (default 30s).
