@@ -137,8 +137,9 @@ func Run(ctx context.Context, o Options) error {
 	})
 
 	d.waitForStop(ctx, o.Signals, reloads)
+	// A reload in progress is cancelled but not waited for here: it may be waiting for a busy
+	// application, which lets go only once the rotator stops below.
 	stopReloads()
-	reloader.Wait()
 
 	log.Info("draining: no new messages; finishing the one in hand")
 	stopReceiving()
@@ -153,6 +154,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	stopRotator()
 	wg.Wait()
+	reloader.Wait()
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
