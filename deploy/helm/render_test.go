@@ -31,6 +31,7 @@ const (
 
 var (
 	fullValues     = filepath.Join(chartDir, "ci", "full-values.yaml")
+	eksValues      = filepath.Join(chartDir, "ci", "eks-values.yaml")
 	repoRulesPath  = filepath.Join("..", "prometheus", "lwa-rotator.rules.yml")
 	chartRulesPath = filepath.Join(chartDir, "files", "lwa-rotator.rules.yml")
 )
@@ -39,11 +40,17 @@ var (
 type valueSet struct {
 	name string
 	args []string // extra helm arguments (-f FILE)
+	// monitoring: the ServiceMonitor, PrometheusRule and NetworkPolicy are rendered.
+	monitoring bool
+	// validConfig: the daemon accepts the rendered configuration as it stands.
+	validConfig bool
 }
 
+// valueSets: the defaults, every option on, and the EKS example the README starts from.
 var valueSets = []valueSet{
 	{name: "default values"},
-	{name: "ci/full-values.yaml", args: []string{"-f", fullValues}},
+	{name: "ci/full-values.yaml", args: []string{"-f", fullValues}, monitoring: true, validConfig: true},
+	{name: "ci/eks-values.yaml", args: []string{"-f", eksValues}, monitoring: true, validConfig: true},
 }
 
 // helmBinary finds the helm that scripts/test-all.sh installs. Without it the chart is unchecked,
@@ -63,8 +70,15 @@ func helmBinary(t *testing.T) string {
 // runHelm runs helm with a private home, so the user's repositories and plugins play no part.
 func runHelm(t *testing.T, args ...string) (stdout string, err error) {
 	t.Helper()
+	return runHelmIn(t, "", args...)
+}
+
+// runHelmIn is runHelm in directory dir ("" for this package's).
+func runHelmIn(t *testing.T, dir string, args ...string) (stdout string, err error) {
+	t.Helper()
 	home := t.TempDir()
 	cmd := exec.Command(helmBinary(t), args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
 		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
 		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
