@@ -156,6 +156,9 @@ func TestDeploymentIsLockedDown(t *testing.T) {
 			if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser != 65532 {
 				t.Errorf("pod securityContext %+v, want runAsNonRoot and runAsUser 65532", psc)
 			}
+			if psc == nil || psc.FSGroup == nil || *psc.FSGroup != 65532 {
+				t.Error("pod fsGroup is not 65532: the projected AWS web identity token may be unreadable")
+			}
 			if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 				t.Error("pod seccompProfile is not RuntimeDefault")
 			}
