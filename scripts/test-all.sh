@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 STATICCHECK_VERSION=v0.8.2
 GOVULNCHECK_VERSION=v1.1.4
 MOTO_VERSION=5.2.1
+HELM_VERSION=v3.22.0
 export PATH="$(go env GOPATH)/bin:$PATH"
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -25,6 +26,11 @@ if ! command -v moto_server >/dev/null; then
 fi
 command -v staticcheck >/dev/null && staticcheck -version | grep -q "${STATICCHECK_VERSION#v}" ||
   go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
+# deploy/helm's test runs this helm (lint, template); `go version -m` tells the module version,
+# which a `go install`ed helm does not print itself (grep reads it all: no SIGPIPE under pipefail).
+command -v helm >/dev/null &&
+  go version -m "$(command -v helm)" | grep -E "mod[[:space:]]+helm.sh/helm/v3[[:space:]]+${HELM_VERSION}([[:space:]]|$)" >/dev/null ||
+  go install "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
 command -v govulncheck >/dev/null || go install "golang.org/x/vuln/cmd/govulncheck@${GOVULNCHECK_VERSION}"
 # e2e/container runs the image's filesystem (binary, Debian's CA bundle, passwd) with runc, as root.
 if ! command -v runc >/dev/null || [ ! -s /etc/ssl/certs/ca-certificates.crt ]; then
