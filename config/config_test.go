@@ -60,7 +60,8 @@ applications: [{name: a, clientId: amzn1.application-oa2-client.x, region: eu, s
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	if c.Listen != DefaultListen || c.LogLevel != "info" || c.RenewBefore.D() != DefaultRenewBefore || c.AwaitDeadline.D() != DefaultAwaitDeadline {
+	if c.Listen != DefaultListen || c.LogLevel != "info" || c.RenewBefore.D() != DefaultRenewBefore || c.AwaitDeadline.D() != DefaultAwaitDeadline ||
+		c.RequestPollInterval.D() != DefaultRequestPollInterval {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 }
@@ -71,6 +72,7 @@ func TestEveryProblemReportedAtOnce(t *testing.T) {
 listen: nope
 logLevel: loud
 renewBefore: 200d
+requestPollInterval: 100ms
 queues: {expiry: "http://sqs.example.com/q"}
 secretFormat: xml
 endpoints: {spapi: {mars: "https://x"}}
@@ -95,7 +97,8 @@ applications:
 	}
 	wants := []string{"listen:", "logLevel:", "renewBefore:", "queues.expiry:", "plain http", "queues.newSecret: required",
 		"kmsKeyId: required", "secretFormat:", "endpoints.spapi.mars", "name: use letters", "clientId: \"wrong\"", "region: \"us\"",
-		"secretId: required", "applicationId:", "duplicate name", "configured twice", "shared with another application"}
+		"secretId: required", "applicationId:", "duplicate name", "configured twice", "shared with another application",
+		"requestPollInterval:"}
 	msg := err.Error()
 	for _, w := range wants {
 		if !strings.Contains(msg, w) {

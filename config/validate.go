@@ -33,6 +33,9 @@ func (c *Config) validate() []string {
 	if c.AwaitDeadline.D() < 5*time.Second || c.AwaitDeadline.D() > 72*time.Hour {
 		add("awaitDeadline: %s must be between 5s and 72h", c.AwaitDeadline.D())
 	}
+	if v := c.RequestPollInterval.D(); v < time.Second || v > 24*time.Hour {
+		add("requestPollInterval: %s must be between 1s and 24h", v)
+	}
 	if v := c.Queues.VisibilityTimeout.D(); v < 5*time.Second || v > 12*time.Hour {
 		add("queues.visibilityTimeout: %s must be between 5s and 12h", v)
 	}
