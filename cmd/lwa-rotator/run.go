@@ -30,6 +30,7 @@ const usage = `usage: lwa-rotator <command> [flags]
 commands:
   run           run the daemon (--config FILE, --listen HOST:PORT)
   check-config  validate a configuration file and print every problem (--config FILE)
+  status        where each application's rotation stands, read from Secrets Manager; exit 1 if any needs attention (--config FILE, --json)
   sandbox       local sandbox: moto + SP-API/LWA simulator + daemon, one full rotation (--listen, --simulator-only, --exit-after-rotation)
   version       print the version and build information
 `
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdRun(ctx, args[1:], stderr)
 	case "check-config":
 		return cmdCheckConfig(args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, args[1:], stdout, stderr)
 	case "sandbox":
 		return cmdSandbox(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
