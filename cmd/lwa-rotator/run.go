@@ -31,6 +31,7 @@ commands:
   run           run the daemon (--config FILE, --listen HOST:PORT)
   check-config  validate a configuration file and print every problem (--config FILE)
   status        where each application's rotation stands, read from Secrets Manager; exit 1 if any needs attention (--config FILE, --json)
+  rotate        request a rotation of one application through the vault (--app NAME, --wait, --timeout D, --reason TEXT)
   sandbox       local sandbox: moto + SP-API/LWA simulator + daemon, one full rotation (--listen, --simulator-only, --exit-after-rotation)
   version       print the version and build information
 `
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCheckConfig(args[1:], stdout, stderr)
 	case "status":
 		return cmdStatus(ctx, args[1:], stdout, stderr)
+	case "rotate":
+		return cmdRotate(ctx, args[1:], stdout, stderr)
 	case "sandbox":
 		return cmdSandbox(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
