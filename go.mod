@@ -15,6 +15,7 @@ require (
 	github.com/rs/zerolog v1.28.0
 	go.uber.org/zap v1.28.0
 	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/term v0.34.0
 )
 
 require (

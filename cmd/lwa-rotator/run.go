@@ -32,6 +32,7 @@ commands:
   check-config  validate a configuration file and print every problem (--config FILE)
   status        where each application's rotation stands, read from Secrets Manager; exit 1 if any needs attention (--config FILE, --json)
   rotate        request a rotation of one application through the vault (--app NAME, --wait, --timeout D, --reason TEXT)
+  seed          store an existing client secret (stdin or a no-echo prompt) as an application's first AWSCURRENT (--app NAME, --force, --expires-at T)
   sandbox       local sandbox: moto + SP-API/LWA simulator + daemon, one full rotation (--listen, --simulator-only, --exit-after-rotation)
   version       print the version and build information
 `
@@ -51,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdStatus(ctx, args[1:], stdout, stderr)
 	case "rotate":
 		return cmdRotate(ctx, args[1:], stdout, stderr)
+	case "seed":
+		return cmdSeed(ctx, args[1:], stdout, stderr)
 	case "sandbox":
 		return cmdSandbox(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
