@@ -125,7 +125,7 @@ func TestPoliciesWellFormed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{daemonFile, queueFile, keyFile} {
+	for _, want := range []string{daemonFile, queueFile, keyFile, operatorFile} {
 		if !slices.Contains(files, want) {
 			t.Errorf("%s is missing", want)
 		}
@@ -135,7 +135,7 @@ func TestPoliciesWellFormed(t *testing.T) {
 			t.Parallel()
 			p := loadPolicy(t, name)
 			// Only an identity policy has no Principal; a resource policy needs one on every statement.
-			identity := name == daemonFile
+			identity := name == daemonFile || name == operatorFile
 			if p.Version != "2012-10-17" {
 				t.Errorf("Version = %q, want 2012-10-17 (older versions do not expand ${...} and misread conditions)", p.Version)
 			}
@@ -179,7 +179,7 @@ func TestPoliciesWellFormed(t *testing.T) {
 // TestNoWildcardActions: a wildcard grants whatever AWS adds to the service later.
 func TestNoWildcardActions(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{daemonFile, queueFile, keyFile} {
+	for _, name := range []string{daemonFile, queueFile, keyFile, operatorFile} {
 		for _, s := range loadPolicy(t, name).Statement {
 			for _, a := range s.Action {
 				if !strings.Contains(a, "*") {
@@ -197,10 +197,12 @@ func TestNoWildcardActions(t *testing.T) {
 
 func TestResourceScoping(t *testing.T) {
 	t.Parallel()
-	for _, s := range loadPolicy(t, daemonFile).Statement {
-		for _, r := range s.Resource {
-			if strings.Contains(r, "*") {
-				t.Errorf("%s %s: resource %q; every action the daemon uses supports resource-level permissions", daemonFile, s.Sid, r)
+	for _, name := range []string{daemonFile, operatorFile} {
+		for _, s := range loadPolicy(t, name).Statement {
+			for _, r := range s.Resource {
+				if strings.Contains(r, "*") {
+					t.Errorf("%s %s: resource %q; every action used supports resource-level permissions", name, s.Sid, r)
+				}
 			}
 		}
 	}
@@ -240,7 +242,7 @@ func TestPlaceholders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{daemonFile, queueFile, keyFile} {
+	for _, name := range []string{daemonFile, queueFile, keyFile, operatorFile} {
 		b, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
