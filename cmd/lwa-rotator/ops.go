@@ -13,7 +13,7 @@ import (
 )
 
 // errAttention makes an operator command exit 1 after it printed why.
-var errAttention = errors.New("needs attention")
+var errAttention = errors.New("need attention")
 
 // operatorEndpointVars are the SDK's endpoint overrides for Secrets Manager, which the operator
 // commands read secrets from: they obey the daemon's transport rule.

@@ -2,6 +2,7 @@ package status
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spapi-tools/lwa-rotator/vault"
@@ -66,11 +67,11 @@ func Assess(s State, set Settings, now time.Time) Assessment {
 	case !now.Before(a.Expiry):
 		problem("the current secret expired at %s", stamp(a.Expiry))
 	case !now.Before(planned) && !a.InFlight && s.PendingVersionID == "":
-		problem("the current secret expires at %s, inside renewBefore (%s), and no rotation is in flight", stamp(a.Expiry), set.RenewBefore)
+		problem("the current secret expires at %s, inside renewBefore (%s), and no rotation is in flight", stamp(a.Expiry), human(set.RenewBefore))
 	}
 	if a.InFlight {
 		if deadline := st.RequestedAt.Add(set.AwaitDeadline); now.After(deadline) {
-			problem("a rotation has been in flight since %s, past awaitDeadline (%s): the new secret has not arrived", stamp(st.RequestedAt), set.AwaitDeadline)
+			problem("a rotation has been in flight since %s, past awaitDeadline (%s): the new secret has not arrived", stamp(st.RequestedAt), human(set.AwaitDeadline))
 		} else {
 			note("a rotation is in flight since %s; the new secret is expected by %s", stamp(st.RequestedAt), stamp(deadline))
 		}
@@ -89,6 +90,21 @@ func Assess(s State, set Settings, now time.Time) Assessment {
 		note("a rotation was requested at %s%s and waits for the daemon", stamp(st.Request.At), by)
 	}
 	return a
+}
+
+// human writes a duration as the configuration file would: 30d, 1h, 90s.
+func human(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // stamp formats a time for people and scripts alike: RFC 3339 in UTC.

@@ -35,7 +35,7 @@ func TestAssess(t *testing.T) {
 		{name: "unreadable", s: State{App: app, ReadErr: errors.New("AccessDeniedException")}, attention: true, problem: "cannot read the secret: AccessDeniedException"},
 		{name: "no current version", s: State{App: app, NoCurrent: true}, attention: true, problem: "lwa-rotator seed --app main"},
 		{name: "inside renewBefore, nothing in flight", s: with(func(s *State) { s.CurrentExpiry = now.Add(20 * day) }),
-			attention: true, problem: "inside renewBefore (720h0m0s), and no rotation is in flight", next: now.Add(-10 * day)},
+			attention: true, problem: "inside renewBefore (30d), and no rotation is in flight", next: now.Add(-10 * day)},
 		{name: "inside renewBefore, in flight within the deadline",
 			s: with(func(s *State) {
 				s.CurrentExpiry = now.Add(20 * day)
@@ -47,7 +47,7 @@ func TestAssess(t *testing.T) {
 				s.CurrentExpiry = now.Add(20 * day)
 				s.Rotation.RequestedAt = now.Add(-61 * time.Minute)
 			}),
-			attention: true, problem: "past awaitDeadline (1h0m0s)", inFlight: true},
+			attention: true, problem: "past awaitDeadline (1h)", inFlight: true},
 		{name: "inside renewBefore, new secret pending verification",
 			s: with(func(s *State) {
 				s.CurrentExpiry = now.Add(20 * day)
@@ -104,6 +104,15 @@ func TestAssess(t *testing.T) {
 				t.Errorf("not a pure function: %+v then %+v", a, a2)
 			}
 		})
+	}
+}
+
+func TestHumanDurations(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{30 * 24 * time.Hour: "30d", time.Hour: "1h", 90 * time.Minute: "1h30m", 2 * time.Minute: "2m", 90 * time.Second: "1m30s", 5 * time.Second: "5s"} {
+		if got := human(d); got != want {
+			t.Errorf("human(%v) = %q, want %q", d, got, want)
+		}
 	}
 }
 
