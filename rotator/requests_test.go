@@ -210,3 +210,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestUnreadableRequestIsRemovedNotServed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(farFromExpiry))
+	h.vault.mu.Lock()
+	h.vault.state.Request = vault.RotationRequest{Invalid: true}
+	h.vault.mu.Unlock()
+	h.r.Tick(context.Background())
+	if h.amzn.calls() != 0 {
+		t.Fatal("an unreadable request rotated")
+	}
+	if _, _, _, st := h.vault.snapshot(); st.Request.Invalid || h.vault.count("ClearRequest") != 1 {
+		t.Fatalf("the unreadable request was not removed: %+v", st)
+	}
+}

@@ -97,8 +97,12 @@ func (r *Rotator) tick(ctx context.Context, a *appState) time.Time {
 		}
 	}
 
-	if st.RequestServed() && st.RequestedAt.IsZero() {
-		// A rotate call was made for the request, but the process stopped before removing it.
+	if st.Request.Invalid {
+		log.Warn("removing a rotation request whose " + vault.TagRequestAt + " tag is not an RFC 3339 time; ask again with lwa-rotator rotate")
+	}
+	if (st.RequestServed() && st.RequestedAt.IsZero()) || st.Request.Invalid {
+		// A rotate call was made for the request but the process stopped before removing it, or
+		// the request cannot be read.
 		if err := r.vault.ClearRequest(ctx, a.app.SecretID); err != nil {
 			log.Warn("removing a served rotation request", zap.Error(err))
 		} else {

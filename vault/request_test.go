@@ -138,3 +138,19 @@ func TestPendingAndCurrentVersion(t *testing.T) {
 		})
 	}
 }
+
+func TestMalformedRequestIsNotAnError(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	f.fake.mu.Lock()
+	f.fake.secrets[secretName].tags[vault.TagRequestAt] = "now please"
+	f.fake.mu.Unlock()
+	st, err := f.store.LoadState(ctx, secretName)
+	if err != nil {
+		t.Fatalf("an operator's bad request tag fails the whole state: %v", err)
+	}
+	if !st.Request.Invalid || st.RequestPending() || st.RequestServed() {
+		t.Fatalf("a bad request tag: %+v, want invalid and neither pending nor served", st.Request)
+	}
+}

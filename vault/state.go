@@ -39,11 +39,13 @@ type RotationRequest struct {
 	At     time.Time // the operator's clock, when the request was written
 	By     string    // who asked (user@host), informational
 	Reason string    // why, informational
+	// Invalid: a request-at tag is there but does not parse; it is never served, only removed.
+	Invalid bool
 }
 
 // RequestPending reports a request no rotation has been started for yet.
 func (st RotationState) RequestPending() bool {
-	return !st.Request.At.IsZero() && !st.Request.At.Equal(st.ServedRequest)
+	return !st.Request.Invalid && !st.Request.At.IsZero() && !st.Request.At.Equal(st.ServedRequest)
 }
 
 // RequestServed reports a request some rotation was started for, whose tags are still there.
@@ -117,7 +119,13 @@ func StateFromTags(tags []types.Tag) (RotationState, error) {
 		case TagServedRequest:
 			st.ServedRequest, err = time.Parse(time.RFC3339Nano, v)
 		case TagRequestAt:
-			st.Request.At, err = time.Parse(time.RFC3339Nano, v)
+			// Written by operators, not by the daemon: a bad value must not stop rotations, so
+			// it is marked for removal instead of failing the whole state.
+			if at, perr := time.Parse(time.RFC3339Nano, v); perr == nil {
+				st.Request.At = at
+			} else {
+				st.Request.Invalid = true
+			}
 		case TagRequestBy:
 			st.Request.By = v
 		case TagRequestReason:

@@ -78,7 +78,6 @@ func TestStateRejects(t *testing.T) {
 		{name: "negative attempts", save: &vault.RotationState{Attempts: -1}},
 		{name: "hand-edited time", tag: [2]string{vault.TagRequestedAt, "yesterday"}},
 		{name: "hand-edited count", tag: [2]string{vault.TagAttempts, "three"}},
-		{name: "hand-edited request time", tag: [2]string{vault.TagRequestAt, "now please"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

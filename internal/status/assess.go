@@ -82,6 +82,9 @@ func Assess(s State, set Settings, now time.Time) Assessment {
 	if st.Attempts > 0 {
 		note("%d failed rotation attempt(s) in this rotation; next attempt not before %s", st.Attempts, stamp(st.NextAttemptAt))
 	}
+	if st.Request.Invalid {
+		note("the %s tag is not an RFC 3339 time: the daemon removes it without rotating; ask again with `lwa-rotator rotate`", vault.TagRequestAt)
+	}
 	if st.RequestPending() {
 		by := ""
 		if st.Request.By != "" {

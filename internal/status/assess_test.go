@@ -70,6 +70,9 @@ func TestAssess(t *testing.T) {
 				s.Rotation.Request = vault.RotationRequest{At: now.Add(-time.Minute), By: "ops@bastion"}
 			}),
 			note: "requested at 2026-06-01T11:59:00Z by ops@bastion", next: now.Add(70 * day)},
+		{name: "unreadable request tag",
+			s:    with(func(s *State) { s.Rotation.Request = vault.RotationRequest{Invalid: true} }),
+			note: "not an RFC 3339 time", next: now.Add(70 * day)},
 		{name: "served request is not shown as pending",
 			s: with(func(s *State) {
 				s.Rotation.Request = vault.RotationRequest{At: now.Add(-time.Minute)}
