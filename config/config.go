@@ -33,6 +33,10 @@ type Config struct {
 	Endpoints Endpoints `yaml:"endpoints"`
 	// AllowInsecureLoopback permits plain-HTTP endpoints on loopback addresses (local testing).
 	AllowInsecureLoopback bool `yaml:"allowInsecureLoopback"`
+	// RequestPollInterval is how often the daemon reads every application's tags for a rotation
+	// requested with `lwa-rotator rotate` (one DescribeSecret per application per round; a round
+	// is never shorter than one second per application).
+	RequestPollInterval Duration `yaml:"requestPollInterval"`
 	// AtRest says what start-up does when a queue lacks server-side encryption or a secret is not
 	// encrypted with the configured customer-managed key: "refuse" (default) or "warn".
 	AtRest string `yaml:"atRest"`
@@ -87,6 +91,8 @@ const (
 	DefaultRenewBefore   = 30 * 24 * time.Hour
 	DefaultAwaitDeadline = time.Hour
 	DefaultSecretFormat  = "lwa-rotator"
+	// DefaultRequestPollInterval bounds how long a rotation request waits for the daemon.
+	DefaultRequestPollInterval = time.Minute
 )
 
 // Load reads path, applies the LWA_ROTATOR_* overrides found through getenv, fills defaults and
@@ -138,6 +144,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.SecretFormat == "" {
 		c.SecretFormat = DefaultSecretFormat
+	}
+	if c.RequestPollInterval == 0 {
+		c.RequestPollInterval = Duration(DefaultRequestPollInterval)
 	}
 	if c.Queues.VisibilityTimeout == 0 {
 		c.Queues.VisibilityTimeout = Duration(time.Minute)

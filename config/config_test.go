@@ -60,7 +60,8 @@ applications: [{name: a, clientId: amzn1.application-oa2-client.x, region: eu, s
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	if c.Listen != DefaultListen || c.LogLevel != "info" || c.RenewBefore.D() != DefaultRenewBefore || c.AwaitDeadline.D() != DefaultAwaitDeadline {
+	if c.Listen != DefaultListen || c.LogLevel != "info" || c.RenewBefore.D() != DefaultRenewBefore || c.AwaitDeadline.D() != DefaultAwaitDeadline ||
+		c.RequestPollInterval.D() != DefaultRequestPollInterval {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 }
@@ -71,6 +72,7 @@ func TestEveryProblemReportedAtOnce(t *testing.T) {
 listen: nope
 logLevel: loud
 renewBefore: 200d
+requestPollInterval: 100ms
 queues: {expiry: "http://sqs.example.com/q"}
 secretFormat: xml
 endpoints: {spapi: {mars: "https://x"}}
@@ -97,7 +99,8 @@ applications:
 		"queues.newSecret: required", "kmsKeyId: required", "secretFormat (line 6): \"xml\"", "endpoints.spapi.mars (line 7)",
 		"applications[0].name (line 9): use letters", "applications[0].clientId (line 10): does not look like an LWA client id",
 		"applications[0].region (line 11): \"us\" is not", "applications[0].secretId: required", "applications[1].applicationId (line 16):",
-		"duplicate name", "configured twice", "shared with another application"}
+		"duplicate name", "configured twice", "shared with another application",
+		"requestPollInterval (line"}
 	msg := err.Error()
 	for _, w := range wants {
 		if !strings.Contains(msg, w) {

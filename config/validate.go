@@ -54,6 +54,9 @@ func (c *Config) validate(p *problems) {
 	if c.AwaitDeadline.D() < 5*time.Second || c.AwaitDeadline.D() > 72*time.Hour {
 		p.at("awaitDeadline", "%s must be between 5s and 72h", c.AwaitDeadline.D())
 	}
+	if v := c.RequestPollInterval.D(); v < time.Second || v > 24*time.Hour {
+		p.at("requestPollInterval", "%s must be between 1s and 24h", v)
+	}
 	vis := c.Queues.VisibilityTimeout.D()
 	if vis < 5*time.Second || vis > sqsMaxVisibility {
 		p.at("queues.visibilityTimeout", "%s must be between 5s and 12h", vis)

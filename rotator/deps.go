@@ -18,6 +18,8 @@ type Vault interface {
 	ClearPending(ctx context.Context, secretID, versionID string) error
 	LoadState(ctx context.Context, secretID string) (vault.RotationState, error)
 	SaveState(ctx context.Context, secretID string, st vault.RotationState) error
+	// ClearRequest removes an operator's rotation request once a rotate call for it was accepted.
+	ClearRequest(ctx context.Context, secretID string) error
 }
 
 // TokenMinter proves a secret works by minting an LWA token with it (no cache in between).
@@ -92,6 +94,8 @@ type Status struct {
 	NextRotation   time.Time
 	LastSuccess    time.Time
 	InFlightSince  time.Time
+	// RequestedAt is the time of an operator's rotation request not yet served (lwa-rotator rotate).
+	RequestedAt time.Time
 	// LastError is the last vault read error, while ConsecutiveFailures counts them.
 	LastError           string
 	Known               bool // the vault was read at least once

@@ -130,8 +130,39 @@ func (f *fakeVault) SaveState(_ context.Context, _ string, st vault.RotationStat
 	if err := f.call("SaveState"); err != nil {
 		return err
 	}
+	// Like the real store, SaveState leaves an operator's request tags alone.
+	st.Request = f.state.Request
 	f.state = st
 	return nil
+}
+
+func (f *fakeVault) ClearRequest(context.Context, string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("ClearRequest"); err != nil {
+		return err
+	}
+	f.state.Request, f.state.ServedRequest = vault.RotationRequest{}, time.Time{}
+	return nil
+}
+
+// request writes an operator's rotation request, as lwa-rotator rotate does.
+func (f *fakeVault) request(at time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state.Request = vault.RotationRequest{At: at, By: "ops@host"}
+}
+
+func (f *fakeVault) count(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if c == name {
+			n++
+		}
+	}
+	return n
 }
 
 func (f *fakeVault) snapshot() (cur, prev vault.Version, pending bool, st vault.RotationState) {

@@ -142,7 +142,7 @@ func (r *Rotator) handleNewSecret(ctx context.Context, a *appState, n *notificat
 			if !st.RequestedAt.IsZero() && answered(st, cur.Record) {
 				// A crash after promotion left the rotation marked in flight: finish the bookkeeping
 				// (unless this is an old copy and a later rotate call is still owed its secret).
-				if err := r.vault.SaveState(ctx, a.app.SecretID, vault.RotationState{}); err != nil {
+				if err := r.vault.SaveState(ctx, a.app.SecretID, stateAfterPromotion(st, cur.Record)); err != nil {
 					return r.outcome(a, typ, OutcomeFailed, r.retryLater(a), func() {
 						log.Warn("clearing rotation state; will retry", zap.Error(err))
 					})

@@ -36,7 +36,9 @@ func answered(st vault.RotationState, rec vault.Record) bool {
 // again.
 func stateAfterPromotion(st vault.RotationState, rec vault.Record) vault.RotationState {
 	if answered(st, rec) {
-		return vault.RotationState{}
+		// A served request's note stays until its tags are removed, or the request would look
+		// pending again and rotate a second time.
+		return vault.RotationState{ServedRequest: st.ServedRequest}
 	}
 	st.RequestedAt = st.LastCallAt
 	st.NoticedExpiry = time.Time{}

@@ -34,6 +34,12 @@ type Options struct {
 	RejectedRetry time.Duration
 	// AllowedSenderIDs, when non-empty, refuses messages from any other SQS sender.
 	AllowedSenderIDs []string
+	// RequestPoll, when positive, is how often every application's tags are read for an
+	// operator's rotation request (lwa-rotator rotate): one DescribeSecret per application per
+	// round, spread evenly over the round, and never more than one a second in all, so a round
+	// takes max(RequestPoll, number of applications × 1s). Zero reads requests only when an
+	// application ticks anyway.
+	RequestPoll time.Duration
 	// Checkpoint, when set, is called at each named step of a rotation (see the Step* constants),
 	// so the crash tests can kill the process exactly there.
 	Checkpoint func(step string)
@@ -53,6 +59,7 @@ type Rotator struct {
 	rejectedRetry time.Duration
 	checkpoint    func(step string)
 	senders       map[string]bool
+	requestPoll   time.Duration
 
 	mu            sync.Mutex // guards the fields below
 	apps          map[string]*appState
@@ -98,7 +105,7 @@ func New(o Options) *Rotator {
 	}
 	r := &Rotator{
 		clock: o.Clock, log: o.Log, obs: o.Observer, vault: o.Vault, lwa: o.LWA, spapi: o.SPAPI, rand: o.Rand,
-		rejectedRetry: o.RejectedRetry, checkpoint: o.Checkpoint, senders: map[string]bool{},
+		rejectedRetry: o.RejectedRetry, checkpoint: o.Checkpoint, senders: map[string]bool{}, requestPoll: o.RequestPoll,
 		apps: map[string]*appState{}, wake: make(chan struct{}, 1),
 	}
 	for _, id := range o.AllowedSenderIDs {
@@ -187,8 +194,16 @@ func (r *Rotator) Snapshot() []Status {
 }
 
 // Run drives the schedule until ctx ends: it ticks every application, then sleeps on the
-// injected clock until the earliest next action or until something pokes it.
+// injected clock until the earliest next action or until something pokes it. With RequestPoll
+// set it also watches for operators' rotation requests.
 func (r *Rotator) Run(ctx context.Context) error {
+	if r.requestPoll > 0 {
+		ctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { r.watchRequests(ctx) })
+		defer wg.Wait()
+		defer cancel()
+	}
 	for {
 		next := r.Tick(ctx)
 		if ctx.Err() != nil {

@@ -54,7 +54,7 @@ func (r *Rotator) tick(ctx context.Context, a *appState) time.Time {
 	base := log
 	log = log.With(rotationID(st.RotationID))
 
-	expiry := effectiveExpiry(cur.Record, st)
+	expiry := vault.EffectiveExpiry(cur.Record, st)
 	var planned time.Time
 	if !expiry.IsZero() {
 		planned = expiry.Add(-renewBefore)
@@ -67,6 +67,10 @@ func (r *Rotator) tick(ctx context.Context, a *appState) time.Time {
 		s.PreviousExpiry = cur.Record.PreviousExpiresAt
 		s.InFlightSince = st.RequestedAt
 		s.NextRotation = later(planned, st.NextAttemptAt)
+		s.RequestedAt = time.Time{}
+		if st.RequestPending() {
+			s.RequestedAt = st.Request.At
+		}
 	})
 
 	if pendingLeft {
@@ -94,9 +98,24 @@ func (r *Rotator) tick(ctx context.Context, a *appState) time.Time {
 		}
 	}
 
+	if st.Request.Invalid {
+		log.Warn("removing a rotation request whose " + vault.TagRequestAt + " tag is not an RFC 3339 time; ask again with lwa-rotator rotate")
+	}
+	if (st.RequestServed() && st.RequestedAt.IsZero()) || st.Request.Invalid {
+		// A rotate call was made for the request but the process stopped before removing it, or
+		// the request cannot be read.
+		if err := r.vault.ClearRequest(ctx, a.app.SecretID); err != nil {
+			log.Warn("removing a served rotation request", zap.Error(err))
+		} else {
+			st.ServedRequest, st.Request = time.Time{}, vault.RotationRequest{}
+		}
+	}
+
 	// owed: the current secret predates our latest rotate call, whose secret has not landed.
 	owed := !answered(st, cur.Record)
-	due := a.manual || owed || (!planned.IsZero() && !now.Before(planned))
+	// An operator's request (lwa-rotator rotate) is a SIGUSR1 for this application, kept in the
+	// vault so that it survives restarts and reaches whichever replica ticks first.
+	due := a.manual || st.RequestPending() || owed || (!planned.IsZero() && !now.Before(planned))
 	switch {
 	case !due && planned.IsZero():
 		log.Warn("current secret has no known expiry time; waiting for an expiry notice or a manual rotation")
@@ -127,7 +146,13 @@ func (r *Rotator) request(ctx context.Context, a *appState, cur vault.Version, s
 		st.RotationID = newRotationID()
 	}
 	log = log.With(rotationID(st.RotationID))
-	prevCall := st.LastCallAt
+	prevCall, prevServed := st.LastCallAt, st.ServedRequest
+	forRequest := st.RequestPending()
+	if forRequest {
+		// Saved with the intent, in one TagResource call: a restart sees the request served and
+		// the rotation in flight together, never one without the other.
+		st.ServedRequest = st.Request.At
+	}
 	st.RequestedAt, st.LastCallAt = now, now
 	if err := r.vault.SaveState(ctx, a.app.SecretID, st); err != nil {
 		if errors.Is(err, vault.ErrNoTagRoom) {
@@ -141,23 +166,36 @@ func (r *Rotator) request(ctx context.Context, a *appState, cur vault.Version, s
 	}
 	r.setStatus(a, func(s *Status) { s.InFlightSince = now })
 	r.checkpoint(StepIntentSaved)
-	log.Info("rotation due; requesting a new client secret", zap.Bool("manual", a.manual), zap.Int("attempts", st.Attempts))
+	fields := []zap.Field{zap.Bool("manual", a.manual), zap.Int("attempts", st.Attempts)}
+	if forRequest {
+		fields = append(fields, zap.Time("request_at", st.Request.At), zap.String("request_by", st.Request.By))
+	}
+	log.Info("rotation due; requesting a new client secret", fields...)
 
 	tok, err := r.lwa.Token(ctx, a.app.ClientID, cur.Record.ClientSecret)
 	if err != nil {
-		st.LastCallAt = prevCall // no rotate call was made
+		// No rotate call was made: the operator's request stays pending for the retry.
+		st.LastCallAt, st.ServedRequest = prevCall, prevServed
 		return r.requestFailed(ctx, a, st, err, "minting an LWA token with the current secret", log)
 	}
 	reqID, err := r.spapi.RotateClientSecret(ctx, a.app.ClientID, a.app.Region, tok.AccessToken)
 	if err != nil {
 		if spapi.Refused(err) {
-			st.LastCallAt = prevCall // Amazon refused it outright: nothing was minted
+			// Amazon refused it outright: nothing was minted, and the request is still owed.
+			st.LastCallAt, st.ServedRequest = prevCall, prevServed
 		}
 		return r.requestFailed(ctx, a, st, err, "calling rotateApplicationClientSecret", log)
 	}
 	r.checkpoint(StepRotateCalled)
 	r.obs.Rotation(a.app.Name, ResultRequested)
 	log.Info("rotation accepted; awaiting the new secret on SQS", zap.String("request_id", reqID))
+	if forRequest {
+		r.setStatus(a, func(s *Status) { s.RequestedAt = time.Time{} })
+		if err := r.vault.ClearRequest(ctx, a.app.SecretID); err != nil {
+			// Served is saved, so the request is not acted on twice; a later tick removes it.
+			log.Warn("removing the served rotation request; will retry", zap.Error(err))
+		}
+	}
 	return now.Add(awaitDeadline)
 }
 
@@ -205,16 +243,6 @@ func (r *Rotator) noteFailure(a *appState, err error) int {
 		n = s.ConsecutiveFailures
 	})
 	return n
-}
-
-// effectiveExpiry is the stored expiry, or the expiry notice's when it is earlier (a notice about
-// the current secret is Amazon's word) or when the stored value carries none.
-func effectiveExpiry(rec vault.Record, st vault.RotationState) time.Time {
-	e := rec.ExpiresAt
-	if !st.NoticedExpiry.IsZero() && (e.IsZero() || st.NoticedExpiry.Before(e)) {
-		e = st.NoticedExpiry
-	}
-	return e
 }
 
 func later(a, b time.Time) time.Time {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,32 @@ type RotationState struct {
 	LastCallAt time.Time
 	Attempts   int
 	RotationID string
+	// ServedRequest is the Request.At a rotation was started for, so a request is served once
+	// whatever the daemon's and the operator's clocks say (lwa-rotator:served-request).
+	ServedRequest time.Time
+	// Request is an operator's rotation request (lwa-rotator rotate). LoadState fills it;
+	// SaveState never writes or removes it, so a request written while the daemon holds an older
+	// copy of the state survives; only ClearRequest removes it.
+	Request RotationRequest
+}
+
+// RotationRequest is an operator's request to rotate one application now.
+type RotationRequest struct {
+	At     time.Time // the operator's clock, when the request was written
+	By     string    // who asked (user@host), informational
+	Reason string    // why, informational
+	// Invalid: a request-at tag is there but does not parse; it is never served, only removed.
+	Invalid bool
+}
+
+// RequestPending reports a request no rotation has been started for yet.
+func (st RotationState) RequestPending() bool {
+	return !st.Request.Invalid && !st.Request.At.IsZero() && !st.Request.At.Equal(st.ServedRequest)
+}
+
+// RequestServed reports a request some rotation was started for, whose tags are still there.
+func (st RotationState) RequestServed() bool {
+	return !st.ServedRequest.IsZero() && !st.RequestPending()
 }
 
 // Tag keys holding RotationState; README.md documents them for operators.
@@ -36,10 +63,23 @@ const (
 	TagLastCallAt    = "lwa-rotator:last-call-at"
 	TagAttempts      = "lwa-rotator:attempts"
 	TagRotationID    = "lwa-rotator:rotation-id"
+	TagServedRequest = "lwa-rotator:served-request"
 )
 
+// Tag keys of a rotation request. The operator's `lwa-rotator rotate` writes them (and may
+// write nothing else: see deploy/iam/operator-policy.json); the daemon removes them.
+const (
+	TagRequestAt     = "lwa-rotator:request-at"
+	TagRequestBy     = "lwa-rotator:request-by"
+	TagRequestReason = "lwa-rotator:request-reason"
+)
+
+// RequestTagKeys are the keys RequestTags writes.
+var RequestTagKeys = []string{TagRequestAt, TagRequestBy, TagRequestReason}
+
 // StateTags are every tag key the daemon may write, so a secret must leave room for all of them.
-var StateTags = []string{TagRequestedAt, TagNextAttemptAt, TagNoticedExpiry, TagLastCallAt, TagAttempts, TagRotationID}
+var StateTags = []string{TagRequestedAt, TagNextAttemptAt, TagNoticedExpiry, TagLastCallAt, TagAttempts, TagRotationID,
+	TagServedRequest, TagRequestAt, TagRequestBy, TagRequestReason}
 
 // MaxTags is Secrets Manager's limit of tags on one secret.
 const MaxTags = 50
@@ -62,8 +102,18 @@ func (s *Store) LoadState(ctx context.Context, secretID string) (RotationState, 
 	if err != nil {
 		return RotationState{}, fmt.Errorf("reading rotation state of secret %s: %w", secretID, err)
 	}
+	st, err := StateFromTags(d.Tags)
+	if err != nil {
+		return RotationState{}, fmt.Errorf("reading rotation state of secret %s: %w", secretID, err)
+	}
+	return st, nil
+}
+
+// StateFromTags decodes the rotation state from a secret's tags (DescribeSecret's Tags), for
+// callers that describe the secret themselves. A value that does not parse is ErrMalformed.
+func StateFromTags(tags []types.Tag) (RotationState, error) {
 	var st RotationState
-	for _, t := range d.Tags {
+	for _, t := range tags {
 		k, v := aws.ToString(t.Key), aws.ToString(t.Value)
 		var err error
 		switch k {
@@ -82,14 +132,69 @@ func (s *Store) LoadState(ctx context.Context, secretID string) (RotationState, 
 			}
 		case TagRotationID:
 			st.RotationID = v
+		case TagServedRequest:
+			st.ServedRequest, err = time.Parse(time.RFC3339Nano, v)
+		case TagRequestAt:
+			// Written by operators, not by the daemon: a bad value must not stop rotations, so
+			// it is marked for removal instead of failing the whole state.
+			if at, perr := time.Parse(time.RFC3339Nano, v); perr == nil {
+				st.Request.At = at
+			} else {
+				st.Request.Invalid = true
+			}
+		case TagRequestBy:
+			st.Request.By = v
+		case TagRequestReason:
+			st.Request.Reason = v
 		}
 		if err != nil {
-			return RotationState{}, fmt.Errorf("reading rotation state of secret %s: tag %s=%q: %w: %w", secretID, k, v, ErrMalformed, err)
+			return RotationState{}, fmt.Errorf("tag %s=%q: %w: %w", k, v, ErrMalformed, err)
 		}
 	}
 	st.RequestedAt, st.NextAttemptAt, st.NoticedExpiry = utc(st.RequestedAt), utc(st.NextAttemptAt), utc(st.NoticedExpiry)
-	st.LastCallAt = utc(st.LastCallAt)
+	st.LastCallAt, st.ServedRequest, st.Request.At = utc(st.LastCallAt), utc(st.ServedRequest), utc(st.Request.At)
 	return st, nil
+}
+
+// RequestTags renders r as the tags `lwa-rotator rotate` writes. By and Reason must be legal
+// tag values (letters, digits, spaces and _ . : / = + - @, at most 256 characters).
+func RequestTags(r RotationRequest) ([]types.Tag, error) {
+	if r.At.IsZero() {
+		return nil, fmt.Errorf("rotation request: the time is required")
+	}
+	for _, f := range []struct{ name, v string }{{"requester", r.By}, {"reason", r.Reason}} {
+		if len(f.v) > maxTagValue || !legalTagValue.MatchString(f.v) {
+			return nil, fmt.Errorf("rotation request: the %s is not a legal tag value (at most %d letters, digits, spaces and _ . : / = + - @)", f.name, maxTagValue)
+		}
+	}
+	tags := []types.Tag{{Key: aws.String(TagRequestAt), Value: aws.String(tagTime(r.At))}}
+	if r.By != "" {
+		tags = append(tags, types.Tag{Key: aws.String(TagRequestBy), Value: aws.String(r.By)})
+	}
+	if r.Reason != "" {
+		tags = append(tags, types.Tag{Key: aws.String(TagRequestReason), Value: aws.String(r.Reason)})
+	}
+	return tags, nil
+}
+
+// ClearRequest removes a rotation request and the daemon's note that it was served.
+func (s *Store) ClearRequest(ctx context.Context, secretID string) error {
+	keys := append(slices.Clone(RequestTagKeys), TagServedRequest)
+	if _, err := s.SM.UntagResource(ctx, &secretsmanager.UntagResourceInput{SecretId: aws.String(secretID), TagKeys: keys}); err != nil {
+		return fmt.Errorf("clearing the rotation request on secret %s: %w", secretID, mapErr(err))
+	}
+	s.log().Debug("cleared rotation request", zap.String("secret", secretID))
+	return nil
+}
+
+// EffectiveExpiry is the stored expiry, or the expiry notice's when it is earlier (a notice about
+// the current secret is Amazon's word) or when the stored value carries none.
+func EffectiveExpiry(rec Record, st RotationState) time.Time {
+	e := rec.ExpiresAt
+	if !st.NoticedExpiry.IsZero() && (e.IsZero() || st.NoticedExpiry.Before(e)) {
+		e = st.NoticedExpiry
+	}
+	return e
 }
 
 // SaveState writes st as tags: non-zero fields are tagged, zero fields untagged. Tagging and
@@ -109,6 +214,7 @@ func (s *Store) SaveState(ctx context.Context, secretID string, st RotationState
 		{TagLastCallAt, tagTime(st.LastCallAt)},
 		{TagAttempts, tagInt(st.Attempts)},
 		{TagRotationID, st.RotationID},
+		{TagServedRequest, tagTime(st.ServedRequest)},
 	}
 	var set []types.Tag
 	var unset []string

@@ -18,7 +18,7 @@ func TestStateTags(t *testing.T) {
 		wantTags map[string]string
 	}{
 		{"full", vault.RotationState{RequestedAt: at, NextAttemptAt: at.Add(time.Hour), NoticedExpiry: expiry, LastCallAt: at.Add(-time.Minute),
-			Attempts: 3, RotationID: "rot-2026-08-01T09:15:00Z"},
+			Attempts: 3, RotationID: "rot-2026-08-01T09:15:00Z", ServedRequest: at.Add(-2 * time.Minute)},
 			map[string]string{
 				vault.TagRequestedAt:   "2026-08-01T09:15:00.123456789Z",
 				vault.TagNextAttemptAt: "2026-08-01T10:15:00.123456789Z",
@@ -26,6 +26,7 @@ func TestStateTags(t *testing.T) {
 				vault.TagLastCallAt:    "2026-08-01T09:14:00.123456789Z",
 				vault.TagAttempts:      "3",
 				vault.TagRotationID:    "rot-2026-08-01T09:15:00Z",
+				vault.TagServedRequest: "2026-08-01T09:13:00.123456789Z",
 			}},
 		{"zero fields untagged", vault.RotationState{NoticedExpiry: expiry},
 			map[string]string{vault.TagNoticedExpiry: "2026-09-01T12:30:45.123Z"}},

@@ -105,8 +105,8 @@ func (s *Store) Pending(ctx context.Context, secretID string) (Version, bool, er
 	if err != nil {
 		return Version{}, false, fmt.Errorf("looking for %s of secret %s: %w", StagePending, secretID, err)
 	}
-	id := holder(d.VersionIdsToStages, StagePending)
-	if id == "" || slices.Contains(d.VersionIdsToStages[id], StageCurrent) {
+	id := PendingVersion(d.VersionIdsToStages)
+	if id == "" {
 		return Version{}, false, nil
 	}
 	v, err := s.byID(ctx, secretID, id)
@@ -207,6 +207,20 @@ func mapErr(err error) error {
 	}
 	return err
 }
+
+// PendingVersion returns the version carrying AWSPENDING but not AWSCURRENT (DescribeSecret's
+// VersionIdsToStages), or "": the same rule as Pending, for callers that describe the secret
+// themselves.
+func PendingVersion(versions map[string][]string) string {
+	id := holder(versions, StagePending)
+	if id == "" || slices.Contains(versions[id], StageCurrent) {
+		return ""
+	}
+	return id
+}
+
+// CurrentVersion returns the version carrying AWSCURRENT, or "".
+func CurrentVersion(versions map[string][]string) string { return holder(versions, StageCurrent) }
 
 // holder returns the version carrying stage, or "".
 func holder(versions map[string][]string, stage string) string {

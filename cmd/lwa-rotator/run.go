@@ -35,6 +35,9 @@ commands:
   run           run the daemon (--config FILE, --listen HOST:PORT)
   check-config  validate a configuration file and print every problem (--config FILE)
   doctor        check, read-only, the queues, keys, secrets, LWA and SP-API set-up; a fix for each failure (--config FILE, --json)
+  status        where each application's rotation stands, read from Secrets Manager; exit 1 if any needs attention (--config FILE, --json)
+  rotate        request a rotation of one application through the vault (--app NAME, --wait, --timeout D, --reason TEXT)
+  seed          store an existing client secret (stdin or a no-echo prompt) as an application's first AWSCURRENT (--app NAME, --force, --expires-at T)
   sandbox       local sandbox: moto + SP-API/LWA simulator + daemon, one full rotation (--listen, --simulator-only, --exit-after-rotation)
   healthcheck   exit 0 if the daemon's /healthz answers 200, else 1 (--listen, --url, --config, --timeout)
   version       print the version and build information
@@ -53,6 +56,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCheckConfig(args[1:], stdout, stderr)
 	case "doctor":
 		return cmdDoctor(ctx, args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, args[1:], stdout, stderr)
+	case "rotate":
+		return cmdRotate(ctx, args[1:], stdout, stderr)
+	case "seed":
+		return cmdSeed(ctx, args[1:], stdout, stderr)
 	case "sandbox":
 		return cmdSandbox(ctx, args[1:], stdout, stderr)
 	case "healthcheck":

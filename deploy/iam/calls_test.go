@@ -50,6 +50,8 @@ var iamAction = map[string]string{
 	// Only lwa-rotator doctor calls these two (doctor-policy.json).
 	"sqs:GetQueueUrl":  "sqs:GetQueueUrl",
 	"kms:GetKeyPolicy": "kms:GetKeyPolicy",
+	// Only lwa-rotator seed calls this one (operator-policy.json).
+	"secretsmanager:CreateSecret": "secretsmanager:CreateSecret",
 }
 
 // viaNeeds are the KMS calls a service makes on the daemon's behalf when its data is encrypted
@@ -58,6 +60,8 @@ var viaNeeds = map[string][]kmsGrant{
 	"secretsmanager:GetSecretValue": {{"kms:Decrypt", "secretsmanager.${Region}.amazonaws.com"}},
 	"secretsmanager:PutSecretValue": {{"kms:GenerateDataKey", "secretsmanager.${Region}.amazonaws.com"}, {"kms:Decrypt", "secretsmanager.${Region}.amazonaws.com"}},
 	"sqs:ReceiveMessage":            {{"kms:Decrypt", "sqs.${Region}.amazonaws.com"}},
+	// CreateSecret with a value encrypts it like PutSecretValue (lwa-rotator seed).
+	"secretsmanager:CreateSecret": {{"kms:GenerateDataKey", "secretsmanager.${Region}.amazonaws.com"}, {"kms:Decrypt", "secretsmanager.${Region}.amazonaws.com"}},
 }
 
 // statementResources overrides resources for statements scoped more narrowly than their service:

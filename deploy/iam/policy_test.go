@@ -127,7 +127,7 @@ func TestPoliciesWellFormed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{daemonFile, queueFile, keyFile, doctorFile} {
+	for _, want := range []string{daemonFile, queueFile, keyFile, doctorFile, operatorFile} {
 		if !slices.Contains(files, want) {
 			t.Errorf("%s is missing", want)
 		}
@@ -137,7 +137,7 @@ func TestPoliciesWellFormed(t *testing.T) {
 			t.Parallel()
 			p := loadPolicy(t, name)
 			// Only an identity policy has no Principal; a resource policy needs one on every statement.
-			identity := name == daemonFile || name == doctorFile
+			identity := name == daemonFile || name == doctorFile || name == operatorFile
 			if p.Version != "2012-10-17" {
 				t.Errorf("Version = %q, want 2012-10-17 (older versions do not expand ${...} and misread conditions)", p.Version)
 			}
@@ -181,7 +181,7 @@ func TestPoliciesWellFormed(t *testing.T) {
 // TestNoWildcardActions: a wildcard grants whatever AWS adds to the service later.
 func TestNoWildcardActions(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{daemonFile, queueFile, keyFile, doctorFile} {
+	for _, name := range []string{daemonFile, queueFile, keyFile, doctorFile, operatorFile} {
 		for _, s := range loadPolicy(t, name).Statement {
 			for _, a := range s.Action {
 				if !strings.Contains(a, "*") {
@@ -199,11 +199,11 @@ func TestNoWildcardActions(t *testing.T) {
 
 func TestResourceScoping(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{daemonFile, doctorFile} {
+	for _, name := range []string{daemonFile, doctorFile, operatorFile} {
 		for _, s := range loadPolicy(t, name).Statement {
 			for _, r := range s.Resource {
 				if strings.Contains(r, "*") {
-					t.Errorf("%s %s: resource %q; every action the daemon and doctor use supports resource-level permissions", name, s.Sid, r)
+					t.Errorf("%s %s: resource %q; every action used supports resource-level permissions", name, s.Sid, r)
 				}
 			}
 		}
@@ -244,7 +244,7 @@ func TestPlaceholders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{daemonFile, queueFile, keyFile, doctorFile} {
+	for _, name := range []string{daemonFile, queueFile, keyFile, doctorFile, operatorFile} {
 		b, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)

@@ -88,8 +88,8 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 		Apps: apps(cfg), Vault: store, LWA: lwa, SPAPI: app, Clock: o.Clock, Log: log, Observer: d.metrics,
 		RenewBefore: cfg.RenewBefore.D(), AwaitDeadline: cfg.AwaitDeadline.D(),
 		RetryMin: cfg.Retry.Min.D(), RetryMax: cfg.Retry.Max.D(), RejectedRetry: cfg.Queues.RejectedRetry.D(),
-		AllowedSenderIDs: cfg.Queues.AllowedSenderIDs,
-		Checkpoint:       crashPoint(o.Getenv("LWA_ROTATOR_TEST_CRASH_AT"), log),
+		AllowedSenderIDs: cfg.Queues.AllowedSenderIDs, RequestPoll: cfg.RequestPollInterval.D(),
+		Checkpoint: crashPoint(o.Getenv("LWA_ROTATOR_TEST_CRASH_AT"), log),
 	})
 
 	queues := map[string]string{}

@@ -118,6 +118,7 @@ var restartOnly = []struct {
 	{"queues.deadLetterInterval", func(c *config.Config) any { return c.Queues.DeadLetterInterval }},
 	{"queues.allowedSenderIds", func(c *config.Config) any { return c.Queues.AllowedSenderIDs }},
 	{"kmsKeyId", func(c *config.Config) any { return c.KMSKeyID }},
+	{"requestPollInterval", func(c *config.Config) any { return c.RequestPollInterval }},
 	{"secretFormat", func(c *config.Config) any { return c.SecretFormat }},
 	{"endpoints.lwa", func(c *config.Config) any { return c.Endpoints.LWA }},
 	{"endpoints.spapi", func(c *config.Config) any { return c.Endpoints.SPAPI }},

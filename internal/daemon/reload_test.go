@@ -96,7 +96,7 @@ func TestReloadIsAsStrictAsStartUp(t *testing.T) {
 		}, "not the configured key"},
 		{"an added application whose secret has no room for the daemon's tags", func(t *testing.T, env *sandbox.Env, cfg string) string {
 			return addApp(otherSecret(t, env, env.KMSKeyARN, 45))(cfg)
-		}, "needs room for 6 more"},
+		}, "needs room for 10 more"},
 		{"a changed queue URL", func(t *testing.T, env *sandbox.Env, cfg string) string {
 			return strings.Replace(cfg, "  newSecret: "+env.SecretQueue, "  newSecret: "+env.SecretQueue+"-moved", 1)
 		}, "queues.newSecret: changes only on restart"},
@@ -201,7 +201,7 @@ func TestStartUpRefusesASecretWithoutTagRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = runOnce(t, env)
-	if err == nil || !strings.Contains(err.Error(), "has 45 tags of its own; the daemon needs room for 6 more") {
+	if err == nil || !strings.Contains(err.Error(), "has 45 tags of its own; the daemon needs room for 10 more") {
 		t.Fatalf("want a refusal naming the tag room, got %v", err)
 	}
 }

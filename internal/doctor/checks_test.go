@@ -79,9 +79,10 @@ func goodFacts() Facts {
 
 var (
 	errDenied = &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}
-	tooMany   = func() []string {
+	// tooMany is one foreign tag more than leaves room for the daemon's.
+	tooMany = func() []string {
 		var out []string
-		for i := range 45 {
+		for i := range vault.MaxTags - len(vault.StateTags) + 1 {
 			out = append(out, fmt.Sprintf("team-%d", i))
 		}
 		return out
@@ -223,7 +224,7 @@ func TestChecks(t *testing.T) {
 		{name: "AWSPENDING left on the current version is finished", break_: func(f *Facts) { app(f).Stages["v2"] = []string{vault.StageCurrent, vault.StagePending} }},
 		{name: "no room for the daemon's tags", break_: func(f *Facts) { app(f).TagKeys = tooMany },
 			want: []string{"secret-tags main-app fail"}, fix: "remove at least 1 tags"},
-		{name: "exactly room for the daemon's tags", break_: func(f *Facts) { app(f).TagKeys = append(tooMany[:44:44], vault.TagAttempts) }},
+		{name: "exactly room for the daemon's tags", break_: func(f *Facts) { app(f).TagKeys = append(slices.Clip(tooMany[:len(tooMany)-1]), vault.TagAttempts) }},
 		{name: "LWA rejects AWSCURRENT", break_: func(f *Facts) {
 			app(f).TokenErr = &spapi.Error{API: "lwa", Op: "token", StatusCode: 401, Code: "invalid_client", Message: "Client authentication failed", Kind: spapi.ErrInvalidClient}
 		}, want: []string{"lwa-token main-app fail"}, fix: "Developer Console"},

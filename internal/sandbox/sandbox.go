@@ -16,8 +16,10 @@ import (
 	"github.com/spapi-tools/lwa-rotator/internal/daemon"
 	"github.com/spapi-tools/lwa-rotator/internal/doctor"
 	"github.com/spapi-tools/lwa-rotator/internal/moto"
+	"github.com/spapi-tools/lwa-rotator/internal/status"
 	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/spapi/spapisim"
+	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
 // Options for the sandbox command.
@@ -103,6 +105,10 @@ func Run(ctx context.Context, o Options) error {
 	if err := doctor.WriteText(out, rep); err != nil {
 		return err
 	}
+	fmt.Fprintf(out, "\n6. lwa-rotator status --config %s (read from the vault alone; --json for scripts):\n", env.ConfigPath)
+	if err := env.PrintStatus(ctx, out); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "\nMetrics: http://%s/metrics   Health: http://%s/healthz   Ready: http://%s/readyz\n", addr, addr, addr)
 	fmt.Fprintf(out, "Rotate again: kill -USR1 %d   Stop: Ctrl-C\n", os.Getpid())
 
@@ -182,6 +188,17 @@ func (e *Env) Report(ctx context.Context, out io.Writer, start time.Time) error 
 	fmt.Fprintf(out, "4. queues: %s\nRotation complete in %s (secret values are shown only as fingerprints).\n",
 		strings.Join(depths, " "), time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// PrintStatus prints what `lwa-rotator status` shows for this world.
+func (e *Env) PrintStatus(ctx context.Context, out io.Writer) error {
+	apps := make([]status.App, 0, len(e.Applications))
+	for _, a := range e.Applications {
+		apps = append(apps, status.App{Name: a.Name, SecretID: a.SecretID})
+	}
+	states := status.ReadAll(ctx, e.AWS.SecretsManager, vault.FormatDefault, apps)
+	rep := status.Build(states, status.Settings{RenewBefore: 30 * 24 * time.Hour, AwaitDeadline: e.opts.AwaitDeadline}, e.opts.Clock.Now())
+	return status.WriteTable(out, rep)
 }
 
 func waitStop(ctx context.Context, signals <-chan os.Signal) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
@@ -196,6 +197,7 @@ func (f fakeVault) SaveState(_ context.Context, secretID string, st vault.Rotati
 		return err
 	}
 	return f.s.call(side, svcVault, "TagResource", func() error {
+		st.Request = side.vault.state.Request // SaveState never touches an operator's request
 		side.vault.state = st
 		return nil
 	}, func() {
@@ -215,7 +217,22 @@ func (f fakeVault) SaveState(_ context.Context, secretID string, st vault.Rotati
 		if st.RotationID != "" {
 			old.RotationID = st.RotationID
 		}
+		if !st.ServedRequest.IsZero() {
+			old.ServedRequest = st.ServedRequest
+		}
 	})
+}
+
+// ClearRequest is one UntagResource; the simulation writes no requests, so it only counts.
+func (f fakeVault) ClearRequest(_ context.Context, secretID string) error {
+	side, err := f.side(secretID)
+	if err != nil {
+		return err
+	}
+	return f.s.call(side, svcVault, "UntagResource(request)", func() error {
+		side.vault.state.Request, side.vault.state.ServedRequest = vault.RotationRequest{}, time.Time{}
+		return nil
+	}, nil)
 }
 
 // labelled reports whether some version carrying a staging label holds the secret value.

@@ -1,0 +1,139 @@
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is the output of `lwa-rotator status`. Its JSON field names are a stable interface for
+// scripts (docs/operations.md lists them); times are RFC 3339 in UTC, and a field whose value is
+// unknown or absent is left out.
+type Report struct {
+	CheckedAt    string      `json:"checkedAt"`
+	Attention    bool        `json:"attention"`
+	Applications []AppReport `json:"applications"`
+}
+
+// AppReport is one application's line.
+type AppReport struct {
+	Name              string   `json:"name"`
+	SecretID          string   `json:"secretId"`
+	Readable          bool     `json:"readable"`
+	CurrentVersionID  string   `json:"currentVersionId,omitempty"`
+	CurrentExpiresAt  string   `json:"currentExpiresAt,omitempty"`
+	StoredExpiresAt   string   `json:"storedExpiresAt,omitempty"`
+	NoticedExpiry     string   `json:"noticedExpiry,omitempty"`
+	PreviousExpiresAt string   `json:"previousExpiresAt,omitempty"`
+	CurrentStoredAt   string   `json:"currentStoredAt,omitempty"`
+	NextRotationAt    string   `json:"nextRotationAt,omitempty"`
+	InFlight          bool     `json:"inFlight"`
+	InFlightSince     string   `json:"inFlightSince,omitempty"`
+	Attempts          int      `json:"attempts"`
+	NextAttemptAt     string   `json:"nextAttemptAt,omitempty"`
+	LastCallAt        string   `json:"lastCallAt,omitempty"`
+	RotationID        string   `json:"rotationId,omitempty"`
+	PendingVersionID  string   `json:"pendingVersionId,omitempty"`
+	RequestPending    bool     `json:"requestPending"`
+	RequestedAt       string   `json:"requestedAt,omitempty"`
+	RequestedBy       string   `json:"requestedBy,omitempty"`
+	RequestReason     string   `json:"requestReason,omitempty"`
+	Attention         bool     `json:"attention"`
+	Problems          []string `json:"problems"`
+	Notes             []string `json:"notes"`
+}
+
+// Build assesses every state at now.
+func Build(states []State, set Settings, now time.Time) Report {
+	r := Report{CheckedAt: stamp(now), Applications: make([]AppReport, 0, len(states))}
+	for _, s := range states {
+		a := Assess(s, set, now)
+		st := s.Rotation
+		line := AppReport{
+			Name: s.App.Name, SecretID: s.App.SecretID, Readable: s.ReadErr == nil,
+			CurrentVersionID: s.CurrentVersionID, CurrentExpiresAt: stamp(a.Expiry), StoredExpiresAt: stamp(s.CurrentExpiry),
+			NoticedExpiry: stamp(st.NoticedExpiry), PreviousExpiresAt: stamp(s.PreviousExpiry), CurrentStoredAt: stamp(s.CurrentStoredAt),
+			NextRotationAt: stamp(a.NextRotation), InFlight: a.InFlight, InFlightSince: stamp(st.RequestedAt),
+			Attempts: st.Attempts, NextAttemptAt: stamp(st.NextAttemptAt), LastCallAt: stamp(st.LastCallAt), RotationID: st.RotationID,
+			PendingVersionID: s.PendingVersionID, RequestPending: st.RequestPending(),
+			Attention: a.Attention, Problems: nonNil(a.Problems), Notes: nonNil(a.Notes),
+		}
+		if !st.Request.At.IsZero() {
+			line.RequestedAt, line.RequestedBy, line.RequestReason = stamp(st.Request.At), st.Request.By, st.Request.Reason
+		}
+		r.Attention = r.Attention || a.Attention
+		r.Applications = append(r.Applications, line)
+	}
+	return r
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// WriteJSON prints r as one indented JSON document.
+func WriteJSON(w io.Writer, r Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteTable prints r for people: one row per application, then its problems and notes.
+func WriteTable(w io.Writer, r Report) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "APPLICATION\tSTATE\tCURRENT EXPIRES\tPREVIOUS EXPIRES\tNEXT ROTATION\tIN FLIGHT SINCE\tATTEMPTS\tPENDING\tREQUESTED")
+	for _, a := range r.Applications {
+		state := "ok"
+		if a.Attention {
+			state = "ATTENTION"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, state, day(a.CurrentExpiresAt), day(a.PreviousExpiresAt),
+			day(a.NextRotationAt), day(a.InFlightSince), strconv.Itoa(a.Attempts), dash(a.PendingVersionID), yesNo(a.RequestPending))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, a := range r.Applications {
+		for _, p := range a.Problems {
+			fmt.Fprintf(w, "%s: ATTENTION: %s\n", a.Name, p)
+		}
+		for _, n := range a.Notes {
+			fmt.Fprintf(w, "%s: %s\n", a.Name, n)
+		}
+	}
+	_, err := fmt.Fprintf(w, "checked at %s\n", r.CheckedAt)
+	return err
+}
+
+// day shortens an RFC 3339 stamp to minutes for the table; the JSON keeps full precision.
+func day(s string) string {
+	if s == "" {
+		return "-"
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format("2006-01-02 15:04Z")
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return strings.TrimSpace(s)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
