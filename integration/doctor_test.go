@@ -296,7 +296,7 @@ func TestDoctorNamesEachBrokenSetUp(t *testing.T) {
 		}},
 		{"no room for the daemon's tags", func(t *testing.T, env *sandbox.Env) ([]string, string) {
 			var tags []smtypes.Tag
-			for i := range 45 {
+			for i := range vault.MaxTags - len(vault.StateTags) + 1 { // one more than leaves room
 				tags = append(tags, smtypes.Tag{Key: aws.String(fmt.Sprintf("team-%d", i)), Value: aws.String("x")})
 			}
 			if _, err := env.AWS.SecretsManager.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(env.SecretID), Tags: tags}); err != nil {

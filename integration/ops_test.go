@@ -133,7 +133,7 @@ func assertStatusMatchesVault(t *testing.T, env *sandbox.Env, step string, a ops
 // freezeAt starts a daemon that stops at step, waits for it there, and kills it.
 func freezeAt(t *testing.T, env *sandbox.Env, step string, during func()) string {
 	t.Helper()
-	d := startDaemon(t, env, "LWA_ROTATOR_TEST_CRASH_AT="+step)
+	d := startBinary(t, crashBinary, env, "LWA_ROTATOR_TEST_CRASH_AT="+step)
 	d.waitLog(t, 30*time.Second, func(m map[string]any) bool {
 		return m["msg"] == "test crash point reached; waiting to be killed" && m["step"] == step
 	})
