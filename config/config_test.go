@@ -95,12 +95,12 @@ applications:
 	if !errors.As(err, &ve) {
 		t.Fatalf("want *ValidationError, got %v", err)
 	}
-	wants := []string{"listen (line 2):", "logLevel (line 3): \"loud\" is not", "renewBefore (line 4):", "queues.expiry (line 5):", "plain http",
-		"queues.newSecret: required", "kmsKeyId: required", "secretFormat (line 6): \"xml\"", "endpoints.spapi.mars (line 7)",
-		"applications[0].name (line 9): use letters", "applications[0].clientId (line 10): does not look like an LWA client id",
-		"applications[0].region (line 11): \"us\" is not", "applications[0].secretId: required", "applications[1].applicationId (line 16):",
-		"duplicate name", "configured twice", "shared with another application",
-		"requestPollInterval (line"}
+	wants := []string{"listen (line 2):", "logLevel (line 3): \"loud\" is not", "renewBefore (line 4):", "requestPollInterval (line 5):",
+		"queues.expiry (line 6):", "plain http", "queues.newSecret: required", "kmsKeyId: required", "secretFormat (line 7): \"xml\"",
+		"endpoints.spapi.mars (line 8)", "applications[0].name (line 10): use letters",
+		"applications[0].clientId (line 11): does not look like an LWA client id", "applications[0].region (line 12): \"us\" is not",
+		"applications[0].secretId: required", "applications[1].applicationId (line 17):",
+		"duplicate name", "configured twice", "shared with another application"}
 	msg := err.Error()
 	for _, w := range wants {
 		if !strings.Contains(msg, w) {

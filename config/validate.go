@@ -221,3 +221,24 @@ func (c *Config) CheckTransport(field, raw string) error {
 	}
 	return nil
 }
+
+// AWSEndpointVars are the AWS SDK's endpoint overrides for the services the daemon and its
+// commands call. They carry secrets' traffic, so they obey the file's transport rule.
+var AWSEndpointVars = []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_KMS"}
+
+// CheckAWSEndpoints applies CheckTransport to every AWSEndpointVars variable that is set; a
+// *ValidationError names each one that breaks the rule.
+func (c *Config) CheckAWSEndpoints(getenv func(string) string) error {
+	var problems []string
+	for _, v := range AWSEndpointVars {
+		if raw := getenv(v); raw != "" {
+			if err := c.CheckTransport(v, raw); err != nil {
+				problems = append(problems, err.Error())
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return &ValidationError{Problems: problems}
+	}
+	return nil
+}

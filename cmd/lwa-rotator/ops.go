@@ -15,23 +15,16 @@ import (
 // errAttention makes an operator command exit 1 after it printed why.
 var errAttention = errors.New("need attention")
 
-// operatorEndpointVars are the SDK's endpoint overrides for Secrets Manager, which the operator
-// commands read secrets from: they obey the daemon's transport rule.
-var operatorEndpointVars = []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER"}
-
 // operatorSetup loads the configuration file and the AWS SDK's standard chain (credentials,
-// region, endpoints) for status, rotate and seed.
+// region, endpoints) for doctor, status, rotate and seed. The AWS endpoint overrides obey the
+// daemon's transport rule: these commands read secrets too.
 func operatorSetup(ctx context.Context, path string) (*config.Config, aws.Config, error) {
 	cfg, err := config.Load(path, os.Getenv)
 	if err != nil {
 		return nil, aws.Config{}, err
 	}
-	for _, v := range operatorEndpointVars {
-		if raw := os.Getenv(v); raw != "" {
-			if err := cfg.CheckTransport(v, raw); err != nil {
-				return nil, aws.Config{}, err
-			}
-		}
+	if err := cfg.CheckAWSEndpoints(os.Getenv); err != nil {
+		return nil, aws.Config{}, err
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
@@ -51,5 +44,6 @@ func findApp(cfg *config.Config, name string) (config.Application, error) {
 	for _, a := range cfg.Applications {
 		names = append(names, a.Name)
 	}
-	return config.Application{}, fmt.Errorf("%w: no application %q in the configuration (have %v)", errUsage, name, names)
+	// The name is what the user typed: it is not repeated (a secret may be pasted anywhere).
+	return config.Application{}, fmt.Errorf("%w: --app names no application in the configuration (have %v)", errUsage, names)
 }

@@ -16,26 +16,6 @@ import (
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
-// awsEndpointVars are the SDK's standard endpoint overrides for the services the daemon calls.
-var awsEndpointVars = []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_KMS"}
-
-// checkAWSEndpoints holds AWS endpoint overrides to the same transport rule as the file's
-// endpoints: a secret must never cross the network in the clear.
-func checkAWSEndpoints(cfg *config.Config, getenv func(string) string) error {
-	var problems []string
-	for _, v := range awsEndpointVars {
-		if raw := getenv(v); raw != "" {
-			if err := cfg.CheckTransport(v, raw); err != nil {
-				problems = append(problems, err.Error())
-			}
-		}
-	}
-	if len(problems) > 0 {
-		return &config.ValidationError{Problems: problems}
-	}
-	return nil
-}
-
 type queueAttributes interface {
 	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
 }

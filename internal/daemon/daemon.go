@@ -78,7 +78,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	defer func() { _ = log.Sync() }()
-	if err := checkAWSEndpoints(cfg, o.Getenv); err != nil {
+	if err := cfg.CheckAWSEndpoints(o.Getenv); err != nil {
 		return err
 	}
 

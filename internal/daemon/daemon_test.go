@@ -165,24 +165,12 @@ func TestAtRestChecks(t *testing.T) {
 				Attributes: map[string]string{"KmsMasterKeyId": "", "SqsManagedSseEnabled": "false"}}); err != nil {
 				t.Fatal(err)
 			}
-			sig := make(chan os.Signal, 1)
-			done := make(chan error, 1)
-			listening := make(chan string, 1)
-			go func() {
-				done <- daemon.Run(context.Background(), daemon.Options{ConfigPath: env.ConfigPath, Getenv: func(string) string { return "" },
-					Listen: "127.0.0.1:0", AWS: env.AWSConfig(), Signals: sig, Log: zap.NewNop(), OnListen: func(a string) { listening <- a }})
-			}()
-			select {
-			case err := <-done:
-				if !tc.wantErr || !errors.Is(err, daemon.ErrAtRest) || !strings.Contains(err.Error(), "no server-side encryption") {
-					t.Fatalf("Run = %v, wantErr %v", err, tc.wantErr)
-				}
-			case <-listening:
-				sig <- syscall.SIGTERM
-				<-done
-				if tc.wantErr {
-					t.Fatal("started despite an unencrypted queue")
-				}
+			err = runOnce(t, env)
+			if tc.wantErr != (err != nil) {
+				t.Fatalf("Run = %v, wantErr %v", err, tc.wantErr)
+			}
+			if tc.wantErr && (!errors.Is(err, daemon.ErrAtRest) || !strings.Contains(err.Error(), "no server-side encryption")) {
+				t.Fatalf("Run = %v, want an at-rest refusal naming the unencrypted queue", err)
 			}
 		})
 	}

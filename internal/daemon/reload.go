@@ -54,7 +54,7 @@ func (r *refusal) Unwrap() error {
 // queues' encryption findings, gathered at start-up only since queues change only on restart.
 func (d *daemon) vet(ctx context.Context, running, next *config.Config, queueViolations []string) error {
 	r := &refusal{}
-	if err := checkAWSEndpoints(next, d.opts.Getenv); err != nil {
+	if err := next.CheckAWSEndpoints(d.opts.Getenv); err != nil {
 		var ve *config.ValidationError
 		if errors.As(err, &ve) {
 			r.problems = append(r.problems, ve.Problems...)
