@@ -19,6 +19,7 @@ type fakeVault struct {
 	labels   map[string]string // stage → version id
 	state    vault.RotationState
 	failNext int // the next n calls fail
+	saveErr  error // when set, every SaveState fails with it
 	calls    []string
 	block    func() // when set, the next call runs it without the lock (once)
 }
@@ -129,6 +130,9 @@ func (f *fakeVault) SaveState(_ context.Context, _ string, st vault.RotationStat
 	defer f.mu.Unlock()
 	if err := f.call("SaveState"); err != nil {
 		return err
+	}
+	if f.saveErr != nil {
+		return f.saveErr
 	}
 	// Like the real store, SaveState leaves an operator's request tags alone.
 	st.Request = f.state.Request

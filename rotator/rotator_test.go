@@ -532,6 +532,25 @@ func TestVaultOutageIsRetriedAndShownInStatus(t *testing.T) {
 	}
 }
 
+// TestNoTagRoomIsReportedNotRetriedInALoop: a secret full of other tags cannot hold the intent
+// tags, so no rotate call is made; the scheduler says so in the status and looks again in an
+// hour, not every few seconds.
+func TestNoTagRoomIsReportedNotRetriedInALoop(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(20*24*time.Hour)) // inside renewBefore: due
+	h.vault.saveErr = fmt.Errorf("tagging rotation state on secret s: %w", vault.ErrNoTagRoom)
+	next := h.r.Tick(context.Background())
+	if d := next.Sub(t0); d != idleRecheck {
+		t.Fatalf("next look in %s, want %s", d, idleRecheck)
+	}
+	if h.amzn.calls() != 0 {
+		t.Fatalf("rotate called %d times without the intent saved", h.amzn.calls())
+	}
+	if s := h.r.Snapshot()[0]; !strings.Contains(s.LastError, "no room for the daemon's tags") {
+		t.Fatalf("status does not say why: %+v", s)
+	}
+}
+
 func TestBackoffIsBoundedAndJittered(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

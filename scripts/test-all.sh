@@ -57,6 +57,7 @@ step "actionlint ${ACTIONLINT_VERSION} (GitHub workflows; shellcheck too where i
 actionlint
 
 step "Prometheus rules"
+promtool check config deploy/prometheus/prometheus.example.yml
 promtool check rules deploy/prometheus/lwa-rotator.rules.yml
 promtool test rules deploy/prometheus/lwa-rotator.rules.test.yml
 

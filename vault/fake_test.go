@@ -259,6 +259,18 @@ func (f *fakeSM) TagResource(_ context.Context, in *sm.TagResourceInput, _ ...fu
 	if err != nil {
 		return nil, err
 	}
+	// AWS's rule (moto ignores it): at most 50 tags, counting those already there; a request
+	// that would pass it changes nothing.
+	after := map[string]bool{}
+	for k := range s.tags {
+		after[k] = true
+	}
+	for _, t := range in.Tags {
+		after[aws.ToString(t.Key)] = true
+	}
+	if len(after) > 50 {
+		return nil, &types.InvalidParameterException{Message: aws.String("too many tags")}
+	}
 	for _, t := range in.Tags {
 		s.tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}

@@ -3,8 +3,13 @@ package vault_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
@@ -98,6 +103,45 @@ func TestStateRejects(t *testing.T) {
 			f.fake.mu.Unlock()
 			if _, err := f.store.LoadState(ctx, secretName); !errors.Is(err, vault.ErrMalformed) {
 				t.Fatalf("LoadState = %v, want ErrMalformed", err)
+			}
+		})
+	}
+}
+
+// TestSaveStateOnASecretWithoutTagRoom: someone filled the secret with tags of their own. The
+// failed tag write is told apart from a transient failure, so the caller can stop retrying.
+func TestSaveStateOnASecretWithoutTagRoom(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		ownTags   int
+		wantNoTag bool
+	}{
+		{"room left", vault.MaxTags - len(vault.StateTags), false},
+		// The write below puts 7 state tags (the operator's 3 request tags are not among them).
+		{"no room for this write", vault.MaxTags - 7 + 1, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			ctx := context.Background()
+			var tags []types.Tag
+			for i := range tc.ownTags {
+				tags = append(tags, types.Tag{Key: aws.String(fmt.Sprintf("team-%d", i)), Value: aws.String("x")})
+			}
+			if _, err := f.fake.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(secretName), Tags: tags}); err != nil {
+				t.Fatal(err)
+			}
+			full := vault.RotationState{RequestedAt: time.Unix(1, 0), NextAttemptAt: time.Unix(2, 0), NoticedExpiry: time.Unix(3, 0),
+				LastCallAt: time.Unix(4, 0), Attempts: 1, RotationID: "r1", ServedRequest: time.Unix(5, 0)}
+			err := f.store.SaveState(ctx, secretName, full)
+			if got := errors.Is(err, vault.ErrNoTagRoom); got != tc.wantNoTag {
+				t.Fatalf("SaveState = %v; ErrNoTagRoom %v, want %v", err, got, tc.wantNoTag)
+			}
+			info, derr := f.store.Describe(ctx, secretName)
+			if derr != nil || info.OtherTags != tc.ownTags {
+				t.Fatalf("Describe = %+v, %v; want %d tags of its own", info, derr, tc.ownTags)
 			}
 		})
 	}
