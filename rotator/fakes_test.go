@@ -18,7 +18,7 @@ type fakeVault struct {
 	versions map[string]vault.Record
 	labels   map[string]string // stage → version id
 	state    vault.RotationState
-	failNext int // the next n calls fail
+	failNext int   // the next n calls fail
 	saveErr  error // when set, every SaveState fails with it
 	calls    []string
 	block    func() // when set, the next call runs it without the lock (once)

@@ -111,6 +111,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	fmt.Fprintf(out, "\nMetrics: http://%s/metrics   Health: http://%s/healthz   Ready: http://%s/readyz\n", addr, addr, addr)
 	fmt.Fprintf(out, "Rotate again: kill -USR1 %d   Stop: Ctrl-C\n", os.Getpid())
+	// The operator commands against this world, from another shell: its AWS and simulator
+	// endpoints come from the environment lines below.
+	fmt.Fprintf(out, "\nOperator commands (another shell; set these first):\n")
+	for _, kv := range env.Environ() {
+		fmt.Fprintf(out, "  export %s\n", kv)
+	}
+	fmt.Fprintf(out, "  lwa-rotator status --config %[1]s\n  lwa-rotator doctor --config %[1]s\n  lwa-rotator rotate --config %[1]s --app %[2]s --wait\n", env.ConfigPath, env.AppName)
 
 	if o.ExitAfterRotation {
 		daemonSignals <- syscall.SIGTERM
