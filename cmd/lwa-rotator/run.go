@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"syscall"
@@ -25,6 +26,8 @@ var (
 	version  = "dev"
 	revision = ""
 )
+
+var commandWord = regexp.MustCompile(`^[a-z-]{1,20}$`)
 
 // errUsage marks a command-line mistake (exit code 2).
 var errUsage = errors.New("usage")
@@ -73,7 +76,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
-		fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)
+		// Repeated only when it looks like a command word: a secret may be pasted anywhere.
+		if commandWord.MatchString(args[0]) {
+			fmt.Fprintf(stderr, "unknown command %q\n%s", args[0], usage)
+		} else {
+			fmt.Fprintf(stderr, "unknown command (not shown)\n%s", usage)
+		}
 		return errUsage
 	}
 }
