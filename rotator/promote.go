@@ -92,7 +92,8 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, versionID s
 	}
 	r.checkpoint(StepPromoted)
 	now := r.clock.Now()
-	a.manual = false
+	// A SIGUSR1 that arrived while this rotation finished is answered by it.
+	a.manual.Store(false)
 	r.setStatus(a, func(s *Status) {
 		s.LastSuccess = now
 		s.CurrentExpiry = rec.ExpiresAt

@@ -7,6 +7,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -76,7 +77,9 @@ type Rotator struct {
 type appState struct {
 	mu     sync.Mutex // held while the application is being worked on
 	app    App
-	manual bool // a manual rotation was asked for and has not yet produced a secret
+	// manual: a manual rotation was asked for and has not yet produced a secret. Atomic, so
+	// SIGUSR1 sets it without waiting for an application busy with a network call.
+	manual atomic.Bool
 	// retries counts this application's messages left for a retry since one was last finished.
 	retries int
 
@@ -169,17 +172,21 @@ func (r *Rotator) reconfigure(apps []App, renewBefore, awaitDeadline, retryMin, 
 // Trigger asks for a rotation now (SIGUSR1): of the named application, or of all when name is "".
 // It reports whether any application matched.
 func (r *Rotator) Trigger(name string) bool {
-	matched := false
-	for _, a := range r.appList() {
-		a.mu.Lock()
-		if name == "" || a.app.Name == name {
-			a.manual = true
-			matched = true
+	// The names are read from the statuses under Rotator.mu alone: an application's own lock may
+	// be held through a vault or LWA call of up to a minute, and the signal loop must not wait.
+	r.mu.Lock()
+	var hit []*appState
+	for _, id := range r.order {
+		if a := r.apps[id]; name == "" || a.status.App == name {
+			hit = append(hit, a)
 		}
-		a.mu.Unlock()
+	}
+	r.mu.Unlock()
+	for _, a := range hit {
+		a.manual.Store(true)
 	}
 	r.poke()
-	return matched
+	return len(hit) > 0
 }
 
 // Snapshot returns every application's status, for metrics and readiness.

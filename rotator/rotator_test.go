@@ -717,6 +717,39 @@ func TestReconfigureWhileAnApplicationIsBusy(t *testing.T) {
 	}
 }
 
+// TestTriggerDoesNotWaitForABusyApplication: SIGUSR1 arrives on the signal loop while an
+// application is in a slow vault call; Trigger returns at once (the loop must stay free for
+// SIGTERM), and the rotation it asked for follows once the call is done.
+func TestTriggerDoesNotWaitForABusyApplication(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t0.Add(150*24*time.Hour)) // nothing due without the trigger
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	h.vault.mu.Lock()
+	h.vault.block = func() { close(entered); <-release }
+	h.vault.mu.Unlock()
+	tickDone := make(chan struct{})
+	go func() { h.r.Tick(context.Background()); close(tickDone) }()
+	<-entered
+	triggered := make(chan bool, 1)
+	go func() { triggered <- h.r.Trigger("") }()
+	select {
+	case ok := <-triggered:
+		if !ok {
+			t.Fatal("Trigger matched no application")
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("Trigger waited for the busy application")
+	}
+	close(release)
+	<-tickDone
+	h.r.Tick(context.Background())
+	if h.amzn.calls() != 1 {
+		t.Fatalf("rotate calls after the trigger = %d, want 1", h.amzn.calls())
+	}
+}
+
 // waitBlockedOnLock returns once a goroutine running fn waits on a mutex. It reads goroutine
 // stacks rather than sleeping, so the test neither races nor waits longer than needed.
 func waitBlockedOnLock(t *testing.T, fn string) {

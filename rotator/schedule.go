@@ -115,7 +115,7 @@ func (r *Rotator) tick(ctx context.Context, a *appState) time.Time {
 	owed := !answered(st, cur.Record)
 	// An operator's request (lwa-rotator rotate) is a SIGUSR1 for this application, kept in the
 	// vault so that it survives restarts and reaches whichever replica ticks first.
-	due := a.manual || st.RequestPending() || owed || (!planned.IsZero() && !now.Before(planned))
+	due := a.manual.Load() || st.RequestPending() || owed || (!planned.IsZero() && !now.Before(planned))
 	switch {
 	case !due && planned.IsZero():
 		log.Warn("current secret has no known expiry time; waiting for an expiry notice or a manual rotation")
@@ -166,7 +166,7 @@ func (r *Rotator) request(ctx context.Context, a *appState, cur vault.Version, s
 	}
 	r.setStatus(a, func(s *Status) { s.InFlightSince = now })
 	r.checkpoint(StepIntentSaved)
-	fields := []zap.Field{zap.Bool("manual", a.manual), zap.Int("attempts", st.Attempts)}
+	fields := []zap.Field{zap.Bool("manual", a.manual.Load()), zap.Int("attempts", st.Attempts)}
 	if forRequest {
 		fields = append(fields, zap.Time("request_at", st.Request.At), zap.String("request_by", st.Request.By))
 	}
