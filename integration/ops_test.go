@@ -165,9 +165,17 @@ func TestStatusFollowsARequestedRotation(t *testing.T) {
 		t.Errorf("before: nextRotationAt %s, want expiry − renewBefore %s", a.NextRotationAt, want)
 	}
 
-	r := runOp(t, env, "", "rotate", "--app", env.AppName, "--reason", "integration test")
-	if r.code != 0 || !strings.Contains(r.stdout, "rotation requested") {
-		t.Fatalf("rotate: %s", r)
+	r := runOp(t, env, "", "rotate", "--app", env.AppName, "--reason", "integration test", "--json")
+	var requested struct {
+		Application, SecretID, RequestedAt, CurrentVersionID string
+		PickupWithinSeconds                                  int
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &requested) != nil || requested.Application != env.AppName ||
+		requested.RequestedAt == "" || requested.PickupWithinSeconds < 1 {
+		t.Fatalf("rotate --json: %s", r)
+	}
+	if cur, err := env.Store.Current(context.Background(), env.SecretID); err != nil || requested.CurrentVersionID != cur.ID {
+		t.Fatalf("rotate --json names AWSCURRENT %q, the vault %q (%v)", requested.CurrentVersionID, cur.ID, err)
 	}
 	a = appReport(t, statusJSON(t, env, 0), env.AppName)
 	assertStatusMatchesVault(t, env, "requested", a)
@@ -300,6 +308,11 @@ func TestSeedThenRun(t *testing.T) {
 	cur, err := env.Store.Current(ctx, app.SecretID)
 	if err != nil || !cur.Record.ClientSecret.Equal(app.FirstSecret) || cur.Record.ClientID != app.ClientID || !cur.Record.ExpiresAt.Equal(app.FirstExpiry) {
 		t.Fatalf("AWSCURRENT after seed: %+v (err %v)", cur.Record.ExpiresAt, err)
+	}
+	var seeded struct{ Application, Outcome, SecretARN, VersionID string }
+	if r := runOp(t, env, app.FirstSecret.Reveal(), "seed", "--app", app.Name, "--json"); r.code != 0 ||
+		json.Unmarshal([]byte(r.stdout), &seeded) != nil || seeded.Outcome != "unchanged" || seeded.VersionID == "" {
+		t.Fatalf("seed --json of the stored secret: want outcome unchanged\n%s", r)
 	}
 	if r := runOp(t, env, app.FirstSecret.Reveal(), "seed", "--app", app.Name); r.code != 0 || !strings.Contains(r.stdout, "nothing changed") {
 		t.Errorf("seeding the same secret again: %s", r)

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -46,4 +48,18 @@ func findApp(cfg *config.Config, name string) (config.Application, error) {
 	}
 	// The name is what the user typed: it is not repeated (a secret may be pasted anywhere).
 	return config.Application{}, fmt.Errorf("%w: --app names no application in the configuration (have %v)", errUsage, names)
+}
+
+// printJSONIf writes v as one indented JSON object when on is set. The values are names, ids and
+// times: never a secret.
+func printJSONIf(on bool, w io.Writer, v any) error {
+	if !on {
+		return nil
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("printing the result: %w", err)
+	}
+	return nil
 }

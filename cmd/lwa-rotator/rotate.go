@@ -27,6 +27,7 @@ func cmdRotate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	name := fs.String("app", "", "the application to rotate (its name in the configuration)")
 	wait := fs.Bool("wait", false, "follow the rotation until the new secret is AWSCURRENT and print its version id")
 	timeout := fs.Duration("timeout", 15*time.Minute, "with --wait: give up after this long (the rotation itself carries on)")
+	asJSON := fs.Bool("json", false, "print the result as one JSON object (progress lines stay on stderr)")
 	reason := fs.String("reason", "", "why, recorded in the lwa-rotator:request-reason tag (letters, digits, spaces and _ . : / = + - @)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -52,10 +53,14 @@ func cmdRotate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// The daemon reads each application's tags once per round of requestPollInterval, spread
 	// over the round and at least a second apart, then treats the request like a SIGUSR1.
 	pickup := max(cfg.RequestPollInterval.D(), time.Duration(len(cfg.Applications))*time.Second)
-	fmt.Fprintf(stdout, "%s: rotation requested at %s (secret %s, AWSCURRENT version %s); a running daemon picks it up within about %s\n",
-		app.Name, req.At.Format(time.RFC3339), app.SecretID, snap.CurrentVersionID, pickup)
+	result := rotateResult{Application: app.Name, SecretID: app.SecretID, RequestedAt: req.At.UTC().Format(time.RFC3339Nano),
+		CurrentVersionID: snap.CurrentVersionID, PickupWithinSeconds: int(pickup.Seconds())}
+	if !*asJSON {
+		fmt.Fprintf(stdout, "%s: rotation requested at %s (secret %s, AWSCURRENT version %s); a running daemon picks it up within about %s\n",
+			app.Name, req.At.Format(time.RFC3339), app.SecretID, snap.CurrentVersionID, pickup)
+	}
 	if !*wait {
-		return nil
+		return printJSONIf(*asJSON, stdout, result)
 	}
 	wctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -78,8 +83,23 @@ func cmdRotate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return fmt.Errorf("rotate %s: %w", app.Name, err)
 	}
+	if *asJSON {
+		result.PromotedVersionID = id
+		return printJSONIf(true, stdout, result)
+	}
 	fmt.Fprintf(stdout, "%s: promoted: AWSCURRENT is now version %s\n", app.Name, id)
 	return nil
+}
+
+// rotateResult is rotate's --json output (docs/operations.md).
+type rotateResult struct {
+	Application         string `json:"application"`
+	SecretID            string `json:"secretId"`
+	RequestedAt         string `json:"requestedAt"`
+	CurrentVersionID    string `json:"currentVersionId"`
+	PickupWithinSeconds int    `json:"pickupWithinSeconds"`
+	// PromotedVersionID is set with --wait, once the new secret is AWSCURRENT.
+	PromotedVersionID string `json:"promotedVersionId,omitempty"`
 }
 
 // requester names who asked, for the lwa-rotator:request-by tag: user@host, cut down to the

@@ -28,6 +28,7 @@ func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	name := fs.String("app", "", "the application whose secret to store (its name in the configuration)")
 	force := fs.Bool("force", false, "replace a different stored secret even if it still works (it stays as AWSPREVIOUS)")
 	expires := fs.String("expires-at", "", "optional RFC 3339 time the secret expires (Developer Console); otherwise unknown until Amazon's expiry notice")
+	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -64,6 +65,10 @@ func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("seed %s: %w", app.Name, err)
 	}
+	if *asJSON {
+		return printJSONIf(true, stdout, seedResult{Application: app.Name, Outcome: string(res.Outcome), SecretARN: res.ARN,
+			VersionID: res.VersionID, ReplacedVersionID: res.Replaced})
+	}
 	switch res.Outcome {
 	case seed.Created:
 		fmt.Fprintf(stdout, "%s: the secret minted an LWA token; created secret %s (key %s) with it as AWSCURRENT version %s\n",
@@ -78,6 +83,15 @@ func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "%s: AWSCURRENT (version %s) already holds this client secret; nothing changed\n", app.Name, res.VersionID)
 	}
 	return nil
+}
+
+// seedResult is seed's --json output (docs/operations.md).
+type seedResult struct {
+	Application       string `json:"application"`
+	Outcome           string `json:"outcome"`
+	SecretARN         string `json:"secretArn"`
+	VersionID         string `json:"versionId"`
+	ReplacedVersionID string `json:"replacedVersionId,omitempty"`
 }
 
 // readSecret takes the secret from a no-echo prompt when standard input is a terminal, else
