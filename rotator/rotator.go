@@ -75,8 +75,8 @@ type Rotator struct {
 
 // appState is one application's in-memory view. Its durable truth lives in the vault.
 type appState struct {
-	mu     sync.Mutex // held while the application is being worked on
-	app    App
+	mu  sync.Mutex // held while the application is being worked on
+	app App
 	// manual: a manual rotation was asked for and has not yet produced a secret. Atomic, so
 	// SIGUSR1 sets it without waiting for an application busy with a network call.
 	manual atomic.Bool
