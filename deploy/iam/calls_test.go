@@ -184,16 +184,7 @@ func TestDaemonPolicyMatchesCalls(t *testing.T) {
 			t.Errorf("%s: resources lack %v and have extra %v", s.Sid, missing, extra)
 		}
 	}
-	missing, extra := diff(want, got)
-	for _, a := range missing {
-		t.Errorf("call without a permission: %s", a)
-	}
-	for _, a := range extra {
-		t.Errorf("permission without a call: %s", a)
-	}
-	if !maps.Equal(wantVia, gotVia) {
-		t.Errorf("ViaService KMS grants: want %v, policy has %v", wantVia, gotVia)
-	}
+	reportCallDiff(t, "", want, got, wantVia, gotVia)
 }
 
 // TestTagConditionCoversVaultTags: the tag-key condition must admit every tag the vault writes,
@@ -209,25 +200,7 @@ func TestTagConditionCoversVaultTags(t *testing.T) {
 	if len(patterns) == 0 {
 		t.Fatal("TagResource is not limited to the daemon's tag keys")
 	}
-	var tags []string
-	for _, f := range loadModule(t).pkgs["vault"] {
-		ast.Inspect(f, func(n ast.Node) bool {
-			vs, ok := n.(*ast.ValueSpec)
-			if !ok {
-				return true
-			}
-			for i, name := range vs.Names {
-				if bl, ok := valueAt(vs, i).(*ast.BasicLit); ok && strings.HasPrefix(name.Name, "Tag") && bl.Kind == token.STRING {
-					v, _ := strconv.Unquote(bl.Value)
-					tags = append(tags, v)
-				}
-			}
-			return true
-		})
-	}
-	if len(tags) == 0 {
-		t.Fatal("found no Tag* constants in vault")
-	}
+	tags := vaultTagConstants(t)
 	for _, tag := range tags {
 		if !slices.ContainsFunc(patterns, func(p string) bool { return like(p, tag) }) {
 			t.Errorf("vault tag %q is not admitted by %v", tag, patterns)
@@ -259,4 +232,44 @@ func like(pattern, s string) bool {
 		return s != "" && like(pattern[1:], s[1:])
 	}
 	return s != "" && s[0] == pattern[0] && like(pattern[1:], s[1:])
+}
+
+// vaultTagConstants are the values of vault's Tag* string constants: every tag key it writes.
+func vaultTagConstants(t *testing.T) []string {
+	t.Helper()
+	var tags []string
+	for _, f := range loadModule(t).pkgs["vault"] {
+		ast.Inspect(f, func(n ast.Node) bool {
+			vs, ok := n.(*ast.ValueSpec)
+			if !ok {
+				return true
+			}
+			for i, name := range vs.Names {
+				if bl, ok := valueAt(vs, i).(*ast.BasicLit); ok && strings.HasPrefix(name.Name, "Tag") && bl.Kind == token.STRING {
+					v, _ := strconv.Unquote(bl.Value)
+					tags = append(tags, v)
+				}
+			}
+			return true
+		})
+	}
+	if len(tags) == 0 {
+		t.Fatal("found no Tag* constants in vault")
+	}
+	return tags
+}
+
+// reportCallDiff fails for every call the policy does not grant and every grant no call needs.
+func reportCallDiff(t *testing.T, who string, want, got set, wantVia, gotVia map[kmsGrant]bool) {
+	t.Helper()
+	missing, extra := diff(want, got)
+	for _, a := range missing {
+		t.Errorf("%scall without a permission: %s", who, a)
+	}
+	for _, a := range extra {
+		t.Errorf("%spermission without a call: %s", who, a)
+	}
+	if !maps.Equal(wantVia, gotVia) {
+		t.Errorf("ViaService KMS grants: want %v, policy has %v", wantVia, gotVia)
+	}
 }

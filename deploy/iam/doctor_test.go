@@ -3,12 +3,10 @@ package iam_test
 import (
 	"encoding/json"
 	"go/ast"
-	"go/token"
 	"maps"
 	"os"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -195,25 +193,7 @@ func TestDoctorFixesMatchTemplates(t *testing.T) {
 // writes.
 func TestDoctorReservesEveryVaultTag(t *testing.T) {
 	t.Parallel()
-	var tags []string
-	for _, f := range loadModule(t).pkgs["vault"] {
-		ast.Inspect(f, func(n ast.Node) bool {
-			vs, ok := n.(*ast.ValueSpec)
-			if !ok {
-				return true
-			}
-			for i, name := range vs.Names {
-				if bl, ok := valueAt(vs, i).(*ast.BasicLit); ok && strings.HasPrefix(name.Name, "Tag") && bl.Kind == token.STRING {
-					v, _ := strconv.Unquote(bl.Value)
-					tags = append(tags, v)
-				}
-			}
-			return true
-		})
-	}
-	if len(tags) == 0 {
-		t.Fatal("found no Tag* constants in vault")
-	}
+	tags := vaultTagConstants(t)
 	if missing, extra := diff(setOf(tags...), setOf(doctor.DaemonTagKeys()...)); len(missing)+len(extra) > 0 {
 		t.Errorf("doctor.DaemonTagKeys lacks %v and has extra %v", missing, extra)
 	}

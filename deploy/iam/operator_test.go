@@ -155,16 +155,7 @@ func TestOperatorPolicyMatchesCalls(t *testing.T) {
 			t.Errorf("%s serves %v, but operatorStatementCommands says %v", s.Sid, users.sorted(), cmds)
 		}
 	}
-	missing, extra := diff(want, got)
-	for _, a := range missing {
-		t.Errorf("operator call without a permission: %s", a)
-	}
-	for _, a := range extra {
-		t.Errorf("operator permission without a call: %s", a)
-	}
-	if !maps.Equal(wantVia, gotVia) {
-		t.Errorf("ViaService KMS grants: want %v, policy has %v", wantVia, gotVia)
-	}
+	reportCallDiff(t, "operator ", want, got, wantVia, gotVia)
 }
 
 // TestOperatorTagsAreOnlyTheRequest: the operator may write the request tags and nothing else,
