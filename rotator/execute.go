@@ -43,8 +43,11 @@ func (r *Rotator) pass(ctx context.Context, a *appState) time.Time {
 		return now // plan again on the new labels
 	case act.resume:
 		log.Info("resuming an interrupted rotation from its pending version", zap.String("pending_version_id", f.snap.Pending.ID))
-		if r.verifyAndPromote(ctx, a, f, *f.snap.Pending, true, log) == verifyRetry {
+		switch r.verifyAndPromote(ctx, a, f, *f.snap.Pending, true, log) {
+		case verifyRetry:
 			return act.wakeAt
+		case verifyPromoted:
+			return time.Unix(0, a.nextAt.Load()) // replan set it from what the promotion wrote
 		}
 		return now
 	}

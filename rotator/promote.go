@@ -55,20 +55,41 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, f facts, v 
 		s.CurrentExpiry = v.Record.ExpiresAt
 		s.PreviousExpiry = v.Record.PreviousExpiresAt
 		s.InFlightSince = time.Time{}
-		s.Phase = PhaseIdle
 	})
 	r.obs.Rotation(app.Name, ResultSuccess)
 	log.Info("new secret verified and promoted to AWSCURRENT; the old one stays as AWSPREVIOUS until it expires",
 		zap.Time("previous_expires_at", v.Record.PreviousExpiresAt))
-	if err := r.vault.SaveChanges(ctx, app.SecretID, f.snap.State, stateAfterPromotion(f.snap.State, v.Record)); err != nil {
+	after := stateAfterPromotion(f.snap.State, v.Record)
+	if err := r.vault.SaveChanges(ctx, app.SecretID, f.snap.State, after); err != nil {
 		// The secret is safe; the redelivered message takes the duplicate path and clears this.
 		log.Warn("clearing rotation state after promotion; will retry", zap.Error(err))
 		return verifyRetry
 	}
-	// The schedule changed with the secret: plan this application again (and only it).
-	a.dirty.Store(true)
-	r.poke()
+	r.replan(a, promoted(f, v, after))
 	return verifyPromoted
+}
+
+// promoted is the snapshot the writes of a promotion leave behind, as Secrets Manager's rules
+// make them: the version current, the old current previous, the bookkeeping after.
+func promoted(f facts, v vault.Version, st vault.RotationState) facts {
+	f.snap.Labels = map[string][]string{v.ID: {vault.StageCurrent, vault.StagePending}, f.snap.Current.ID: {vault.StagePrevious}}
+	f.snap.Current = vault.Version{ID: v.ID, Record: v.Record, Stages: f.snap.Labels[v.ID]}
+	f.snap.Pending, f.snap.State, f.manual = nil, st, false
+	return f
+}
+
+// replan plans the next pass from facts this process has just written, without reading them
+// back: when the plan only waits, the status and the next pass are set from it; when it would
+// act, the next pass acts on a fresh snapshot instead.
+func (r *Rotator) replan(a *appState, f facts) {
+	act := plan(f, r.settings(), r.clock.Now(), r.rand())
+	if act.request || act.watchdog || act.clearRequest || act.resume || act.clearPending != "" {
+		a.dirty.Store(true)
+	} else {
+		a.setStatus(func(s *Status) { publish(s, f, act) })
+		a.nextAt.Store(act.wakeAt.UnixNano())
+	}
+	r.poke()
 }
 
 // rejectsSecret tells LWA's verdict on a secret from a failure to get one.
