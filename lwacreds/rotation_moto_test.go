@@ -69,9 +69,15 @@ func TestConsumerAcrossARotation(t *testing.T) {
 		// its periodic read picks up the new secret in time, exactly one (shared by the 50
 		// callers) when only the refusal makes it read again.
 		refusals int
+		// promoteBefore is how long before the old secret dies the daemon promotes the new one.
+		promoteBefore time.Duration
+		// notYetAccepted makes LWA refuse the new secret once, an hour after the promotion, as
+		// if Amazon had not yet propagated it: the consumer must fall back to AWSPREVIOUS.
+		notYetAccepted bool
 	}{
-		{"default refresh interval", 0, 0},
-		{"refresh interval longer than the late promotion", lwacreds.MaxRefreshInterval, 1},
+		{"default refresh interval", 0, 0, 10 * time.Minute, false},
+		{"refresh interval longer than the late promotion", lwacreds.MaxRefreshInterval, 1, 10 * time.Minute, false},
+		{"new secret refused at first: AWSPREVIOUS while it lives", 0, 1, 3 * time.Hour, true},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,20 +149,28 @@ func TestConsumerAcrossARotation(t *testing.T) {
 				t.Fatalf("the simulator did not rotate: new secret %s, old valid %v", spapisim.Fingerprint(fresh), sim.Valid(id, old))
 			}
 
-			// The daemon promotes late (it was down for most of the week), ten minutes before the
-			// old secret dies; the consumer read the secret just before that.
-			clk.Set(oldExp.Add(-10 * time.Minute))
-			everyCallSucceeds("the old secret's last minutes, before the promotion")
+			// The daemon promotes late (it was down for most of the week), shortly before the old
+			// secret dies; the consumer read the secret just before that.
+			clk.Set(oldExp.Add(-tt.promoteBefore))
+			everyCallSucceeds("the old secret's last hours, before the promotion")
 			v2 := promote(ctx, t, aws.SecretsManager, name, v1, vault.Record{ClientID: id, ClientSecret: fresh, ExpiresAt: freshExp, PreviousExpiresAt: oldExp})
 			everyCallSucceeds("just after the promotion")
+			if tt.notYetAccepted {
+				sim.InjectFault(spapisim.Fault{Target: spapisim.TargetToken, Status: http.StatusUnauthorized})
+				clk.Advance(time.Hour) // token and secret cache both due: the new secret is tried
+				everyCallSucceeds("the new secret refused once")
+				if c, _ := store.Credentials(ctx); c.Stage != vault.StagePrevious || !c.ClientSecret.Equal(old) {
+					t.Errorf("during the refusal the consumer uses %s, want AWSPREVIOUS with the old secret", c.Stage)
+				}
+			}
 
 			clk.Set(oldExp)
 			if sim.Valid(id, old) {
 				t.Fatal("the old secret is still valid at its expiry")
 			}
 			everyCallSucceeds("the moment the old secret dies")
-			// The token minted ten minutes before the death is now due, so LWA sees the secret.
-			clk.Set(oldExp.Add(50 * time.Minute))
+			// Every token minted before the death is now due, so LWA sees the secret.
+			clk.Set(oldExp.Add(time.Hour - lwacreds.DefaultEarlyRefresh))
 			everyCallSucceeds("the first token after the old secret died")
 			clk.Advance(3 * time.Hour)
 			everyCallSucceeds("hours later")
