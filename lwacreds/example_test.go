@@ -72,10 +72,20 @@ func getMarketplaceParticipations(ctx context.Context, client *http.Client, toke
 // A grantless operation (here the Notifications API's destinations) uses the
 // client_credentials grant with that operation's scope; no seller is involved.
 func ExampleNewGrantlessTokenSource() {
-	var store *lwacreds.Store // made with lwacreds.NewStore, as in the package example
+	ctx := context.Background()
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Fatalf("loading AWS configuration: %v", err)
+	}
+	store, err := lwacreds.NewStore(secretsmanager.NewFromConfig(cfg), "lwa/my-app", lwacreds.StoreOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
 	tokens, err := lwacreds.NewGrantlessTokenSource(store, "sellingpartnerapi::notifications", lwacreds.TokenOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	_ = tokens // tokens.Token(ctx) for every call
+	if _, err := tokens.Token(ctx); err != nil {
+		log.Fatalf("getting a grantless token: %v", err)
+	}
 }
