@@ -27,6 +27,8 @@ type Snapshotter interface{ Snapshot() []rotator.Status }
 type Metrics struct {
 	rotations     *prometheus.CounterVec
 	notifications *prometheus.CounterVec
+	unknownVer    *prometheus.CounterVec
+	viaSNS        *prometheus.CounterVec
 	apiRequests   *prometheus.CounterVec
 	apiDuration   *prometheus.HistogramVec
 	polls         *prometheus.CounterVec
@@ -45,12 +47,20 @@ func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, versio
 	m := &Metrics{
 		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "rotations_total",
-			Help: "Rotation attempts by application and result (success, requested, request_failed, timeout, rejected, not_enrolled, current_invalid).",
+			Help: "Rotation attempts by application and result (" + join(rotator.Results) + ").",
 		}, []string{"application", "result"}),
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "notifications_total",
-			Help: "SQS notifications handled, by application (empty when unknown), type and outcome.",
+			Help: "SQS notifications handled, by application (empty when unknown), type and outcome (" + join(notifications.Outcomes) + ").",
 		}, []string{"application", "type", "outcome"}),
+		unknownVer: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "notifications_unknown_version_total",
+			Help: "Notifications accepted whose notificationVersion or payloadVersion is not the documented one, by type.",
+		}, []string{"type"}),
+		viaSNS: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "notifications_sns_envelope_total",
+			Help: "Notifications that arrived wrapped in an SNS envelope, by type.",
+		}, []string{"type"}),
 		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "api_requests_total",
 			Help: "Outgoing API requests by API, operation and HTTP status code (0: no response).",
@@ -90,7 +100,7 @@ func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, versio
 		revision = vcsRevision()
 	}
 	buildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
-	reg.MustRegister(m.rotations, m.notifications, m.apiRequests, m.apiDuration, m.polls, m.deadLetters, m.reloadOK, m.reloadTime, m.configHash, buildInfo,
+	reg.MustRegister(m.rotations, m.notifications, m.unknownVer, m.viaSNS, m.apiRequests, m.apiDuration, m.polls, m.deadLetters, m.reloadOK, m.reloadTime, m.configHash, buildInfo,
 		&stateCollector{state: state, ready: ready},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -109,6 +119,10 @@ func (m *Metrics) Init(apps []string, queues map[string]string) {
 				m.notifications.WithLabelValues(a, t, string(o))
 			}
 		}
+	}
+	for _, t := range notifications.Types {
+		m.unknownVer.WithLabelValues(t)
+		m.viaSNS.WithLabelValues(t)
 	}
 	m.notifications.WithLabelValues("", "unknown", string(notifications.OutcomeMalformed))
 	m.notifications.WithLabelValues("", "unknown", string(notifications.OutcomeRejected))
@@ -132,6 +146,28 @@ func (m *Metrics) Rotation(app string, result rotator.Result) {
 // Notification implements notifications.OutcomeObserver.
 func (m *Metrics) Notification(app, typ string, outcome notifications.Outcome) {
 	m.notifications.WithLabelValues(app, typ, string(outcome)).Inc()
+}
+
+// NotificationFormat implements notifications.FormatObserver.
+func (m *Metrics) NotificationFormat(typ string, unknownVersion, viaSNS bool) {
+	if unknownVersion {
+		m.unknownVer.WithLabelValues(typ).Inc()
+	}
+	if viaSNS {
+		m.viaSNS.WithLabelValues(typ).Inc()
+	}
+}
+
+// join lists a vocabulary for help text.
+func join[T ~string](vs []T) string {
+	out := ""
+	for i, v := range vs {
+		if i > 0 {
+			out += ", "
+		}
+		out += string(v)
+	}
+	return out
 }
 
 // ObserveRequest implements spapi.Observer and the AWS middleware's observer.

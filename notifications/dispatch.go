@@ -30,6 +30,12 @@ type OutcomeObserver interface {
 	Notification(app, typ string, outcome Outcome)
 }
 
+// FormatObserver, when the OutcomeObserver also implements it, is told of every parsed
+// notification that came in an SNS envelope or with versions other than the documented ones.
+type FormatObserver interface {
+	NotificationFormat(typ string, unknownVersion, viaSNS bool)
+}
+
 // Dispatcher is the Handler between the Consumer and the domain: it checks the sender, parses,
 // hands typed notifications to the Receiver, counts the outcome and turns its Verdict into what
 // the queue is told (delete, a growing retry delay, or RejectedRetry).
@@ -83,6 +89,16 @@ func (d *Dispatcher) Handle(ctx context.Context, m Message) Result {
 		return d.answer("", Handled{Outcome: OutcomeMalformed, Say: func() {
 			log.Error("unparseable notification; leaving it for the dead-letter queue", zap.Error(err))
 		}}, "unknown")
+	}
+	if meta := n.Meta(); meta.UnknownVersion() || meta.ViaSNS {
+		if o, ok := d.Observer.(FormatObserver); ok {
+			o.NotificationFormat(meta.Type, meta.UnknownVersion(), meta.ViaSNS)
+		}
+		if meta.UnknownVersion() {
+			// The versions are not logged: they are the sender's text, and only their shape matters.
+			log.Warn("notification with versions other than the documented ones; accepted, since it carries every field this daemon needs",
+				zap.String("notification_type", meta.Type), zap.String("notification_id", meta.Metadata.NotificationID))
+		}
 	}
 	h := d.Receiver.Receive(ctx, n, m)
 	return d.answer(ClientID(n), h, n.Meta().Type)

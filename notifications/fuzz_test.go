@@ -12,9 +12,9 @@ import (
 // (a fuzzed secret such as "payload") can show up in an error by coincidence, not by quoting.
 var vocabulary = strings.Join([]string{
 	"parsing notification: ", " at ", ": ", ".",
-	ErrMalformed.Error(), ErrUnknownType.Error(), ErrMissingField.Error(), ErrBadTime.Error(), ErrUnsupportedVersion.Error(),
+	ErrMalformed.Error(), ErrUnknownType.Error(), ErrMissingField.Error(), ErrBadTime.Error(), errSNSNotMessage.Error(), "Message", "Type",
 	errNotJSON.Error(), errNotUTF8.Error(), errNotObject.Error(), errNotString.Error(), errDuplicateKey.Error(),
-	errAbsent.Error(), errEmpty.Error(), errNotRFC3339.Error(), errWantNotifVer.Error(), errWantPayloadVer.Error(),
+	errAbsent.Error(), errEmpty.Error(), errNotRFC3339.Error(),
 	errWantKnownType.Error(),
 	"notificationVersion", "payloadVersion", "notificationType", "eventTime", "notificationMetadata", "applicationId",
 	"subscriptionId", "notificationId", "publishTime", "payload", keyExpiry, keyNewSecret, "clientId",
@@ -59,6 +59,8 @@ func FuzzParse(f *testing.F) {
 		f.Add(b)
 		f.Add(b[:len(b)/2])
 		f.Add([]byte(strings.Replace(string(b), `"1.0"`, `"1.1"`, 1)))
+		f.Add([]byte(strings.Replace(string(b), `"2023-11-30"`, `"1.0"`, 1)))
+		f.Add(snsEnvelope(f, b))
 		f.Add([]byte(strings.Replace(string(b), `Z"`, `"`, 1)))
 		f.Add([]byte(strings.Replace(string(b), `"clientId"`, `"clientId":null,"x"`, 1)))
 		f.Add([]byte(strings.Replace(string(b), `"newClientSecret"`, `"newClientSecret":"dup","newClientSecret"`, 1)))

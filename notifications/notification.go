@@ -9,8 +9,10 @@ import (
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
-// The only notification types, versions and payload versions this package understands. Amazon
-// publishes no schema, so anything else is refused rather than guessed at.
+// The notification types this package parses, and the versions Amazon documents for them. Other
+// versions are accepted when the payload still carries every field with its type (the secret is
+// proven with LWA before promotion, so leniency here cannot promote a bad one) and counted, so a
+// format change shows on a dashboard before it can matter.
 const (
 	TypeExpiry          = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY"
 	TypeNewSecret       = "APPLICATION_OAUTH_CLIENT_NEW_SECRET"
@@ -32,6 +34,16 @@ type Envelope struct {
 	Type      string
 	EventTime time.Time
 	Metadata  Metadata
+	// NotificationVersion and PayloadVersion are as sent ("" when absent).
+	NotificationVersion, PayloadVersion string
+	// ViaSNS: the notification came wrapped in an SNS envelope (a topic fanned out to the queue
+	// without raw message delivery).
+	ViaSNS bool
+}
+
+// UnknownVersion reports a notification whose versions are not the documented ones.
+func (e Envelope) UnknownVersion() bool {
+	return e.NotificationVersion != NotificationVersion || e.PayloadVersion != PayloadVersion
 }
 
 // Meta returns the envelope, so callers can log and deduplicate without a type switch.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -13,11 +14,10 @@ import (
 
 // Kinds of parse failure; a *ParseError unwraps to exactly one of them.
 var (
-	ErrMalformed          = errors.New("malformed notification")
-	ErrUnknownType        = errors.New("unknown notification type")
-	ErrMissingField       = errors.New("missing field")
-	ErrBadTime            = errors.New("bad time")
-	ErrUnsupportedVersion = errors.New("unsupported version")
+	ErrMalformed    = errors.New("malformed notification")
+	ErrUnknownType  = errors.New("unknown notification type")
+	ErrMissingField = errors.New("missing field")
+	ErrBadTime      = errors.New("bad time")
 )
 
 // Details. Their texts are constants on purpose: a new-secret body carries a plaintext secret,
@@ -32,9 +32,8 @@ var (
 	errAbsent         = errors.New("absent or null")
 	errEmpty          = errors.New("empty string")
 	errNotRFC3339     = errors.New("not an RFC 3339 time")
-	errWantNotifVer   = errors.New(`want "` + NotificationVersion + `"`)
-	errWantPayloadVer = errors.New(`want "` + PayloadVersion + `"`)
 	errWantKnownType  = errors.New("want " + TypeExpiry + " or " + TypeNewSecret)
+	errSNSNotMessage  = errors.New("an SNS message that is not a Notification")
 )
 
 // ParseError says which field of a notification was wrong and how. Field is a dotted JSON path
@@ -65,20 +64,28 @@ const (
 	keyNewSecret = "applicationOAuthClientNewSecret"
 )
 
-// Parse validates an SQS message body and returns *ExpiryNotice or *NewSecret. Unknown keys are
-// allowed (Amazon may add fields without a version bump); duplicate keys, case-variant keys
-// standing in for required ones, wrong JSON types, missing or empty required values, non-RFC 3339
-// times and other versions are refused. Any error is a *ParseError.
+// Parse validates an SQS message body and returns *ExpiryNotice or *NewSecret. The body is the
+// notification itself (SQS, or SNS with raw message delivery) or an SNS envelope whose Message
+// holds it. Unknown keys are allowed (Amazon may add fields without a version bump), and so are
+// other versions, recorded in the Envelope; duplicate keys, case-variant keys standing in for
+// required ones, wrong JSON types, missing or empty required values and non-RFC 3339 times are
+// refused. Any error is a *ParseError.
 func Parse(body []byte) (Notification, error) {
 	p := &parser{}
 	top := p.root(body)
-	p.expect(top, "notificationVersion", NotificationVersion, errWantNotifVer)
-	p.expect(top, "payloadVersion", PayloadVersion, errWantPayloadVer)
+	viaSNS := false
+	if inner, ok := p.snsMessage(top); ok {
+		top, viaSNS = p.root([]byte(inner)), true
+		top.path = "Message"
+	}
+	env := Envelope{ViaSNS: viaSNS,
+		NotificationVersion: p.str(top, "notificationVersion", false),
+		PayloadVersion:      p.str(top, "payloadVersion", false)}
 	typ := p.str(top, "notificationType", true)
 	if p.err == nil && typ != TypeExpiry && typ != TypeNewSecret {
 		p.fail(ErrUnknownType, top.at("notificationType"), errWantKnownType)
 	}
-	env := Envelope{Type: typ, EventTime: p.time(top, "eventTime")}
+	env.Type, env.EventTime = typ, p.time(top, "eventTime")
 	meta := p.object(top, "notificationMetadata")
 	env.Metadata = Metadata{
 		ApplicationID:  p.str(meta, "applicationId", true),
@@ -219,10 +226,29 @@ func (p *parser) str(o object, key string, required bool) string {
 	return s
 }
 
-func (p *parser) expect(o object, key, want string, detail error) {
-	if got := p.str(o, key, true); p.err == nil && got != want {
-		p.fail(ErrUnsupportedVersion, o.at(key), detail)
+// snsMessage recognises an SNS envelope (its "Type" and "Message" keys; a notification has
+// neither) and returns the Message it carries. Only a Notification carries one: a subscription
+// confirmation, say, is refused.
+func (p *parser) snsMessage(top object) (string, bool) {
+	if p.err != nil {
+		return "", false
 	}
+	if _, ok := top.m["Type"]; !ok {
+		return "", false
+	}
+	if _, ok := top.m["Message"]; !ok {
+		return "", false
+	}
+	if t := p.str(top, "Type", true); p.err == nil && t != "Notification" {
+		p.fail(ErrMalformed, top.at("Type"), errSNSNotMessage)
+	}
+	msg := p.str(top, "Message", true)
+	if p.err == nil && strings.ContainsRune(msg, utf8.RuneError) {
+		// An escape that is no character (a lone surrogate) decodes to U+FFFD: the secret inside
+		// would differ from the one Amazon sent.
+		p.fail(ErrMalformed, top.at("Message"), errNotUTF8)
+	}
+	return msg, p.err == nil
 }
 
 func (p *parser) time(o object, key string) time.Time {

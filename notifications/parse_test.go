@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
 const (
@@ -67,7 +69,7 @@ func TestParseExamples(t *testing.T) {
 		SubscriptionID: "a275c00d-260c-4xxxxxxxxxxxf25",
 		NotificationID: "e7e27216-4970-477a-882c-e4xxxxxxxxxxxxxdc",
 		PublishTime:    mustTime(t, "2024-01-10T02:15:14.269Z"),
-	}}
+	}, NotificationVersion: NotificationVersion, PayloadVersion: PayloadVersion}
 	if exp.Meta() != wantEnv {
 		t.Errorf("expiry envelope = %+v, want %+v", exp.Meta(), wantEnv)
 	}
@@ -167,10 +169,13 @@ func TestParseRejects(t *testing.T) {
 		{"invalid utf-8", replace(fixtureSecret, fixtureSecret+"\xff"), ErrMalformed, ""},
 		{"duplicate secret key", replace(`"newClientSecret":`, `"newClientSecret": "amzn1.oa2-cs.v1.planted", "newClientSecret":`), ErrMalformed, "payload." + keyNewSecret},
 		{"case variant key", replace(`"newClientSecret":`, `"NewClientSecret":`), ErrMissingField, newSecretPrefix + "newClientSecret"},
-		{"version 2.0", ns(func(top, _ map[string]any) { top["notificationVersion"] = "2.0" }), ErrUnsupportedVersion, "notificationVersion"},
 		{"version as number", ns(func(top, _ map[string]any) { top["notificationVersion"] = 1.0 }), ErrMalformed, "notificationVersion"},
-		{"version missing", ns(func(top, _ map[string]any) { delete(top, "notificationVersion") }), ErrMissingField, "notificationVersion"},
-		{"payload version", ex(func(top, _ map[string]any) { top["payloadVersion"] = "2024-01-01" }), ErrUnsupportedVersion, "payloadVersion"},
+		{"sns subscription confirmation", raw(`{"Type":"SubscriptionConfirmation","Message":"You have chosen to subscribe","TopicArn":"arn:aws:sns:us-east-1:1:t"}`), ErrMalformed, "Type"},
+		{"sns message not a string", raw(`{"Type":"Notification","Message":{"notificationVersion":"1.0"}}`), ErrMalformed, "Message"},
+		{"sns message with a lone surrogate", raw(`{"Type":"Notification","Message":"{\"a\":\"\ud800\"}"}`), ErrMalformed, "Message"},
+		{"sns message malformed inside", func(t *testing.T) []byte {
+			return snsEnvelope(t, []byte(strings.Replace(string(fixture(t, "new_secret.json")), `"clientId"`, `"clientID"`, 1)))
+		}, ErrMissingField, "Message." + newSecretPrefix + "clientId"},
 		{"unknown type", ns(func(top, _ map[string]any) { top["notificationType"] = "ANY_OFFER_CHANGED" }), ErrUnknownType, "notificationType"},
 		{"type missing", ns(func(top, _ map[string]any) { delete(top, "notificationType") }), ErrMissingField, "notificationType"},
 		{"type and payload disagree", ns(func(top, _ map[string]any) { top["notificationType"] = TypeExpiry }), ErrMissingField, "payload." + keyExpiry},
@@ -238,6 +243,73 @@ func TestClientIDOf(t *testing.T) {
 			t.Parallel()
 			if got := ClientIDOf([]byte(tc.body)); got != tc.want {
 				t.Errorf("ClientIDOf = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// snsEnvelope wraps a notification the way SNS delivers it to SQS without raw message delivery.
+func snsEnvelope(t testing.TB, body []byte) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{
+		"Type": "Notification", "MessageId": "5f1d3a0e-0000-4000-8000-000000000001",
+		"TopicArn": "arn:aws:sns:us-east-1:123456789012:sp-api-notifications", "Message": string(body),
+		"Timestamp": "2024-01-10T22:09:18.000Z", "SignatureVersion": "1", "Signature": "c2ln",
+		"SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestParseIsLenientAboutVersionsAndSNS: other versions and an SNS envelope still yield the
+// notification, with the Envelope saying so; the payload itself stays as strict as ever.
+func TestParseIsLenientAboutVersionsAndSNS(t *testing.T) {
+	t.Parallel()
+	edit := func(name string, f func(top map[string]any)) func(*testing.T) []byte {
+		return func(t *testing.T) []byte {
+			var top map[string]any
+			if err := json.Unmarshal(fixture(t, name), &top); err != nil {
+				t.Fatal(err)
+			}
+			f(top)
+			b, err := json.Marshal(top)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+	same := func(map[string]any) {}
+	for _, tc := range []struct {
+		name                       string
+		body                       func(*testing.T) []byte
+		wantUnknown, wantSNS       bool
+		wantNotifVer, wantPayloadV string
+	}{
+		{"documented", edit("new_secret.json", same), false, false, "1.0", "2023-11-30"},
+		{"payload version 1.0", edit("new_secret.json", func(top map[string]any) { top["payloadVersion"] = "1.0" }), true, false, "1.0", "1.0"},
+		{"future versions", edit("expiry.json", func(top map[string]any) { top["notificationVersion"], top["payloadVersion"] = "2.0", "2031-01-01" }), true, false, "2.0", "2031-01-01"},
+		{"versions absent", edit("expiry.json", func(top map[string]any) { delete(top, "notificationVersion"); delete(top, "payloadVersion") }), true, false, "", ""},
+		{"sns envelope", func(t *testing.T) []byte { return snsEnvelope(t, fixture(t, "new_secret.json")) }, false, true, "1.0", "2023-11-30"},
+		{"sns envelope, unknown version", func(t *testing.T) []byte {
+			return snsEnvelope(t, edit("expiry.json", func(top map[string]any) { top["payloadVersion"] = "1.0" })(t))
+		}, true, true, "1.0", "1.0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			n, err := Parse(tc.body(t))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			m := n.Meta()
+			if m.UnknownVersion() != tc.wantUnknown || m.ViaSNS != tc.wantSNS || m.NotificationVersion != tc.wantNotifVer || m.PayloadVersion != tc.wantPayloadV {
+				t.Errorf("envelope = unknown %v, sns %v, versions %q/%q; want %v, %v, %q/%q", m.UnknownVersion(), m.ViaSNS,
+					m.NotificationVersion, m.PayloadVersion, tc.wantUnknown, tc.wantSNS, tc.wantNotifVer, tc.wantPayloadV)
+			}
+			if ns, ok := n.(*NewSecret); ok && !ns.Secret.Equal(secret.New(fixtureSecret)) {
+				t.Error("the secret inside differs from the fixture's")
 			}
 		})
 	}

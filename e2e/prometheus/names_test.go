@@ -32,6 +32,8 @@ var exported = map[string]bool{
 	"lwa_rotator_build_info":                                   false,
 	"lwa_rotator_rotations_total":                              false,
 	"lwa_rotator_notifications_total":                          false,
+	"lwa_rotator_notifications_unknown_version_total":          false,
+	"lwa_rotator_notifications_sns_envelope_total":             false,
 	"lwa_rotator_api_requests_total":                           false,
 	"lwa_rotator_sqs_polls_total":                              false,
 	"lwa_rotator_dead_letter_messages":                         false,
