@@ -2,85 +2,92 @@ package simulation
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/spapi/amazon"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
-// Amazon's published numbers.
-const (
-	secretLifetime = 180 * 24 * time.Hour
-	oldSecretGrace = 7 * 24 * time.Hour
-	rotateInterval = time.Minute
-	tokenLifetime  = time.Hour
-	day            = 24 * time.Hour
-	msgTime        = "2006-01-02T15:04:05.000Z07:00"
-)
+const day = 24 * time.Hour
 
 // noticeOffsets: Amazon sends expiry notices this long before a secret expires.
 var noticeOffsets = [...]time.Duration{90 * day, 60 * day, 30 * day, 15 * day, 7 * day, 1 * day}
 
-// minted is one client secret LWA knows, with its own expiry.
-type minted struct {
-	value     string
-	mintedAt  time.Time
-	expiry    time.Time
-	noticed   uint8     // bit i: the notice noticeOffsets[i] before expiry was sent or skipped
-	validated time.Time // the last time LWA minted a token with it
-	announced bool      // an expiry notice about it reached a queue
+// notices is the harness's bookkeeping about one secret's expiry notices; the secret itself is
+// in the model.
+type notices struct {
+	sent      uint8 // bit i: the notice noticeOffsets[i] before expiry was sent or skipped
+	announced bool  // an expiry notice about it reached a queue
 }
 
-type issuedToken struct {
-	value string
-	at    time.Time
+// amazonSide is Amazon's view of one application: the model (holding this application alone, so
+// a rolled-back tick restores it without touching the others) and what the harness adds to it.
+// Mint sequence i is the model's secret i; 0 is the one the run starts with.
+type amazonSide struct {
+	model           *amazon.Model
+	clientID        string
+	notes           []notices // by mint sequence
+	seq             int       // ids handed out (tokens, notifications, request ids)
+	newSecretBodies [][]byte  // every genuine new-secret notification, for replays
 }
 
-// amazonApp is LWA's and SP-API's view of one application. secrets[i] has mint sequence i;
-// secrets[0] is the one the run starts with.
-type amazonApp struct {
-	clientID, appID string
-	secrets         []minted
-	lastRotate      time.Time
-	tokens          []issuedToken
-	seq             int      // ids handed out (tokens, notifications, request ids)
-	newSecretBodies [][]byte // every genuine new-secret notification, for replays
-}
-
-func (a amazonApp) clone() amazonApp {
-	a.secrets = slices.Clone(a.secrets)
-	a.tokens = slices.Clone(a.tokens)
+func (a amazonSide) clone() amazonSide {
+	a.model = a.model.Clone()
+	a.notes = slices.Clone(a.notes)
 	a.newSecretBodies = slices.Clone(a.newSecretBodies)
 	return a
 }
 
 // find returns the mint sequence of value, or -1 for a secret LWA never issued.
-func (a *amazonApp) find(value string) int {
-	for i := range a.secrets {
-		if a.secrets[i].value == value {
-			return i
-		}
-	}
-	return -1
+func (a *amazonSide) find(value string) int { return a.model.Find(a.clientID, secret.New(value)) }
+
+// secret returns the secret with mint sequence seq (zero for none).
+func (a *amazonSide) secret(seq int) amazon.Secret {
+	c, _ := a.model.Secret(a.clientID, seq)
+	return c
 }
 
-func (a *amazonApp) valid(seq int, at time.Time) bool {
-	return seq >= 0 && seq < len(a.secrets) && at.Before(a.secrets[seq].expiry)
+func (a *amazonSide) count() int { return a.model.Secrets(a.clientID) }
+
+func (a *amazonSide) valid(seq int, at time.Time) bool {
+	c, ok := a.model.Secret(a.clientID, seq)
+	return ok && c.Valid(at)
 }
 
 // skipPassed marks the notices whose time has already gone as sent, as Amazon would not send
 // a 90-day notice for a secret that now has 7 days left.
-func (m *minted) skipPassed(now time.Time) {
+func (n *notices) skipPassed(expiry, now time.Time) {
 	for i, off := range noticeOffsets {
-		if m.expiry.Add(-off).Before(now) {
-			m.noticed |= 1 << i
+		if expiry.Add(-off).Before(now) {
+			n.sent |= 1 << i
 		}
 	}
 }
+
+// sideIDs is the model's amazon.IDs for one application: pure functions of the seed, the
+// application and its own counters, so they do not depend on the order anything asked for them
+// and roll back with the side.
+type sideIDs struct {
+	seed uint64
+	side *appSide
+}
+
+func (g sideIDs) ClientSecret() secret.Value {
+	seq := uint64(len(g.side.amz.notes)) // the mint sequence the new secret gets
+	return secret.New(fmt.Sprintf("amzn1.oa2-cs.v1.%016x%016x", mix(g.seed^uint64(g.side.idx)<<40^seq), mix(g.seed+seq)))
+}
+
+// AccessToken is named after the token request, which counted itself already.
+func (g sideIDs) AccessToken() string {
+	return fmt.Sprintf("Atza|sim.%d.%d", g.side.idx, g.side.amz.seq)
+}
+
+func (g sideIDs) UUID() string { return g.side.amz.nextNotificationID(g.seed, g.side.idx) }
 
 type fakeLWA struct{ s *sim }
 
@@ -98,17 +105,13 @@ func (f fakeLWA) Token(_ context.Context, clientID string, sec secret.Value) (sp
 	err := f.s.call(side, svcLWA, "token", func() error {
 		now, a := f.s.clk.Now(), &side.amz
 		a.seq++
-		seq := a.find(sec.Reveal())
-		if !a.valid(seq, now) {
+		t, err := a.model.Token(now, clientID, sec)
+		if err != nil {
 			side.stats.rejected++
 			return invalidClient(fmt.Sprintf("lwa-%d-%d", side.idx, a.seq))
 		}
-		a.secrets[seq].validated = now
 		side.stats.validations++
-		v := fmt.Sprintf("Atza|sim.%d.%d", side.idx, a.seq)
-		a.tokens = slices.DeleteFunc(a.tokens, func(t issuedToken) bool { return now.Sub(t.at) >= tokenLifetime })
-		a.tokens = append(a.tokens, issuedToken{v, now})
-		tok = spapi.Token{AccessToken: secret.New(v), ExpiresIn: tokenLifetime, Scope: "sellingpartnerapi::client_credential:rotation"}
+		tok = spapi.Token{AccessToken: secret.New(t.Value), ExpiresIn: t.ExpiresAt.Sub(now), Scope: spapi.Scope}
 		return nil
 	}, nil)
 	return tok, err
@@ -126,15 +129,16 @@ func (f fakeSPAPI) RotateClientSecret(_ context.Context, clientID string, _ spap
 		now, a := f.s.clk.Now(), &side.amz
 		a.seq++
 		reqID = fmt.Sprintf("spapi-%d-%d", side.idx, a.seq)
-		if !slices.ContainsFunc(a.tokens, func(t issuedToken) bool { return t.value == tok.Reveal() && now.Sub(t.at) < tokenLifetime }) {
-			return &spapi.Error{API: "spapi", Op: "rotateClientSecret", StatusCode: http.StatusForbidden, Code: "Unauthorized", RequestID: reqID, Kind: spapi.ErrUnauthorized}
-		}
-		if !a.lastRotate.IsZero() && now.Sub(a.lastRotate) < rotateInterval {
+		before := a.secret(a.count() - 1).ExpiresAt
+		r, err := a.model.Rotate(now, tok.Reveal())
+		switch {
+		case errors.Is(err, amazon.ErrThrottled):
 			side.stats.throttled++
 			return &spapi.Error{API: "spapi", Op: "rotateClientSecret", StatusCode: http.StatusTooManyRequests, Code: "QuotaExceeded", RequestID: reqID, Kind: spapi.ErrThrottled}
+		case err != nil: // the token is unknown (another application's) or expired
+			return &spapi.Error{API: "spapi", Op: "rotateClientSecret", StatusCode: http.StatusForbidden, Code: "Unauthorized", RequestID: reqID, Kind: spapi.ErrUnauthorized}
 		}
-		a.lastRotate = now
-		f.s.mint(side, now)
+		f.s.minted(side, r, before, now)
 		return nil
 	}, nil)
 	if err == nil {
@@ -143,99 +147,52 @@ func (f fakeSPAPI) RotateClientSecret(_ context.Context, clientID string, _ spap
 	return reqID, err
 }
 
-// mint issues a new secret: the previous newest now dies within 7 days, and the new one goes out
-// as an APPLICATION_OAUTH_CLIENT_NEW_SECRET notification.
-func (s *sim) mint(side *appSide, now time.Time) {
+// minted takes in a secret the model minted: the previous newest (which expired at before) now
+// dies within the old-secret lifetime, and the new one goes out as a new-secret notification.
+func (s *sim) minted(side *appSide, r amazon.Rotation, before, now time.Time) {
 	a := &side.amz
-	prev := &a.secrets[len(a.secrets)-1]
-	if grace := now.Add(oldSecretGrace).Truncate(time.Millisecond); grace.Before(prev.expiry) {
-		prev.expiry = grace
-		prev.skipPassed(now)
+	if r.OldExpiresAt.Before(before) {
+		a.notes[r.Seq-1].skipPassed(r.OldExpiresAt, now)
 	}
-	seq := len(a.secrets)
-	m := minted{
-		value:    fmt.Sprintf("amzn1.oa2-cs.v1.%016x%016x", mix(s.seed^uint64(side.idx)<<40^uint64(seq)), mix(s.seed+uint64(seq))),
-		mintedAt: now,
-		expiry:   now.Add(secretLifetime).Truncate(time.Millisecond),
-	}
-	a.secrets = append(a.secrets, m)
+	a.notes = append(a.notes, notices{})
 	side.stats.mints++
-	body := s.newSecretBody(side, m.value, a.nextNotificationID(s.seed, side.idx), m.expiry, prev.expiry, now)
-	a.newSecretBodies = append(a.newSecretBodies, body)
-	side.outbox = append(side.outbox, outgoing{kind: noteNewSecret, body: body, seq: seq})
-	s.tracef("%s: Amazon mints secret #%d (expires %s); secret #%d now expires %s", side.app.Name, seq,
-		m.expiry.Format(time.DateTime), seq-1, prev.expiry.Format(time.DateTime))
+	a.newSecretBodies = append(a.newSecretBodies, r.Notice.Body)
+	side.outbox = append(side.outbox, outgoing{kind: noteNewSecret, body: r.Notice.Body, seq: r.Seq})
+	s.tracef("%s: Amazon mints secret #%d (expires %s); secret #%d now expires %s", side.app.Name, r.Seq,
+		r.Secret.ExpiresAt.Format(time.DateTime), r.Seq-1, r.OldExpiresAt.Format(time.DateTime))
 }
 
-func (a *amazonApp) nextNotificationID(seed uint64, idx int) string {
+func (a *amazonSide) nextNotificationID(seed uint64, idx int) string {
 	a.seq++
 	x, y := mix(seed^uint64(idx)<<48^uint64(a.seq)), mix(seed^0xabcdef^uint64(a.seq)<<8^uint64(idx))
 	return fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", uint32(x), uint16(x>>32), uint16(x>>48)&0xfff, uint16(y)&0xfff, y>>16&0xffffffffffff)
 }
 
-type metadata struct {
-	ApplicationID  string `json:"applicationId"`
-	SubscriptionID string `json:"subscriptionId"`
-	PublishTime    string `json:"publishTime"`
-	NotificationID string `json:"notificationId"`
-}
-
-type envelope struct {
-	NotificationVersion string         `json:"notificationVersion"`
-	NotificationType    string         `json:"notificationType"`
-	PayloadVersion      string         `json:"payloadVersion"`
-	EventTime           string         `json:"eventTime"`
-	Payload             map[string]any `json:"payload"`
-	Metadata            metadata       `json:"notificationMetadata"`
-}
-
-func (s *sim) body(side *appSide, typ, key string, inner map[string]string, notificationID string, now time.Time) []byte {
-	b, err := json.Marshal(envelope{
-		NotificationVersion: "1.0", NotificationType: typ, PayloadVersion: "2023-11-30",
-		EventTime: now.UTC().Format(msgTime),
-		Payload:   map[string]any{key: inner},
-		Metadata: metadata{ApplicationID: side.amz.appID, SubscriptionID: fmt.Sprintf("sub-%d", side.idx),
-			PublishTime: now.UTC().Format(msgTime), NotificationID: notificationID},
-	})
-	if err != nil {
-		panic(err) // maps of strings always marshal
-	}
-	return b
-}
-
-func (s *sim) newSecretBody(side *appSide, value, notificationID string, expiry, oldExpiry, now time.Time) []byte {
-	return s.body(side, "APPLICATION_OAUTH_CLIENT_NEW_SECRET", "applicationOAuthClientNewSecret", map[string]string{
-		"clientId": side.app.ClientID, "newClientSecret": value,
-		"newClientSecretExpiryTime": expiry.UTC().Format(msgTime), "oldClientSecretExpiryTime": oldExpiry.UTC().Format(msgTime),
-	}, notificationID, now)
-}
-
-func (s *sim) expiryBody(side *appSide, expiry, now time.Time) []byte {
-	return s.body(side, "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", "applicationOAuthClientSecretExpiry", map[string]string{
-		"clientId": side.app.ClientID, "clientSecretExpiryTime": expiry.UTC().Format(msgTime),
-		"clientSecretExpiryReason": "PERIODIC_ROTATION",
-	}, side.amz.nextNotificationID(s.seed, side.idx), now)
-}
-
 // dueNotices queues the expiry notices whose time has come and returns when the next one is due.
 func (s *sim) dueNotices(side *appSide, now time.Time) time.Time {
 	var next time.Time
-	for i := range side.amz.secrets {
-		m := &side.amz.secrets[i]
+	a := &side.amz
+	for i := range a.notes {
+		n, expiry := &a.notes[i], a.secret(i).ExpiresAt
 		for j, off := range noticeOffsets {
-			if m.noticed&(1<<j) != 0 {
+			if n.sent&(1<<j) != 0 {
 				continue
 			}
-			at := m.expiry.Add(-off)
+			at := expiry.Add(-off)
 			if now.Before(at) {
 				if next.IsZero() || at.Before(next) {
 					next = at
 				}
 				continue
 			}
-			m.noticed |= 1 << j
+			n.sent |= 1 << j
+			notice, err := a.model.ExpiryNotice(now, a.clientID, expiry)
+			if err != nil {
+				s.violate(side, "harness", "Amazon cannot build an expiry notice: "+err.Error())
+				continue
+			}
 			last := j == len(noticeOffsets)-1
-			side.outbox = append(side.outbox, outgoing{kind: noteExpiry, body: s.expiryBody(side, m.expiry, now), seq: i, last: last})
+			side.outbox = append(side.outbox, outgoing{kind: noteExpiry, body: notice.Body, seq: i, last: last})
 		}
 	}
 	return next

@@ -60,10 +60,10 @@ func (s *sim) onPromote(side *appSide, old, v *version) {
 	switch {
 	case seq < 0:
 		s.violate(side, invVerified, "AWSCURRENT moved to a secret LWA never issued (planted)")
-	case !a.secrets[seq].validated.Equal(now):
-		s.violate(side, invVerified, fmt.Sprintf("AWSCURRENT moved to secret #%d, which LWA last accepted at %v, not now", seq, a.secrets[seq].validated))
+	case !a.secret(seq).LastAccepted.Equal(now):
+		s.violate(side, invVerified, fmt.Sprintf("AWSCURRENT moved to secret #%d, which LWA last accepted at %v, not now", seq, a.secret(seq).LastAccepted))
 	case !a.valid(seq, now):
-		s.violate(side, invVerified, fmt.Sprintf("AWSCURRENT moved to secret #%d, which expired at %v", seq, a.secrets[seq].expiry))
+		s.violate(side, invVerified, fmt.Sprintf("AWSCURRENT moved to secret #%d, which expired at %v", seq, a.secret(seq).ExpiresAt))
 	}
 	h := &side.hist
 	if seq >= 0 && h.currentSeq >= 0 && seq <= h.currentSeq {
@@ -76,7 +76,7 @@ func (s *sim) onPromote(side *appSide, old, v *version) {
 		s.violate(side, invPrevious, fmt.Sprintf("after AWSCURRENT moved off version %.8s, AWSPREVIOUS is not on it", old.id))
 	}
 	if old != nil {
-		if os := a.find(old.rec.ClientSecret.Reveal()); os >= 0 && !a.secrets[os].expiry.Equal(v.rec.PreviousExpiresAt) {
+		if os := a.find(old.rec.ClientSecret.Reveal()); os >= 0 && !a.secret(os).ExpiresAt.Equal(v.rec.PreviousExpiresAt) {
 			side.stats.prevMismatch++
 		}
 	}
@@ -144,7 +144,7 @@ func (s *sim) checkCurrent(now time.Time) {
 		bad := !side.amz.valid(seq, now)
 		if bad && !side.hist.down {
 			valid := "no secret at all: the application is locked out"
-			for i := len(side.amz.secrets) - 1; i >= 0; i-- {
+			for i := side.amz.count() - 1; i >= 0; i-- {
 				if side.amz.valid(i, now) {
 					valid = fmt.Sprintf("only secret #%d, which is not in AWSCURRENT", i)
 					break
@@ -152,7 +152,7 @@ func (s *sim) checkCurrent(now time.Time) {
 			}
 			when := "never valid"
 			if seq >= 0 {
-				when = "expired at " + side.amz.secrets[seq].expiry.Format(time.DateTime)
+				when = "expired at " + side.amz.secret(seq).ExpiresAt.Format(time.DateTime)
 			}
 			s.violate(side, invOutage, fmt.Sprintf("AWSCURRENT holds secret #%d, %s; LWA accepts %s", seq, when, valid))
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/rotator"
 	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/spapi/amazon"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
@@ -97,9 +98,8 @@ func (s *sim) addApp(i int, region spapi.Region) {
 		lo = 100 * day
 	}
 	exp := s.start.Add(lo + time.Duration(s.rng.Int64N(int64(180*day-lo)))).Truncate(time.Millisecond)
-	first := minted{value: fmt.Sprintf("amzn1.oa2-cs.v1.initial%04d%016x", i, mix(s.seed+uint64(i))), mintedAt: exp.Add(-secretLifetime), expiry: exp}
-	first.skipPassed(s.start)
-	rec := vault.Record{ClientID: app.ClientID, ClientSecret: secret.New(first.value)}
+	first := secret.New(fmt.Sprintf("amzn1.oa2-cs.v1.initial%04d%016x", i, mix(s.seed+uint64(i))))
+	rec := vault.Record{ClientID: app.ClientID, ClientSecret: first}
 	if !unknown {
 		rec.ExpiresAt = exp
 	}
@@ -110,9 +110,16 @@ func (s *sim) addApp(i int, region spapi.Region) {
 	id := fmt.Sprintf("initial-%d", i)
 	side := &appSide{idx: i, app: app,
 		vault: secretState{versions: map[string]*version{id: {id: id, rec: rec, enc: enc, stages: []string{vault.StageCurrent}}}, order: []string{id}},
-		amz:   amazonApp{clientID: app.ClientID, appID: app.ApplicationID, secrets: []minted{first}},
 		stats: appStats{rotation: map[string]int{}, outcome: map[string]int{}},
 	}
+	sub := fmt.Sprintf("sub-%d", i)
+	side.amz = amazonSide{model: amazon.New(amazon.Rules{}, sideIDs{s.seed, side}), clientID: app.ClientID, notes: []notices{{}}}
+	if err := side.amz.model.Register(s.start, amazon.Application{ClientID: app.ClientID, ApplicationID: app.ApplicationID,
+		Secret: first, SecretExpiresAt: exp, ExpiryQueueURL: s.qExp.url(), NewSecretQueueURL: s.qNew.url(),
+		ExpirySubscriptionID: sub, NewSecretSubscriptionID: sub}); err != nil {
+		panic(err)
+	}
+	side.amz.notes[0].skipPassed(exp, s.start)
 	s.sides = append(s.sides, side)
 	s.byClient[app.ClientID], s.bySecret[app.SecretID], s.byName[app.Name] = side, side, side
 	s.scheduleWindow(side, exp)
@@ -258,7 +265,7 @@ func (s *sim) drain(now time.Time) bool {
 			did = true
 			s.deliver(side, o, now)
 			if o.kind == noteNewSecret {
-				s.scheduleWindow(side, side.amz.secrets[o.seq].expiry)
+				s.scheduleWindow(side, side.amz.secret(o.seq).ExpiresAt)
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/spapi/amazon"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
@@ -89,7 +90,7 @@ func TestFakeVaultStaging(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s, side := fakeSim(t)
-			initial := side.amz.secrets[0].value
+			initial := side.amz.secret(0).Value.Reveal()
 			v := fakeVault{s}
 			if err := tc.run(v, side); !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
@@ -122,8 +123,8 @@ func TestFakeAmazon(t *testing.T) {
 	ctx := context.Background()
 	s, side := fakeSim(t)
 	lwa, sp := fakeLWA{s}, fakeSPAPI{s}
-	first := secret.New(side.amz.secrets[0].value)
-	firstExp := side.amz.secrets[0].expiry
+	first := side.amz.secret(0).Value
+	firstExp := side.amz.secret(0).ExpiresAt
 
 	tok, err := lwa.Token(ctx, side.app.ClientID, first)
 	if err != nil {
@@ -139,31 +140,31 @@ func TestFakeAmazon(t *testing.T) {
 		t.Errorf("second rotate within a minute: %v, want ErrThrottled", err)
 	}
 	now := s.clk.Now()
-	want := now.Add(oldSecretGrace)
+	want := now.Add(amazon.OldSecretLifetime)
 	if firstExp.Before(want) {
 		want = firstExp
 	}
-	if got := side.amz.secrets[0].expiry; !got.Equal(want) {
+	if got := side.amz.secret(0).ExpiresAt; !got.Equal(want) {
 		t.Errorf("old secret expires %v, want %v", got, want)
 	}
 	if len(side.outbox) != 1 || side.outbox[0].kind != noteNewSecret || side.outbox[0].seq != 1 {
 		t.Fatalf("outbox = %+v, want one new-secret notification about secret #1", side.outbox)
 	}
-	s.clk.Advance(oldSecretGrace)
+	s.clk.Advance(amazon.OldSecretLifetime)
 	if _, err := lwa.Token(ctx, side.app.ClientID, first); !errors.Is(err, spapi.ErrInvalidClient) {
 		t.Errorf("Token with the old secret after its grace: %v, want ErrInvalidClient", err)
 	}
 	if _, err := sp.RotateClientSecret(ctx, side.app.ClientID, "na", tok.AccessToken); !errors.Is(err, spapi.ErrUnauthorized) {
 		t.Errorf("rotate with a day-old token: %v, want ErrUnauthorized", err)
 	}
-	tok2, err := lwa.Token(ctx, side.app.ClientID, secret.New(side.amz.secrets[1].value))
-	if err != nil || !side.amz.secrets[1].validated.Equal(s.clk.Now()) {
-		t.Fatalf("Token with the new secret: %v (validated at %v)", err, side.amz.secrets[1].validated)
+	tok2, err := lwa.Token(ctx, side.app.ClientID, side.amz.secret(1).Value)
+	if err != nil || !side.amz.secret(1).LastAccepted.Equal(s.clk.Now()) {
+		t.Fatalf("Token with the new secret: %v (validated at %v)", err, side.amz.secret(1).LastAccepted)
 	}
 	s.arm(side, svcSPAPI, 1, 500, true)
 	side.faults[svcSPAPI].skip = 0
-	if _, err := sp.RotateClientSecret(ctx, side.app.ClientID, "na", tok2.AccessToken); !errors.Is(err, spapi.ErrTransient) || len(side.amz.secrets) != 3 {
-		t.Errorf("ambiguous 500: %v with %d secrets, want ErrTransient after minting a third", err, len(side.amz.secrets))
+	if _, err := sp.RotateClientSecret(ctx, side.app.ClientID, "na", tok2.AccessToken); !errors.Is(err, spapi.ErrTransient) || side.amz.count() != 3 {
+		t.Errorf("ambiguous 500: %v with %d secrets, want ErrTransient after minting a third", err, side.amz.count())
 	}
 }
 

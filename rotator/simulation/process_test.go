@@ -133,7 +133,7 @@ func (s *sim) nextStep(now time.Time) time.Time {
 		consider(s.dueNotices(side, now))
 		if v := side.vault.holder(vault.StageCurrent); v != nil {
 			if seq := side.amz.find(v.rec.ClientSecret.Reveal()); seq >= 0 {
-				consider(side.amz.secrets[seq].expiry)
+				consider(side.amz.secret(seq).ExpiresAt)
 			}
 		}
 	}

@@ -9,6 +9,9 @@ import (
 
 	"github.com/spapi-tools/lwa-rotator/notifications"
 	"github.com/spapi-tools/lwa-rotator/rotator"
+	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/spapi/amazon"
+	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
 // noteKind says what a notification is, for the figures and the invariant checks.
@@ -101,7 +104,7 @@ func (s *sim) poisson(kind evKind, rate float64) {
 // deliver sends out through Amazon's delivery: maybe dropped, delayed or duplicated.
 func (s *sim) deliver(side *appSide, out outgoing, now time.Time) {
 	sc := s.sc
-	announced := out.kind != noteExpiry || side.amz.secrets[out.seq].announced
+	announced := out.kind != noteExpiry || side.amz.notes[out.seq].announced
 	// Never drop every notice about a secret: that fault would be permanent.
 	if s.rng.Float64() < sc.pDrop && (announced || !out.last) {
 		s.fig.faults["notification dropped"]++
@@ -109,7 +112,7 @@ func (s *sim) deliver(side *appSide, out outgoing, now time.Time) {
 		return
 	}
 	if out.kind == noteExpiry {
-		side.amz.secrets[out.seq].announced = true
+		side.amz.notes[out.seq].announced = true
 	}
 	delay := time.Second + time.Duration(s.rng.Int64N(int64(2*time.Minute)))
 	if s.rng.Float64() < sc.pDelay {
@@ -222,9 +225,11 @@ func (s *sim) plant(side *appSide, now time.Time) {
 			id = n.Meta().Metadata.NotificationID
 		}
 	}
-	value := "amzn1.oa2-cs.v1.planted" + id
-	exp := now.Add(secretLifetime + time.Duration(s.rng.Int64N(int64(day)))).Truncate(time.Millisecond)
-	body := s.newSecretBody(side, value, id, exp, now.Add(oldSecretGrace).Truncate(time.Millisecond), now)
+	value := secret.New("amzn1.oa2-cs.v1.planted" + id)
+	exp := now.Add(spapi.SecretLifetime + time.Duration(s.rng.Int64N(int64(day))))
+	st, _ := a.model.State(a.clientID)
+	body := amazon.NewSecretBody(amazon.Meta{ApplicationID: st.ApplicationID, SubscriptionID: st.NewSecretSubscriptionID, NotificationID: id, Time: now},
+		side.app.ClientID, value, exp, now.Add(amazon.OldSecretLifetime))
 	s.fig.faults["planted secret"]++
 	s.tracef("%s: planting a secret LWA does not know (notification %s)", side.app.Name, id)
 	s.schedule(event{at: now.Add(time.Duration(s.rng.Int64N(int64(time.Minute)))), kind: evDeliver, side: side.idx,

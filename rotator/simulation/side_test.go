@@ -16,7 +16,7 @@ type appSide struct {
 	idx    int
 	app    rotator.App
 	vault  secretState
-	amz    amazonApp
+	amz    amazonSide
 	faults [numServices]burst
 	crash  crashPoint
 	rnd    uint64 // calls made to the rotator's Rand while this application was being worked on

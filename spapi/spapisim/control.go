@@ -107,21 +107,20 @@ type appView struct {
 
 func (s *Sim) ctlShow(w http.ResponseWriter, clientID string, status int) {
 	s.mu.Lock()
-	a := s.apps[clientID]
-	if a == nil {
-		s.mu.Unlock()
+	a, ok := s.model.State(clientID)
+	now := s.clk.Now()
+	s.mu.Unlock()
+	if !ok {
 		ctlError(w, http.StatusNotFound, errors.New("unknown client id"))
 		return
 	}
-	now := s.clk.Now()
 	v := appView{
 		ClientID: a.ClientID, ApplicationID: a.ApplicationID, ExpiryQueueURL: a.ExpiryQueueURL,
-		NewSecretQueueURL: a.NewSecretQueueURL, RotateCalls: a.rotateCalls,
+		NewSecretQueueURL: a.NewSecretQueueURL, RotateCalls: a.RotateCalls,
 	}
-	for _, c := range a.secrets {
-		v.Secrets = append(v.Secrets, secretJSON{Fingerprint(c.value), c.expiresAt, now.Before(c.expiresAt)})
+	for _, c := range a.Secrets {
+		v.Secrets = append(v.Secrets, secretJSON{Fingerprint(c.Value), c.ExpiresAt, c.Valid(now)})
 	}
-	s.mu.Unlock()
 	writeJSON(w, status, v)
 }
 
@@ -134,7 +133,7 @@ func (s *Sim) ctlExpiryNotice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	_, known := s.apps[in.ClientID]
+	_, known := s.model.State(in.ClientID)
 	s.mu.Unlock()
 	if !known {
 		ctlError(w, http.StatusNotFound, errors.New("unknown client id"))

@@ -3,19 +3,20 @@ package spapisim
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/spapi/amazon"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
 const (
 	headerRequestID = "x-amzn-RequestId"
 	rateLimit       = "0.0167"
-	tokenLifetime   = time.Hour
 	maxFormBytes    = 64 << 10
 )
 
@@ -28,7 +29,7 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("POST /applications/2023-11-30/clientSecret", s.handleRotate)
 	s.controlRoutes(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(headerRequestID, newUUID())
+		w.Header().Set(headerRequestID, s.ids.UUID())
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -94,26 +95,23 @@ func (s *Sim) token(ctx context.Context, w http.ResponseWriter, r *http.Request,
 
 	s.mu.Lock()
 	now := s.clk.Now()
-	a := s.apps[clientID]
-	if a == nil || !a.valid(sec, now) {
+	if !s.model.Valid(now, clientID, sec) {
 		s.mu.Unlock()
 		return fail(http.StatusUnauthorized, "invalid_client", "Client authentication failed")
 	}
-	if r.PostForm.Get("scope") != spapi.Scope {
+	if r.PostForm.Get("scope") != spapi.Scope { // LWA checks the client before the scope
 		s.mu.Unlock()
 		return fail(http.StatusBadRequest, "invalid_scope", "The request has an invalid scope")
 	}
-	for t, iss := range s.tokens { // keep the map from growing over a long sandbox run
-		if !now.Before(iss.expiresAt) {
-			delete(s.tokens, t)
-		}
-	}
-	tok := "Atc|" + randHex(32)
-	s.tokens[tok] = issued{clientID: clientID, expiresAt: now.Add(tokenLifetime)}
+	tok, err := s.model.Token(now, clientID, sec)
 	s.mu.Unlock()
+	if err != nil { // cannot happen: the secret was valid under the same lock
+		return fail(http.StatusUnauthorized, "invalid_client", "Client authentication failed")
+	}
+	lifetime := tok.ExpiresAt.Sub(now)
 
 	writeJSON(w, http.StatusOK, map[string]any{
-		"access_token": tok, "token_type": "bearer", "expires_in": int(tokenLifetime / time.Second), "scope": spapi.Scope,
+		"access_token": tok.Value, "token_type": "bearer", "expires_in": int(lifetime / time.Second), "scope": spapi.Scope,
 	})
 	return http.StatusOK
 }
@@ -163,58 +161,42 @@ func (s *Sim) handleRotate(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sim) rotate(ctx context.Context, w http.ResponseWriter, token string) (clientID string, status int) {
 	s.mu.Lock()
-	iss, known := s.tokens[token]
+	owner, _ := s.model.TokenOwner(token)
 	s.mu.Unlock()
 	if f := s.takeFault(TargetRotate); f != nil {
 		if !s.wait(ctx, f.Delay) {
-			return iss.clientID, 0
+			return owner, 0
 		}
 		if f.Status != 0 {
-			return iss.clientID, spFault(w, f.Status)
+			return owner, spFault(w, f.Status)
 		}
 	}
 
 	s.mu.Lock()
-	now := s.clk.Now()
-	if !known {
-		s.mu.Unlock()
-		return "", writeSPError(w, http.StatusForbidden, "Unauthorized", "Access to requested resource is denied.")
+	rot, err := s.model.Rotate(s.clk.Now(), token)
+	var n *pending
+	if err == nil {
+		n = s.newPending(rot.Notice, rot.Secret.Value.Reveal())
 	}
-	if !now.Before(iss.expiresAt) {
-		s.mu.Unlock()
-		return iss.clientID, writeSPError(w, http.StatusForbidden, "Unauthorized", "The access token you provided has expired.")
-	}
-	a := s.apps[iss.clientID]
-	if a.NewSecretQueueURL == "" {
-		s.mu.Unlock()
-		return iss.clientID, writeSPError(w, http.StatusBadRequest, "InvalidInput", "Application is not enrolled for rotation notification")
-	}
-	if a.rotateCalls > 0 && now.Before(a.lastRotate.Add(s.interval)) {
-		s.mu.Unlock()
-		return iss.clientID, writeSPError(w, http.StatusTooManyRequests, "QuotaExceeded", "You exceeded your quota for the requested resource.")
-	}
-	prev := &a.secrets[len(a.secrets)-1]
-	prev.expiresAt = minTime(prev.expiresAt, msUTC(now.Add(s.oldLife)))
-	oldExpiry := prev.expiresAt
-	fresh := cred{value: secret.New("amzn1.oa2-cs.v1." + randHex(32)), expiresAt: msUTC(now.Add(s.newLife))}
-	a.secrets = append(a.secrets, fresh)
-	a.rotateCalls++
-	a.lastRotate = now
-	n := s.newSecretNotice(a, fresh, oldExpiry)
 	s.mu.Unlock()
+	switch {
+	case errors.Is(err, amazon.ErrUnknownToken):
+		return "", writeSPError(w, http.StatusForbidden, "Unauthorized", "Access to requested resource is denied.")
+	case errors.Is(err, amazon.ErrTokenExpired):
+		return owner, writeSPError(w, http.StatusForbidden, "Unauthorized", "The access token you provided has expired.")
+	case errors.Is(err, amazon.ErrNotEnrolled):
+		return owner, writeSPError(w, http.StatusBadRequest, "InvalidInput", "Application is not enrolled for rotation notification")
+	case errors.Is(err, amazon.ErrThrottled):
+		return owner, writeSPError(w, http.StatusTooManyRequests, "QuotaExceeded", "You exceeded your quota for the requested resource.")
+	case err != nil:
+		return owner, spFault(w, http.StatusInternalServerError)
+	}
 
-	s.log.Info("simulator rotated client secret", zap.String("client_id", a.ClientID),
-		zap.String("new_secret_fingerprint", Fingerprint(fresh.value)), zap.String("notification_id", n.note.NotificationID))
+	s.log.Info("simulator rotated client secret", zap.String("client_id", rot.ClientID),
+		zap.String("new_secret_fingerprint", Fingerprint(rot.Secret.Value)), zap.String("notification_id", rot.Notice.NotificationID))
 	// Delivered before the 204, so a caller that saw success finds the message already queued
 	// unless a fault says otherwise; the client hanging up must not cancel it.
 	_ = s.dispatch(context.WithoutCancel(ctx), n) // a failure is recorded on the notification
 	w.WriteHeader(http.StatusNoContent)
-	return a.ClientID, http.StatusNoContent
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
+	return rot.ClientID, http.StatusNoContent
 }

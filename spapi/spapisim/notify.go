@@ -2,7 +2,6 @@ package spapisim
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/spapi/amazon"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
@@ -42,12 +42,6 @@ type noDeliverer struct{}
 func (noDeliverer) Deliver(context.Context, string, string) error {
 	return errors.New("simulator has no Deliverer")
 }
-
-// Notification types, as Amazon names them.
-const (
-	typeExpiry    = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY"
-	typeNewSecret = "APPLICATION_OAUTH_CLIENT_NEW_SECRET"
-)
 
 // Notification states.
 const (
@@ -90,64 +84,13 @@ type pending struct {
 	flushed chan struct{} // closed when Flush takes a delayed notification
 }
 
-const timeLayout = "2006-01-02T15:04:05.000Z07:00"
-
-func ts(t time.Time) string { return msUTC(t).Format(timeLayout) }
-
-type envelope struct {
-	NotificationVersion  string   `json:"notificationVersion"`
-	NotificationType     string   `json:"notificationType"`
-	PayloadVersion       string   `json:"payloadVersion"`
-	EventTime            string   `json:"eventTime"`
-	Payload              any      `json:"payload"`
-	NotificationMetadata metadata `json:"notificationMetadata"`
-}
-
-type metadata struct {
-	ApplicationID  string `json:"applicationId"`
-	SubscriptionID string `json:"subscriptionId"`
-	PublishTime    string `json:"publishTime"`
-	NotificationID string `json:"notificationId"`
-}
-
-type newSecretPayload struct {
-	P struct {
-		ClientID                  string `json:"clientId"`
-		NewClientSecret           string `json:"newClientSecret"`
-		NewClientSecretExpiryTime string `json:"newClientSecretExpiryTime"`
-		OldClientSecretExpiryTime string `json:"oldClientSecretExpiryTime"`
-	} `json:"applicationOAuthClientNewSecret"`
-}
-
-type expiryPayload struct {
-	P struct {
-		ClientID                 string `json:"clientId"`
-		ClientSecretExpiryTime   string `json:"clientSecretExpiryTime"`
-		ClientSecretExpiryReason string `json:"clientSecretExpiryReason"`
-	} `json:"applicationOAuthClientSecretExpiry"`
-}
-
-// newPending builds and records a notification; the caller holds s.mu.
-func (s *Sim) newPending(a *app, typ, queueURL string, payload any, hide string) *pending {
-	now := s.clk.Now()
-	id := newUUID()
-	body, _ := json.Marshal(envelope{ // only strings inside: cannot fail
-		NotificationVersion: "1.0", NotificationType: typ, PayloadVersion: "2023-11-30", EventTime: ts(now),
-		Payload:              payload,
-		NotificationMetadata: metadata{a.ApplicationID, a.subs[typ], ts(now), id},
-	})
-	n := &Notification{Time: now, Type: typ, ClientID: a.ClientID, NotificationID: id, QueueURL: queueURL}
+// newPending records notice and wraps it for delivery; the caller holds s.mu. hide is the
+// plaintext to scrub from delivery errors.
+func (s *Sim) newPending(notice amazon.Notice, hide string) *pending {
+	n := &Notification{Time: notice.Time, Type: notice.Type, ClientID: notice.ClientID,
+		NotificationID: notice.NotificationID, QueueURL: notice.QueueURL}
 	s.notes = append(s.notes, n)
-	return &pending{note: n, body: string(body), hide: hide, copies: 1}
-}
-
-func (s *Sim) newSecretNotice(a *app, c cred, oldExpiry time.Time) *pending {
-	var p newSecretPayload
-	p.P.ClientID = a.ClientID
-	p.P.NewClientSecret = c.value.Reveal() // Amazon sends the secret in plaintext; so must we
-	p.P.NewClientSecretExpiryTime = ts(c.expiresAt)
-	p.P.OldClientSecretExpiryTime = ts(oldExpiry)
-	return s.newPending(a, typeNewSecret, a.NewSecretQueueURL, p, c.value.Reveal())
+	return &pending{note: n, body: string(notice.Body), hide: hide, copies: 1}
 }
 
 // SendExpiryNotice sends APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY for clientID to its expiry
@@ -155,27 +98,12 @@ func (s *Sim) newSecretNotice(a *app, c cred, oldExpiry time.Time) *pending {
 // secret's expiry. Delivery faults apply.
 func (s *Sim) SendExpiryNotice(ctx context.Context, clientID string, expiresAt time.Time) (string, error) {
 	s.mu.Lock()
-	a := s.apps[clientID]
-	if a == nil {
+	notice, err := s.model.ExpiryNotice(s.clk.Now(), clientID, expiresAt)
+	if err != nil {
 		s.mu.Unlock()
-		return "", fmt.Errorf("sending expiry notice: unknown client id %s", clientID)
+		return "", fmt.Errorf("sending expiry notice: %w", err)
 	}
-	queue := a.ExpiryQueueURL
-	if queue == "" {
-		queue = a.NewSecretQueueURL
-	}
-	if queue == "" {
-		s.mu.Unlock()
-		return "", fmt.Errorf("sending expiry notice for %s: the application has no queue", clientID)
-	}
-	if expiresAt.IsZero() {
-		expiresAt = a.secrets[len(a.secrets)-1].expiresAt
-	}
-	var p expiryPayload
-	p.P.ClientID = clientID
-	p.P.ClientSecretExpiryTime = ts(expiresAt)
-	p.P.ClientSecretExpiryReason = "PERIODIC_ROTATION"
-	n := s.newPending(a, typeExpiry, queue, p, "")
+	n := s.newPending(notice, "")
 	s.mu.Unlock()
 	return n.note.NotificationID, s.dispatch(ctx, n)
 }

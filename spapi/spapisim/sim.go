@@ -7,21 +7,19 @@ package spapisim
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/spapi/amazon"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
-// Options configure a Sim. Zero lifetimes take Amazon's published values.
+// Options configure a Sim. Zero lifetimes take Amazon's published values (package amazon).
 type Options struct {
 	Clock             clock.Clock // nil: wall clock
 	Deliver           Deliverer   // nil: every delivery fails (and is recorded as failed)
@@ -29,6 +27,7 @@ type Options struct {
 	OldSecretLifetime time.Duration
 	NewSecretLifetime time.Duration
 	RotateInterval    time.Duration
+	IDs               amazon.IDs // nil: random, as Amazon's
 }
 
 // App is one registered SP-API application. ExpiryQueueURL may be empty (expiry notices then go
@@ -51,51 +50,27 @@ type Request struct {
 	RequestID string    `json:"requestId"`
 }
 
-// Sim is the simulator. Make one with New; it is safe for concurrent use.
+// Sim is the simulator: an HTTP shell, faults and a control API over amazon.Model, which holds
+// Amazon's behaviour. Make one with New; it is safe for concurrent use.
 type Sim struct {
-	clk      clock.Clock
-	deliver  Deliverer
-	log      *zap.Logger
-	oldLife  time.Duration
-	newLife  time.Duration
-	interval time.Duration
-	ctx      context.Context // lives until Close; delayed deliveries use it
-	cancel   context.CancelFunc
+	clk     clock.Clock
+	deliver Deliverer
+	log     *zap.Logger
+	ids     amazon.IDs
+	ctx     context.Context // lives until Close; delayed deliveries use it
+	cancel  context.CancelFunc
 
 	mu       sync.Mutex
-	apps     map[string]*app
-	tokens   map[string]issued
+	model    *amazon.Model
 	received []Request
 	faults   []*Fault
 	held     []*pending
 	notes    []*Notification
 }
 
-type cred struct {
-	value     secret.Value
-	expiresAt time.Time
-}
-
-type app struct {
-	App
-	secrets     []cred // oldest first; the last one is the newest
-	lastRotate  time.Time
-	rotateCalls int
-	subs        map[string]string // notification type → subscription id
-}
-
-type issued struct {
-	clientID  string
-	expiresAt time.Time
-}
-
 // New makes a simulator with no applications.
 func New(o Options) *Sim {
-	s := &Sim{
-		clk: o.Clock, deliver: o.Deliver, log: o.Log,
-		oldLife: o.OldSecretLifetime, newLife: o.NewSecretLifetime, interval: o.RotateInterval,
-		apps: map[string]*app{}, tokens: map[string]issued{},
-	}
+	s := &Sim{clk: o.Clock, deliver: o.Deliver, log: o.Log, ids: o.IDs}
 	if s.clk == nil {
 		s.clk = clock.Real{}
 	}
@@ -105,15 +80,12 @@ func New(o Options) *Sim {
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
-	if s.oldLife <= 0 {
-		s.oldLife = 7 * 24 * time.Hour
+	if s.ids == nil {
+		s.ids = amazon.RandomIDs()
 	}
-	if s.newLife <= 0 {
-		s.newLife = 180 * 24 * time.Hour
-	}
-	if s.interval <= 0 {
-		s.interval = time.Minute
-	}
+	s.model = amazon.New(amazon.Rules{
+		NewSecretLifetime: o.NewSecretLifetime, OldSecretLifetime: o.OldSecretLifetime, RotateInterval: o.RotateInterval,
+	}, s.ids)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
@@ -123,28 +95,18 @@ func (s *Sim) Close() { s.cancel() }
 
 // Register adds an application with its current secret.
 func (s *Sim) Register(a App) error {
-	if a.ClientID == "" || a.Secret.IsZero() {
-		return errors.New("registering an application: client id and secret are required")
-	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.apps[a.ClientID]; ok {
-		return fmt.Errorf("registering application %s: already registered", a.ClientID)
-	}
-	if a.ApplicationID == "" {
-		a.ApplicationID = "amzn1.sp.solution." + newUUID()
-	}
-	exp := a.SecretExpiresAt
-	if exp.IsZero() {
-		exp = s.clk.Now().Add(s.newLife)
-	}
-	s.apps[a.ClientID] = &app{
-		App:     a,
-		secrets: []cred{{value: a.Secret, expiresAt: msUTC(exp)}},
-		subs:    map[string]string{typeExpiry: newUUID(), typeNewSecret: newUUID()},
+	err := s.model.Register(s.clk.Now(), amazon.Application{
+		ClientID: a.ClientID, ApplicationID: a.ApplicationID, Secret: a.Secret, SecretExpiresAt: a.SecretExpiresAt,
+		ExpiryQueueURL: a.ExpiryQueueURL, NewSecretQueueURL: a.NewSecretQueueURL,
+	})
+	st, _ := s.model.State(a.ClientID)
+	s.mu.Unlock()
+	if err != nil {
+		return err
 	}
 	s.log.Info("simulator registered application", zap.String("client_id", a.ClientID),
-		zap.String("application_id", a.ApplicationID), zap.String("secret_fingerprint", Fingerprint(a.Secret)))
+		zap.String("application_id", st.ApplicationID), zap.String("secret_fingerprint", Fingerprint(a.Secret)))
 	return nil
 }
 
@@ -152,30 +114,23 @@ func (s *Sim) Register(a App) error {
 func (s *Sim) Valid(clientID string, sec secret.Value) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := s.apps[clientID]
-	return a != nil && a.valid(sec, s.clk.Now())
+	return s.model.Valid(s.clk.Now(), clientID, sec)
 }
 
 // Newest returns the newest secret of clientID and its expiry.
 func (s *Sim) Newest(clientID string) (secret.Value, time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := s.apps[clientID]
-	if a == nil {
-		return secret.Value{}, time.Time{}, false
-	}
-	c := a.secrets[len(a.secrets)-1]
-	return c.value, c.expiresAt, true
+	c, ok := s.model.Newest(clientID)
+	return c.Value, c.ExpiresAt, ok
 }
 
 // RotateCalls counts the accepted (204) rotate calls for clientID.
 func (s *Sim) RotateCalls(clientID string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a := s.apps[clientID]; a != nil {
-		return a.rotateCalls
-	}
-	return 0
+	st, _ := s.model.State(clientID)
+	return st.RotateCalls
 }
 
 // Received lists every token and rotate request, oldest first.
@@ -192,36 +147,8 @@ func Fingerprint(v secret.Value) string {
 	return hex.EncodeToString(sum[:])[:16]
 }
 
-func (a *app) valid(sec secret.Value, now time.Time) bool {
-	for _, c := range a.secrets {
-		if c.value.Equal(sec) && now.Before(c.expiresAt) {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *Sim) record(r Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.received = append(s.received, r)
-}
-
-// msUTC keeps times at the millisecond precision Amazon's notifications carry, so the expiry
-// the simulator enforces is exactly the one it announces.
-func msUTC(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b)
-}
-
-func newUUID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
