@@ -24,16 +24,16 @@ var (
 // so nothing derived from the input (not even encoding/json's error text, which quotes
 // characters) may reach an error string.
 var (
-	errNotJSON        = errors.New("not valid JSON")
-	errNotUTF8        = errors.New("not valid UTF-8")
-	errNotObject      = errors.New("not a JSON object")
-	errNotString      = errors.New("not a JSON string")
-	errDuplicateKey   = errors.New("duplicate key")
-	errAbsent         = errors.New("absent or null")
-	errEmpty          = errors.New("empty string")
-	errNotRFC3339     = errors.New("not an RFC 3339 time")
-	errWantKnownType  = errors.New("want " + TypeExpiry + " or " + TypeNewSecret)
-	errSNSNotMessage  = errors.New("an SNS message that is not a Notification")
+	errNotJSON       = errors.New("not valid JSON")
+	errNotUTF8       = errors.New("not valid UTF-8")
+	errNotObject     = errors.New("not a JSON object")
+	errNotString     = errors.New("not a JSON string")
+	errDuplicateKey  = errors.New("duplicate key")
+	errAbsent        = errors.New("absent or null")
+	errEmpty         = errors.New("empty string")
+	errNotRFC3339    = errors.New("not an RFC 3339 time")
+	errWantKnownType = errors.New("want " + TypeExpiry + " or " + TypeNewSecret)
+	errSNSNotMessage = errors.New("an SNS message that is not a Notification")
 )
 
 // ParseError says which field of a notification was wrong and how. Field is a dotted JSON path
