@@ -52,6 +52,9 @@ type EnvOptions struct {
 	SecretLifetimeLeft time.Duration
 	// ExtraConfig is appended to the generated configuration file (top-level keys only).
 	ExtraConfig string
+	// Reshape, when set, rewrites every body the simulator delivers (another version, an SNS
+	// envelope), as Amazon's format drift or a user's fan-out would.
+	Reshape func(body string) string
 	// Timings of the generated configuration; zero keeps the defaults shown.
 	AwaitDeadline      time.Duration // 2m
 	VisibilityTimeout  time.Duration // 60s
@@ -164,8 +167,11 @@ func NewEnv(ctx context.Context, o EnvOptions) (*Env, error) {
 		}
 	}
 
-	e.Sim = spapisim.New(spapisim.Options{Clock: o.Clock, Deliver: spapisim.SQSDeliverer{SQS: e.AWS.SQS}, Log: o.Log,
-		RotateInterval: o.RotateInterval})
+	var deliver spapisim.Deliverer = spapisim.SQSDeliverer{SQS: e.AWS.SQS}
+	if o.Reshape != nil {
+		deliver = reshaped{deliver, o.Reshape}
+	}
+	e.Sim = spapisim.New(spapisim.Options{Clock: o.Clock, Deliver: deliver, Log: o.Log, RotateInterval: o.RotateInterval})
 	now := o.Clock.Now()
 	for i := range o.Apps {
 		a := App{Name: "demo-app", ClientID: "amzn1.application-oa2-client." + randHex(16), AppID: "amzn1.sp.solution." + randHex(16),
@@ -388,4 +394,14 @@ func uniqueQueues(a, b string) []string {
 		return []string{a}
 	}
 	return []string{a, b}
+}
+
+// reshaped rewrites each body before delivering it.
+type reshaped struct {
+	next    spapisim.Deliverer
+	reshape func(string) string
+}
+
+func (r reshaped) Deliver(ctx context.Context, queueURL, body string) error {
+	return r.next.Deliver(ctx, queueURL, r.reshape(body))
 }
