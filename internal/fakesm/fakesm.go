@@ -400,8 +400,8 @@ func (f *SM) PutSecretValue(_ context.Context, in *sm.PutSecretValueInput, _ ...
 			out.VersionStages = slices.Clone(v.stages)
 			return out, nil
 		}
-		stages := slices.Compact(slices.Clone(in.VersionStages))
-		if len(stages) == 0 || len(s.versions) == 0 && !slices.Contains(stages, stageCurrent) {
+		stages := slices.Clone(in.VersionStages)
+		if len(stages) == 0 || (len(s.versions) == 0 && !slices.Contains(stages, stageCurrent)) {
 			// Without labels the new version becomes current; the first version always does.
 			stages = append(stages, stageCurrent)
 		}
