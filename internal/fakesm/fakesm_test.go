@@ -367,3 +367,21 @@ func TestValueChecks(t *testing.T) {
 		t.Errorf("refused puts left versions: %v", f.Versions("s"))
 	}
 }
+
+// TestFirstVersionIsCurrent: a secret created without a value gets AWSCURRENT on its first put,
+// whatever labels the put names.
+func TestFirstVersionIsCurrent(t *testing.T) {
+	t.Parallel()
+	f := fakesm.New(fakesm.Options{})
+	create(t, f, "s", &sm.CreateSecretInput{})
+	if _, err := f.GetSecretValue(context.Background(), &sm.GetSecretValueInput{SecretId: aws.String("s")}); errCode(err) != "ResourceNotFoundException" {
+		t.Fatalf("reading a secret without a value = %v, want ResourceNotFoundException", err)
+	}
+	if _, err := f.PutSecretValue(context.Background(), &sm.PutSecretValueInput{SecretId: aws.String("s"), ClientRequestToken: aws.String(tok(1)),
+		SecretString: aws.String("v1"), VersionStages: []string{"AWSPENDING"}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.Versions("s")[tok(1)]; !slices.Equal(st, []string{"AWSPENDING", "AWSCURRENT"}) {
+		t.Fatalf("first version's labels = %v, want AWSPENDING and AWSCURRENT", st)
+	}
+}
