@@ -15,15 +15,15 @@ import (
 func TestCrashAtEveryStep(t *testing.T) {
 	t.Parallel()
 	for _, step := range rotator.Steps {
-		t.Run(step, func(t *testing.T) {
+		t.Run(string(step), func(t *testing.T) {
 			t.Parallel()
 			env := newEnv(t, sandbox.EnvOptions{AwaitDeadline: 5 * time.Second, VisibilityTimeout: 5 * time.Second, RetryMin: time.Second})
-			first := startBinary(t, crashBinary, env, "LWA_ROTATOR_TEST_CRASH_AT="+step)
+			first := startBinary(t, crashBinary, env, "LWA_ROTATOR_TEST_CRASH_AT="+string(step))
 			if _, err := env.Sim.SendExpiryNotice(context.Background(), env.ClientID, time.Time{}); err != nil {
 				t.Fatal(err)
 			}
 			first.waitLog(t, 30*time.Second, func(m map[string]any) bool {
-				return m["msg"] == "test crash point reached; waiting to be killed" && m["step"] == step
+				return m["msg"] == "test crash point reached; waiting to be killed" && m["step"] == string(step)
 			})
 			if err := syscall.Kill(-first.cmd.Process.Pid, syscall.SIGKILL); err != nil {
 				t.Fatal(err)
@@ -48,7 +48,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 func TestProductionBinaryHasNoCrashHook(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t, sandbox.EnvOptions{SecretLifetimeLeft: 150 * 24 * time.Hour})
-	d := startDaemon(t, env, "LWA_ROTATOR_TEST_CRASH_AT="+rotator.StepIntentSaved)
+	d := startDaemon(t, env, "LWA_ROTATOR_TEST_CRASH_AT="+string(rotator.StepIntentSaved))
 	d.signal(t, syscall.SIGUSR1)
 	assertRotated(t, env, env.FirstSecret)
 }

@@ -186,7 +186,7 @@ func TestStatusFollowsARequestedRotation(t *testing.T) {
 		t.Fatalf("a second request while one waits: want exit 1 saying so\n%s", r)
 	}
 
-	logs = append(logs, freezeAt(t, env, rotator.StepRotateCalled, func() {
+	logs = append(logs, freezeAt(t, env, string(rotator.StepRotateCalled), func() {
 		a = appReport(t, statusJSON(t, env, 0), env.AppName)
 		assertStatusMatchesVault(t, env, "rotate call accepted", a)
 		if !a.InFlight || a.RequestPending {
@@ -196,7 +196,7 @@ func TestStatusFollowsARequestedRotation(t *testing.T) {
 			t.Errorf("a request while a rotation is in flight: want exit 1 saying so\n%s", r)
 		}
 	}))
-	logs = append(logs, freezeAt(t, env, rotator.StepStaged, func() {
+	logs = append(logs, freezeAt(t, env, string(rotator.StepStaged), func() {
 		a = appReport(t, statusJSON(t, env, 0), env.AppName)
 		assertStatusMatchesVault(t, env, "pending", a)
 		if a.PendingVersionID == "" || !a.InFlight || a.RequestPending {

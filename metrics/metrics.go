@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/spapi-tools/lwa-rotator/notifications"
 	"github.com/spapi-tools/lwa-rotator/rotator"
 )
 
@@ -99,18 +100,18 @@ func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, versio
 // see zeros rather than missing series.
 func (m *Metrics) Init(apps []string, queues map[string]string) {
 	for _, a := range apps {
-		for _, r := range []string{rotator.ResultSuccess, rotator.ResultRequested, rotator.ResultRequestFailed, rotator.ResultTimeout,
-			rotator.ResultRejected, rotator.ResultNotEnrolled, rotator.ResultCurrentInvalid} {
-			m.rotations.WithLabelValues(a, r)
+		for _, r := range rotator.Results {
+			m.rotations.WithLabelValues(a, string(r))
 		}
-		for _, t := range []string{"APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", "APPLICATION_OAUTH_CLIENT_NEW_SECRET"} {
-			for _, o := range []string{rotator.OutcomeProcessed, rotator.OutcomeDuplicate, rotator.OutcomeStale, rotator.OutcomeRejected, rotator.OutcomeFailed} {
-				m.notifications.WithLabelValues(a, t, o)
+		for _, t := range notifications.Types {
+			for _, o := range []notifications.Outcome{notifications.OutcomeProcessed, notifications.OutcomeDuplicate,
+				notifications.OutcomeStale, notifications.OutcomeRejected, notifications.OutcomeFailed} {
+				m.notifications.WithLabelValues(a, t, string(o))
 			}
 		}
 	}
-	m.notifications.WithLabelValues("", "unknown", rotator.OutcomeMalformed)
-	m.notifications.WithLabelValues("", "unknown", rotator.OutcomeRejected)
+	m.notifications.WithLabelValues("", "unknown", string(notifications.OutcomeMalformed))
+	m.notifications.WithLabelValues("", "unknown", string(notifications.OutcomeRejected))
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for url, name := range queues {
@@ -124,11 +125,13 @@ func (m *Metrics) Init(apps []string, queues map[string]string) {
 }
 
 // Rotation implements rotator.Observer.
-func (m *Metrics) Rotation(app, result string) { m.rotations.WithLabelValues(app, result).Inc() }
+func (m *Metrics) Rotation(app string, result rotator.Result) {
+	m.rotations.WithLabelValues(app, string(result)).Inc()
+}
 
-// Notification implements rotator.Observer.
-func (m *Metrics) Notification(app, typ, outcome string) {
-	m.notifications.WithLabelValues(app, typ, outcome).Inc()
+// Notification implements notifications.OutcomeObserver.
+func (m *Metrics) Notification(app, typ string, outcome notifications.Outcome) {
+	m.notifications.WithLabelValues(app, typ, string(outcome)).Inc()
 }
 
 // ObserveRequest implements spapi.Observer and the AWS middleware's observer.

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/spapi-tools/lwa-rotator/notifications"
 	"github.com/spapi-tools/lwa-rotator/rotator"
 )
 
@@ -72,7 +73,7 @@ func TestObserversMoveCounters(t *testing.T) {
 	m := New(reg, fixedSnapshot{}, nil, "dev", "")
 	m.Init([]string{"a"}, map[string]string{"https://q/e": "shared"})
 	m.Rotation("a", rotator.ResultSuccess)
-	m.Notification("a", "APPLICATION_OAUTH_CLIENT_NEW_SECRET", rotator.OutcomeStale)
+	m.Notification("a", "APPLICATION_OAUTH_CLIENT_NEW_SECRET", notifications.OutcomeStale)
 	m.ObserveRequest("spapi", "rotateClientSecret", 429, time.Second)
 	m.Polled("https://q/e", 0, errors.New("down"))
 	m.Polled("https://unknown", 0, nil)
@@ -81,8 +82,8 @@ func TestObserversMoveCounters(t *testing.T) {
 		c    prometheus.Collector
 		want float64
 	}{
-		{m.rotations.WithLabelValues("a", rotator.ResultSuccess), 1},
-		{m.notifications.WithLabelValues("a", "APPLICATION_OAUTH_CLIENT_NEW_SECRET", rotator.OutcomeStale), 1},
+		{m.rotations.WithLabelValues("a", string(rotator.ResultSuccess)), 1},
+		{m.notifications.WithLabelValues("a", "APPLICATION_OAUTH_CLIENT_NEW_SECRET", string(notifications.OutcomeStale)), 1},
 		{m.apiRequests.WithLabelValues("spapi", "rotateClientSecret", "429"), 1},
 		{m.polls.WithLabelValues("shared", "error"), 1},
 		{m.polls.WithLabelValues("other", "success"), 1},

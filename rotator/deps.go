@@ -2,6 +2,8 @@ package rotator
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/spapi-tools/lwa-rotator/spapi"
@@ -9,17 +11,18 @@ import (
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
-// Vault is the part of vault.Store the rotator drives.
+// Vault is the part of vault.Store the rotator drives: one snapshot read per decision, and
+// writes that take what they need from that snapshot instead of describing the secret again.
 type Vault interface {
-	Current(ctx context.Context, secretID string) (vault.Version, error)
-	Pending(ctx context.Context, secretID string) (vault.Version, bool, error)
-	Stage(ctx context.Context, secretID, token string, r vault.Record) error
-	Promote(ctx context.Context, secretID, versionID, fromVersionID string) error
-	ClearPending(ctx context.Context, secretID, versionID string) error
-	LoadState(ctx context.Context, secretID string) (vault.RotationState, error)
-	SaveState(ctx context.Context, secretID string, st vault.RotationState) error
+	Read(ctx context.Context, secretID string) (vault.Snapshot, error)
+	StageOn(ctx context.Context, snap vault.Snapshot, token string, r vault.Record) error
+	PromoteOn(ctx context.Context, snap vault.Snapshot, versionID string) error
+	ClearPendingOn(ctx context.Context, snap vault.Snapshot, versionID string, staged bool) error
+	SaveChanges(ctx context.Context, secretID string, was, st vault.RotationState) error
 	// ClearRequest removes an operator's rotation request once a rotate call for it was accepted.
 	ClearRequest(ctx context.Context, secretID string) error
+	// LoadState reads the tags alone (the request watch).
+	LoadState(ctx context.Context, secretID string) (vault.RotationState, error)
 }
 
 // TokenMinter proves a secret works by minting an LWA token with it (no cache in between).
@@ -32,50 +35,10 @@ type SecretRotator interface {
 	RotateClientSecret(ctx context.Context, clientID string, region spapi.Region, accessToken secret.Value) (string, error)
 }
 
-// Observer is told about every outcome worth a counter.
+// Observer is told about every rotation outcome worth a counter.
 type Observer interface {
-	// Rotation counts finished rotation attempts: result is one of the Result* constants.
-	Rotation(app, result string)
-	// Notification counts handled notifications: typ is the notification type or "unknown",
-	// outcome one of the Outcome* constants.
-	Notification(app, typ, outcome string)
+	Rotation(app string, result Result)
 }
-
-// Results of a rotation attempt, as counted by Observer.Rotation.
-const (
-	ResultSuccess        = "success"         // a verified new secret was promoted
-	ResultRequested      = "requested"       // the rotate call was accepted
-	ResultRequestFailed  = "request_failed"  // the LWA token or rotate call failed
-	ResultTimeout        = "timeout"         // no new secret arrived within the await deadline
-	ResultRejected       = "rejected"        // LWA refused the new secret
-	ResultNotEnrolled    = "not_enrolled"    // Amazon says no new-secret queue is registered
-	ResultCurrentInvalid = "current_invalid" // LWA refused the stored current secret
-)
-
-// Outcomes of a notification, as counted by Observer.Notification.
-const (
-	OutcomeProcessed     = "processed"
-	OutcomeDuplicate     = "duplicate"
-	OutcomeStale         = "stale"
-	OutcomeRejected      = "rejected"
-	OutcomeUnknownClient = "unknown_client"
-	OutcomeMalformed     = "malformed"
-	OutcomeFailed        = "failed" // a transient failure; the message comes back
-)
-
-// The steps of a rotation where a process can die, in order. Options.Checkpoint is called at each.
-const (
-	StepIntentSaved    = "intent-saved"    // the rotation intent is in the vault; the rotate call is next
-	StepRotateCalled   = "rotate-called"   // Amazon accepted the rotate call
-	StepSecretReceived = "secret-received" // a new-secret message was parsed; nothing staged yet
-	StepStaged         = "staged"          // the new secret is AWSPENDING
-	StepVerified       = "verified"        // LWA accepted the new secret; AWSCURRENT not moved yet
-	StepPromoted       = "promoted"        // AWSCURRENT moved; rotation state not yet cleared
-	StepDone           = "done"            // state cleared; the message is about to be deleted
-)
-
-// Steps lists the Step* constants in order.
-var Steps = []string{StepIntentSaved, StepRotateCalled, StepSecretReceived, StepStaged, StepVerified, StepPromoted, StepDone}
 
 // App is one configured application.
 type App struct {
@@ -86,9 +49,33 @@ type App struct {
 	ApplicationID string
 }
 
+// Settings are the timings the decisions use. They come from config, which owns the defaults;
+// every field is required.
+type Settings struct {
+	RenewBefore   time.Duration // rotate this long before the current secret expires
+	AwaitDeadline time.Duration // ask again when no new secret arrived this long after a rotate call
+	// RetryMin and RetryMax bound the backoff between rotate attempts (the rotate API allows one
+	// call a minute).
+	RetryMin, RetryMax time.Duration
+}
+
+// ErrSettings marks Settings the rotator cannot run with.
+var ErrSettings = errors.New("invalid rotator settings")
+
+func (s Settings) validate() error {
+	switch {
+	case s.RenewBefore <= 0, s.AwaitDeadline <= 0:
+		return fmt.Errorf("%w: renewBefore and awaitDeadline must be positive", ErrSettings)
+	case s.RetryMin <= 0 || s.RetryMax < s.RetryMin:
+		return fmt.Errorf("%w: retry bounds must satisfy 0 < min <= max", ErrSettings)
+	}
+	return nil
+}
+
 // Status is what the rotator knows about one application, read at scrape time.
 type Status struct {
 	App            string
+	Phase          Phase
 	CurrentExpiry  time.Time
 	PreviousExpiry time.Time
 	NextRotation   time.Time
@@ -104,5 +91,4 @@ type Status struct {
 
 type nopObserver struct{}
 
-func (nopObserver) Rotation(string, string)             {}
-func (nopObserver) Notification(string, string, string) {}
+func (nopObserver) Rotation(string, Result) {}

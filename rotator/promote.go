@@ -11,120 +11,88 @@ import (
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
-// secretLifetime is how long Amazon's secrets live; a secret's own expiry minus this is
-// when it was minted.
-const secretLifetime = 180 * 24 * time.Hour
-
-// callSlack absorbs the difference between a secret's mint time as its expiry minus the
-// lifetime gives it and the moment the rotate call was about to be made. Rotate calls are at least
-// a minute apart, so it cannot mistake one call's secret for the next one's.
-const callSlack = 10 * time.Second
-
-// answered reports whether rec is the secret of the latest rotate call (minted no earlier than
-// that call was about to be made), or whether no call of ours is outstanding at all.
-func answered(st vault.RotationState, rec vault.Record) bool {
-	if st.LastCallAt.IsZero() {
-		return true
-	}
-	return !rec.ExpiresAt.Add(-secretLifetime).Before(st.LastCallAt.Add(-callSlack))
-}
-
-// stateAfterPromotion clears the bookkeeping when the promoted secret answers the latest rotate
-// call. When it was minted before that call (a delayed or reordered message), the call may have
-// minted a newer secret and shortened this one's life, and that secret is still owed: the
-// rotation stays in flight from the call's time, so the watchdog either sees it arrive or asks
-// again.
-func stateAfterPromotion(st vault.RotationState, rec vault.Record) vault.RotationState {
-	if answered(st, rec) {
-		// A served request's note stays until its tags are removed, or the request would look
-		// pending again and rotate a second time.
-		return vault.RotationState{ServedRequest: st.ServedRequest}
-	}
-	st.RequestedAt = st.LastCallAt
-	st.NoticedExpiry = time.Time{}
-	return st
-}
-
-// rotationID tags a log line with the rotation it belongs to; lines outside any rotation get none.
-func rotationID(id string) zap.Field {
-	if id == "" {
-		return zap.Skip()
-	}
-	return zap.String("rotation_id", id)
-}
-
-type verdict int
+type verifyResult int
 
 const (
-	verdictRetry verdict = iota
-	verdictPromoted
-	verdictRejected
+	verifyRetry verifyResult = iota
+	verifyPromoted
+	verifyRejected
 )
 
-// verifyAndPromote is the only path to AWSCURRENT: the staged secret must mint an LWA token first
-// (design invariant 2).
-func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, versionID string, rec vault.Record, fromVersionID string, log *zap.Logger) verdict {
-	log = log.With(zap.String("version_id", versionID))
-	if _, err := r.lwa.Token(ctx, a.app.ClientID, rec.ClientSecret); err != nil {
-		if errors.Is(err, spapi.ErrInvalidClient) || errors.Is(err, spapi.ErrUnauthorized) {
-			cerr := r.vault.ClearPending(ctx, a.app.SecretID, versionID)
-			r.obs.Rotation(a.app.Name, ResultRejected)
-			log.Error("LWA rejected the new secret; the vault is unchanged (possible planted secret)", zap.Error(err))
-			if cerr != nil {
-				log.Warn("clearing the rejected pending version", zap.Error(cerr))
-			}
-			return verdictRejected
+// verifyAndPromote is the only path to AWSCURRENT: the staged version v must mint an LWA token
+// first (design invariant 2). Then one UpdateSecretVersionStage moves AWSCURRENT (a
+// compare-and-set against the snapshot's current version) and one tag call clears the
+// bookkeeping. staged says v is known to hold AWSPENDING.
+func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, f facts, v vault.Version, staged bool, log *zap.Logger) verifyResult {
+	app := *a.app.Load()
+	log = log.With(zap.String("version_id", v.ID))
+	if _, err := r.lwa.Token(ctx, app.ClientID, v.Record.ClientSecret); err != nil {
+		if !rejectsSecret(err) {
+			log.Warn("verifying the new secret with LWA; will retry", zap.Error(err))
+			return verifyRetry
 		}
-		log.Warn("verifying the new secret with LWA; will retry", zap.Error(err))
-		return verdictRetry
-	}
-	st, err := r.vault.LoadState(ctx, a.app.SecretID)
-	if err != nil {
-		log.Warn("reading rotation state before promotion; will retry", zap.Error(err))
-		return verdictRetry
+		cerr := r.vault.ClearPendingOn(ctx, f.snap, v.ID, staged)
+		r.obs.Rotation(app.Name, ResultRejected)
+		log.Error("LWA rejected the new secret; the vault is unchanged (possible planted secret)", zap.Error(err))
+		if cerr != nil {
+			log.Warn("clearing the rejected pending version", zap.Error(cerr))
+		}
+		return verifyRejected
 	}
 	r.checkpoint(StepVerified)
-	if err := r.vault.Promote(ctx, a.app.SecretID, versionID, fromVersionID); err != nil {
-		// ErrCurrentMoved: another replica promoted something since we judged the order; the
-		// retry judges it again against the new AWSCURRENT.
+	if err := r.vault.PromoteOn(ctx, f.snap, v.ID); err != nil {
+		// Another replica may have moved AWSCURRENT since the snapshot: the retry judges the
+		// message again against the new AWSCURRENT.
 		log.Warn("promoting the verified secret to AWSCURRENT; will retry", zap.Error(err))
-		return verdictRetry
+		return verifyRetry
 	}
 	r.checkpoint(StepPromoted)
 	now := r.clock.Now()
 	// A SIGUSR1 that arrived while this rotation finished is answered by it.
 	a.manual.Store(false)
-	r.setStatus(a, func(s *Status) {
+	a.setStatus(func(s *Status) {
 		s.LastSuccess = now
-		s.CurrentExpiry = rec.ExpiresAt
-		s.PreviousExpiry = rec.PreviousExpiresAt
+		s.CurrentExpiry = v.Record.ExpiresAt
+		s.PreviousExpiry = v.Record.PreviousExpiresAt
 		s.InFlightSince = time.Time{}
 	})
-	r.obs.Rotation(a.app.Name, ResultSuccess)
+	r.obs.Rotation(app.Name, ResultSuccess)
 	log.Info("new secret verified and promoted to AWSCURRENT; the old one stays as AWSPREVIOUS until it expires",
-		zap.Time("previous_expires_at", rec.PreviousExpiresAt))
-	if err := r.vault.SaveState(ctx, a.app.SecretID, stateAfterPromotion(st, rec)); err != nil {
+		zap.Time("previous_expires_at", v.Record.PreviousExpiresAt))
+	after := stateAfterPromotion(f.snap.State, v.Record)
+	if err := r.vault.SaveChanges(ctx, app.SecretID, f.snap.State, after); err != nil {
 		// The secret is safe; the redelivered message takes the duplicate path and clears this.
 		log.Warn("clearing rotation state after promotion; will retry", zap.Error(err))
-		return verdictRetry
+		return verifyRetry
 	}
-	r.poke()
-	return verdictPromoted
+	r.replan(a, promoted(f, v, after))
+	return verifyPromoted
 }
 
-// resumePending finishes or clears an AWSPENDING version left by an interrupted rotation. It
-// reports whether the pending label is gone.
-func (r *Rotator) resumePending(ctx context.Context, a *appState, cur, pend vault.Version, log *zap.Logger) bool {
-	log = log.With(zap.String("pending_version_id", pend.ID))
-	stale := !cur.Record.ExpiresAt.IsZero() && !pend.Record.ExpiresAt.After(cur.Record.ExpiresAt)
-	if stale || pend.Record.ClientID != a.app.ClientID {
-		log.Info("clearing a pending version that is not newer than the current secret")
-		if err := r.vault.ClearPending(ctx, a.app.SecretID, pend.ID); err != nil {
-			log.Warn("clearing a stale pending version", zap.Error(err))
-			return false
-		}
-		return true
+// promoted is the snapshot the writes of a promotion leave behind, as Secrets Manager's rules
+// make them: the version current, the old current previous, the bookkeeping after.
+func promoted(f facts, v vault.Version, st vault.RotationState) facts {
+	f.snap.Labels = map[string][]string{v.ID: {vault.StageCurrent, vault.StagePending}, f.snap.Current.ID: {vault.StagePrevious}}
+	f.snap.Current = vault.Version{ID: v.ID, Record: v.Record, Stages: f.snap.Labels[v.ID]}
+	f.snap.Pending, f.snap.State, f.manual = nil, st, false
+	return f
+}
+
+// replan plans the next pass from facts this process has just written, without reading them
+// back: when the plan only waits, the status and the next pass are set from it; when it would
+// act, the next pass acts on a fresh snapshot instead.
+func (r *Rotator) replan(a *appState, f facts) {
+	act := plan(f, r.settings(), r.clock.Now(), r.rand())
+	if act.request || act.watchdog || act.clearRequest || act.resume || act.clearPending != "" {
+		a.dirty.Store(true)
+	} else {
+		a.setStatus(func(s *Status) { publish(s, f, act) })
+		a.nextAt.Store(act.wakeAt.UnixNano())
 	}
-	log.Info("resuming an interrupted rotation from its pending version")
-	return r.verifyAndPromote(ctx, a, pend.ID, pend.Record, cur.ID, log) != verdictRetry
+	r.poke()
+}
+
+// rejectsSecret tells LWA's verdict on a secret from a failure to get one.
+func rejectsSecret(err error) bool {
+	return errors.Is(err, spapi.ErrInvalidClient) || errors.Is(err, spapi.ErrUnauthorized)
 }

@@ -14,13 +14,13 @@ import (
 // costing 1000 calls a minute.
 const minRequestGap = time.Second
 
-// watchRequests reads each application's tags in turn, evenly spaced, and wakes the scheduler
-// when it finds an operator's rotation request it has not seen. The scheduler then treats the
-// request like a SIGUSR1 for that application; this loop only makes it notice sooner than the
-// application's next tick.
+// watchRequests reads each application's tags in turn, evenly spaced, and marks an application
+// for the next pass when it finds an operator's rotation request not seen before. The pass then
+// treats the request like a SIGUSR1 for that application; this loop only makes it notice sooner.
+// It takes no lock: a busy application never holds it up.
 func (r *Rotator) watchRequests(ctx context.Context) {
 	for ctx.Err() == nil {
-		apps := r.appList()
+		apps := r.reg.Load().order
 		gap := max(r.requestPoll/time.Duration(max(len(apps), 1)), minRequestGap)
 		if len(apps) == 0 {
 			gap = r.requestPoll
@@ -37,26 +37,21 @@ func (r *Rotator) watchRequests(ctx context.Context) {
 	}
 }
 
-// checkRequest reads one application's state without holding its lock across the call: the
-// tick reads the state again anyway before acting.
 func (r *Rotator) checkRequest(ctx context.Context, a *appState) {
-	a.mu.Lock()
-	secretID, name := a.app.SecretID, a.app.Name
-	a.mu.Unlock()
-	r.mu.Lock()
-	seen := a.status.RequestedAt
-	r.mu.Unlock()
-	st, err := r.vault.LoadState(ctx, secretID)
+	app := *a.app.Load()
+	seen := a.status.Load().RequestedAt
+	st, err := r.vault.LoadState(ctx, app.SecretID)
 	if err != nil {
-		// The tick reports vault failures; the watch only looks for requests.
-		r.log.Debug("reading tags for rotation requests", zap.String("app", name), zap.Error(err))
+		// The pass reports vault failures; the watch only looks for requests.
+		r.log.Debug("reading tags for rotation requests", zap.String("app", app.Name), zap.Error(err))
 		return
 	}
 	if !st.RequestPending() || st.Request.At.Equal(seen) {
 		return
 	}
-	r.setStatus(a, func(s *Status) { s.RequestedAt = st.Request.At })
-	r.log.Info("rotation requested by an operator; scheduling it", zap.String("app", name),
+	a.setStatus(func(s *Status) { s.RequestedAt = st.Request.At })
+	a.dirty.Store(true)
+	r.log.Info("rotation requested by an operator; scheduling it", zap.String("app", app.Name),
 		zap.Time("request_at", st.Request.At), zap.String("request_by", st.Request.By), zap.String("reason", st.Request.Reason))
 	r.poke()
 }

@@ -1,10 +1,14 @@
 // Package rotator holds one state machine per configured application: it decides when a
 // rotation is due, requests it, waits for the new secret, verifies it and promotes it, keeping the
 // design's invariants (never lose a secret, never promote an unverified one, never go backwards).
+//
+// Each decision is a pure function of one vault snapshot and the clock (plan for the scheduler,
+// judge for notifications); the executor in execute.go performs what they decide.
 package rotator
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -15,79 +19,79 @@ import (
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
 )
 
-// Options wires a Rotator. Vault, LWA and SPAPI are required.
+// Options wires a Rotator. Vault, LWA, SPAPI and valid Settings are required.
 type Options struct {
-	Apps          []App
-	Vault         Vault
-	LWA           TokenMinter
-	SPAPI         SecretRotator
-	Clock         clock.Clock
-	Log           *zap.Logger
-	Observer      Observer
-	RenewBefore   time.Duration // default 30 days
-	AwaitDeadline time.Duration // default 1 hour
-	// RetryMin and RetryMax bound the backoff between rotate attempts (defaults 1m, 1h: the
-	// rotate API allows one call a minute).
-	RetryMin, RetryMax time.Duration
+	Apps     []App
+	Settings Settings
+	Vault    Vault
+	LWA      TokenMinter
+	SPAPI    SecretRotator
+	Clock    clock.Clock
+	Log      *zap.Logger
+	Observer Observer
 	// Rand supplies jitter in [0,1); default math/rand/v2.
 	Rand func() float64
-	// RejectedRetry is how long a refused message stays hidden between deliveries (default 15m).
-	RejectedRetry time.Duration
-	// AllowedSenderIDs, when non-empty, refuses messages from any other SQS sender.
-	AllowedSenderIDs []string
 	// RequestPoll, when positive, is how often every application's tags are read for an
 	// operator's rotation request (lwa-rotator rotate): one DescribeSecret per application per
 	// round, spread evenly over the round, and never more than one a second in all, so a round
 	// takes max(RequestPoll, number of applications × 1s). Zero reads requests only when an
-	// application ticks anyway.
+	// application is planned anyway.
 	RequestPoll time.Duration
-	// Checkpoint, when set, is called at each named step of a rotation (see the Step* constants),
-	// so the crash tests can kill the process exactly there.
-	Checkpoint func(step string)
+	// Checkpoint, when set, is called at each Step of a rotation, so the crash tests can kill
+	// the process exactly there.
+	Checkpoint func(Step)
 }
 
-// Rotator runs the per-application state machines. Handle is its SQS entry point, Run its
-// scheduler; both serialise on the application they touch.
+// Rotator runs the per-application state machines. Receive is its notification entry point, Run
+// its scheduler; both serialise on the application they touch, and nothing else waits.
 type Rotator struct {
-	clock clock.Clock
-	log   *zap.Logger
-	obs   Observer
-	vault Vault
-	lwa   TokenMinter
-	spapi SecretRotator
-	rand  func() float64
-	// rejectedRetry: see Options.RejectedRetry.
-	rejectedRetry time.Duration
-	checkpoint    func(step string)
-	senders       map[string]bool
-	requestPoll   time.Duration
+	clock       clock.Clock
+	log         *zap.Logger
+	obs         Observer
+	vault       Vault
+	lwa         TokenMinter
+	spapi       SecretRotator
+	rand        func() float64
+	checkpoint  func(Step)
+	requestPoll time.Duration
 
-	mu            sync.Mutex // guards the fields below
-	apps          map[string]*appState
-	order         []string // client ids in configuration order, so every pass is repeatable
-	renewBefore   time.Duration
-	awaitDeadline time.Duration
-	retryMin      time.Duration
-	retryMax      time.Duration
+	// reg is the application list and the settings, an immutable value swapped whole on reload:
+	// readers never lock, and a reload never waits for a busy application.
+	reg      atomic.Pointer[registry]
+	reloadMu sync.Mutex // serialises Reconfigure calls; takes no other lock
 
 	wake chan struct{}
 }
 
+type registry struct {
+	byClient map[string]*appState
+	order    []*appState // configuration order, so every pass is repeatable
+	settings Settings
+}
+
 // appState is one application's in-memory view. Its durable truth lives in the vault.
 type appState struct {
-	mu  sync.Mutex // held while the application is being worked on
-	app App
-	// manual: a manual rotation was asked for and has not yet produced a secret. Atomic, so
-	// SIGUSR1 sets it without waiting for an application busy with a network call.
+	// work is held while the application is being worked on, including its own network calls;
+	// it is the only lock an application has, and no other lock is taken while it is held.
+	work sync.Mutex
+	app  atomic.Pointer[App]
+	// manual: a manual rotation was asked for and has not yet produced a secret.
 	manual atomic.Bool
-	// retries counts this application's messages left for a retry since one was last finished.
-	retries int
-
-	status Status // guarded by Rotator.mu, read by Snapshot
+	// dirty: something happened that the next pass must plan for (a trigger, a notice, a
+	// request, a promotion), whatever nextAt says.
+	dirty  atomic.Bool
+	nextAt atomic.Int64 // unix nanoseconds of the next planned pass; 0: at once
+	status atomic.Pointer[Status]
 }
 
 // New builds a Rotator from o.
-func New(o Options) *Rotator {
+func New(o Options) (*Rotator, error) {
+	if err := o.Settings.validate(); err != nil {
+		return nil, err
+	}
+	if o.Vault == nil || o.LWA == nil || o.SPAPI == nil {
+		return nil, fmt.Errorf("rotator: Vault, LWA and SPAPI are required")
+	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
@@ -100,109 +104,79 @@ func New(o Options) *Rotator {
 	if o.Rand == nil {
 		o.Rand = rand.Float64
 	}
-	if o.RejectedRetry <= 0 {
-		o.RejectedRetry = 15 * time.Minute
-	}
 	if o.Checkpoint == nil {
-		o.Checkpoint = func(string) {}
+		o.Checkpoint = func(Step) {}
 	}
 	r := &Rotator{
 		clock: o.Clock, log: o.Log, obs: o.Observer, vault: o.Vault, lwa: o.LWA, spapi: o.SPAPI, rand: o.Rand,
-		rejectedRetry: o.RejectedRetry, checkpoint: o.Checkpoint, senders: map[string]bool{}, requestPoll: o.RequestPoll,
-		apps: map[string]*appState{}, wake: make(chan struct{}, 1),
+		checkpoint: o.Checkpoint, requestPoll: o.RequestPoll, wake: make(chan struct{}, 1),
 	}
-	for _, id := range o.AllowedSenderIDs {
-		r.senders[id] = true
-	}
-	r.reconfigure(o.Apps, o.RenewBefore, o.AwaitDeadline, o.RetryMin, o.RetryMax)
-	return r
+	r.reg.Store(&registry{byClient: map[string]*appState{}})
+	r.reconfigure(o.Apps, o.Settings)
+	return r, nil
 }
 
-// Reconfigure swaps the application list and timings (SIGHUP). Applications that stay keep their
-// in-memory state; removed ones are forgotten; added ones are read from the vault on the next tick.
-func (r *Rotator) Reconfigure(apps []App, renewBefore, awaitDeadline, retryMin, retryMax time.Duration) {
-	r.reconfigure(apps, renewBefore, awaitDeadline, retryMin, retryMax)
+// Reconfigure swaps the application list and settings (SIGHUP). Applications that stay keep
+// their in-memory state; removed ones are forgotten; added ones are read on the next pass. It
+// never waits for an application that is busy.
+func (r *Rotator) Reconfigure(apps []App, s Settings) error {
+	if err := s.validate(); err != nil {
+		return err
+	}
+	r.reconfigure(apps, s)
 	r.poke()
+	return nil
 }
 
-func (r *Rotator) reconfigure(apps []App, renewBefore, awaitDeadline, retryMin, retryMax time.Duration) {
-	if renewBefore <= 0 {
-		renewBefore = 30 * 24 * time.Hour
-	}
-	if awaitDeadline <= 0 {
-		awaitDeadline = time.Hour
-	}
-	if retryMin <= 0 {
-		retryMin = time.Minute
-	}
-	if retryMax < retryMin {
-		retryMax = max(time.Hour, retryMin)
-	}
-	// Lock order is appState.mu, then Rotator.mu (a tick holds its application while it updates
-	// the status). So the kept applications are updated only after Rotator.mu is released: an
-	// application busy with a slow vault call must not hold up a reload, or deadlock it.
-	type keep struct {
-		st  *appState
-		app App
-	}
-	var kept []keep
-	r.mu.Lock()
-	next := make(map[string]*appState, len(apps))
-	order := make([]string, 0, len(apps))
+func (r *Rotator) reconfigure(apps []App, s Settings) {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	old := r.reg.Load()
+	next := &registry{byClient: make(map[string]*appState, len(apps)), settings: s}
 	for _, a := range apps {
-		order = append(order, a.ClientID)
-		if old, ok := r.apps[a.ClientID]; ok {
-			old.status.App = a.Name
-			next[a.ClientID] = old
-			kept = append(kept, keep{old, a})
-			continue
+		st, ok := old.byClient[a.ClientID]
+		if !ok {
+			st = &appState{}
+			st.status.Store(&Status{App: a.Name})
 		}
-		next[a.ClientID] = &appState{app: a, status: Status{App: a.Name}}
+		app := a
+		st.app.Store(&app)
+		st.setStatus(func(s *Status) { s.App = a.Name })
+		st.dirty.Store(true)
+		next.byClient[a.ClientID] = st
+		next.order = append(next.order, st)
 	}
-	r.apps, r.order = next, order
-	r.renewBefore, r.awaitDeadline, r.retryMin, r.retryMax = renewBefore, awaitDeadline, retryMin, retryMax
-	r.mu.Unlock()
-	for _, k := range kept {
-		k.st.mu.Lock()
-		k.st.app = k.app
-		k.st.mu.Unlock()
-	}
+	r.reg.Store(next)
 }
 
 // Trigger asks for a rotation now (SIGUSR1): of the named application, or of all when name is "".
-// It reports whether any application matched.
+// It reports whether any application matched. It takes no lock.
 func (r *Rotator) Trigger(name string) bool {
-	// The names are read from the statuses under Rotator.mu alone: an application's own lock may
-	// be held through a vault or LWA call of up to a minute, and the signal loop must not wait.
-	r.mu.Lock()
-	var hit []*appState
-	for _, id := range r.order {
-		if a := r.apps[id]; name == "" || a.status.App == name {
-			hit = append(hit, a)
+	hit := false
+	for _, a := range r.reg.Load().order {
+		if name == "" || a.app.Load().Name == name {
+			a.manual.Store(true)
+			a.dirty.Store(true)
+			hit = true
 		}
 	}
-	r.mu.Unlock()
-	for _, a := range hit {
-		a.manual.Store(true)
-	}
 	r.poke()
-	return len(hit) > 0
+	return hit
 }
 
-// Snapshot returns every application's status, for metrics and readiness.
+// Snapshot returns every application's status, for metrics and readiness. It takes no lock.
 func (r *Rotator) Snapshot() []Status {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]Status, 0, len(r.order))
-	for _, id := range r.order {
-		out = append(out, r.apps[id].status)
+	order := r.reg.Load().order
+	out := make([]Status, 0, len(order))
+	for _, a := range order {
+		out = append(out, *a.status.Load())
 	}
 	return out
 }
 
-// Run drives the schedule until ctx ends: it ticks every application, then sleeps on the
-// injected clock until the earliest next action or until something pokes it. With RequestPoll
-// set it also watches for operators' rotation requests.
+// Run drives the schedule until ctx ends: each pass plans the applications that are due or were
+// poked, then it sleeps on the injected clock until the earliest next pass or a poke. With
+// RequestPoll set it also watches for operators' rotation requests.
 func (r *Rotator) Run(ctx context.Context) error {
 	if r.requestPoll > 0 {
 		ctx, cancel := context.WithCancel(ctx)
@@ -228,19 +202,39 @@ func (r *Rotator) Run(ctx context.Context) error {
 	}
 }
 
-// Tick brings every application up to date once and returns when the next one wants to run.
-// Run calls it in a loop; deterministic tests call it directly.
+// Tick runs one pass over the applications that are due or were poked, and returns when the
+// next one wants to run. An application busy with a message is left for the pass its message
+// ends with. Run calls Tick in a loop; deterministic tests call it directly.
 func (r *Rotator) Tick(ctx context.Context) time.Time {
-	next := r.clock.Now().Add(idleRecheck)
-	for _, a := range r.appList() {
+	now := r.clock.Now()
+	next := now.Add(idleRecheck)
+	for _, a := range r.reg.Load().order {
 		if ctx.Err() != nil {
 			break
 		}
-		if at := r.tick(ctx, a); at.Before(next) {
+		if at := time.Unix(0, a.nextAt.Load()); a.dirty.Load() || !now.Before(at) {
+			if !a.work.TryLock() {
+				a.dirty.Store(true)
+				continue
+			}
+			a.dirty.Store(false)
+			at = r.pass(ctx, a)
+			a.nextAt.Store(at.UnixNano())
+			a.work.Unlock()
+		}
+		if at := time.Unix(0, a.nextAt.Load()); at.Before(next) {
 			next = at
 		}
 	}
 	return next
+}
+
+// settings returns the running settings.
+func (r *Rotator) settings() Settings { return r.reg.Load().settings }
+
+func (r *Rotator) lookup(clientID string) (*appState, bool) {
+	a, ok := r.reg.Load().byClient[clientID]
+	return a, ok
 }
 
 func (r *Rotator) poke() {
@@ -250,51 +244,15 @@ func (r *Rotator) poke() {
 	}
 }
 
-func (r *Rotator) appList() []*appState {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]*appState, 0, len(r.order))
-	for _, id := range r.order {
-		out = append(out, r.apps[id])
+// setStatus applies f to a copy of the status and publishes it; a compare-and-swap loop instead
+// of a lock, so that no lock is ever taken while the application's work lock is held.
+func (a *appState) setStatus(f func(*Status)) {
+	for {
+		old := a.status.Load()
+		s := *old
+		f(&s)
+		if a.status.CompareAndSwap(old, &s) {
+			return
+		}
 	}
-	return out
-}
-
-func (r *Rotator) lookup(clientID string) (*appState, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	a, ok := r.apps[clientID]
-	return a, ok
-}
-
-func (r *Rotator) timings() (renewBefore, awaitDeadline time.Duration) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.renewBefore, r.awaitDeadline
-}
-
-// setStatus applies f to a's status under the lock Snapshot reads with.
-func (r *Rotator) setStatus(a *appState, f func(*Status)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	f(&a.status)
-}
-
-// backoff is bounded exponential with equal jitter: attempt 1 waits about retryMin, doubling up
-// to retryMax, never less than half the nominal delay (so replicas and restarts spread out).
-func (r *Rotator) backoff(attempt int) time.Duration {
-	r.mu.Lock()
-	lo, hi := r.retryMin, r.retryMax
-	r.mu.Unlock()
-	return Backoff(attempt, lo, hi, r.rand)
-}
-
-// Backoff returns the delay before attempt (1-based) with equal jitter from rnd in [0,1).
-func Backoff(attempt int, lo, hi time.Duration, rnd func() float64) time.Duration {
-	d := lo
-	for i := 1; i < attempt && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	return d/2 + time.Duration(rnd()*float64(d/2))
 }

@@ -49,6 +49,12 @@ type Record struct {
 	PreviousExpiresAt time.Time
 }
 
+// Same reports whether two records describe the same secret, without revealing either.
+func (r Record) Same(o Record) bool {
+	return r.ClientID == o.ClientID && r.ClientSecret.Equal(o.ClientSecret) && r.ExpiresAt.Equal(o.ExpiresAt) &&
+		r.PreviousExpiresAt.Equal(o.PreviousExpiresAt)
+}
+
 // timeLayout is RFC 3339 with exactly three fractional digits: fixed width keeps the bytes
 // stable, and milliseconds are all the notifications carry.
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"

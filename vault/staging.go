@@ -65,8 +65,7 @@ func (s *Store) sameBytes(ctx context.Context, secretID, token string, want []by
 func sameRecord(a, b []byte) bool {
 	ra, errA := Decode(a, FormatDefault)
 	rb, errB := Decode(b, FormatDefault)
-	return errA == nil && errB == nil && ra.ClientID == rb.ClientID && ra.ClientSecret.Equal(rb.ClientSecret) &&
-		ra.ExpiresAt.Equal(rb.ExpiresAt) && ra.PreviousExpiresAt.Equal(rb.PreviousExpiresAt)
+	return errA == nil && errB == nil && ra.Same(rb)
 }
 
 func (s *Store) put(ctx context.Context, secretID, token string, b []byte) error {

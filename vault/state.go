@@ -201,24 +201,33 @@ func EffectiveExpiry(rec Record, st RotationState) time.Time {
 // untagging are two calls, so a failure between them can leave old zeroed fields behind; the
 // caller retries SaveState until it succeeds.
 func (s *Store) SaveState(ctx context.Context, secretID string, st RotationState) error {
+	return s.saveState(ctx, secretID, nil, st)
+}
+
+// SaveChanges writes only the fields of st that differ from was (the state the caller's snapshot
+// read): a save that sets fields is one TagResource, one that only clears fields one
+// UntagResource, and one that changes nothing makes no call.
+func (s *Store) SaveChanges(ctx context.Context, secretID string, was, st RotationState) error {
+	return s.saveState(ctx, secretID, &was, st)
+}
+
+func (s *Store) saveState(ctx context.Context, secretID string, was *RotationState, st RotationState) error {
 	if st.Attempts < 0 {
 		return fmt.Errorf("saving rotation state of secret %s: negative attempts %d", secretID, st.Attempts)
 	}
 	if len(st.RotationID) > maxTagValue || !legalTagValue.MatchString(st.RotationID) {
 		return fmt.Errorf("saving rotation state of secret %s: rotation id %q is not a legal tag value", secretID, st.RotationID)
 	}
-	fields := []struct{ key, value string }{
-		{TagRequestedAt, tagTime(st.RequestedAt)},
-		{TagNextAttemptAt, tagTime(st.NextAttemptAt)},
-		{TagNoticedExpiry, tagTime(st.NoticedExpiry)},
-		{TagLastCallAt, tagTime(st.LastCallAt)},
-		{TagAttempts, tagInt(st.Attempts)},
-		{TagRotationID, st.RotationID},
-		{TagServedRequest, tagTime(st.ServedRequest)},
+	var old map[string]string
+	if was != nil {
+		old = stateTagValues(*was)
 	}
 	var set []types.Tag
 	var unset []string
-	for _, f := range fields {
+	for _, f := range stateFields(st) {
+		if old != nil && old[f.key] == f.value {
+			continue
+		}
 		if f.value == "" {
 			unset = append(unset, f.key)
 			continue
@@ -241,9 +250,34 @@ func (s *Store) SaveState(ctx context.Context, secretID string, st RotationState
 			return fmt.Errorf("untagging rotation state on secret %s: %w", secretID, mapErr(err))
 		}
 	}
-	s.log().Debug("saved rotation state", zap.String("secret", secretID), zap.String("rotation", st.RotationID),
-		zap.Int("attempts", st.Attempts))
+	if len(set)+len(unset) > 0 {
+		s.log().Debug("saved rotation state", zap.String("secret", secretID), zap.String("rotation", st.RotationID),
+			zap.Int("attempts", st.Attempts))
+	}
 	return nil
+}
+
+type stateField struct{ key, value string }
+
+// stateFields renders the daemon-written part of st as tag values ("" for a zero field).
+func stateFields(st RotationState) []stateField {
+	return []stateField{
+		{TagRequestedAt, tagTime(st.RequestedAt)},
+		{TagNextAttemptAt, tagTime(st.NextAttemptAt)},
+		{TagNoticedExpiry, tagTime(st.NoticedExpiry)},
+		{TagLastCallAt, tagTime(st.LastCallAt)},
+		{TagAttempts, tagInt(st.Attempts)},
+		{TagRotationID, st.RotationID},
+		{TagServedRequest, tagTime(st.ServedRequest)},
+	}
+}
+
+func stateTagValues(st RotationState) map[string]string {
+	m := map[string]string{}
+	for _, f := range stateFields(st) {
+		m[f.key] = f.value
+	}
+	return m
 }
 
 // noTagRoom tells a full secret from a transient failure, after a tag write failed: AWS does not

@@ -49,6 +49,8 @@ type Store struct {
 	SM     SecretsManager
 	Format Format
 	Log    *zap.Logger
+
+	cache versionCache
 }
 
 // Version is one version of a secret with its staging labels.

@@ -84,13 +84,19 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 	if err := d.vet(ctx, nil, cfg, queueViolations); err != nil {
 		return nil, err
 	}
-	d.rot = rotator.New(rotator.Options{
-		Apps: apps(cfg), Vault: store, LWA: lwa, SPAPI: app, Clock: o.Clock, Log: log, Observer: d.metrics,
-		RenewBefore: cfg.RenewBefore.D(), AwaitDeadline: cfg.AwaitDeadline.D(),
-		RetryMin: cfg.Retry.Min.D(), RetryMax: cfg.Retry.Max.D(), RejectedRetry: cfg.Queues.RejectedRetry.D(),
-		AllowedSenderIDs: cfg.Queues.AllowedSenderIDs, RequestPoll: cfg.RequestPollInterval.D(),
+	d.rot, err = rotator.New(rotator.Options{
+		Apps: apps(cfg), Settings: settings(cfg), Vault: store, LWA: lwa, SPAPI: app, Clock: o.Clock, Log: log,
+		Observer: d.metrics, RequestPoll: cfg.RequestPollInterval.D(),
 		Checkpoint: crashPoint(o.Getenv("LWA_ROTATOR_TEST_CRASH_AT"), log),
 	})
+	if err != nil {
+		return nil, err
+	}
+	// The queues' settings are read once: they change only on restart (see reload.go).
+	dispatch := &notifications.Dispatcher{
+		Receiver: d.rot, Observer: d.metrics, Log: log, AllowedSenderIDs: cfg.Queues.AllowedSenderIDs,
+		RejectedRetry: cfg.Queues.RejectedRetry.D(), RetryMin: messageRetryMin, RetryMax: messageRetryMax,
+	}
 
 	queues := map[string]string{}
 	if cfg.Queues.Expiry == cfg.Queues.NewSecret {
@@ -113,11 +119,24 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 	d.metrics.ConfigApplied(configHash(cfg), o.Clock.Now())
 	for url := range queues {
 		d.consumers = append(d.consumers, &notifications.Consumer{
-			SQS: sqsClient, QueueURL: url, Handler: d.rot, Log: log, Clock: o.Clock,
+			SQS: sqsClient, QueueURL: url, Handler: dispatch, Log: log, Clock: o.Clock,
 			Observer: multiObserver{d.metrics, d.health}, VisibilityTimeout: cfg.Queues.VisibilityTimeout.D(),
 		})
 	}
 	return d, nil
+}
+
+// A failed message comes back after 5 s, doubling to 5 min while its application's messages keep
+// failing: soon enough that a verified secret is promoted within seconds of a blip, far enough
+// apart that a long outage burns few receives.
+const (
+	messageRetryMin = 5 * time.Second
+	messageRetryMax = 5 * time.Minute
+)
+
+func settings(cfg *config.Config) rotator.Settings {
+	return rotator.Settings{RenewBefore: cfg.RenewBefore.D(), AwaitDeadline: cfg.AwaitDeadline.D(),
+		RetryMin: cfg.Retry.Min.D(), RetryMax: cfg.Retry.Max.D()}
 }
 
 func apps(cfg *config.Config) []rotator.App {

@@ -2,7 +2,11 @@
 
 package daemon
 
-import "go.uber.org/zap"
+import (
+	"go.uber.org/zap"
+
+	"github.com/spapi-tools/lwa-rotator/rotator"
+)
 
 // crashPoint is inert in production builds: LWA_ROTATOR_TEST_CRASH_AT does nothing.
-func crashPoint(string, *zap.Logger) func(string) { return nil }
+func crashPoint(string, *zap.Logger) func(rotator.Step) { return nil }

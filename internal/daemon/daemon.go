@@ -141,6 +141,7 @@ func Run(ctx context.Context, o Options) error {
 	// application, which lets go only once the rotator stops below.
 	stopReloads()
 
+	d.health.draining.Store(true)
 	log.Info("draining: no new messages; finishing the one in hand")
 	stopReceiving()
 	drained := make(chan struct{})

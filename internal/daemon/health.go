@@ -6,12 +6,17 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // health tracks what /readyz reports: whether each queue answered its last call.
 type health struct {
+	// draining: a stop signal arrived. Set first thing, so load balancers and the orchestrator
+	// see the daemon leaving before it finishes the message in hand.
+	draining atomic.Bool
+
 	mu     sync.Mutex
 	queues map[string]error
 }
@@ -28,6 +33,9 @@ func (h *health) Polled(queueURL string, _ int, err error) {
 // problems lists why the daemon is not ready; empty means ready.
 func (d *daemon) problems() []string {
 	out := []string{}
+	if d.health.draining.Load() {
+		out = append(out, "draining: a stop signal was received")
+	}
 	d.health.mu.Lock()
 	for q, err := range d.health.queues {
 		if err != nil {

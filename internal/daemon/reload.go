@@ -221,7 +221,10 @@ func (d *daemon) apply(cfg *config.Config) {
 			d.level.SetLevel(l.Level())
 		}
 	}
-	d.rot.Reconfigure(apps(cfg), cfg.RenewBefore.D(), cfg.AwaitDeadline.D(), cfg.Retry.Min.D(), cfg.Retry.Max.D())
+	if err := d.rot.Reconfigure(apps(cfg), settings(cfg)); err != nil {
+		// vet checked the same configuration; reaching this is a bug in config's validation.
+		d.log.Error("applying the rotator's settings", zap.Error(err))
+	}
 	var names []string
 	for _, a := range cfg.Applications {
 		names = append(names, a.Name)

@@ -1,0 +1,125 @@
+package notifications
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/spapi-tools/lwa-rotator/internal/backoff"
+)
+
+// Handled is what a Receiver did with one notification. Say, when set, writes the receiver's
+// last log line for it; the Dispatcher calls it after counting the outcome, so whoever reads that
+// line finds the metric already moved (state before words).
+type Handled struct {
+	App     string // the application's name, "" when the notification matched none
+	Outcome Outcome
+	Say     func()
+}
+
+// Receiver does the work a typed notification asks for.
+type Receiver interface {
+	Receive(ctx context.Context, n Notification, m Message) Handled
+}
+
+// OutcomeObserver counts outcomes; app is "" and typ "unknown" when they are not known.
+type OutcomeObserver interface {
+	Notification(app, typ string, outcome Outcome)
+}
+
+// Dispatcher is the Handler between the Consumer and the domain: it checks the sender, parses,
+// hands typed notifications to the Receiver, counts the outcome and turns its Verdict into what
+// the queue is told (delete, a growing retry delay, or RejectedRetry).
+type Dispatcher struct {
+	Receiver Receiver
+	Observer OutcomeObserver
+	Log      *zap.Logger
+	// AllowedSenderIDs, when non-empty, refuses messages from any other SQS sender.
+	AllowedSenderIDs []string
+	// RejectedRetry is how long a refused message stays hidden between deliveries (required).
+	RejectedRetry time.Duration
+	// RetryMin and RetryMax bound the delay of a failed message: it doubles while the same
+	// client's messages keep failing, and resets once one is done (required).
+	RetryMin, RetryMax time.Duration
+	Rand               func() float64 // jitter in [0,1); nil: math/rand/v2
+
+	once    sync.Once
+	senders map[string]bool
+	mu      sync.Mutex     // guards failures; never held across a call
+	fails   map[string]int // consecutive failed messages per client id
+}
+
+func (d *Dispatcher) init() {
+	d.once.Do(func() {
+		d.senders = map[string]bool{}
+		for _, id := range d.AllowedSenderIDs {
+			d.senders[id] = true
+		}
+		d.fails = map[string]int{}
+		if d.Log == nil {
+			d.Log = zap.NewNop()
+		}
+		if d.Rand == nil {
+			d.Rand = rand.Float64
+		}
+	})
+}
+
+// Handle implements Handler.
+func (d *Dispatcher) Handle(ctx context.Context, m Message) Result {
+	d.init()
+	log := d.Log.With(zap.String("message_id", m.ID), zap.Int("receive_count", m.ReceiveCount))
+	log.Debug("message received", zap.String("sender_id", m.SenderID))
+	if len(d.senders) > 0 && !d.senders[m.SenderID] {
+		return d.answer("", Handled{Outcome: OutcomeRejected, Say: func() {
+			log.Error("message from a sender that is not allowed; leaving it for the dead-letter queue", zap.String("sender_id", m.SenderID))
+		}}, "unknown")
+	}
+	n, err := Parse(m.Body)
+	if err != nil {
+		return d.answer("", Handled{Outcome: OutcomeMalformed, Say: func() {
+			log.Error("unparseable notification; leaving it for the dead-letter queue", zap.Error(err))
+		}}, "unknown")
+	}
+	h := d.Receiver.Receive(ctx, n, m)
+	return d.answer(ClientID(n), h, n.Meta().Type)
+}
+
+// answer counts h, lets the receiver say its last word, and maps the verdict to the queue.
+func (d *Dispatcher) answer(clientID string, h Handled, typ string) Result {
+	if d.Observer != nil {
+		d.Observer.Notification(h.App, typ, h.Outcome)
+	}
+	if h.Say != nil {
+		h.Say()
+	}
+	switch h.Outcome.Verdict() {
+	case Done:
+		d.mu.Lock()
+		delete(d.fails, clientID)
+		d.mu.Unlock()
+		return Result{Delete: true}
+	case Retry:
+		d.mu.Lock()
+		d.fails[clientID]++
+		n := d.fails[clientID]
+		d.mu.Unlock()
+		return Result{RetryAfter: backoff.Equal(n, d.RetryMin, d.RetryMax, d.Rand)}
+	default:
+		return Result{RetryAfter: d.RejectedRetry}
+	}
+}
+
+// ClientID is the client id a notification is about.
+func ClientID(n Notification) string {
+	switch v := n.(type) {
+	case *ExpiryNotice:
+		return v.ClientID
+	case *NewSecret:
+		return v.ClientID
+	}
+	return ""
+}

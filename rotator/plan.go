@@ -1,0 +1,171 @@
+package rotator
+
+import (
+	"time"
+
+	"github.com/spapi-tools/lwa-rotator/internal/backoff"
+	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/vault"
+)
+
+const (
+	// vaultRetryMin and vaultRetryMax bound how soon a pass that could not finish runs again.
+	vaultRetryMin = 5 * time.Second
+	vaultRetryMax = 5 * time.Minute
+	// idleRecheck is how often an application with nothing planned is looked at again, so a
+	// secret changed behind the daemon's back is noticed.
+	idleRecheck = time.Hour
+	// callSlack absorbs the difference between a secret's mint time as its expiry minus the
+	// lifetime gives it and the moment the rotate call was about to be made. Rotate calls are at
+	// least a minute apart, so it cannot mistake one call's secret for the next one's.
+	callSlack = 10 * time.Second
+)
+
+// facts is one application's rotation as the decisions see it: one vault snapshot plus the one
+// fact kept in memory (a SIGUSR1 not yet answered by a promotion).
+type facts struct {
+	app    App
+	snap   vault.Snapshot
+	manual bool
+}
+
+// action is what one scheduler pass does for an application, in this order: settle a pending
+// version (which ends the pass: the next pass plans on a new snapshot), count and save a
+// watchdog timeout, remove a served or unreadable request, make the rotate call. The executor
+// performs it and decides nothing.
+type action struct {
+	phase Phase
+	// clearPending names a pending version to un-label: not newer than the current secret, or
+	// for another client.
+	clearPending string
+	// resume: verify snap.Pending with LWA and promote it.
+	resume bool
+	// watchdog: no secret arrived within the await deadline; save carries the next attempt.
+	watchdog bool
+	save     *vault.RotationState
+	// clearRequest removes the request tags: served already, or invalidRequest (unparseable).
+	clearRequest, invalidRequest bool
+	// request: save intent, then mint a token with the current secret and call rotate.
+	request bool
+	intent  vault.RotationState
+	// noExpiry: the current secret carries no expiry and no notice gave one.
+	noExpiry bool
+	// expiry and planned feed the status; wakeAt is when the next pass is wanted.
+	expiry, planned, wakeAt time.Time
+}
+
+// plan decides one scheduler pass. It is pure: jitter in [0,1) is the only randomness, and now
+// the only clock.
+func plan(f facts, s Settings, now time.Time, jitter float64) action {
+	st, cur := f.snap.State, f.snap.Current.Record
+	a := action{expiry: vault.EffectiveExpiry(cur, st)}
+	if !a.expiry.IsZero() {
+		a.planned = a.expiry.Add(-s.RenewBefore)
+	}
+	if p := f.snap.Pending; p != nil {
+		// A crash after staging, or a verification that failed transiently, left AWSPENDING
+		// behind: finish or clear it before anything else. Above all no second rotate call,
+		// which would shorten the life of the secret about to be promoted.
+		a.phase = PhasePending
+		a.wakeAt = now.Add(backoff.Equal(1, vaultRetryMin, vaultRetryMax, func() float64 { return jitter }))
+		if notNewer(p.Record, cur) || p.Record.ClientID != f.app.ClientID {
+			a.clearPending = p.ID
+		} else {
+			a.resume = true
+		}
+		return a
+	}
+	if !st.RequestedAt.IsZero() {
+		if deadline := st.RequestedAt.Add(s.AwaitDeadline); now.Before(deadline) {
+			a.phase, a.wakeAt = PhaseRequested, deadline
+			return a
+		}
+		st.Attempts++
+		st.NextAttemptAt = now.Add(backoff.Equal(st.Attempts, s.RetryMin, s.RetryMax, func() float64 { return jitter }))
+		st.RequestedAt = time.Time{}
+		saved := st
+		a.watchdog, a.save = true, &saved
+	}
+	a.invalidRequest = st.Request.Invalid
+	if (st.RequestServed() && st.RequestedAt.IsZero()) || st.Request.Invalid {
+		// A rotate call was made for the request but the process stopped before removing it, or
+		// the request cannot be read.
+		a.clearRequest = true
+		st.ServedRequest, st.Request = time.Time{}, vault.RotationRequest{}
+	}
+	// owed: the current secret predates our latest rotate call, whose secret has not landed.
+	owed := !answered(st, cur)
+	// An operator's request is a SIGUSR1 for this application, kept in the vault so that it
+	// survives restarts and reaches whichever replica looks first.
+	due := f.manual || st.RequestPending() || owed || (!a.planned.IsZero() && !now.Before(a.planned))
+	switch {
+	case !due && a.planned.IsZero():
+		a.phase, a.noExpiry, a.wakeAt = PhaseIdle, true, now.Add(idleRecheck)
+	case !due:
+		a.phase, a.wakeAt = PhaseIdle, earlier(a.planned, now.Add(idleRecheck))
+	case now.Before(st.NextAttemptAt):
+		a.phase, a.wakeAt = PhaseBackingOff, st.NextAttemptAt
+	default:
+		a.phase, a.request, a.wakeAt = PhaseDue, true, now.Add(s.AwaitDeadline)
+		a.intent = intent(st, now)
+	}
+	if a.watchdog {
+		a.phase = PhaseOverdue // the pass counts the timeout and saves the next attempt
+	}
+	return a
+}
+
+// intent is the state saved before a rotate call. A served request is noted in the same
+// TagResource call, so a restart sees the request served and the rotation in flight together,
+// never one without the other.
+func intent(st vault.RotationState, now time.Time) vault.RotationState {
+	if st.RequestPending() {
+		st.ServedRequest = st.Request.At
+	}
+	st.RequestedAt, st.LastCallAt = now, now
+	return st
+}
+
+// notNewer reports whether p expires no later than the current record (a stale pending version).
+func notNewer(p, cur vault.Record) bool {
+	return !cur.ExpiresAt.IsZero() && !p.ExpiresAt.After(cur.ExpiresAt)
+}
+
+// answered reports whether rec is the secret of the latest rotate call (minted no earlier than
+// that call was about to be made), or whether no call of ours is outstanding at all.
+func answered(st vault.RotationState, rec vault.Record) bool {
+	if st.LastCallAt.IsZero() {
+		return true
+	}
+	return !rec.ExpiresAt.Add(-spapi.SecretLifetime).Before(st.LastCallAt.Add(-callSlack))
+}
+
+// stateAfterPromotion clears the bookkeeping when the promoted secret answers the latest rotate
+// call. When it was minted before that call (a delayed or reordered message), the call may have
+// minted a newer secret and shortened this one's life, and that secret is still owed: the
+// rotation stays in flight from the call's time, so the watchdog either sees it arrive or asks
+// again.
+func stateAfterPromotion(st vault.RotationState, rec vault.Record) vault.RotationState {
+	if answered(st, rec) {
+		// A served request's note stays until its tags are removed, or the request would look
+		// pending again and rotate a second time.
+		return vault.RotationState{ServedRequest: st.ServedRequest, Request: st.Request}
+	}
+	st.RequestedAt = st.LastCallAt
+	st.NoticedExpiry = time.Time{}
+	return st
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

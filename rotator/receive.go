@@ -1,0 +1,129 @@
+package rotator
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/zap"
+
+	"github.com/spapi-tools/lwa-rotator/notifications"
+	"github.com/spapi-tools/lwa-rotator/vault"
+)
+
+// Receive implements notifications.Receiver: it routes by client id, judges the notification on
+// one snapshot of the application's secret, and performs the verdict. The Dispatcher deletes the
+// message only for a Done outcome: once the work is durable or the message is proven stale or a
+// duplicate (design invariant 1).
+func (r *Rotator) Receive(ctx context.Context, n notifications.Notification, m notifications.Message) notifications.Handled {
+	meta := n.Meta()
+	log := r.log.With(zap.String("message_id", m.ID), zap.String("notification_id", meta.Metadata.NotificationID),
+		zap.String("notification_type", meta.Type))
+	clientID := notifications.ClientID(n)
+	a, ok := r.lookup(clientID)
+	if !ok {
+		return notifications.Handled{Outcome: notifications.OutcomeUnknownClient, Say: func() {
+			log.Error("notification for a client id this daemon does not manage; leaving it for the dead-letter queue", zap.String("client_id", clientID))
+		}}
+	}
+	a.work.Lock()
+	defer func() {
+		a.work.Unlock()
+		if a.dirty.Load() {
+			r.poke() // a pass skipped this application while it was busy, or the verdict asked for one
+		}
+	}()
+	app := *a.app.Load()
+	log = log.With(zap.String("app", app.Name))
+	return r.receive(ctx, a, n, log, true)
+}
+
+// receive judges n on a fresh snapshot and performs the verdict. mayResettle allows one round of
+// settling a newer pending secret first; a second waits for redelivery rather than looping.
+func (r *Rotator) receive(ctx context.Context, a *appState, n notifications.Notification, log *zap.Logger, mayResettle bool) notifications.Handled {
+	app := *a.app.Load()
+	f, err := r.read(ctx, a, app)
+	if err != nil {
+		return handled(app, notifications.OutcomeFailed, func() { log.Warn("reading the vault for a notification; will retry", zap.Error(err)) })
+	}
+	v := judge(n, f, r.clock.Now())
+	rid := f.snap.State.RotationID
+	if rid == "" && v.stage {
+		rid = "unsolicited" // a secret nobody here asked for: still one id for all its lines
+	}
+	log = log.With(rotationID(rid))
+	if v.settleFirst {
+		log.Info("a newer secret is pending; settling it before this one", zap.String("pending_version_id", f.snap.Pending.ID))
+		if !mayResettle || r.verifyAndPromote(ctx, a, f, *f.snap.Pending, true, log) == verifyRetry {
+			return handled(app, notifications.OutcomeFailed, nil)
+		}
+		return r.receive(ctx, a, n, log, false)
+	}
+	if v.clearPending != "" {
+		if err := r.vault.ClearPendingOn(ctx, f.snap, v.clearPending, false); err != nil && !errors.Is(err, vault.ErrNotFound) {
+			return handled(app, notifications.OutcomeFailed, func() { log.Warn("clearing a stale pending version; will retry", zap.Error(err)) })
+		}
+	}
+	if v.save != nil {
+		if err := r.vault.SaveChanges(ctx, app.SecretID, f.snap.State, *v.save); err != nil {
+			return handled(app, notifications.OutcomeFailed, func() { log.Warn("saving rotation state for a notification; will retry", zap.Error(err)) })
+		}
+	}
+	if v.wake {
+		a.dirty.Store(true)
+	}
+	if v.stage {
+		return r.stageAndPromote(ctx, a, f, v, log)
+	}
+	return handled(app, v.outcome, func() { say(log, v, f, r.settings()) })
+}
+
+// stageAndPromote puts the new secret as AWSPENDING, then verifies and promotes it.
+func (r *Rotator) stageAndPromote(ctx context.Context, a *appState, f facts, v verdict, log *zap.Logger) notifications.Handled {
+	app := *a.app.Load()
+	log = log.With(zap.Time("expires_at", v.record.ExpiresAt))
+	log.Info("new secret received; staging it as AWSPENDING", zap.String("version_id", v.token))
+	r.checkpoint(StepSecretReceived)
+	if err := r.vault.StageOn(ctx, f.snap, v.token, v.record); err != nil {
+		if errors.Is(err, vault.ErrTokenConflict) {
+			r.obs.Rotation(app.Name, ResultRejected)
+			return handled(app, notifications.OutcomeRejected, func() {
+				log.Error("a different secret was already staged under this notification id; rejecting the message", zap.String("version_id", v.token))
+			})
+		}
+		return handled(app, notifications.OutcomeFailed, func() { log.Warn("staging the new secret as AWSPENDING; will retry", zap.Error(err)) })
+	}
+	r.checkpoint(StepStaged)
+	switch r.verifyAndPromote(ctx, a, f, vault.Version{ID: v.token, Record: v.record}, true, log) {
+	case verifyPromoted:
+		r.checkpoint(StepDone)
+		return handled(app, notifications.OutcomeProcessed, nil)
+	case verifyRejected:
+		// Never deleted: a message the daemon refuses goes to the dead-letter queue, where an
+		// operator can still find it.
+		return handled(app, notifications.OutcomeRejected, nil)
+	default:
+		return handled(app, notifications.OutcomeFailed, nil)
+	}
+}
+
+func handled(app App, o notifications.Outcome, say func()) notifications.Handled {
+	return notifications.Handled{App: app.Name, Outcome: o, Say: say}
+}
+
+// say writes the last line for a verdict that needed no staging.
+func say(log *zap.Logger, v verdict, f facts, s Settings) {
+	cur := f.snap.Current
+	switch v.reason {
+	case reasonOtherApplication:
+		log.Error("notification names another application id; rejecting it",
+			zap.String("application_id", v.applicationID), zap.String("configured_application_id", f.app.ApplicationID))
+	case reasonReplacedSecret:
+		log.Info("expiry notice is about a secret already replaced", zap.Time("expires_at", v.noticed), zap.Time("current_expires_at", cur.Record.ExpiresAt))
+	case reasonNoticeRecorded, reasonNoticeKnown:
+		log.Info("expiry notice recorded", zap.Time("expires_at", v.noticed), zap.Time("rotation_planned_at", v.noticed.Add(-s.RenewBefore)))
+	case reasonAlreadyCurrent:
+		log.Info("new secret already current; acknowledging the duplicate", zap.String("version_id", cur.ID))
+	case reasonOlderSecret:
+		log.Warn("new secret is older than the stored one; acknowledging it without change", zap.Time("current_expires_at", cur.Record.ExpiresAt))
+	}
+}
