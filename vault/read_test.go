@@ -6,8 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
@@ -18,9 +21,9 @@ func TestReadErrors(t *testing.T) {
 	if _, err := f.store.Create(ctx, "empty", "", vault.Record{}); err == nil {
 		t.Fatal("Create accepted an empty record")
 	}
-	f.fake.mu.Lock()
-	f.fake.secrets["empty"] = &fakeSecret{versions: map[string]*fakeVersion{}, tags: map[string]string{}}
-	f.fake.mu.Unlock()
+	if _, err := f.fake.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("empty")}); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		call func() error
@@ -53,9 +56,11 @@ func TestReadErrors(t *testing.T) {
 func TestMalformedStoredValueDoesNotLeak(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.fake.mu.Lock()
-	f.fake.secrets[secretName].addVersion("manual-edit-000000000000000000000000", `{"clientId":"c","clientSecret":"`+plain, []string{"AWSCURRENT"})
-	f.fake.mu.Unlock()
+	// An operator's hand edit, put as the new AWSCURRENT.
+	if _, err := f.fake.PutSecretValue(context.Background(), &sm.PutSecretValueInput{SecretId: aws.String(secretName),
+		ClientRequestToken: aws.String("manual-edit-000000000000000000000000"), SecretString: aws.String(`{"clientId":"c","clientSecret":"` + plain)}); err != nil {
+		t.Fatal(err)
+	}
 	_, err := f.store.Current(context.Background(), secretName)
 	noLeak(t, err)
 	if !errors.Is(err, vault.ErrMalformed) || !strings.Contains(err.Error(), "manual-edit") {
@@ -65,7 +70,7 @@ func TestMalformedStoredValueDoesNotLeak(t *testing.T) {
 
 func TestLambdaSampleFormatStore(t *testing.T) {
 	t.Parallel()
-	fake := newFakeSM()
+	fake := fakesm.New(fakesm.Options{})
 	s := &vault.Store{SM: fake, Format: vault.FormatLambdaSample}
 	ctx := context.Background()
 	if _, err := s.Create(ctx, secretName, "", sampleRecord()); err != nil {
@@ -75,7 +80,7 @@ func TestLambdaSampleFormatStore(t *testing.T) {
 	if err != nil || !sameRecord(cur.Record, sampleRecord()) {
 		t.Fatalf("Current = %+v, %v", cur.Record, err)
 	}
-	if v := fake.value(secretName, cur.ID); !strings.HasPrefix(v, `{"AppClientId":`) {
+	if v, _ := fake.Value(secretName, cur.ID); !strings.HasPrefix(v, `{"AppClientId":`) {
 		t.Fatalf("stored shape is not the lambda sample's: starts %.16s", v)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
@@ -143,9 +144,10 @@ func TestMalformedRequestIsNotAnError(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
-	f.fake.mu.Lock()
-	f.fake.secrets[secretName].tags[vault.TagRequestAt] = "now please"
-	f.fake.mu.Unlock()
+	if _, err := f.fake.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(secretName),
+		Tags: []types.Tag{{Key: aws.String(vault.TagRequestAt), Value: aws.String("now please")}}}); err != nil {
+		t.Fatal(err)
+	}
 	st, err := f.store.LoadState(ctx, secretName)
 	if err != nil {
 		t.Fatalf("an operator's bad request tag fails the whole state: %v", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
@@ -50,8 +51,7 @@ func TestStateTags(t *testing.T) {
 			if err := f.store.SaveState(ctx, secretName, tc.st); err != nil {
 				t.Fatalf("SaveState: %v", err)
 			}
-			f.fake.mu.Lock()
-			tags := f.fake.secrets[secretName].tags
+			tags := f.fake.Tags(secretName)
 			if len(tags) != len(tc.wantTags) {
 				t.Errorf("tags = %v, want %v", tags, tc.wantTags)
 			}
@@ -60,7 +60,6 @@ func TestStateTags(t *testing.T) {
 					t.Errorf("tag %s = %q, want %q", k, tags[k], v)
 				}
 			}
-			f.fake.mu.Unlock()
 			got, err := f.store.LoadState(ctx, secretName)
 			if err != nil {
 				t.Fatalf("LoadState: %v", err)
@@ -93,14 +92,15 @@ func TestStateRejects(t *testing.T) {
 				if err := f.store.SaveState(ctx, secretName, *tc.save); err == nil {
 					t.Fatal("SaveState accepted it")
 				}
-				if n := f.fake.count("TagResource") + f.fake.count("UntagResource"); n != 0 {
+				if n := f.fake.Count(fakesm.OpTagResource) + f.fake.Count(fakesm.OpUntagResource); n != 0 {
 					t.Fatalf("%d tag calls after a rejected state", n)
 				}
 				return
 			}
-			f.fake.mu.Lock()
-			f.fake.secrets[secretName].tags[tc.tag[0]] = tc.tag[1]
-			f.fake.mu.Unlock()
+			if _, err := f.fake.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(secretName),
+				Tags: []types.Tag{{Key: aws.String(tc.tag[0]), Value: aws.String(tc.tag[1])}}}); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := f.store.LoadState(ctx, secretName); !errors.Is(err, vault.ErrMalformed) {
 				t.Fatalf("LoadState = %v, want ErrMalformed", err)
 			}

@@ -6,30 +6,73 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
 const secretName = "spapi/lwa/app-one"
 
-// fixture is a store over a fake holding one secret with sampleRecord as AWSCURRENT.
+// fixture is a store over the model holding one secret with sampleRecord as AWSCURRENT.
 type fixture struct {
 	store  *vault.Store
-	fake   *fakeSM
+	fake   *fakesm.SM
+	hooks  *hooks
 	logs   *observer.ObservedLogs
 	oldVer string
+}
+
+// hooks lets a test choose the model's fault hook after the fixture is built.
+type hooks struct {
+	mu sync.Mutex
+	fn func(op, secretID string) fakesm.Fault
+}
+
+func (h *hooks) set(fn func(op, secretID string) fakesm.Fault) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fn = fn
+}
+
+func (h *hooks) fault(op, secretID string) fakesm.Fault {
+	h.mu.Lock()
+	fn := h.fn
+	h.mu.Unlock()
+	if fn == nil {
+		return fakesm.Fault{}
+	}
+	return fn(op, secretID)
+}
+
+// once runs fn the first time op is called, before that call takes effect: another writer
+// acting between the store's read and its write. Calls fn makes itself pass through.
+func (h *hooks) once(op string, fn func()) {
+	var done atomic.Bool
+	h.set(func(o, _ string) fakesm.Fault {
+		if o == op && done.CompareAndSwap(false, true) {
+			fn()
+		}
+		return fakesm.Fault{}
+	})
 }
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
-	fake := newFakeSM()
+	h := &hooks{}
+	fake := fakesm.New(fakesm.Options{Fault: h.fault})
 	s := &vault.Store{SM: fake, Log: zap.New(core)}
 	if _, err := s.Create(context.Background(), secretName, "alias/lwa", sampleRecord()); err != nil {
 		t.Fatalf("Create: %v", err)
@@ -39,7 +82,16 @@ func newFixture(t *testing.T) fixture {
 		t.Fatalf("Current: %v", err)
 	}
 	t.Cleanup(func() { assertNoLeak(t, logs) })
-	return fixture{store: s, fake: fake, logs: logs, oldVer: cur.ID}
+	return fixture{store: s, fake: fake, hooks: h, logs: logs, oldVer: cur.ID}
+}
+
+// moveCurrent moves AWSCURRENT as another replica would, straight on the model.
+func (f fixture) moveCurrent(t *testing.T, to, from string) {
+	t.Helper()
+	if _, err := f.fake.UpdateSecretVersionStage(context.Background(), &sm.UpdateSecretVersionStageInput{SecretId: aws.String(secretName),
+		VersionStage: aws.String(vault.StageCurrent), MoveToVersionId: aws.String(to), RemoveFromVersionId: aws.String(from)}); err != nil {
+		t.Fatalf("moving AWSCURRENT to %s: %v", to, err)
+	}
 }
 
 // assertNoLeak fails if any log line, message or field, contains the plaintext secret.
@@ -80,17 +132,11 @@ func TestStagePutsPendingOnceWithExactBytes(t *testing.T) {
 			t.Fatalf("Stage #%d: %v", i+1, err)
 		}
 	}
-	puts := f.fake.recordedPuts()
-	if len(puts) == 0 {
-		t.Fatal("no PutSecretValue")
+	if got, ok := f.fake.Value(secretName, tok); !ok || got != string(want) {
+		t.Fatalf("version %s differs from Encode (len %d vs %d)", tok, len(got), len(want))
 	}
-	for _, p := range puts {
-		if p.token != tok || p.value != string(want) {
-			t.Fatalf("put token %s value differs from Encode (len %d vs %d)", p.token, len(p.value), len(want))
-		}
-	}
-	if len(puts) != 1 {
-		t.Errorf("%d puts for one notification, want 1", len(puts))
+	if n := f.fake.Count(fakesm.OpPutSecretValue); n != 1 {
+		t.Errorf("%d puts for one notification, want 1", n)
 	}
 	p, ok, err := f.store.Pending(ctx, secretName)
 	if err != nil || !ok || p.ID != tok || !sameRecord(p.Record, newRecord()) {
@@ -125,13 +171,24 @@ func TestStageTokenConflict(t *testing.T) {
 			f := newFixture(t)
 			ctx := context.Background()
 			tok := vault.TokenFor("n-" + tc.name)
-			f.fake.existsOnSame = tc.existsOnSame
 			if tc.race {
-				f.fake.beforePut = func() {
-					f.fake.mu.Lock()
-					defer f.fake.mu.Unlock()
-					f.fake.secrets[secretName].addVersion(tok, tc.raceValue(), []string{"AWSPENDING"})
-				}
+				var raced atomic.Bool
+				f.hooks.set(func(op, _ string) fakesm.Fault {
+					if op != fakesm.OpPutSecretValue {
+						return fakesm.Fault{}
+					}
+					if raced.CompareAndSwap(false, true) {
+						if _, err := f.fake.PutSecretValue(ctx, &sm.PutSecretValueInput{SecretId: aws.String(secretName),
+							ClientRequestToken: aws.String(tok), SecretString: aws.String(tc.raceValue()),
+							VersionStages: []string{vault.StagePending}}); err != nil {
+							t.Errorf("racing put: %v", err)
+						}
+						if tc.existsOnSame {
+							return fakesm.Fault{Err: &types.ResourceExistsException{Message: aws.String("version exists")}}
+						}
+					}
+					return fakesm.Fault{}
+				})
 			} else if err := f.store.Stage(ctx, secretName, tok, sampleRecord()); err != nil {
 				t.Fatalf("first Stage: %v", err)
 			}
@@ -144,7 +201,7 @@ func TestStageTokenConflict(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
 				t.Fatalf("Stage = %v, want %v", err, tc.wantErr)
 			}
-			if got := f.fake.value(secretName, tok); got != string(want) {
+			if got, _ := f.fake.Value(secretName, tok); got != string(want) {
 				t.Error("Stage changed the bytes another writer stored first")
 			}
 		})
@@ -172,13 +229,13 @@ func TestStageMovesPendingFromAbandonedRotation(t *testing.T) {
 	if err := f.store.Stage(ctx, secretName, old, sampleRecord()); err != nil {
 		t.Fatalf("re-Stage old: %v", err)
 	}
-	if st := f.fake.stages(secretName)[old]; !slices.Equal(st, []string{"AWSPENDING"}) {
+	if st := f.fake.Versions(secretName)[old]; !slices.Equal(st, []string{"AWSPENDING"}) {
 		t.Fatalf("re-staged version has stages %v", st)
 	}
 	if err := f.store.Stage(ctx, secretName, tok, newRecord()); err != nil {
 		t.Fatalf("Stage new: %v", err)
 	}
-	st := f.fake.stages(secretName)
+	st := f.fake.Versions(secretName)
 	if len(st[old]) != 0 || !slices.Equal(st[tok], []string{"AWSPENDING"}) {
 		t.Fatalf("stages after second Stage = %v", st)
 	}
@@ -194,22 +251,16 @@ func TestPromote(t *testing.T) {
 	}{
 		{name: "normal", wantMoves: 2},
 		{name: "crash after AWSCURRENT moved", wantMoves: 1, prepare: func(t *testing.T, f fixture, tok string) {
-			f.fake.mu.Lock()
-			defer f.fake.mu.Unlock()
-			f.fake.secrets[secretName].attach("AWSCURRENT", tok)
+			f.moveCurrent(t, tok, f.oldVer)
 		}},
 		{name: "already finished", wantMoves: 0, prepare: func(t *testing.T, f fixture, tok string) {
 			if err := f.store.Promote(context.Background(), secretName, tok, f.oldVer); err != nil {
 				t.Fatalf("first Promote: %v", err)
 			}
 		}},
-		{name: "replica promotes first", wantMoves: 2, prepare: func(t *testing.T, f fixture, tok string) {
-			f.fake.beforeMove = func() {
-				f.fake.beforeMove = nil
-				f.fake.mu.Lock()
-				defer f.fake.mu.Unlock()
-				f.fake.secrets[secretName].attach("AWSCURRENT", tok)
-			}
+		// The replica's move is counted too: 1 of its own, 2 of ours (the refused move, the clear).
+		{name: "replica promotes first", wantMoves: 3, prepare: func(t *testing.T, f fixture, tok string) {
+			f.hooks.once(fakesm.OpUpdateSecretVersionStage, func() { f.moveCurrent(t, tok, f.oldVer) })
 		}},
 	}
 	for _, tc := range tests {
@@ -221,19 +272,19 @@ func TestPromote(t *testing.T) {
 			if err := f.store.Stage(ctx, secretName, tok, newRecord()); err != nil {
 				t.Fatalf("Stage: %v", err)
 			}
-			moves := f.fake.count("UpdateSecretVersionStage")
+			moves := f.fake.Count(fakesm.OpUpdateSecretVersionStage)
 			if tc.prepare != nil {
 				tc.prepare(t, f, tok)
-				moves = f.fake.count("UpdateSecretVersionStage")
+				moves = f.fake.Count(fakesm.OpUpdateSecretVersionStage)
 			}
 			if err := f.store.Promote(ctx, secretName, tok, f.oldVer); err != nil {
 				t.Fatalf("Promote: %v", err)
 			}
-			if got := f.fake.count("UpdateSecretVersionStage") - moves; got != tc.wantMoves {
+			if got := f.fake.Count(fakesm.OpUpdateSecretVersionStage) - moves; got != tc.wantMoves {
 				t.Errorf("%d UpdateSecretVersionStage calls, want %d", got, tc.wantMoves)
 			}
 			want := map[string][]string{tok: {"AWSCURRENT"}, f.oldVer: {"AWSPREVIOUS"}}
-			for id, st := range f.fake.stages(secretName) {
+			for id, st := range f.fake.Versions(secretName) {
 				if !slices.Equal(st, want[id]) {
 					t.Errorf("version %s stages %v, want %v", id, st, want[id])
 				}
@@ -253,17 +304,15 @@ func TestPromoteIsACompareAndSet(t *testing.T) {
 		}
 	}
 	// Another replica promoted newer after we read AWSCURRENT on the old version.
-	f.fake.mu.Lock()
-	f.fake.secrets[secretName].attach("AWSCURRENT", newer)
-	f.fake.mu.Unlock()
-	moves := f.fake.count("UpdateSecretVersionStage")
+	f.moveCurrent(t, newer, f.oldVer)
+	moves := f.fake.Count(fakesm.OpUpdateSecretVersionStage)
 	if err := f.store.Promote(ctx, secretName, older, f.oldVer); !errors.Is(err, vault.ErrCurrentMoved) {
 		t.Fatalf("Promote = %v, want ErrCurrentMoved", err)
 	}
-	if got := f.fake.count("UpdateSecretVersionStage") - moves; got != 0 {
+	if got := f.fake.Count(fakesm.OpUpdateSecretVersionStage) - moves; got != 0 {
 		t.Fatalf("%d label moves after a failed compare-and-set, want 0", got)
 	}
-	if !slices.Contains(f.fake.stages(secretName)[newer], "AWSCURRENT") {
+	if !slices.Contains(f.fake.Versions(secretName)[newer], vault.StageCurrent) {
 		t.Fatal("AWSCURRENT left the newer version")
 	}
 }
@@ -274,7 +323,7 @@ func TestClearPendingAbsentIsNoop(t *testing.T) {
 	if err := f.store.ClearPending(context.Background(), secretName, f.oldVer); err != nil {
 		t.Fatalf("ClearPending: %v", err)
 	}
-	if n := f.fake.count("UpdateSecretVersionStage"); n != 0 {
+	if n := f.fake.Count(fakesm.OpUpdateSecretVersionStage); n != 0 {
 		t.Fatalf("%d UpdateSecretVersionStage calls for an absent label", n)
 	}
 }

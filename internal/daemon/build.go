@@ -39,7 +39,7 @@ type daemon struct {
 	sqs         queueAttributes
 
 	// secrets checks the applications' secrets at start-up and on every reload.
-	secrets *secretChecks
+	secrets *vault.AtRest
 
 	mu  sync.Mutex
 	cfg *config.Config // the running configuration: the last one applied
@@ -76,7 +76,7 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 		MinInterval: cfg.Endpoints.RotateInterval.D()}
 
 	var err error
-	d.secrets, err = newSecretChecks(ctx, cfg, store, kmsClient, log)
+	d.secrets, err = vault.NewAtRest(ctx, cfg.KMSKeyID, store, kmsClient, log)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/spapi-tools/lwa-rotator/internal/daemon"
 	"github.com/spapi-tools/lwa-rotator/internal/moto"
 	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
+	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
 var motoURL string
@@ -169,7 +170,7 @@ func TestAtRestChecks(t *testing.T) {
 			if tc.wantErr != (err != nil) {
 				t.Fatalf("Run = %v, wantErr %v", err, tc.wantErr)
 			}
-			if tc.wantErr && (!errors.Is(err, daemon.ErrAtRest) || !strings.Contains(err.Error(), "no server-side encryption")) {
+			if tc.wantErr && (!errors.Is(err, vault.ErrAtRest) || !strings.Contains(err.Error(), "no server-side encryption")) {
 				t.Fatalf("Run = %v, want an at-rest refusal naming the unencrypted queue", err)
 			}
 		})
@@ -193,7 +194,7 @@ func TestSecretOnAnotherKeyRefused(t *testing.T) {
 	}
 	env := map[string]string{"LWA_ROTATOR_KMS_KEY_ID": aws.ToString(other.KeyMetadata.Arn)}
 	_, err = start(t, sandbox.EnvOptions{}, func(k string) string { return env[k] })
-	if !errors.Is(err, daemon.ErrAtRest) || !strings.Contains(err.Error(), "not the configured key") {
+	if !errors.Is(err, vault.ErrAtRest) || !strings.Contains(err.Error(), "not the configured key") {
 		t.Fatalf("want a refusal for a secret on another key, got %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/spapi-tools/lwa-rotator/config"
+	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
 // Start-up and SIGHUP share one path: a configuration is loaded, vetted by every check, and only
@@ -31,7 +32,7 @@ func (r *refusal) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "configuration refused (%d problems)", len(r.problems))
 	if r.atRest {
-		fmt.Fprintf(&b, ": %v (set atRest: warn to start anyway)", ErrAtRest)
+		fmt.Fprintf(&b, ": %v (set atRest: warn to start anyway)", vault.ErrAtRest)
 	}
 	b.WriteString(":")
 	for _, p := range r.problems {
@@ -43,7 +44,7 @@ func (r *refusal) Error() string {
 
 func (r *refusal) Unwrap() error {
 	if r.atRest {
-		return ErrAtRest
+		return vault.ErrAtRest
 	}
 	return nil
 }
@@ -63,7 +64,7 @@ func (d *daemon) vet(ctx context.Context, running, next *config.Config, queueVio
 	if running != nil {
 		r.problems = append(r.problems, restartOnlyChanges(running, next, d.opts.Listen != "")...)
 	}
-	violations, refusals, err := d.secrets.check(ctx, next, changedApps(running, next))
+	violations, refusals, err := d.secrets.Check(ctx, secretRefs(changedApps(running, next)))
 	if err != nil {
 		return err
 	}
@@ -83,6 +84,14 @@ func (d *daemon) vet(ctx context.Context, running, next *config.Config, queueVio
 		return r
 	}
 	return nil
+}
+
+func secretRefs(apps []config.Application) []vault.SecretRef {
+	out := make([]vault.SecretRef, 0, len(apps))
+	for _, a := range apps {
+		out = append(out, vault.SecretRef{App: a.Name, SecretID: a.SecretID})
+	}
+	return out
 }
 
 // changedApps are the applications of next whose secret has not been checked yet: all of them at

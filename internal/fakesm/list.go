@@ -1,0 +1,205 @@
+package fakesm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go"
+)
+
+// Page sizes the API allows.
+const (
+	MaxListResults  = 100
+	MaxBatchResults = 20
+)
+
+func (f *SM) ListSecrets(_ context.Context, in *sm.ListSecretsInput, _ ...func(*sm.Options)) (*sm.ListSecretsOutput, error) {
+	flt := f.begin(OpListSecrets, "")
+	return finish(flt, func() (*sm.ListSecretsOutput, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		page, next, err := f.page(in.Filters, in.MaxResults, in.NextToken, MaxListResults)
+		if err != nil {
+			return nil, err
+		}
+		out := &sm.ListSecretsOutput{NextToken: next}
+		for _, s := range page {
+			out.SecretList = append(out.SecretList, types.SecretListEntry{ARN: aws.String(s.arn), Name: aws.String(s.name),
+				KmsKeyId: optional(s.kmsKeyID), Description: optional(s.description), Tags: s.tagList(),
+				SecretVersionsToStages: s.labelled(), CreatedDate: timePtr(s.created), LastChangedDate: timePtr(s.changed)})
+		}
+		return out, nil
+	})
+}
+
+func (f *SM) BatchGetSecretValue(_ context.Context, in *sm.BatchGetSecretValueInput, _ ...func(*sm.Options)) (*sm.BatchGetSecretValueOutput, error) {
+	flt := f.begin(OpBatchGetSecretValue, "")
+	return finish(flt, func() (*sm.BatchGetSecretValueOutput, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		out := &sm.BatchGetSecretValueOutput{}
+		switch {
+		case len(in.SecretIdList) > 0 && len(in.Filters) > 0:
+			return nil, invalidParam("Specify either SecretIdList or Filters, not both.")
+		case len(in.SecretIdList) > MaxBatchResults:
+			return nil, validation(fmt.Sprintf("SecretIdList can name at most %d secrets, got %d", MaxBatchResults, len(in.SecretIdList)))
+		case len(in.SecretIdList) > 0:
+			if in.MaxResults != nil || in.NextToken != nil {
+				return nil, invalidParam("MaxResults and NextToken apply to Filters only.")
+			}
+			for _, id := range in.SecretIdList {
+				s, err := f.lookup(aws.String(id))
+				if err == nil {
+					var e types.SecretValueEntry
+					if e, err = s.currentValue(); err == nil {
+						out.SecretValues = append(out.SecretValues, e)
+						continue
+					}
+				}
+				// A secret that cannot be read is reported beside the others, not as the call's error.
+				out.Errors = append(out.Errors, types.APIErrorType{SecretId: aws.String(id), ErrorCode: aws.String(errorCode(err)),
+					Message: aws.String(err.Error())})
+			}
+			return out, nil
+		case len(in.Filters) > 0:
+			page, next, err := f.page(in.Filters, in.MaxResults, in.NextToken, MaxBatchResults)
+			if err != nil {
+				return nil, err
+			}
+			out.NextToken = next
+			for _, s := range page {
+				e, err := s.currentValue()
+				if err != nil {
+					out.Errors = append(out.Errors, types.APIErrorType{SecretId: aws.String(s.name), ErrorCode: aws.String(errorCode(err)),
+						Message: aws.String(err.Error())})
+					continue
+				}
+				out.SecretValues = append(out.SecretValues, e)
+			}
+			return out, nil
+		default:
+			return nil, invalidParam("Specify either SecretIdList or Filters.")
+		}
+	})
+}
+
+func errorCode(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode()
+	}
+	return "InternalServiceError"
+}
+
+func (s *secret) currentValue() (types.SecretValueEntry, error) {
+	id := s.holder(stageCurrent)
+	if id == "" {
+		return types.SecretValueEntry{}, notFound("Secrets Manager can't find the specified secret value for staging label: AWSCURRENT")
+	}
+	v := s.versions[id]
+	return types.SecretValueEntry{ARN: aws.String(s.arn), Name: aws.String(s.name), VersionId: aws.String(id),
+		SecretString: cloneStr(v.str), SecretBinary: bytes.Clone(v.bin), VersionStages: slices.Clone(v.stages),
+		CreatedDate: timePtr(v.created)}, nil
+}
+
+// page returns the secrets matching filters from the position token names, at most max (or
+// limit) of them, and the token of the rest. The token is the index of the next secret in
+// creation order; the caller holds f.mu.
+func (f *SM) page(filters []types.Filter, max *int32, token *string, limit int) ([]*secret, *string, error) {
+	n := limit
+	if max != nil {
+		if *max < 1 || int(*max) > limit {
+			return nil, nil, validation(fmt.Sprintf("MaxResults must be between 1 and %d, got %d", limit, *max))
+		}
+		n = int(*max)
+	}
+	start := 0
+	if token != nil {
+		i, err := strconv.Atoi(strings.TrimPrefix(*token, "fakesm-"))
+		if err != nil || !strings.HasPrefix(*token, "fakesm-") || i < 0 || i > len(f.order) {
+			return nil, nil, &types.InvalidNextTokenException{Message: aws.String("The NextToken value is invalid.")}
+		}
+		start = i
+	}
+	for _, flt := range filters {
+		switch flt.Key {
+		case types.FilterNameStringTypeName, types.FilterNameStringTypeDescription, types.FilterNameStringTypeTagKey,
+			types.FilterNameStringTypeTagValue, types.FilterNameStringTypeAll:
+		default:
+			return nil, nil, invalidParam(fmt.Sprintf("filter key %q is not supported by this fake", flt.Key))
+		}
+	}
+	var out []*secret
+	for i := start; i < len(f.order); i++ {
+		s := f.secrets[f.order[i]]
+		if !s.matches(filters) {
+			continue
+		}
+		if len(out) == n {
+			return out, aws.String("fakesm-" + strconv.Itoa(i)), nil
+		}
+		out = append(out, s)
+	}
+	return out, nil, nil
+}
+
+// matches applies the documented filter rules: every filter must match; within one filter any
+// value may; a value starting with ! negates; name and tags match a case-sensitive prefix,
+// description and all a case-insensitive one.
+func (s *secret) matches(filters []types.Filter) bool {
+	for _, flt := range filters {
+		any := false
+		for _, val := range flt.Values {
+			neg := strings.HasPrefix(val, "!")
+			val = strings.TrimPrefix(val, "!")
+			if s.matchOne(flt.Key, val) != neg {
+				any = true
+				break
+			}
+		}
+		if !any {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *secret) matchOne(key types.FilterNameStringType, val string) bool {
+	switch key {
+	case types.FilterNameStringTypeName:
+		return strings.HasPrefix(s.name, val)
+	case types.FilterNameStringTypeDescription:
+		return hasPrefixFold(s.description, val)
+	case types.FilterNameStringTypeTagKey:
+		return slices.ContainsFunc(s.tagOrder, func(k string) bool { return strings.HasPrefix(k, val) })
+	case types.FilterNameStringTypeTagValue:
+		for _, v := range s.tags {
+			if strings.HasPrefix(v, val) {
+				return true
+			}
+		}
+		return false
+	default: // all: any word prefixes any attribute
+		for _, w := range strings.Fields(val) {
+			for _, attr := range append([]string{s.name, s.description}, s.tagOrder...) {
+				if hasPrefixFold(attr, w) {
+					return true
+				}
+			}
+			for _, v := range s.tags {
+				if hasPrefixFold(v, w) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+}
