@@ -66,6 +66,8 @@ type Call struct {
 	ReceiptHandle     string // DeleteMessage, ChangeMessageVisibility
 	MessageID         string // the message ReceiptHandle names, when it names one
 	VisibilityTimeout int32  // ChangeMessageVisibility
+	// Input is the SDK request as the caller gave it (nil for Send); read it, never change it.
+	Input any
 }
 
 // Fault is what the fault hook wants done with a call. A zero Fault lets the call through.
@@ -217,6 +219,24 @@ func (f *Fake) WaitCount(ctx context.Context, op Op, n int) error {
 	}
 }
 
+// WaitCalls blocks until ok holds for the call log or ctx ends. ok gets a copy of the log and
+// runs without the fake's lock.
+func (f *Fake) WaitCalls(ctx context.Context, ok func([]Call) bool) error {
+	for {
+		f.mu.Lock()
+		calls, ch := append([]Call(nil), f.calls...), f.called
+		f.mu.Unlock()
+		if ok(calls) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for a call: %w", ctx.Err())
+		}
+	}
+}
+
 // Messages returns copies of the messages stored in the queue at url, in send order.
 func (f *Fake) Messages(url string) []MessageState {
 	f.mu.Lock()
@@ -257,6 +277,7 @@ func (f *Fake) Send(ctx context.Context, url, body string, o SendOptions) (strin
 		return "", fault.Err
 	}
 	if err := ctx.Err(); err != nil {
+		// The SDK sends nothing once its context has ended.
 		return "", err
 	}
 	if o.SenderID == "" {
@@ -297,9 +318,13 @@ func (f *Fake) SendMessage(ctx context.Context, in *sqs.SendMessageInput, _ ...f
 // becomes receivable, the wait elapses on the clock, or ctx ends.
 func (f *Fake) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
 	url := aws.ToString(in.QueueUrl)
-	fault := f.begin(Call{Op: OpReceiveMessage, QueueURL: url})
+	fault := f.begin(Call{Op: OpReceiveMessage, QueueURL: url, Input: in})
 	if fault.Err != nil && !fault.AfterEffect {
 		return nil, fault.Err
+	}
+	if err := ctx.Err(); err != nil {
+		// The SDK sends nothing once its context has ended.
+		return nil, err
 	}
 	// The SDK leaves zero-valued numbers out of the request, so 0 means "not given" here.
 	max := in.MaxNumberOfMessages
@@ -420,9 +445,13 @@ func attributes(m *message, in *sqs.ReceiveMessageInput) map[string]string {
 // "might not be deleted"; the fake takes the case a consumer must survive).
 func (f *Fake) DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
 	url, h := aws.ToString(in.QueueUrl), aws.ToString(in.ReceiptHandle)
-	fault := f.begin(f.handleCall(OpDeleteMessage, url, h, 0))
+	fault := f.begin(f.handleCall(OpDeleteMessage, url, h, 0, in))
 	if fault.Err != nil && !fault.AfterEffect {
 		return nil, fault.Err
+	}
+	if err := ctx.Err(); err != nil {
+		// The SDK sends nothing once its context has ended.
+		return nil, err
 	}
 	f.mu.Lock()
 	err := f.deleteLocked(url, h)
@@ -458,9 +487,13 @@ func (f *Fake) deleteLocked(url, h string) error {
 // works.
 func (f *Fake) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
 	url, h := aws.ToString(in.QueueUrl), aws.ToString(in.ReceiptHandle)
-	fault := f.begin(f.handleCall(OpChangeMessageVisibility, url, h, in.VisibilityTimeout))
+	fault := f.begin(f.handleCall(OpChangeMessageVisibility, url, h, in.VisibilityTimeout, in))
 	if fault.Err != nil && !fault.AfterEffect {
 		return nil, fault.Err
+	}
+	if err := ctx.Err(); err != nil {
+		// The SDK sends nothing once its context has ended.
+		return nil, err
 	}
 	f.mu.Lock()
 	err := f.changeLocked(url, h, in.VisibilityTimeout)
@@ -509,9 +542,13 @@ func (f *Fake) changeLocked(url, h string, secs int32) error {
 // GetQueueAttributes implements the SDK call for the attributes the fake keeps.
 func (f *Fake) GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, _ ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
 	url := aws.ToString(in.QueueUrl)
-	fault := f.begin(Call{Op: OpGetQueueAttributes, QueueURL: url})
+	fault := f.begin(Call{Op: OpGetQueueAttributes, QueueURL: url, Input: in})
 	if fault.Err != nil && !fault.AfterEffect {
 		return nil, fault.Err
+	}
+	if err := ctx.Err(); err != nil {
+		// The SDK sends nothing once its context has ended.
+		return nil, err
 	}
 	f.mu.Lock()
 	q, err := f.queueLocked(url)
@@ -580,9 +617,13 @@ func (f *Fake) attributesLocked(q *queue) map[string]string {
 // PurgeQueue implements the SDK call: every message goes, in flight or not.
 func (f *Fake) PurgeQueue(ctx context.Context, in *sqs.PurgeQueueInput, _ ...func(*sqs.Options)) (*sqs.PurgeQueueOutput, error) {
 	url := aws.ToString(in.QueueUrl)
-	fault := f.begin(Call{Op: OpPurgeQueue, QueueURL: url})
+	fault := f.begin(Call{Op: OpPurgeQueue, QueueURL: url, Input: in})
 	if fault.Err != nil && !fault.AfterEffect {
 		return nil, fault.Err
+	}
+	if err := ctx.Err(); err != nil {
+		// The SDK sends nothing once its context has ended.
+		return nil, err
 	}
 	f.mu.Lock()
 	q, err := f.queueLocked(url)
@@ -597,10 +638,10 @@ func (f *Fake) PurgeQueue(ctx context.Context, in *sqs.PurgeQueueInput, _ ...fun
 }
 
 // handleCall describes a call naming a receipt handle, resolving the message it names.
-func (f *Fake) handleCall(op Op, url, h string, secs int32) Call {
+func (f *Fake) handleCall(op Op, url, h string, secs int32, in any) Call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return Call{Op: op, QueueURL: url, ReceiptHandle: h, MessageID: f.handles[h].id, VisibilityTimeout: secs}
+	return Call{Op: op, QueueURL: url, ReceiptHandle: h, MessageID: f.handles[h].id, VisibilityTimeout: secs, Input: in}
 }
 
 // begin records a call and asks the fault hook about it, outside the lock.
