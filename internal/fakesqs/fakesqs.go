@@ -100,7 +100,8 @@ type MessageState struct {
 	ReceivedAt         time.Time // of the latest receive
 }
 
-// Fake is an in-memory SQS. It is safe for concurrent use.
+// Fake is an in-memory SQS. It is safe for concurrent use. Its one mutex is never held while
+// reading the clock, calling a hook or waiting.
 type Fake struct {
 	clk      clock.Clock
 	account  string
@@ -239,13 +240,13 @@ func (f *Fake) WaitCalls(ctx context.Context, ok func([]Call) bool) error {
 
 // Messages returns copies of the messages stored in the queue at url, in send order.
 func (f *Fake) Messages(url string) []MessageState {
+	now := f.clk.Now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	q, ok := f.queues[url]
 	if !ok {
 		return nil
 	}
-	now := f.clk.Now()
 	out := make([]MessageState, 0, len(q.msgs))
 	for _, m := range q.msgs {
 		out = append(out, MessageState{ID: m.id, Body: m.body, SenderID: m.sender, SentAt: m.sent, ReceiveCount: m.receives,
@@ -283,6 +284,7 @@ func (f *Fake) Send(ctx context.Context, url, body string, o SendOptions) (strin
 	if o.SenderID == "" {
 		o.SenderID = f.senderID
 	}
+	now := f.clk.Now()
 	f.mu.Lock()
 	q, err := f.queueLocked(url)
 	var id string
@@ -292,7 +294,6 @@ func (f *Fake) Send(ctx context.Context, url, body string, o SendOptions) (strin
 		} else {
 			f.seq++
 			id = fmt.Sprintf("%08d-0000-4000-8000-%012d", f.seq, f.seq)
-			now := f.clk.Now()
 			q.msgs = append(q.msgs, &message{id: id, body: body, sender: o.SenderID, sent: now, visibleAt: now})
 			q.wake()
 		}
@@ -342,16 +343,16 @@ func (f *Fake) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, 
 	}
 	deadline := f.clk.Now().Add(time.Duration(in.WaitTimeSeconds) * time.Second)
 	for {
+		now := f.clk.Now()
 		f.mu.Lock()
 		q, err := f.queueLocked(url)
 		if err != nil {
 			f.mu.Unlock()
 			return nil, err
 		}
-		msgs, next := f.takeLocked(q, int(max), in)
+		msgs, next := f.takeLocked(q, int(max), in, now)
 		changed := q.changed
 		f.mu.Unlock()
-		now := f.clk.Now()
 		if len(msgs) > 0 || !now.Before(deadline) {
 			return &sqs.ReceiveMessageOutput{Messages: msgs}, fault.Err
 		}
@@ -374,8 +375,7 @@ func (f *Fake) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, 
 // takeLocked receives up to max receivable messages, moving to the dead-letter queue those that
 // have used up their receives. next is the earliest time an in-flight message becomes
 // receivable, zero if none will.
-func (f *Fake) takeLocked(q *queue, max int, in *sqs.ReceiveMessageInput) (out []types.Message, next time.Time) {
-	now := f.clk.Now()
+func (f *Fake) takeLocked(q *queue, max int, in *sqs.ReceiveMessageInput, now time.Time) (out []types.Message, next time.Time) {
 	vis := q.opts.VisibilityTimeout
 	if in.VisibilityTimeout > 0 {
 		vis = time.Duration(in.VisibilityTimeout) * time.Second
@@ -495,8 +495,9 @@ func (f *Fake) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessag
 		// The SDK sends nothing once its context has ended.
 		return nil, err
 	}
+	now := f.clk.Now()
 	f.mu.Lock()
-	err := f.changeLocked(url, h, in.VisibilityTimeout)
+	err := f.changeLocked(url, h, in.VisibilityTimeout, now)
 	f.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -504,7 +505,7 @@ func (f *Fake) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessag
 	return &sqs.ChangeMessageVisibilityOutput{}, fault.Err
 }
 
-func (f *Fake) changeLocked(url, h string, secs int32) error {
+func (f *Fake) changeLocked(url, h string, secs int32, now time.Time) error {
 	q, err := f.queueLocked(url)
 	if err != nil {
 		return err
@@ -525,7 +526,6 @@ func (f *Fake) changeLocked(url, h string, secs int32) error {
 	if m == nil || m.handle != h {
 		return apiError("InvalidParameterValue", "Value "+h+" for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change.")
 	}
-	now := f.clk.Now()
 	if !now.Before(m.visibleAt) {
 		return &types.MessageNotInflight{Message: aws.String("The message referred to isn't in flight."),
 			ErrorCodeOverride: aws.String("AWS.SimpleQueueService.MessageNotInflight")}
@@ -550,11 +550,12 @@ func (f *Fake) GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttribute
 		// The SDK sends nothing once its context has ended.
 		return nil, err
 	}
+	now := f.clk.Now()
 	f.mu.Lock()
 	q, err := f.queueLocked(url)
 	var all map[string]string
 	if err == nil {
-		all = f.attributesLocked(q)
+		all = q.attributes(now)
 	}
 	f.mu.Unlock()
 	if err != nil {
@@ -573,8 +574,8 @@ func (f *Fake) GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttribute
 	return &sqs.GetQueueAttributesOutput{Attributes: out}, fault.Err
 }
 
-func (f *Fake) attributesLocked(q *queue) map[string]string {
-	now := f.clk.Now()
+// attributes runs under the fake's lock.
+func (q *queue) attributes(now time.Time) map[string]string {
 	visible, inflight := 0, 0
 	for _, m := range q.msgs {
 		if now.Before(m.visibleAt) {
