@@ -5,12 +5,21 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/internal/fakesqs"
 )
 
 func TestConsumerRejectsBadConfig(t *testing.T) {
 	t.Parallel()
 	h := HandlerFunc(func(context.Context, Message) Result { return Result{} })
-	fake := newFakeSQS()
+	fake := fakesqs.New(clock.NewFake(epoch))
+	// Checked once the parallel subtests are done.
+	t.Cleanup(func() {
+		if n := fake.Count(fakesqs.OpReceiveMessage); n != 0 {
+			t.Errorf("a misconfigured consumer polled %d times", n)
+		}
+	})
 	tests := []struct {
 		name string
 		c    Consumer
@@ -31,10 +40,5 @@ func TestConsumerRejectsBadConfig(t *testing.T) {
 				t.Errorf("Run = %v, want ErrConfig", err)
 			}
 		})
-	}
-	select {
-	case <-fake.receives:
-		t.Error("a misconfigured consumer polled")
-	default:
 	}
 }

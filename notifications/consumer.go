@@ -172,7 +172,61 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	in := &sqs.ReceiveMessageInput{
+	failures := 0
+	for ctx.Err() == nil {
+		_, err := r.poll(ctx)
+		if err == nil {
+			failures = 0
+			continue
+		}
+		if ctx.Err() != nil {
+			// Shutdown cut the long poll short; that is not a receive failure.
+			break
+		}
+		failures++
+		r.Log.Warn("receiving messages failed", zap.Error(err), zap.Int("consecutive_failures", failures))
+		if !r.sleep(ctx, r.backoff(failures)) {
+			break
+		}
+	}
+	return nil
+}
+
+// Poll does exactly one receive and handles the batch it returns, with Run's heartbeat and
+// shutdown release, so that a deterministic driver can step the consumer on a fake clock.
+// received is how many messages the receive returned. err is ErrConfig for an invalid
+// configuration, ctx's error when ctx ended the receive, or the receive's failure (also told to
+// the Observer); it never reports the handling of a message, which the Observer hears about.
+func (c *Consumer) Poll(ctx context.Context) (received int, err error) {
+	r, err := c.settings()
+	if err != nil {
+		return 0, err
+	}
+	n, err := r.poll(ctx)
+	if err != nil && ctx.Err() == nil {
+		return 0, fmt.Errorf("receiving from queue %s: %w", r.queue, err)
+	}
+	return n, err
+}
+
+// poll is one receive and its batch. A receive cut short by ctx returns ctx's error unreported;
+// any other failure is reported to the Observer and returned as SQS gave it.
+func (r *run) poll(ctx context.Context) (int, error) {
+	out, err := r.SQS.ReceiveMessage(ctx, r.receiveInput())
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		r.Observer.Polled(r.QueueURL, 0, fmt.Errorf("receiving from queue %s: %w", r.queue, err))
+		return 0, err
+	}
+	r.Observer.Polled(r.QueueURL, len(out.Messages), nil)
+	r.handleBatch(ctx, r.messages(out.Messages))
+	return len(out.Messages), nil
+}
+
+func (r *run) receiveInput() *sqs.ReceiveMessageInput {
+	return &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(r.QueueURL),
 		MaxNumberOfMessages: r.MaxMessages,
 		WaitTimeSeconds:     int32(r.WaitTime / time.Second),
@@ -183,27 +237,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 			types.MessageSystemAttributeNameSentTimestamp,
 		},
 	}
-	failures := 0
-	for ctx.Err() == nil {
-		out, err := r.SQS.ReceiveMessage(ctx, in)
-		if err != nil {
-			if ctx.Err() != nil {
-				// Shutdown cut the long poll short; that is not a receive failure.
-				break
-			}
-			failures++
-			r.Observer.Polled(r.QueueURL, 0, fmt.Errorf("receiving from queue %s: %w", r.queue, err))
-			r.Log.Warn("receiving messages failed", zap.Error(err), zap.Int("consecutive_failures", failures))
-			if !r.sleep(ctx, r.backoff(failures)) {
-				break
-			}
-			continue
-		}
-		failures = 0
-		r.Observer.Polled(r.QueueURL, len(out.Messages), nil)
-		r.handleBatch(ctx, r.messages(out.Messages))
-	}
-	return nil
 }
 
 // backoff is full jitter over an exponentially growing cap: retries from many replicas spread

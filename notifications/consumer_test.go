@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/internal/fakesqs"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
@@ -28,23 +30,22 @@ func TestConsumerAppliesResult(t *testing.T) {
 		result Result
 		want   []string
 	}{
-		{"delete", Result{Delete: true}, []string{"delete h-m1"}},
-		{"delete wins over retry", Result{Delete: true, RetryAfter: time.Minute}, []string{"delete h-m1"}},
-		{"retry after", Result{RetryAfter: 5 * time.Minute}, []string{"vis h-m1 300"}},
-		{"retry capped under 12h from the receipt", Result{RetryAfter: 48 * time.Hour}, []string{"vis h-m1 43140"}},
-		{"sub-second retry rounds up", Result{RetryAfter: time.Millisecond}, []string{"vis h-m1 1"}},
+		{"delete", Result{Delete: true}, []string{"delete m1"}},
+		{"delete wins over retry", Result{Delete: true, RetryAfter: time.Minute}, []string{"delete m1"}},
+		{"retry after", Result{RetryAfter: 5 * time.Minute}, []string{"vis m1 300"}},
+		{"retry capped under 12h from the receipt", Result{RetryAfter: 48 * time.Hour}, []string{"vis m1 43140"}},
+		{"sub-second retry rounds up", Result{RetryAfter: time.Millisecond}, []string{"vis m1 1"}},
 		{"leave", Result{}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := startConsumer(t, &Consumer{Handler: HandlerFunc(func(context.Context, Message) Result { return tc.result })})
-			r.sqs.responses <- receiveResp{msgs: []types.Message{msg("m1")}}
-			r.sqs.waitReceives(t, 2) // the second poll starts only once the first batch is settled
+			r := startConsumer(t, &Consumer{Handler: HandlerFunc(func(context.Context, Message) Result { return tc.result })}, newWorld(t, "m1"))
+			r.waitReceives(t, 2) // the second poll starts only once the first batch is settled
 			if err := r.stop(t); err != nil {
 				t.Fatalf("Run = %v", err)
 			}
-			if got := r.sqs.calls(); !slices.Equal(got, tc.want) {
+			if got := r.calls(); !slices.Equal(got, tc.want) {
 				t.Errorf("SQS calls = %q, want %q", got, tc.want)
 			}
 		})
@@ -67,8 +68,8 @@ func TestConsumerReceiveRequest(t *testing.T) {
 			t.Parallel()
 			c := tc.c
 			c.Handler = HandlerFunc(func(context.Context, Message) Result { return Result{} })
-			r := startConsumer(t, &c)
-			in := r.sqs.waitReceives(t, 1)
+			r := startConsumer(t, &c, nil)
+			in := r.waitReceives(t, 1)
 			r.stop(t)
 			if aws.ToString(in.QueueUrl) != c.QueueURL || in.WaitTimeSeconds != tc.wantWait ||
 				in.MaxNumberOfMessages != tc.wantMax || in.VisibilityTimeout != tc.wantVis {
@@ -82,28 +83,63 @@ func TestConsumerReceiveRequest(t *testing.T) {
 	}
 }
 
+// mangled serves what a well-behaved SQS never sends: edit rewrites each receive's output.
+type mangled struct {
+	*fakesqs.Fake
+	edit func(*types.Message)
+}
+
+func (m mangled) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	out, err := m.Fake.ReceiveMessage(ctx, in, opts...)
+	if out != nil {
+		for i := range out.Messages {
+			m.edit(&out.Messages[i])
+		}
+	}
+	return out, err
+}
+
 func TestConsumerMessageFields(t *testing.T) {
 	t.Parallel()
-	full := msg("m1")
-	full.Attributes = map[string]string{"ApproximateReceiveCount": "3", "SenderId": "AIDAEXAMPLE", "SentTimestamp": "1704924557456"}
-	bare := types.Message{MessageId: aws.String("m2"), ReceiptHandle: aws.String("h-m2"), Body: aws.String("{}"),
-		Attributes: map[string]string{"ApproximateReceiveCount": "many"}}
-	noHandle := types.Message{MessageId: aws.String("m3"), Body: aws.String("x")}
+	sent := time.UnixMilli(1704924557456).UTC()
+	w := newWorldAt(t, sent)
+	full := w.send(t, "body-m1", fakesqs.SendOptions{SenderID: "AIDAEXAMPLE"})
+	w.send(t, "x", fakesqs.SendOptions{})
+	w.send(t, "{}", fakesqs.SendOptions{})
+	// Two earlier receives, each given back, make the consumer's the third.
+	for range 2 {
+		out, err := w.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.url), MaxNumberOfMessages: 1})
+		if err != nil || len(out.Messages) != 1 || aws.ToString(out.Messages[0].MessageId) != full {
+			t.Fatalf("ReceiveMessage = %v, %v", out, err)
+		}
+		if _, err := w.sqs.ChangeMessageVisibility(context.Background(), &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(w.url),
+			ReceiptHandle: out.Messages[0].ReceiptHandle}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client := mangled{Fake: w.sqs, edit: func(m *types.Message) {
+		switch aws.ToString(m.Body) {
+		case "x":
+			m.ReceiptHandle = nil
+		case "{}":
+			m.Attributes = map[string]string{"ApproximateReceiveCount": "many"}
+		}
+	}}
 
 	got := make(chan Message, 3)
-	r := startConsumer(t, &Consumer{Handler: HandlerFunc(func(_ context.Context, m Message) Result { got <- m; return Result{} })})
-	r.sqs.responses <- receiveResp{msgs: []types.Message{full, noHandle, bare}}
-	r.sqs.waitReceives(t, 2)
+	r := startConsumer(t, &Consumer{SQS: client, Handler: HandlerFunc(func(_ context.Context, m Message) Result { got <- m; return Result{} })}, w)
+	r.waitReceives(t, 4) // the test's two, the consumer's batch, its next poll
 	r.stop(t)
 	close(got)
 	var msgs []Message
 	for m := range got {
 		msgs = append(msgs, m)
 	}
+	stored := w.sqs.Messages(w.url)
 	want := []Message{
-		{ID: "m1", ReceiptHandle: "h-m1", QueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/lwa-new-secret",
-			SenderID: "AIDAEXAMPLE", Body: []byte("body-m1"), ReceiveCount: 3, SentAt: time.UnixMilli(1704924557456).UTC(), ReceivedAt: epoch},
-		{ID: "m2", ReceiptHandle: "h-m2", QueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/lwa-new-secret", Body: []byte("{}"), ReceivedAt: epoch},
+		{ID: full, ReceiptHandle: stored[0].ReceiptHandle, QueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/lwa-new-secret",
+			SenderID: "AIDAEXAMPLE", Body: []byte("body-m1"), ReceiveCount: 3, SentAt: sent, ReceivedAt: epoch},
+		{ID: stored[2].ID, ReceiptHandle: stored[2].ReceiptHandle, QueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/lwa-new-secret", Body: []byte("{}"), ReceivedAt: epoch},
 	}
 	if !reflect.DeepEqual(msgs, want) {
 		t.Errorf("messages =\n%+v\nwant\n%+v", msgs, want)
@@ -114,21 +150,20 @@ func TestConsumerHeartbeat(t *testing.T) {
 	t.Parallel()
 	started, release := make(chan struct{}), make(chan struct{})
 	handler := HandlerFunc(func(_ context.Context, m Message) Result {
-		if m.ID == "m1" {
+		if string(m.Body) == "m1" {
 			close(started)
 			<-release
 		}
 		return Result{Delete: true}
 	})
 	clk := &recordingClock{Fake: clock.NewFake(epoch)}
-	r := startConsumer(t, &Consumer{Handler: handler, SQS: newFakeSQS(), Clock: clk, VisibilityTimeout: time.Minute})
-	r.sqs.responses <- receiveResp{msgs: []types.Message{msg("m1"), msg("m2")}}
+	r := startConsumer(t, &Consumer{Handler: handler, Clock: clk, VisibilityTimeout: time.Minute}, newWorld(t, "m1", "m2"))
 	<-started
 	for beat := range 2 {
 		r.clock.Advance(30 * time.Second)
 		// The message in hand and the one waiting behind it are both kept invisible.
-		r.sqs.waitAction(t, "vis h-m1 60")
-		r.sqs.waitAction(t, "vis h-m2 60")
+		r.waitAction(t, 2*beat, "vis m1 60")
+		r.waitAction(t, 2*beat+1, "vis m2 60")
 		ctx, cancel := context.WithTimeout(context.Background(), guard)
 		if err := r.clock.WaitCreated(ctx, beat+2); err != nil {
 			t.Fatalf("heartbeat was not re-armed: %v", err)
@@ -136,9 +171,9 @@ func TestConsumerHeartbeat(t *testing.T) {
 		cancel()
 	}
 	close(release)
-	r.sqs.waitAction(t, "delete h-m1")
-	r.sqs.waitAction(t, "delete h-m2")
-	r.sqs.waitReceives(t, 2)
+	r.waitAction(t, 4, "delete m1")
+	r.waitAction(t, 5, "delete m2")
+	r.waitReceives(t, 2)
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
@@ -162,8 +197,7 @@ func TestConsumerDrainsOnCancel(t *testing.T) {
 		handlerCtxErr <- ctx.Err()
 		return Result{Delete: true}
 	})
-	r := startConsumer(t, &Consumer{Handler: handler})
-	r.sqs.responses <- receiveResp{msgs: []types.Message{msg("m1"), msg("m2"), msg("m3")}}
+	r := startConsumer(t, &Consumer{Handler: handler}, newWorld(t, "m1", "m2", "m3"))
 	<-started
 	r.cancel()
 	close(release)
@@ -173,8 +207,8 @@ func TestConsumerDrainsOnCancel(t *testing.T) {
 	if err := <-handlerCtxErr; err != nil {
 		t.Errorf("handler context was cancelled by shutdown: %v", err)
 	}
-	want := []string{"delete h-m1", "vis h-m2 0", "vis h-m3 0"}
-	if got := r.sqs.calls(); !slices.Equal(got, want) {
+	want := []string{"delete m1", "vis m2 0", "vis m3 0"}
+	if got := r.calls(); !slices.Equal(got, want) {
 		t.Errorf("SQS calls = %q, want %q", got, want)
 	}
 	close(handled)
@@ -185,8 +219,8 @@ func TestConsumerDrainsOnCancel(t *testing.T) {
 
 func TestConsumerStopsDuringLongPoll(t *testing.T) {
 	t.Parallel()
-	r := startConsumer(t, &Consumer{Handler: HandlerFunc(func(context.Context, Message) Result { return Result{} })})
-	r.sqs.waitReceives(t, 1)
+	r := startConsumer(t, &Consumer{Handler: HandlerFunc(func(context.Context, Message) Result { return Result{} })}, nil)
+	r.waitReceives(t, 1)
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run = %v, want nil", err)
 	}
@@ -212,15 +246,25 @@ func TestConsumerReceiveBackoff(t *testing.T) {
 			t.Parallel()
 			clk := &recordingClock{Fake: clock.NewFake(epoch)}
 			boom := errors.New("sqs unavailable")
+			w := newWorld(t)
+			var failing atomic.Bool
+			failing.Store(true)
+			w.sqs.SetFault(func(c fakesqs.Call) fakesqs.Fault {
+				if c.Op == fakesqs.OpReceiveMessage && failing.Load() {
+					return fakesqs.Fault{Err: boom}
+				}
+				return fakesqs.Fault{}
+			})
 			r := startConsumer(t, &Consumer{Handler: HandlerFunc(func(context.Context, Message) Result { return Result{} }),
-				SQS: newFakeSQS(), Clock: clk, MinBackoff: time.Second, MaxBackoff: 10 * time.Second,
-				Rand: func() float64 { return tc.jitter }})
-			timers := 0
-			fail := func(n int) {
-				for range n {
+				Clock: clk, MinBackoff: time.Second, MaxBackoff: 10 * time.Second,
+				Rand: func() float64 { return tc.jitter }}, w)
+			timers, receives := 0, 0
+			// fail lets n receives fail; the receive after them succeeds when then is false.
+			fail := func(n int, then bool) {
+				for i := range n {
 					timers++
-					r.sqs.responses <- receiveResp{err: boom}
-					r.sqs.waitReceives(t, 1)
+					receives++
+					r.waitReceives(t, receives)
 					ctx, cancel := context.WithTimeout(context.Background(), guard)
 					if err := clk.WaitCreated(ctx, timers); err != nil {
 						t.Fatalf("no backoff timer: %v", err)
@@ -229,16 +273,27 @@ func TestConsumerReceiveBackoff(t *testing.T) {
 					if p := <-r.obs.polls; !errors.Is(p.err, boom) || p.received != 0 {
 						t.Fatalf("observer got %+v, want the receive error", p)
 					}
+					if i == n-1 {
+						failing.Store(then)
+					}
 					clk.Advance(time.Minute)
 				}
 			}
-			fail(6)
-			r.sqs.responses <- receiveResp{} // a success resets the backoff
-			r.sqs.waitReceives(t, 1)
+			fail(6, false)
+			// A success resets the backoff: an empty long poll, ended by the SQS's clock.
+			receives++
+			r.waitReceives(t, receives)
+			ctx, cancel := context.WithTimeout(context.Background(), guard)
+			if err := w.sqsClock.WaitCreated(ctx, 1); err != nil {
+				t.Fatalf("the receive did not long-poll: %v", err)
+			}
+			cancel()
+			failing.Store(true)
+			w.sqsClock.Advance(20 * time.Second)
 			if p := <-r.obs.polls; p.err != nil {
 				t.Fatalf("observer got %+v after a good poll", p)
 			}
-			fail(1)
+			fail(1, true)
 			r.stop(t)
 			var want []time.Duration
 			for _, d := range tc.want {
@@ -253,15 +308,23 @@ func TestConsumerReceiveBackoff(t *testing.T) {
 
 func TestConsumerReportsFailedDelete(t *testing.T) {
 	t.Parallel()
-	fake := newFakeSQS()
-	fake.deleteErr = errors.New("AccessDenied")
-	r := startConsumer(t, &Consumer{SQS: fake, Handler: HandlerFunc(func(context.Context, Message) Result { return Result{Delete: true} })})
-	r.sqs.responses <- receiveResp{msgs: []types.Message{msg("m1")}}
-	r.sqs.waitReceives(t, 2) // it keeps polling after the failure
+	deleteErr := errors.New("AccessDenied")
+	w := newWorld(t, "m1")
+	w.sqs.SetFault(func(c fakesqs.Call) fakesqs.Fault {
+		if c.Op == fakesqs.OpDeleteMessage {
+			return fakesqs.Fault{Err: deleteErr}
+		}
+		return fakesqs.Fault{}
+	})
+	r := startConsumer(t, &Consumer{Handler: HandlerFunc(func(context.Context, Message) Result { return Result{Delete: true} })}, w)
+	r.waitReceives(t, 2) // it keeps polling after the failure
 	r.stop(t)
+	if left := w.sqs.Messages(w.url); len(left) != 1 {
+		t.Errorf("%d messages left, want the one whose delete failed", len(left))
+	}
 	select {
 	case f := <-r.obs.failures:
-		if f.action != ActionDelete || !errors.Is(f.err, fake.deleteErr) {
+		if f.action != ActionDelete || !errors.Is(f.err, deleteErr) {
 			t.Errorf("failure = %+v, want a delete failure wrapping the SQS error", f)
 		}
 	default:
@@ -272,15 +335,14 @@ func TestConsumerReportsFailedDelete(t *testing.T) {
 func TestConsumerSurvivesHandlerPanic(t *testing.T) {
 	t.Parallel()
 	r := startConsumer(t, &Consumer{Handler: HandlerFunc(func(_ context.Context, m Message) Result {
-		if m.ID == "m1" {
+		if string(m.Body) == "m1" {
 			panic("handler bug")
 		}
 		return Result{Delete: true}
-	})})
-	r.sqs.responses <- receiveResp{msgs: []types.Message{msg("m1"), msg("m2")}}
-	r.sqs.waitReceives(t, 2)
+	})}, newWorld(t, "m1", "m2"))
+	r.waitReceives(t, 2)
 	r.stop(t)
-	if got, want := r.sqs.calls(), []string{"delete h-m2"}; !slices.Equal(got, want) {
+	if got, want := r.calls(), []string{"delete m2"}; !slices.Equal(got, want) {
 		t.Errorf("SQS calls = %q, want %q (the panicking message stays)", got, want)
 	}
 }
@@ -293,9 +355,9 @@ func TestHandlerPanicNeverLogsTheSecret(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
 	panics := []any{plain, secret.New(plain), fmt.Errorf("verifying %s", plain)}
 	for i, v := range panics {
-		r := startConsumer(t, &Consumer{Log: zap.New(core), Handler: HandlerFunc(func(context.Context, Message) Result { panic(v) })})
-		r.sqs.responses <- receiveResp{msgs: []types.Message{msg(fmt.Sprintf("p%d", i))}}
-		r.sqs.waitReceives(t, 2)
+		r := startConsumer(t, &Consumer{Log: zap.New(core), Handler: HandlerFunc(func(context.Context, Message) Result { panic(v) })},
+			newWorld(t, fmt.Sprintf("p%d", i)))
+		r.waitReceives(t, 2)
 		r.stop(t)
 	}
 	if n := logs.FilterMessage("handler panicked; message left for redelivery").Len(); n != len(panics) {
@@ -331,5 +393,92 @@ func TestRetryDelayStaysUnderSQSTwelveHoursFromTheReceipt(t *testing.T) {
 				t.Errorf("retryDelay(%s after %s of work) = %s, want %s", tc.want, tc.workedFor, got, tc.granted)
 			}
 		})
+	}
+}
+
+func TestConsumerPoll(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("sqs unavailable")
+	tests := []struct {
+		name         string
+		bodies       []string
+		fail         bool
+		cancelled    bool
+		wantReceived int
+		wantErr      error
+		wantPolls    []polled
+		wantLeft     int
+	}{
+		{name: "one receive, its batch handled", bodies: []string{"m1", "m2"}, wantReceived: 2, wantPolls: []polled{{2, nil}}},
+		{name: "a failed receive is returned and reported", bodies: []string{"m1"}, fail: true, wantErr: boom,
+			wantPolls: []polled{{0, boom}}, wantLeft: 1},
+		{name: "a cancelled receive is not a failure", bodies: []string{"m1"}, cancelled: true, wantErr: context.Canceled, wantLeft: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// One fake clock for the consumer and SQS: the deterministic driver's set-up.
+			clk := clock.NewFake(epoch)
+			f := fakesqs.New(clk)
+			url := f.CreateQueue(testQueue, fakesqs.QueueOptions{})
+			for _, b := range tc.bodies {
+				if _, err := f.Send(context.Background(), url, b, fakesqs.SendOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.fail {
+				f.SetFault(func(c fakesqs.Call) fakesqs.Fault {
+					if c.Op == fakesqs.OpReceiveMessage {
+						return fakesqs.Fault{Err: boom}
+					}
+					return fakesqs.Fault{}
+				})
+			}
+			obs := newFakeObserver()
+			var handled []string
+			c := &Consumer{SQS: f, QueueURL: url, Clock: clk, Observer: obs,
+				Handler: HandlerFunc(func(_ context.Context, m Message) Result {
+					handled = append(handled, string(m.Body))
+					return Result{Delete: true}
+				})}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancelled {
+				cancel()
+			}
+			n, err := c.Poll(ctx)
+			if n != tc.wantReceived || !errors.Is(err, tc.wantErr) {
+				t.Errorf("Poll = %d, %v; want %d, %v", n, err, tc.wantReceived, tc.wantErr)
+			}
+			if len(handled) != tc.wantReceived {
+				t.Errorf("handled %q, want %d messages", handled, tc.wantReceived)
+			}
+			close(obs.polls)
+			var polls []polled
+			for p := range obs.polls {
+				polls = append(polls, p)
+			}
+			if len(polls) != len(tc.wantPolls) {
+				t.Fatalf("observer got %+v, want %+v", polls, tc.wantPolls)
+			}
+			for i, p := range polls {
+				if p.received != tc.wantPolls[i].received || !errors.Is(p.err, tc.wantPolls[i].err) {
+					t.Errorf("poll %d = %+v, want %+v", i, p, tc.wantPolls[i])
+				}
+			}
+			if left := len(f.Messages(url)); left != tc.wantLeft {
+				t.Errorf("%d messages left, want %d", left, tc.wantLeft)
+			}
+			if got := f.Count(fakesqs.OpReceiveMessage); got != 1 && !tc.cancelled {
+				t.Errorf("%d receives, want exactly 1", got)
+			}
+		})
+	}
+}
+
+func TestConsumerPollRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	if _, err := (&Consumer{}).Poll(context.Background()); !errors.Is(err, ErrConfig) {
+		t.Errorf("Poll = %v, want ErrConfig", err)
 	}
 }

@@ -35,8 +35,8 @@ type daemon struct {
 	consumers []*notifications.Consumer
 	health    *health
 	// deadLetters are the queues' DLQs, whose depth is watched; sqs reads it.
-	deadLetters []deadLetterQueue
-	sqs         queueAttributes
+	deadLetters []notifications.DeadLetterQueue
+	sqs         notifications.QueueAttributes
 
 	// secrets checks the applications' secrets at start-up and on every reload.
 	secrets *vault.AtRest
@@ -80,7 +80,7 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	dlqs, queueViolations := checkQueues(ctx, cfg, sqsClient, d.health, log)
+	dlqs, queueViolations := notifications.CheckQueues(ctx, sqsClient, uniq(cfg.Queues.Expiry, cfg.Queues.NewSecret), d.health, log)
 	if err := d.vet(ctx, nil, cfg, queueViolations); err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 	d.metrics.Init(names, queues)
 	for url, label := range queues {
 		if dlq, ok := dlqs[url]; ok {
-			d.deadLetters = append(d.deadLetters, deadLetterQueue{label: label, url: dlq})
+			d.deadLetters = append(d.deadLetters, notifications.DeadLetterQueue{Label: label, URL: dlq})
 		}
 	}
 	d.sqs = sqsClient

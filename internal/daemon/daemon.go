@@ -19,6 +19,7 @@ import (
 
 	"github.com/spapi-tools/lwa-rotator/config"
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/notifications"
 )
 
 // Options are what the caller decides; everything else comes from the configuration file.
@@ -108,7 +109,8 @@ func Run(ctx context.Context, o Options) error {
 	wg.Go(func() { _ = d.rot.Run(runCtx) })
 	if len(d.deadLetters) > 0 {
 		wg.Go(func() {
-			watchDeadLetters(runCtx, d.sqs, d.deadLetters, cfg.Queues.DeadLetterInterval.D(), o.Clock, d.metrics, log)
+			(&notifications.DeadLetterWatcher{SQS: d.sqs, Queues: d.deadLetters, Every: cfg.Queues.DeadLetterInterval.D(),
+				Clock: o.Clock, Observer: d.metrics, Log: log}).Run(runCtx)
 		})
 	}
 	var consumersDone sync.WaitGroup

@@ -1,4 +1,4 @@
-package daemon
+package notifications
 
 import (
 	"context"
@@ -16,11 +16,11 @@ import (
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
 )
 
-// deadLetterQueue is a notification queue's DLQ, watched so that refused messages (which may carry
-// a secret someone needs) show in a metric instead of sitting unseen.
-type deadLetterQueue struct {
-	label string // the source queue's metric label
-	url   string
+// DeadLetterQueue is a notification queue's DLQ, watched so that refused messages (which may
+// carry a secret someone needs) show in a metric instead of sitting unseen.
+type DeadLetterQueue struct {
+	Label string // the source queue's metric label
+	URL   string
 }
 
 // deadLetterURL finds the DLQ of a queue from its RedrivePolicy. SQS requires the DLQ to be in the
@@ -40,32 +40,48 @@ func deadLetterURL(queueURL string, attrs map[string]string) (string, bool) {
 	return queueURL[:i+1] + name, true
 }
 
-// deadLetterObserver receives each DLQ's depth.
-type deadLetterObserver interface {
+// DeadLetterObserver receives each DLQ's depth.
+type DeadLetterObserver interface {
 	DeadLetters(queue string, messages int)
 }
 
-// watchDeadLetters reads each DLQ's depth every interval until ctx ends.
-func watchDeadLetters(ctx context.Context, q queueAttributes, dlqs []deadLetterQueue, every time.Duration, clk clock.Clock,
-	obs deadLetterObserver, log *zap.Logger) {
+// DeadLetterWatcher reads each DLQ's depth every Every and tells Observer.
+type DeadLetterWatcher struct {
+	SQS      QueueAttributes
+	Queues   []DeadLetterQueue
+	Every    time.Duration
+	Clock    clock.Clock // default the wall clock
+	Observer DeadLetterObserver
+	Log      *zap.Logger // default discards
+}
+
+// Run watches until ctx ends. A failed read is logged and skipped until the next round.
+func (w *DeadLetterWatcher) Run(ctx context.Context) {
+	clk, log := w.Clock, w.Log
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
 	for {
-		for _, d := range dlqs {
-			n, err := queueDepth(ctx, q, d.url)
+		for _, d := range w.Queues {
+			n, err := queueDepth(ctx, w.SQS, d.URL)
 			if err != nil {
 				if ctx.Err() == nil {
-					log.Warn("reading the dead-letter queue's depth", zap.String("queue", d.label), zap.String("dlq_url", d.url), zap.Error(err))
+					log.Warn("reading the dead-letter queue's depth", zap.String("queue", d.Label), zap.String("dlq_url", d.URL), zap.Error(err))
 				}
 				continue
 			}
-			obs.DeadLetters(d.label, n)
+			w.Observer.DeadLetters(d.Label, n)
 		}
-		if !clock.Sleep(ctx, clk, every) {
+		if !clock.Sleep(ctx, clk, w.Every) {
 			return
 		}
 	}
 }
 
-func queueDepth(ctx context.Context, q queueAttributes, url string) (int, error) {
+func queueDepth(ctx context.Context, q QueueAttributes, url string) (int, error) {
 	out, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
 			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
