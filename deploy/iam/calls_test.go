@@ -131,7 +131,7 @@ func daemonCalls(t *testing.T) map[string][]string {
 		}
 	}
 	// A scanner that finds nothing would make every later check pass vacuously.
-	for _, want := range []string{"vault.SecretsManager", "notifications.SQS", "notifications.QueueAttributes", "daemon.keyDescriber"} {
+	for _, want := range []string{"vault.SecretsManager", "notifications.SQS", "notifications.QueueAttributes", "vault.KeyDescriber"} {
 		if !ifaces[want] {
 			t.Errorf("scanner did not find interface %s (found %v)", want, ifaces.sorted())
 		}
