@@ -65,6 +65,8 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, f facts, v 
 		log.Warn("clearing rotation state after promotion; will retry", zap.Error(err))
 		return verifyRetry
 	}
+	r.promoted(Promotion{App: app.Name, SecretID: app.SecretID, VersionID: v.ID, ExpiresAt: v.Record.ExpiresAt,
+		PreviousExpiresAt: v.Record.PreviousExpiresAt, At: now})
 	r.replan(a, promoted(f, v, after))
 	return verifyPromoted
 }

@@ -40,6 +40,18 @@ type Options struct {
 	// Checkpoint, when set, is called at each Step of a rotation, so the crash tests can kill
 	// the process exactly there.
 	Checkpoint func(Step)
+	// Promoted, when set, is told of every promotion once its bookkeeping is saved, so the
+	// applications that read the secret can be notified. It is called with the application's
+	// work lock held: it must hand the event off and return at once.
+	Promoted func(Promotion)
+}
+
+// Promotion is what a consumer of the secret may learn of a promotion: names, the version and
+// the expiry times, never the secret.
+type Promotion struct {
+	App, SecretID, VersionID     string
+	ExpiresAt, PreviousExpiresAt time.Time
+	At                           time.Time
 }
 
 // Rotator runs the per-application state machines. Receive is its notification entry point, Run
@@ -53,6 +65,7 @@ type Rotator struct {
 	spapi       SecretRotator
 	rand        func() float64
 	checkpoint  func(Step)
+	promoted    func(Promotion)
 	requestPoll time.Duration
 
 	// reg is the application list and the settings, an immutable value swapped whole on reload:
@@ -107,9 +120,12 @@ func New(o Options) (*Rotator, error) {
 	if o.Checkpoint == nil {
 		o.Checkpoint = func(Step) {}
 	}
+	if o.Promoted == nil {
+		o.Promoted = func(Promotion) {}
+	}
 	r := &Rotator{
 		clock: o.Clock, log: o.Log, obs: o.Observer, vault: o.Vault, lwa: o.LWA, spapi: o.SPAPI, rand: o.Rand,
-		checkpoint: o.Checkpoint, requestPoll: o.RequestPoll, wake: make(chan struct{}, 1),
+		checkpoint: o.Checkpoint, promoted: o.Promoted, requestPoll: o.RequestPoll, wake: make(chan struct{}, 1),
 	}
 	r.reg.Store(&registry{byClient: map[string]*appState{}})
 	r.reconfigure(o.Apps, o.Settings)
