@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/spapi-tools/lwa-rotator/spapi"
@@ -25,8 +24,8 @@ type notices struct {
 	announced bool  // an expiry notice about it reached a queue
 }
 
-// amazonSide is Amazon's view of one application: the model (holding this application alone, so
-// a rolled-back tick restores it without touching the others) and what the harness adds to it.
+// amazonSide is Amazon's view of one application: the model (holding this application alone) and
+// what the harness adds to it.
 // Mint sequence i is the model's secret i; 0 is the one the run starts with.
 type amazonSide struct {
 	model           *amazon.Model
@@ -34,13 +33,10 @@ type amazonSide struct {
 	notes           []notices // by mint sequence
 	seq             int       // ids handed out (tokens, notifications, request ids)
 	newSecretBodies [][]byte  // every genuine new-secret notification, for replays
-}
-
-func (a amazonSide) clone() amazonSide {
-	a.model = a.model.Clone()
-	a.notes = slices.Clone(a.notes)
-	a.newSecretBodies = slices.Clone(a.newSecretBodies)
-	return a
+	// noticeAt is when the next expiry notice is due, while noticeKnown; a mint changes expiries
+	// and unknows it.
+	noticeAt    time.Time
+	noticeKnown bool
 }
 
 // find returns the mint sequence of value, or -1 for a secret LWA never issued.
@@ -70,8 +66,7 @@ func (n *notices) skipPassed(expiry, now time.Time) {
 }
 
 // sideIDs is the model's amazon.IDs for one application: pure functions of the seed, the
-// application and its own counters, so they do not depend on the order anything asked for them
-// and roll back with the side.
+// application and its own counters, so they do not depend on the order anything asked for them.
 type sideIDs struct {
 	seed uint64
 	side *appSide
@@ -113,7 +108,7 @@ func (f fakeLWA) Token(_ context.Context, clientID string, sec secret.Value) (sp
 		side.stats.validations++
 		tok = spapi.Token{AccessToken: secret.New(t.Value), ExpiresIn: t.ExpiresAt.Sub(now), Scope: spapi.Scope}
 		return nil
-	}, nil)
+	})
 	return tok, err
 }
 
@@ -140,7 +135,7 @@ func (f fakeSPAPI) RotateClientSecret(_ context.Context, clientID string, _ spap
 		}
 		f.s.minted(side, r, before, now)
 		return nil
-	}, nil)
+	})
 	if err == nil {
 		f.s.onReportedRotate(side)
 	}
@@ -155,6 +150,7 @@ func (s *sim) minted(side *appSide, r amazon.Rotation, before, now time.Time) {
 		a.notes[r.Seq-1].skipPassed(r.OldExpiresAt, now)
 	}
 	a.notes = append(a.notes, notices{})
+	a.noticeKnown = false
 	side.stats.mints++
 	a.newSecretBodies = append(a.newSecretBodies, r.Notice.Body)
 	side.outbox = append(side.outbox, outgoing{kind: noteNewSecret, body: r.Notice.Body, seq: r.Seq})
@@ -168,8 +164,18 @@ func (a *amazonSide) nextNotificationID(seed uint64, idx int) string {
 	return fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", uint32(x), uint16(x>>32), uint16(x>>48)&0xfff, uint16(y)&0xfff, y>>16&0xffffffffffff)
 }
 
-// dueNotices queues the expiry notices whose time has come and returns when the next one is due.
+// dueNotices queues the expiry notices whose time has come and returns when the next one is due;
+// it looks only when that time has come or a mint changed the expiries.
 func (s *sim) dueNotices(side *appSide, now time.Time) time.Time {
+	a := &side.amz
+	if !a.noticeKnown || (!a.noticeAt.IsZero() && !now.Before(a.noticeAt)) {
+		a.noticeAt, a.noticeKnown = s.sendNotices(side, now), true
+	}
+	return a.noticeAt
+}
+
+// sendNotices queues the expiry notices whose time has come and returns when the next one is due.
+func (s *sim) sendNotices(side *appSide, now time.Time) time.Time {
 	var next time.Time
 	a := &side.amz
 	for i := range a.notes {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/spapi-tools/lwa-rotator/notifications"
+	"github.com/spapi-tools/lwa-rotator/rotator"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
@@ -29,9 +30,7 @@ func (v violation) String() string {
 	return fmt.Sprintf("%s [%s] %s: %s", v.at.Format(time.DateTime), v.inv, v.app, v.what)
 }
 
-// violate records a broken invariant. Violations found while the rotator works on an application
-// live on its side, so a tick rolled back after a crash forgets them with everything else it did
-// (the replayed tick finds them again).
+// violate records a broken invariant, on the application's side when it is about one.
 func (s *sim) violate(side *appSide, inv, what string) {
 	v := violation{at: s.clk.Now(), inv: inv, what: what}
 	s.tracef("VIOLATION %s: %s", inv, what)
@@ -51,12 +50,17 @@ func (side *appSide) describe(value string) string {
 	return "a planted secret"
 }
 
-// onPromote checks a move of AWSCURRENT from old (nil: none) to v, as it happens.
-func (s *sim) onPromote(side *appSide, old, v *version) {
+// onPromote checks a move of AWSCURRENT from version oldID ("" for none) to newID, as it happens.
+func (s *sim) onPromote(side *appSide, oldID, newID string) {
 	now, a := s.clk.Now(), &side.amz
 	side.stats.promotions++
-	seq := a.find(v.rec.ClientSecret.Reveal())
-	s.tracef("%s: AWSCURRENT moves to %s (version %.8s)", side.app.Name, side.describe(v.rec.ClientSecret.Reveal()), v.id)
+	v, ok := s.record(side, newID)
+	if !ok {
+		s.violate(side, invVerified, "AWSCURRENT moved to version "+newID+", which holds no record")
+		return
+	}
+	seq := a.find(v.ClientSecret.Reveal())
+	s.tracef("%s: AWSCURRENT moves to %s (version %.8s)", side.app.Name, side.describe(v.ClientSecret.Reveal()), newID)
 	switch {
 	case seq < 0:
 		s.violate(side, invVerified, "AWSCURRENT moved to a secret LWA never issued (planted)")
@@ -69,14 +73,14 @@ func (s *sim) onPromote(side *appSide, old, v *version) {
 	if seq >= 0 && h.currentSeq >= 0 && seq <= h.currentSeq {
 		s.violate(side, invBackwards, fmt.Sprintf("AWSCURRENT moved from secret #%d back to secret #%d", h.currentSeq, seq))
 	}
-	if old != nil && !old.rec.ExpiresAt.IsZero() && !v.rec.ExpiresAt.After(old.rec.ExpiresAt) {
-		s.violate(side, invBackwards, fmt.Sprintf("AWSCURRENT's recorded expiry went from %v to %v", old.rec.ExpiresAt, v.rec.ExpiresAt))
-	}
-	if prev := side.vault.holder(vault.StagePrevious); old != nil && prev != old {
-		s.violate(side, invPrevious, fmt.Sprintf("after AWSCURRENT moved off version %.8s, AWSPREVIOUS is not on it", old.id))
-	}
-	if old != nil {
-		if os := a.find(old.rec.ClientSecret.Reveal()); os >= 0 && !a.secret(os).ExpiresAt.Equal(v.rec.PreviousExpiresAt) {
+	if old, ok := s.record(side, oldID); ok {
+		if !old.ExpiresAt.IsZero() && !v.ExpiresAt.After(old.ExpiresAt) {
+			s.violate(side, invBackwards, fmt.Sprintf("AWSCURRENT's recorded expiry went from %v to %v", old.ExpiresAt, v.ExpiresAt))
+		}
+		if prev, _, _ := s.holder(side, vault.StagePrevious); prev != oldID {
+			s.violate(side, invPrevious, fmt.Sprintf("after AWSCURRENT moved off version %.8s, AWSPREVIOUS is not on it", oldID))
+		}
+		if os := a.find(old.ClientSecret.Reveal()); os >= 0 && !a.secret(os).ExpiresAt.Equal(v.PreviousExpiresAt) {
 			side.stats.prevMismatch++
 		}
 	}
@@ -95,15 +99,17 @@ func (s *sim) onReportedRotate(side *appSide) {
 	h.lastReported, h.promotedSince = now, false
 }
 
-// checkAck checks invariant 1 when the rotator says a message may be deleted: the genuine secret
-// it carries is in the vault under a staging label, or is not newer than AWSCURRENT.
-func (s *sim) checkAck(m *qmsg, res notifications.Result, now time.Time) {
-	if !res.Delete || m == nil {
+// checkAck checks invariant 1 when the consumer deletes message id: the genuine secret it
+// carries is in the vault under a staging label, or is not newer than AWSCURRENT.
+func (s *sim) checkAck(id string) {
+	m, ok := s.sent[id]
+	if !ok {
+		s.violate(nil, invLost, fmt.Sprintf("deleted message %q, which the harness never sent", id))
 		return
 	}
 	n, err := notifications.Parse(m.body)
 	if err != nil {
-		s.violate(nil, invLost, fmt.Sprintf("message %s deleted although it does not parse", m.id))
+		s.violate(nil, invLost, fmt.Sprintf("message %s deleted although it does not parse", id))
 		return
 	}
 	ns, ok := n.(*notifications.NewSecret)
@@ -118,29 +124,29 @@ func (s *sim) checkAck(m *qmsg, res notifications.Result, now time.Time) {
 		s.fig.plantedDeleted++
 		return
 	}
-	cur := side.vault.holder(vault.StageCurrent)
-	curSeq := side.amz.find(cur.rec.ClientSecret.Reveal())
-	if side.vault.labelled(value) || (curSeq >= 0 && seq <= curSeq) {
+	_, cur, _ := s.current(side)
+	curSeq := side.amz.find(cur.ClientSecret.Reveal())
+	if s.labelled(side, value) || (curSeq >= 0 && seq <= curSeq) {
 		return
 	}
 	pending := "nothing"
-	if p := side.vault.holder(vault.StagePending); p != nil {
-		pending = side.describe(p.rec.ClientSecret.Reveal())
-		if side.amz.find(p.rec.ClientSecret.Reveal()) >= 0 {
+	if _, p, ok := s.holder(side, vault.StagePending); ok {
+		pending = side.describe(p.ClientSecret.Reveal())
+		if side.amz.find(p.ClientSecret.Reveal()) >= 0 {
 			pending += " (genuine, so nothing is lost this time; the rotator could not know that before LWA verified it)"
 		} else {
 			pending += ": the secret is lost"
 		}
 	}
 	s.violate(side, invLost, fmt.Sprintf("deleted the %s message %s (notification %s) for secret #%d, which is in no labelled version and newer than AWSCURRENT (secret #%d); AWSPENDING holds %s",
-		kindName(m.out.kind), m.id, ns.Metadata.NotificationID, seq, curSeq, pending))
+		kindName(m.kind), id, ns.Metadata.NotificationID, seq, curSeq, pending))
 }
 
 // checkCurrent is the big one: at every instant AWSCURRENT holds a secret LWA accepts.
 func (s *sim) checkCurrent(now time.Time) {
 	for _, side := range s.sides {
-		cur := side.vault.holder(vault.StageCurrent)
-		seq := side.amz.find(cur.rec.ClientSecret.Reveal())
+		_, cur, _ := s.current(side)
+		seq := side.amz.find(cur.ClientSecret.Reveal())
 		bad := !side.amz.valid(seq, now)
 		if bad && !side.hist.down {
 			valid := "no secret at all: the application is locked out"
@@ -160,39 +166,41 @@ func (s *sim) checkCurrent(now time.Time) {
 	}
 }
 
-// deadLettered counts a message the redrive policy parked.
-func (s *sim) deadLettered(m *qmsg) {
-	s.fig.dlq[kindName(m.out.kind)]++
-	s.tracef("message %s (%s) moved to the dead-letter queue", m.id, kindName(m.out.kind))
-	if m.out.kind == noteNewSecret || m.out.kind == noteReplay {
+// deadLettered counts message id, which the redrive policy parked.
+func (s *sim) deadLettered(id string) {
+	m := s.sent[id]
+	s.fig.dlq[kindName(m.kind)]++
+	s.tracef("message %s (%s) moved to the dead-letter queue", id, kindName(m.kind))
+	if m.kind == noteNewSecret || m.kind == noteReplay {
 		side := s.sides[0]
 		if n, err := notifications.Parse(m.body); err == nil {
 			side = s.byClient[n.(*notifications.NewSecret).ClientID]
 		}
-		cur := side.vault.holder(vault.StageCurrent)
-		if m.out.seq > side.amz.find(cur.rec.ClientSecret.Reveal()) {
+		_, cur, _ := s.current(side)
+		if m.seq > side.amz.find(cur.ClientSecret.Reveal()) {
 			s.fig.genuineDLQ++
 		}
 	}
 }
 
-// observer counts what the rotator reports through rotator.Observer.
+// observer counts what the rotator reports through rotator.Observer and the dispatcher through
+// notifications.OutcomeObserver.
 type observer struct{ s *sim }
 
-func (o observer) Rotation(app, result string) {
+func (o observer) Rotation(app string, result rotator.Result) {
 	if side, ok := o.s.byName[app]; ok {
-		side.stats.rotation[result]++
+		side.stats.rotation[string(result)]++
 	}
 }
 
-func (o observer) Notification(app, typ, outcome string) {
+func (o observer) Notification(app, typ string, outcome notifications.Outcome) {
 	short := map[string]string{notifications.TypeExpiry: "expiry", notifications.TypeNewSecret: "new-secret"}[typ]
 	if short == "" {
 		short = "unknown"
 	}
 	if side, ok := o.s.byName[app]; ok {
-		side.stats.outcome[short+" "+outcome]++
+		side.stats.outcome[short+" "+string(outcome)]++
 		return
 	}
-	o.s.fig.outcome[short+" "+outcome]++
+	o.s.fig.outcome[short+" "+string(outcome)]++
 }

@@ -6,9 +6,16 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
 	"go.uber.org/zap"
 
+	"github.com/spapi-tools/lwa-rotator/config"
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
+	"github.com/spapi-tools/lwa-rotator/internal/fakesqs"
+	"github.com/spapi-tools/lwa-rotator/notifications"
 	"github.com/spapi-tools/lwa-rotator/rotator"
 	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/spapi/amazon"
@@ -16,11 +23,20 @@ import (
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
-// The rotator's production defaults, which the checks reason with.
+// The production defaults, which the checks reason with: config's for the rotator and the
+// dispatcher's refused-message delay, internal/daemon's for the failed-message delays.
 const (
-	renewBefore   = 30 * day
-	awaitDeadline = time.Hour
+	renewBefore     = config.DefaultRenewBefore
+	awaitDeadline   = config.DefaultAwaitDeadline
+	retryMin        = time.Minute
+	retryMax        = time.Hour
+	rejectedRetry   = 15 * time.Minute
+	messageRetryMin = 5 * time.Second
+	messageRetryMax = 5 * time.Minute
 )
+
+// amazonSender is the SQS sender id of Amazon's notifications, the one the dispatcher allows.
+const amazonSender = "AIDAJ437568002678"
 
 type sqsOp int
 
@@ -33,7 +49,9 @@ const (
 
 var sqsOpNames = [numSQSOps]string{"receive", "delete", "visibility"}
 
-// sim is one seed's run: the fakes, the real rotator and the schedule of scenario events.
+// sim is one seed's run. The world (Secrets Manager, SQS, Amazon) outlives every process; the
+// process (the real vault.Store, notifications.Consumers and Dispatcher, and rotator) is built
+// anew at each restart over the same world.
 type sim struct {
 	seed       uint64
 	sc         scenario
@@ -45,14 +63,27 @@ type sim struct {
 	byClient   map[string]*appSide
 	bySecret   map[string]*appSide
 	byName     map[string]*appSide
-	qNew, qExp *queue
 	events     []event
 	evSeq      int
+
+	// The world.
+	sm         *fakesm.SM
+	sqs        *fakesqs.Fake
+	qNew, qExp string               // queue URLs; the same one when the scenario has one queue
+	sent       map[string]outgoing  // by SQS message id: what each message is, for the checks
+	handles    map[string]string    // receipt handle → message id, for the deletion check
+	dlqSeen    map[string]int       // dead-lettered messages already counted, by source queue
+	qDue       map[string]time.Time // when a queue may next have a receivable message; zero: never
+	seeding    bool                 // the harness writes the initial secrets: no faults
+
+	// The process.
 	rot        *rotator.Rotator
+	consumers  []*notifications.Consumer
+	dead       bool     // the process crashed; nothing more runs until restart
+	dieAfter   *appSide // set by a fault hook: crash when the call in progress returns
 	nextTick   time.Time
 	pollAt     time.Time
 	last       *appSide // the application the latest fake call was for: whose jitter stream to use
-	crashed    *appSide
 	sqsFaults  [numSQSOps]int
 	fig        *figures
 	violations []violation
@@ -69,10 +100,14 @@ func newSim(seed uint64, tr *tracer) *sim {
 	s.sc = drawScenario(s.rng)
 	s.end = s.start.Add(time.Duration(s.sc.days) * day)
 	s.clk = clock.NewFake(s.start)
-	s.qNew = &queue{name: "lwa-new-secret"}
+	s.sm = fakesm.New(fakesm.Options{Clock: s.clk, Fault: s.smFault})
+	s.sqs = fakesqs.New(s.clk)
+	s.sqs.SetFault(s.sqsFault)
+	s.sent, s.handles, s.dlqSeen, s.qDue = map[string]outgoing{}, map[string]string{}, map[string]int{}, map[string]time.Time{}
+	s.qNew = s.createQueue("lwa-new-secret")
 	s.qExp = s.qNew
 	if s.sc.twoQueues {
-		s.qExp = &queue{name: "lwa-secret-expiry"}
+		s.qExp = s.createQueue("lwa-secret-expiry")
 	}
 	regions := [...]spapi.Region{"na", "eu", "fe"}
 	for i := range s.sc.apps {
@@ -107,15 +142,21 @@ func (s *sim) addApp(i int, region spapi.Region) {
 	if err != nil {
 		panic(err)
 	}
-	id := fmt.Sprintf("initial-%d", i)
-	side := &appSide{idx: i, app: app,
-		vault: secretState{versions: map[string]*version{id: {id: id, rec: rec, enc: enc, stages: []string{vault.StageCurrent}}}, order: []string{id}},
+	side := &appSide{idx: i, app: app, records: map[string]vault.Record{},
 		stats: appStats{rotation: map[string]int{}, outcome: map[string]int{}},
 	}
+	s.seeding = true
+	out, err := s.sm.CreateSecret(s.ctx, &secretsmanager.CreateSecretInput{Name: aws.String(app.SecretID),
+		ClientRequestToken: aws.String(fmt.Sprintf("initial-%d-%024x", i, mix(s.seed+uint64(i)))), SecretString: aws.String(string(enc))})
+	s.seeding = false
+	if err != nil {
+		panic(err)
+	}
+	side.currentID = aws.ToString(out.VersionId)
 	sub := fmt.Sprintf("sub-%d", i)
 	side.amz = amazonSide{model: amazon.New(amazon.Rules{}, sideIDs{s.seed, side}), clientID: app.ClientID, notes: []notices{{}}}
 	if err := side.amz.model.Register(s.start, amazon.Application{ClientID: app.ClientID, ApplicationID: app.ApplicationID,
-		Secret: first, SecretExpiresAt: exp, ExpiryQueueURL: s.qExp.url(), NewSecretQueueURL: s.qNew.url(),
+		Secret: first, SecretExpiresAt: exp, ExpiryQueueURL: s.qExp, NewSecretQueueURL: s.qNew,
 		ExpirySubscriptionID: sub, NewSecretSubscriptionID: sub}); err != nil {
 		panic(err)
 	}
@@ -138,11 +179,26 @@ func (s *sim) apps() []rotator.App {
 	return out
 }
 
-// restart throws the Rotator away and builds a new one over the same fakes, as a new process would.
+// restart throws the process away and builds a new one over the same world, as a new process
+// would: a vault.Store over Secrets Manager, a Dispatcher in front of the rotator, and one
+// Consumer per queue.
 func (s *sim) restart(why string) {
-	s.crashed = nil
-	s.rot = rotator.New(rotator.Options{Apps: s.apps(), Vault: fakeVault{s}, LWA: fakeLWA{s}, SPAPI: fakeSPAPI{s},
-		Clock: s.clk, Log: s.log, Observer: observer{s}, Rand: s.rand, Checkpoint: s.checkpoint})
+	s.dead, s.dieAfter = false, nil
+	store := &vault.Store{SM: smAPI{s}, Log: s.log}
+	rot, err := rotator.New(rotator.Options{Apps: s.apps(), Vault: store, LWA: fakeLWA{s}, SPAPI: fakeSPAPI{s},
+		Settings: rotator.Settings{RenewBefore: renewBefore, AwaitDeadline: awaitDeadline, RetryMin: retryMin, RetryMax: retryMax},
+		Clock:    s.clk, Log: s.log, Observer: observer{s}, Rand: s.rand, Checkpoint: s.checkpoint})
+	if err != nil {
+		panic(err)
+	}
+	s.rot = rot
+	d := &notifications.Dispatcher{Receiver: rot, Observer: observer{s}, Log: s.log, AllowedSenderIDs: []string{amazonSender},
+		RejectedRetry: rejectedRetry, RetryMin: messageRetryMin, RetryMax: messageRetryMax, Rand: s.rand}
+	s.consumers = nil
+	for _, url := range s.queues() {
+		s.consumers = append(s.consumers, &notifications.Consumer{SQS: sqsAPI{s}, QueueURL: url, Handler: guard{s, d},
+			Log: s.log, Clock: s.clk, VisibilityTimeout: visibilityTimeout})
+	}
 	s.nextTick = s.clk.Now()
 	if why != "" {
 		s.fig.restarts[why]++
@@ -220,7 +276,7 @@ func (s *sim) fire(e event, now time.Time) {
 		if e.out.kind == noteExpiry {
 			q = s.qExp
 		}
-		q.send(e.out, now)
+		s.send(q, e.out)
 		if e.out.kind == noteNewSecret {
 			if e.out.seq < side.delivered {
 				s.fig.reordered++
@@ -282,6 +338,13 @@ func (s *sim) broken() bool {
 		}
 	}
 	return false
+}
+
+func (s *sim) queues() []string {
+	if s.qExp == s.qNew {
+		return []string{s.qNew}
+	}
+	return []string{s.qNew, s.qExp}
 }
 
 func later(a, b time.Time) time.Time {

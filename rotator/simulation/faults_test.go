@@ -1,10 +1,13 @@
 package simulation
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/spapi-tools/lwa-rotator/rotator"
 	"github.com/spapi-tools/lwa-rotator/spapi"
 )
 
@@ -34,7 +37,7 @@ type burst struct {
 type crashPoint struct {
 	in    int
 	after bool
-	step  string // instead: crash when the rotator reaches this rotator.Step* checkpoint
+	step  rotator.Step // instead: crash when the rotator reaches this checkpoint
 }
 
 func (c crashPoint) armed() bool { return c.in > 0 || c.step != "" }
@@ -42,14 +45,12 @@ func (c crashPoint) armed() bool { return c.in > 0 || c.step != "" }
 // crashSignal is the panic that stands for the process dying; the driver recovers only it.
 type crashSignal struct{}
 
-var errSimulated = errors.New("simulated failure")
-
-// call runs effect as one call from side to svc, applying the fault or crash armed for it. partial,
-// when given, is what an ambiguous failure applies instead of the whole effect.
-func (s *sim) call(side *appSide, svc service, op string, effect func() error, partial func()) error {
+// enter counts one call from side to svc and applies what is armed for it: the process dies
+// here when its crash point is before this call; crashAfter says it dies once the call returns;
+// fail is the burst this call fails under, nil when it succeeds.
+func (s *sim) enter(side *appSide, svc service, op string) (fail *burst, crashAfter bool) {
 	s.last = side
 	side.stats.calls[svc]++
-	crashAfter := false
 	if side.crash.in > 0 {
 		side.crash.in--
 		if side.crash.in == 0 {
@@ -59,25 +60,33 @@ func (s *sim) call(side *appSide, svc service, op string, effect func() error, p
 			crashAfter = true
 		}
 	}
-	var err error
-	if b := &side.faults[svc]; b.skip > 0 {
+	switch b := &side.faults[svc]; {
+	case b.skip > 0:
 		b.skip--
-		err = effect()
-	} else if b.n > 0 {
+	case b.n > 0:
 		b.n--
 		side.stats.faultHits[svc]++
 		if b.ambiguous {
 			side.stats.ambiguous++
-			if partial != nil {
-				partial()
-			} else {
-				_ = effect()
-			}
+		}
+		s.tracef("%s: %s %s fails (%v, ambiguous=%v)", side.app.Name, serviceNames[svc], op, b.status, b.ambiguous)
+		return b, crashAfter
+	}
+	return nil, crashAfter
+}
+
+// call runs effect as one call from side to LWA or SP-API, applying the fault or crash armed for
+// it. (Secrets Manager calls go through fakesm's hook instead: see smFault.)
+func (s *sim) call(side *appSide, svc service, op string, effect func() error) error {
+	b, crashAfter := s.enter(side, svc, op)
+	var err error
+	if b == nil {
+		err = effect()
+	} else {
+		if b.ambiguous {
+			_ = effect()
 		}
 		err = s.faultErr(side, svc, op, b.status)
-		s.tracef("%s: %s %s fails (%v, ambiguous=%v)", side.app.Name, serviceNames[svc], op, b.status, b.ambiguous)
-	} else {
-		err = effect()
 	}
 	if crashAfter {
 		s.crash(side, op, "after")
@@ -86,7 +95,7 @@ func (s *sim) call(side *appSide, svc service, op string, effect func() error, p
 }
 
 func (s *sim) crash(side *appSide, op, when string) {
-	s.crashed = side
+	s.dead = true
 	s.tracef("%s: process crashes %s %s", side.app.Name, when, op)
 	panic(crashSignal{})
 }
@@ -107,7 +116,7 @@ func (s *sim) faultErr(side *appSide, svc service, op string, status int) error 
 	case svcSPAPI:
 		return &spapi.Error{API: "spapi", Op: "rotateClientSecret", StatusCode: status, Code: http.StatusText(status), RequestID: reqID, Kind: kind}
 	}
-	return fmt.Errorf("%s of secret %s: InternalServiceError (request %s): %w", op, side.app.SecretID, reqID, errSimulated)
+	return &smtypes.InternalServiceError{Message: aws.String("simulated failure of " + op + " (request " + reqID + ")")}
 }
 
 // arm makes n calls of side to svc fail, after letting up to five more succeed first, so that
@@ -147,17 +156,17 @@ func (s *sim) armCrash(side *appSide, k int, after bool) {
 }
 
 // armStepCrash makes side crash when the rotator next reaches step.
-func (s *sim) armStepCrash(side *appSide, step string) {
+func (s *sim) armStepCrash(side *appSide, step rotator.Step) {
 	side.crash = crashPoint{step: step}
-	s.fig.faults["crash armed at step "+step]++
+	s.fig.faults["crash armed at step "+string(step)]++
 	s.tracef("%s: process will crash at checkpoint %s", side.app.Name, step)
 }
 
 // checkpoint is rotator.Options.Checkpoint. The step belongs to the application the rotator last
 // called a fake for: every checkpoint follows such a call.
-func (s *sim) checkpoint(step string) {
+func (s *sim) checkpoint(step rotator.Step) {
 	if side := s.last; side != nil && side.crash.step == step {
 		side.crash = crashPoint{}
-		s.crash(side, "checkpoint", step)
+		s.crash(side, "checkpoint", string(step))
 	}
 }

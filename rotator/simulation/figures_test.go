@@ -107,8 +107,8 @@ func table(b *strings.Builder, title string, m map[string]int) {
 func (f *figures) markdown(seeds string, elapsed time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Deterministic simulation\n\n")
-	fmt.Fprintf(&b, "`go test -race ./rotator/simulation -run TestSimulation %s` ran the real rotator against in-memory\n", seeds)
-	fmt.Fprintf(&b, "Secrets Manager, LWA, SP-API and SQS imitations in %v of wall time.\n\n", elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "`go test ./rotator/simulation -run TestSimulation %s` ran the real rotator, vault.Store, consumer and\n", seeds)
+	fmt.Fprintf(&b, "dispatcher against internal/fakesm, internal/fakesqs and spapi/amazon in %v of wall time.\n\n", elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "| figure | value |\n|---|---:|\n")
 	rows := []struct {
 		k string
@@ -123,8 +123,8 @@ func (f *figures) markdown(seeds string, elapsed time.Duration) string {
 		{"redeliveries (receive count > 1)", f.redeliveries},
 		{"rotate calls accepted by SP-API (secrets minted)", f.mints},
 		{"successful rotations (AWSCURRENT moved)", f.promotions},
-		{"watchdog retries (await deadline passed)", f.rotation[rotator.ResultTimeout]},
-		{"rotate requests failed and retried", f.rotation[rotator.ResultRequestFailed]},
+		{"watchdog retries (await deadline passed)", f.rotation[string(rotator.ResultTimeout)]},
+		{"rotate requests failed and retried", f.rotation[string(rotator.ResultRequestFailed)]},
 		{"rotate calls throttled (429, one a minute)", f.throttled},
 		{"secrets LWA verified / refused", fmt.Sprintf("%d / %d", f.validations, f.rejected)},
 		{"failing calls made (vault / LWA / SP-API)", fmt.Sprintf("%d / %d / %d", f.hits[svcVault], f.hits[svcLWA], f.hits[svcSPAPI])},
@@ -142,7 +142,7 @@ func (f *figures) markdown(seeds string, elapsed time.Duration) string {
 	table(&b, "fault injected (per call, message or event)", f.faults)
 	table(&b, "process restart", f.restarts)
 	table(&b, "rotation result (rotator.Observer)", f.rotation)
-	table(&b, "notification outcome (rotator.Observer)", f.outcome)
+	table(&b, "notification outcome (notifications.Dispatcher)", f.outcome)
 	table(&b, "dead-lettered message", f.dlq)
 	inv := map[string]int{}
 	for _, k := range []string{invOutage, invLost, invVerified, invBackwards, invPrevious, invDuplicate} {

@@ -1,35 +1,19 @@
 package simulation
 
 import (
+	"context"
+	"fmt"
 	"time"
 
 	"github.com/spapi-tools/lwa-rotator/notifications"
-	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
-// tick runs one scheduling pass. If the process crashes in it, the applications other than the
-// one that crashed are rolled back, as if the crashed one had been visited first.
+// tick runs one scheduling pass. Rotator.Tick visits applications in configuration order, so a
+// crash in the middle of a pass lands at the same place on every replay of the seed.
 func (s *sim) tick() {
-	var snap []*appSide
-	for _, side := range s.sides {
-		if side.crash.armed() {
-			snap = make([]*appSide, len(s.sides))
-			for i, o := range s.sides {
-				snap[i] = o.clone()
-			}
-			break
-		}
-	}
 	s.fig.ticks++
-	mark := s.tr.mark()
 	var next time.Time
 	if s.protect(func() { next = s.rot.Tick(s.ctx) }) {
-		for i, side := range s.sides {
-			if side != s.crashed {
-				*side = *snap[i]
-				s.tr.forget(mark, side.app.Name)
-			}
-		}
 		s.restart("crash mid-call")
 		return
 	}
@@ -50,68 +34,83 @@ func (s *sim) protect(f func()) (crashed bool) {
 	return false
 }
 
-// poll is the SQS consumer: receive everything visible, hand it to Rotator.Handle one by one and
-// do what the Result says.
+// poll steps each queue's real Consumer: one receive and its batch per Poll, until a receive
+// returns nothing, fails, or the process dies handling a message. A queue is polled only when
+// something in it can be receivable (the fake clock does not move while the driver polls, so
+// empty receives would change nothing but cost time).
 func (s *sim) poll(now time.Time) bool {
 	if now.Before(s.pollAt) {
 		return false
 	}
-	did := false
-	queues := []*queue{s.qNew}
-	if s.qExp != s.qNew {
-		queues = append(queues, s.qExp)
-	}
-	for _, q := range queues {
+	did, polled := false, false
+	defer func() {
+		if polled {
+			s.collectDeadLetters()
+		}
+	}()
+	for i, c := range s.consumers {
+		q := s.queues()[i]
+		if due := s.qDue[q]; due.IsZero() || now.Before(due) {
+			continue
+		}
 		for {
-			if s.sqsFaults[sqsReceive] > 0 {
-				s.sqsFaults[sqsReceive]--
+			polled = true
+			n, err := c.Poll(s.ctx)
+			if s.dead {
+				for _, q := range s.queues() {
+					s.qDue[q] = now // the dead process's batch is in flight: look again
+				}
+				s.restart("crash mid-call")
+				return true
+			}
+			if err != nil {
 				s.pollAt = now.Add(time.Second + time.Duration(s.rng.Int64N(int64(time.Minute))))
 				s.tracef("sqs receive fails; polling again at %s", s.pollAt.Format(time.TimeOnly))
 				return did
 			}
-			msgs, moved := q.receive(now, 10, s.rng)
-			for _, m := range moved {
-				s.deadLettered(m)
-			}
-			if len(msgs) == 0 {
+			if n == 0 {
 				break
 			}
 			did = true
-			for _, m := range msgs {
-				var res notifications.Result
-				s.fig.handled++
-				if m.ReceiveCount > 1 {
-					s.fig.redeliveries++
-				}
-				if s.protect(func() { res = s.rot.Handle(s.ctx, m) }) {
-					s.restart("crash mid-call")
-					return true
-				}
-				s.tracef("handled %s (%s, receive #%d): delete=%v retryAfter=%v", m.ID, kindName(q.byID(m.ID).out.kind), m.ReceiveCount, res.Delete, res.RetryAfter)
-				s.checkAck(q.byID(m.ID), res, now)
-				s.apply(q, m, res, now)
-			}
 		}
+		s.qDue[q] = s.nextVisible(q, now)
 	}
 	if did {
-		s.nextTick = now // Handle pokes the scheduler after it changed something.
+		s.nextTick = now // Receive pokes the scheduler after it changed something.
 	}
 	return did
 }
 
-func (s *sim) apply(q *queue, m notifications.Message, res notifications.Result, now time.Time) {
-	switch {
-	case res.Delete && s.sqsFaults[sqsDelete] > 0:
-		s.sqsFaults[sqsDelete]--
-		s.tracef("sqs delete of %s fails; it comes back", m.ID)
-	case res.Delete:
-		q.delete(m.ReceiptHandle)
-	case res.RetryAfter > 0 && s.sqsFaults[sqsVisibility] > 0:
-		s.sqsFaults[sqsVisibility]--
-		s.tracef("sqs visibility change of %s fails", m.ID)
-	case res.RetryAfter > 0:
-		q.changeVisibility(m.ReceiptHandle, res.RetryAfter, now)
+// guard is the Consumer's Handler: the real Dispatcher, with the process's death turned into
+// "nothing more happens". The Consumer runs a handler on its own goroutine and survives its
+// panics, so the crash signal is caught here: the message it was handling and the rest of the
+// batch stay in flight, as they would when a process dies.
+type guard struct {
+	s *sim
+	d *notifications.Dispatcher
+}
+
+func (g guard) Handle(ctx context.Context, m notifications.Message) (res notifications.Result) {
+	s := g.s
+	if s.dead {
+		return notifications.Result{}
 	}
+	s.fig.handled++
+	if m.ReceiveCount > 1 {
+		s.fig.redeliveries++
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			if _, ok := v.(crashSignal); !ok {
+				s.violate(nil, "harness", fmt.Sprintf("handling message %s panicked: %v", m.ID, v))
+			}
+			s.dead = true
+			res = notifications.Result{}
+		}
+	}()
+	res = g.d.Handle(ctx, m)
+	s.tracef("handled %s (%s, receive #%d): delete=%v retryAfter=%v", m.ID, kindName(s.sent[m.ID].kind), m.ReceiveCount, res.Delete, res.RetryAfter)
+	return res
 }
 
 // nextStep is the earliest time after now anything can happen.
@@ -124,15 +123,16 @@ func (s *sim) nextStep(now time.Time) time.Time {
 	}
 	consider(s.nextTick)
 	consider(s.pollAt)
-	consider(s.qNew.nextVisible(now))
-	consider(s.qExp.nextVisible(now))
+	for _, q := range s.queues() {
+		consider(s.qDue[q])
+	}
 	if len(s.events) > 0 {
 		consider(s.events[0].at)
 	}
 	for _, side := range s.sides {
 		consider(s.dueNotices(side, now))
-		if v := side.vault.holder(vault.StageCurrent); v != nil {
-			if seq := side.amz.find(v.rec.ClientSecret.Reveal()); seq >= 0 {
+		if _, rec, ok := s.current(side); ok {
+			if seq := side.amz.find(rec.ClientSecret.Reveal()); seq >= 0 {
 				consider(side.amz.secret(seq).ExpiresAt)
 			}
 		}

@@ -173,8 +173,7 @@ func (s *sim) status() int {
 	return [...]int{http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusServiceUnavailable}[s.rng.IntN(3)]
 }
 
-// crashSoon arms a crash unless one is armed already: two armed crashes could fire in one tick
-// in an order the rotator's map iteration decides.
+// crashSoon arms a crash unless one is armed already: one process dies once.
 func (s *sim) crashSoon(side *appSide, k int) {
 	for _, o := range s.sides {
 		if o.crash.armed() {

@@ -1,26 +1,26 @@
 package simulation
 
 import (
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/spapi-tools/lwa-rotator/rotator"
+	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
-// appSide is everything the fakes keep about one application. Keeping it per application (vault
-// secret, Amazon's view, armed faults, the rotator's jitter stream) makes a run independent of the
-// order in which Rotator.Tick visits applications (a Go map), and lets a crash in the middle of a
-// tick be replayed as if the crashed application had been visited first.
+// appSide is everything the harness keeps about one application besides its secret (which is
+// in the world's Secrets Manager): Amazon's view, armed faults, the rotator's jitter stream, and
+// what the checks remember.
 type appSide struct {
-	idx    int
-	app    rotator.App
-	vault  secretState
-	amz    amazonSide
-	faults [numServices]burst
-	crash  crashPoint
-	rnd    uint64 // calls made to the rotator's Rand while this application was being worked on
-	outbox []outgoing
+	idx     int
+	app     rotator.App
+	records map[string]vault.Record // decoded versions of its secret, by version id
+	// currentID is the version holding AWSCURRENT, read back after every write (smAPI.write).
+	currentID string
+	amz       amazonSide
+	faults    [numServices]burst
+	crash     crashPoint
+	rnd       uint64 // calls made to the rotator's Rand while this application was being worked on
+	outbox    []outgoing
 	// delivered is the newest secret whose new-secret notification reached a queue.
 	delivered int
 	stats     appStats
@@ -28,7 +28,7 @@ type appSide struct {
 	viol      []violation
 }
 
-// appStats are counters the fakes move while the rotator works; they roll back with the side.
+// appStats are counters the fakes move while the rotator works.
 type appStats struct {
 	calls        [numServices]int
 	faultHits    [numServices]int
@@ -49,17 +49,6 @@ type history struct {
 	promotedSince bool      // a promotion happened after lastReported
 	currentSeq    int       // mint sequence of the secret in AWSCURRENT (-1 if not genuine)
 	down          bool      // AWSCURRENT was invalid at the last check
-}
-
-func (s *appSide) clone() *appSide {
-	c := *s
-	c.vault = s.vault.clone()
-	c.amz = s.amz.clone()
-	c.outbox = slices.Clone(s.outbox)
-	c.stats.rotation = maps.Clone(s.stats.rotation)
-	c.stats.outcome = maps.Clone(s.stats.outcome)
-	c.viol = slices.Clone(s.viol)
-	return &c
 }
 
 // mix is splitmix64: ids, secrets and the rotator's jitter are pure functions of the seed and a

@@ -1,12 +1,14 @@
 package simulation
 
 import (
-	"fmt"
-	"math/rand/v2"
-	"slices"
+	"context"
 	"time"
 
-	"github.com/spapi-tools/lwa-rotator/notifications"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
+
+	"github.com/spapi-tools/lwa-rotator/internal/fakesqs"
 )
 
 // SQS numbers: the consumer's default visibility timeout and the redrive policy's maxReceiveCount.
@@ -15,112 +17,100 @@ const (
 	maxReceiveCount   = 5
 )
 
-// qmsg is one message in a standard queue.
-type qmsg struct {
-	id        string
-	body      []byte
-	out       outgoing
-	sentAt    time.Time
-	visibleAt time.Time
-	receives  int
-	handle    string // the receipt handle of the latest receive; older ones delete nothing
+// createQueue makes a queue with its dead-letter queue in the world's SQS.
+func (s *sim) createQueue(name string) string {
+	s.sqs.CreateQueue(name+"-dlq", fakesqs.QueueOptions{})
+	return s.sqs.CreateQueue(name, fakesqs.QueueOptions{VisibilityTimeout: visibilityTimeout,
+		MaxReceiveCount: maxReceiveCount, DeadLetter: name + "-dlq"})
 }
 
-// queue is an SQS standard queue: at-least-once, unordered, visibility timeouts on the fake
-// clock, receive counts, and redrive to a dead-letter queue after maxReceiveCount receives.
-type queue struct {
-	name  string
-	msgs  []*qmsg
-	dlq   []*qmsg
-	count int
+// send puts out on the queue at url, as Amazon's account.
+func (s *sim) send(url string, out outgoing) {
+	id, err := s.sqs.Send(s.ctx, url, string(out.body), fakesqs.SendOptions{SenderID: amazonSender})
+	if err != nil {
+		s.violate(nil, "harness", "sending a notification: "+err.Error())
+		return
+	}
+	s.sent[id] = out
+	s.qDue[url] = s.clk.Now()
 }
 
-func (q *queue) url() string {
-	return "https://sqs.us-east-1.amazonaws.com/123456789012/" + q.name
+// sqsFault is fakesqs's fault hook: the consumer's receives, deletes and visibility changes fail
+// while the scenario has armed failures for them. The harness's own sends never fail.
+func (s *sim) sqsFault(c fakesqs.Call) fakesqs.Fault {
+	var op sqsOp
+	switch c.Op {
+	case fakesqs.OpReceiveMessage:
+		op = sqsReceive
+	case fakesqs.OpDeleteMessage:
+		op = sqsDelete
+	case fakesqs.OpChangeMessageVisibility:
+		op = sqsVisibility
+	default:
+		return fakesqs.Fault{}
+	}
+	if s.sqsFaults[op] == 0 {
+		return fakesqs.Fault{}
+	}
+	s.sqsFaults[op]--
+	switch op {
+	case sqsDelete:
+		s.tracef("sqs delete of %s fails; it comes back", c.MessageID)
+	case sqsVisibility:
+		s.tracef("sqs visibility change of %s fails", c.MessageID)
+	}
+	return fakesqs.Fault{Err: &smithy.GenericAPIError{Code: "InternalError", Message: "simulated failure", Fault: smithy.FaultServer}}
 }
 
-func (q *queue) send(out outgoing, now time.Time) {
-	q.count++
-	q.msgs = append(q.msgs, &qmsg{id: fmt.Sprintf("%s-%d", q.name, q.count), body: out.body, out: out, sentAt: now, visibleAt: now})
+// sqsAPI is the consumer's SQS: the world's, seen through what the checks need.
+type sqsAPI struct{ s *sim }
+
+// ReceiveMessage never long-polls: the consumer's WaitTime cannot be zero (zero means its
+// default of 20 s), and the fake clock moves only between the driver's steps, so a wait would
+// never end. SQS promises no order, so the batch comes shuffled.
+func (a sqsAPI) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	now := *in
+	now.WaitTimeSeconds = 0
+	out, err := a.s.sqs.ReceiveMessage(ctx, &now, opts...)
+	if err != nil {
+		return out, err
+	}
+	a.s.rng.Shuffle(len(out.Messages), func(i, j int) { out.Messages[i], out.Messages[j] = out.Messages[j], out.Messages[i] })
+	for _, m := range out.Messages {
+		a.s.handles[aws.ToString(m.ReceiptHandle)] = aws.ToString(m.MessageId)
+	}
+	return out, nil
 }
 
-// receive returns up to max visible messages in no particular order. A message received
-// maxReceiveCount times already goes to the dead-letter queue instead; moved lists those.
-func (q *queue) receive(now time.Time, max int, rng *rand.Rand) (got []notifications.Message, moved []*qmsg) {
-	var visible []*qmsg
-	for _, m := range q.msgs {
-		if !now.Before(m.visibleAt) {
-			visible = append(visible, m)
+// DeleteMessage checks invariant 1 at the moment the consumer deletes.
+func (a sqsAPI) DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
+	id := a.s.handles[aws.ToString(in.ReceiptHandle)]
+	a.s.checkAck(id)
+	return a.s.sqs.DeleteMessage(ctx, in, opts...)
+}
+
+func (a sqsAPI) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+	return a.s.sqs.ChangeMessageVisibility(ctx, in, opts...)
+}
+
+// collectDeadLetters counts the messages the redrive policy parked since the last look.
+func (s *sim) collectDeadLetters() {
+	for _, q := range s.queues() {
+		dl := s.sqs.DeadLetters(q)
+		for _, m := range dl[s.dlqSeen[q]:] {
+			s.deadLettered(m.ID)
 		}
+		s.dlqSeen[q] = len(dl)
 	}
-	rng.Shuffle(len(visible), func(i, j int) { visible[i], visible[j] = visible[j], visible[i] })
-	for _, m := range visible {
-		if len(got) == max {
-			break
-		}
-		if m.receives >= maxReceiveCount {
-			q.remove(m)
-			q.dlq = append(q.dlq, m)
-			moved = append(moved, m)
-			continue
-		}
-		m.receives++
-		m.visibleAt = now.Add(visibilityTimeout)
-		q.count++
-		m.handle = fmt.Sprintf("%s#%d", m.id, q.count)
-		got = append(got, notifications.Message{ID: m.id, ReceiptHandle: m.handle, QueueURL: q.url(),
-			SenderID: "AIDAJ437568002678", Body: slices.Clone(m.body), ReceiveCount: m.receives, SentAt: m.sentAt})
-	}
-	return got, moved
 }
 
-func (q *queue) byHandle(handle string) *qmsg {
-	for _, m := range q.msgs {
-		if m.handle == handle {
-			return m
-		}
-	}
-	return nil
-}
-
-func (q *queue) remove(m *qmsg) {
-	q.msgs = slices.DeleteFunc(q.msgs, func(x *qmsg) bool { return x == m })
-}
-
-// delete removes the message if handle is its latest receipt handle, as SQS does.
-func (q *queue) delete(handle string) bool {
-	if m := q.byHandle(handle); m != nil {
-		q.remove(m)
-		return true
-	}
-	return false
-}
-
-// changeVisibility makes the message visible again d from now (capped at SQS's 12 hours).
-func (q *queue) changeVisibility(handle string, d time.Duration, now time.Time) bool {
-	if m := q.byHandle(handle); m != nil {
-		m.visibleAt = now.Add(min(d, notifications.MaxVisibility))
-		return true
-	}
-	return false
-}
-
-// nextVisible is the earliest time after now a message becomes visible, or zero.
-func (q *queue) nextVisible(now time.Time) time.Time {
+// nextVisible is the earliest time after now a message of the queue becomes receivable, or zero.
+func (s *sim) nextVisible(url string, now time.Time) time.Time {
 	var next time.Time
-	for _, m := range q.msgs {
-		if m.visibleAt.After(now) && (next.IsZero() || m.visibleAt.Before(next)) {
-			next = m.visibleAt
+	for _, m := range s.sqs.Messages(url) {
+		if m.VisibleAt.After(now) && (next.IsZero() || m.VisibleAt.Before(next)) {
+			next = m.VisibleAt
 		}
 	}
 	return next
-}
-
-func (q *queue) byID(id string) *qmsg {
-	for _, m := range q.msgs {
-		if m.id == id {
-			return m
-		}
-	}
-	return nil
 }

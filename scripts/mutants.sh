@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Shows that the simulation (rotator/simulation, docs/reliability.md section 2) can fail: applies
+# each deliberate mutant of the rotator to a temporary copy of the module, runs the simulation on
+# SEEDS seeds (default 100) and says whether any invariant check caught it. The working tree is
+# never touched. Not part of CI (a few minutes); run it after changing the rotator or the
+# simulation, and put what it prints in docs/reliability.md.
+#
+#   ./scripts/mutants.sh            # every mutant
+#   SEEDS=300 ./scripts/mutants.sh no-watchdog skip-promote
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+seeds=${SEEDS:-100}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# name, file, the exact text replaced (it must occur once), its replacement, what it breaks.
+mutants=$(
+  cat <<'EOF'
+skip-promote	rotator/promote.go	if err := r.vault.PromoteOn(ctx, f.snap, v.ID); err != nil {	if err := error(nil); err != nil {	verified secrets are never made AWSCURRENT
+skip-verification	rotator/promote.go	if _, err := r.lwa.Token(ctx, app.ClientID, v.Record.ClientSecret); err != nil {	if err := error(nil); err != nil {	any staged secret is promoted without LWA's word
+no-never-backwards	rotator/judge.go	if stored := cur.ExpiresAt; !stored.IsZero() && !n.ExpiresAt.After(stored) {	if stored := cur.ExpiresAt; false && !n.ExpiresAt.After(stored) {	an older secret is staged and promoted over a newer one
+no-intent	rotator/execute.go	if err := r.vault.SaveChanges(ctx, app.SecretID, st, in); err != nil {	if err := error(nil); err != nil {	the rotate call is made without recording it first
+no-watchdog	rotator/plan.go	if deadline := st.RequestedAt.Add(s.AwaitDeadline); now.Before(deadline) {	if deadline := now.Add(idleRecheck); true {	a rotation whose secret never came is waited for forever
+delete-on-stage-failure	rotator/receive.go	return handled(app, notifications.OutcomeFailed, func() { log.Warn("staging the new secret as AWSPENDING; will retry", zap.Error(err)) })	return handled(app, notifications.OutcomeProcessed, nil)	a message is deleted although its secret was not written
+delete-on-verify-retry	rotator/receive.go	default:\n\t\treturn handled(app, notifications.OutcomeFailed, nil)	default:\n\t\treturn handled(app, notifications.OutcomeProcessed, nil)	a message is deleted while its staged secret still awaits verification
+EOF
+)
+
+# mutate DIR FILE FROM TO: replaces the one occurrence of FROM (\n and \t are escapes) in DIR/FILE.
+mutate() {
+  python3 - "$@" <<'EOF'
+import sys
+d, f, old, new = sys.argv[1:5]
+old, new = (s.replace("\\n", "\n").replace("\\t", "\t") for s in (old, new))
+path = d + "/" + f
+text = open(path).read()
+if text.count(old) != 1:
+    sys.exit(f"{f}: the mutated text occurs {text.count(old)} times, not once; update scripts/mutants.sh")
+open(path, "w").write(text.replace(old, new))
+EOF
+}
+
+# run NAME [FILE FROM TO]: copies the module, applies the mutant, runs the simulation, prints a row.
+run() {
+  local name=$1 dir="$work/$1" out
+  mkdir -p "$dir"
+  tar -C "$root" --exclude=./.git -cf - . | tar -C "$dir" -xf -
+  if [ $# -gt 1 ]; then mutate "$dir" "$2" "$3" "$4"; fi
+  if out=$(cd "$dir" && go test ./rotator/simulation -run '^TestSimulation$' -count=1 -seeds="$seeds" -v 2>&1); then :; fi
+  if grep -q '\[build failed\]\|^# ' <<<"$out"; then
+    printf '%-24s BUILD FAILED\n' "$name"
+    grep -m5 '\.go:' <<<"$out" >&2 || true
+    return 1
+  fi
+  local failed invariants
+  failed=$(grep -oE '\| runs with an invariant violation \| [0-9]+ \|' <<<"$out" | grep -oE '[0-9]+' || echo "?")
+  # The invariants broken, with the runs breaking each: the rows of the last table that are not 0.
+  invariants=$(sed -n '/| invariant (runs violating) | count |/,$p' <<<"$out" |
+    grep -E '^\s+\| .* \| [1-9][0-9]* \|$' | sed -E 's/^\s+\| (.*) \| ([0-9]+) \|$/\1: \2/' | paste -sd ';' - || true)
+  if [ "$failed" = "0" ]; then
+    printf '%-24s missed   0/%s seeds\n' "$name" "$seeds"
+  else
+    printf '%-24s caught   %s/%s seeds  (%s)\n' "$name" "$failed" "$seeds" "${invariants:-see the test output}"
+  fi
+}
+
+selected=("$@")
+wanted() {
+  [ ${#selected[@]} -eq 0 ] && return 0
+  local s
+  for s in "${selected[@]}"; do [ "$s" = "$1" ] && return 0; done
+  return 1
+}
+
+echo "simulation mutants, $seeds seeds each (go test ./rotator/simulation -run TestSimulation -seeds=$seeds)"
+status=0
+if [ ${#selected[@]} -eq 0 ]; then
+  run unmutated || status=1
+fi
+while IFS=$'\t' read -r name file from to what; do
+  wanted "$name" || continue
+  run "$name" "$file" "$from" "$to" || status=1
+  printf '%-24s   %s\n' "" "$what"
+done <<<"$mutants"
+exit $status
