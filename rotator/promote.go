@@ -47,6 +47,7 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, f facts, v 
 		return verifyRetry
 	}
 	r.checkpoint(StepPromoted)
+	a.knownCurrent = v.ID
 	now := r.clock.Now()
 	// A SIGUSR1 that arrived while this rotation finished is answered by it.
 	a.manual.Store(false)
@@ -55,6 +56,7 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, f facts, v 
 		s.CurrentExpiry = v.Record.ExpiresAt
 		s.PreviousExpiry = v.Record.PreviousExpiresAt
 		s.InFlightSince = time.Time{}
+		s.CurrentValid, s.LastProbe = Valid, now // it just minted a token
 	})
 	r.obs.Rotation(app.Name, ResultSuccess)
 	log.Info("new secret verified and promoted to AWSCURRENT; the old one stays as AWSPREVIOUS until it expires",
