@@ -105,6 +105,7 @@ type Status struct {
 	// (its expiry minus Amazon's lifetime), which survives restarts.
 	Canary          bool
 	CurrentMintedAt time.Time
+	CanaryInterval  time.Duration
 }
 
 // Validity is LWA's last word on a secret.

@@ -34,7 +34,7 @@ func (r *Rotator) pass(ctx context.Context, a *appState) time.Time {
 	if !act.nextProbe.IsZero() {
 		a.probeAt = act.nextProbe
 	}
-	a.setStatus(func(st *Status) { publish(st, f, act) })
+	a.setStatus(func(st *Status) { publish(st, f, act, s) })
 	log = log.With(rotationID(f.snap.State.RotationID))
 	switch {
 	case act.clearPending != "":
@@ -252,7 +252,7 @@ func noteValidity(a *appState, err error, now time.Time) {
 }
 
 // publish writes what a plan knows into the status.
-func publish(s *Status, f facts, act action) {
+func publish(s *Status, f facts, act action, set Settings) {
 	st := f.snap.State
 	s.Known, s.ConsecutiveFailures, s.LastError = true, 0, ""
 	s.Phase = act.phase
@@ -264,7 +264,10 @@ func publish(s *Status, f facts, act action) {
 	if st.RequestPending() {
 		s.RequestedAt = st.Request.At
 	}
-	s.Canary = f.app.Canary
+	s.Canary, s.CanaryInterval = f.app.Canary, 0
+	if f.app.Canary {
+		s.CanaryInterval = set.CanaryEvery
+	}
 	s.CurrentMintedAt = time.Time{}
 	if exp := f.snap.Current.Record.ExpiresAt; !exp.IsZero() {
 		s.CurrentMintedAt = exp.Add(-spapi.SecretLifetime)

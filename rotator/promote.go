@@ -86,11 +86,15 @@ func promoted(f facts, v vault.Version, st vault.RotationState) facts {
 // back: when the plan only waits, the status and the next pass are set from it; when it would
 // act, the next pass acts on a fresh snapshot instead.
 func (r *Rotator) replan(a *appState, f facts) {
-	act := plan(f, r.settings(), r.clock.Now(), r.rand())
+	set := r.settings()
+	act := plan(f, set, r.clock.Now(), r.rand())
 	if act.request || act.watchdog || act.clearRequest || act.resume || act.clearPending != "" {
 		a.dirty.Store(true)
 	} else {
-		a.setStatus(func(s *Status) { publish(s, f, act) })
+		if !act.nextProbe.IsZero() {
+			a.probeAt = act.nextProbe
+		}
+		a.setStatus(func(s *Status) { publish(s, f, act, set) })
 		a.nextAt.Store(act.wakeAt.UnixNano())
 	}
 	r.poke()

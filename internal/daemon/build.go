@@ -144,13 +144,14 @@ const messageConcurrency = 4
 
 func settings(cfg *config.Config) rotator.Settings {
 	return rotator.Settings{RenewBefore: cfg.RenewBefore.D(), AwaitDeadline: cfg.AwaitDeadline.D(),
-		RetryMin: cfg.Retry.Min.D(), RetryMax: cfg.Retry.Max.D()}
+		RetryMin: cfg.Retry.Min.D(), RetryMax: cfg.Retry.Max.D(), ProbeEvery: cfg.ProbeInterval.D(), CanaryEvery: cfg.CanaryEvery.D()}
 }
 
 func apps(cfg *config.Config) []rotator.App {
 	out := make([]rotator.App, 0, len(cfg.Applications))
 	for _, a := range cfg.Applications {
-		out = append(out, rotator.App{Name: a.Name, ClientID: a.ClientID, Region: spapi.Region(a.Region), SecretID: a.SecretID, ApplicationID: a.ApplicationID})
+		out = append(out, rotator.App{Name: a.Name, ClientID: a.ClientID, Region: spapi.Region(a.Region), SecretID: a.SecretID, ApplicationID: a.ApplicationID,
+			Canary: a.Canary})
 	}
 	return out
 }
