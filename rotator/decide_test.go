@@ -20,9 +20,9 @@ var (
 	gridNow      = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	gridSettings = Settings{RenewBefore: 30 * 24 * time.Hour, AwaitDeadline: time.Hour, RetryMin: time.Minute, RetryMax: time.Hour,
 		ProbeEvery: 24 * time.Hour, CanaryEvery: 7 * 24 * time.Hour}
-	gridApp      = App{Name: "app", ClientID: "amzn1.application-oa2-client.grid", SecretID: "s", ApplicationID: "amzn1.sp.solution.grid"}
-	curSecret    = secret.New("current")
-	zero         time.Time
+	gridApp   = App{Name: "app", ClientID: "amzn1.application-oa2-client.grid", SecretID: "s", ApplicationID: "amzn1.sp.solution.grid"}
+	curSecret = secret.New("current")
+	zero      time.Time
 )
 
 func at(d time.Duration) time.Time { return gridNow.Add(d) }
