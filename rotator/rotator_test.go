@@ -659,4 +659,3 @@ func TestMessageRetriesDoNotMarkTheVaultUnreachable(t *testing.T) {
 		t.Fatalf("failures not counted: %+v", h.obs.notes)
 	}
 }
-
