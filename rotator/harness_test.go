@@ -175,11 +175,15 @@ func (h *harness) request(at time.Time) {
 }
 
 // failVault makes the next n calls of op fail as the service's internal error.
-func (h *harness) failVault(op string, n int) {
+func (h *harness) failVault(op string, n int) { h.failVaultAfter(op, n, false) }
+
+// failVaultAfter is failVault; applied makes each failed call take effect first (a response
+// lost after the service acted).
+func (h *harness) failVaultAfter(op string, n int, applied bool) {
 	left := int32(n)
 	f := func(o, _ string) fakesm.Fault {
 		if o == op && atomic.AddInt32(&left, -1) >= 0 {
-			return fakesm.Fault{Err: &types.InternalServiceError{Message: aws.String("injected")}}
+			return fakesm.Fault{Err: &types.InternalServiceError{Message: aws.String("injected")}, Applied: applied}
 		}
 		return fakesm.Fault{}
 	}

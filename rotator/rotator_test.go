@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
 	"github.com/spapi-tools/lwa-rotator/notifications"
 	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/vault"
@@ -70,13 +71,21 @@ func TestNewSecretIsVerifiedThenPromoted(t *testing.T) {
 	h := newHarness(t, t0.Add(20*day))
 	h.r.Tick(context.Background())
 	newSecret, msg := h.delivered()
+	notice, _ := h.amzn.lastNotice()
+	token := vault.TokenFor(notice.NotificationID)
 	tokensBefore, _ := h.amzn.counts()
+	var atVerify world
+	h.amzn.onToken = func() { atVerify = h.world() }
 	if res := h.handle(msg); !res.Delete {
 		t.Fatalf("result = %+v, want Delete", res)
 	}
+	// Verified while still only AWSPENDING: LWA accepted it before AWSCURRENT moved.
+	if !atVerify.cur.Record.ClientSecret.Equal(h.old) || !atVerify.pending || vault.PendingVersion(atVerify.allVersions) != token {
+		t.Errorf("at verification: versions %v, want the new secret pending under %s and the old one current", atVerify.allVersions, token)
+	}
 	w := h.world()
-	if !w.cur.Record.ClientSecret.Equal(newSecret) {
-		t.Errorf("AWSCURRENT is not the new secret (id %s)", w.cur.ID)
+	if !w.cur.Record.ClientSecret.Equal(newSecret) || w.cur.ID != token {
+		t.Errorf("AWSCURRENT is not the new secret under the notification's token (id %s)", w.cur.ID)
 	}
 	if !w.prev.Record.ClientSecret.Equal(h.old) {
 		t.Errorf("AWSPREVIOUS does not hold the old secret")
@@ -657,5 +666,59 @@ func TestMessageRetriesDoNotMarkTheVaultUnreachable(t *testing.T) {
 	}
 	if h.obs.outcomes(notifications.OutcomeFailed) != 2 {
 		t.Fatalf("failures not counted: %+v", h.obs.notes)
+	}
+}
+
+// A vault call that fails while a new secret is handled, before or after it took effect, leaves
+// the message for redelivery; the redelivery finishes the rotation, and nothing asks Amazon again.
+func TestVaultFaultsDuringAMessageAreFinishedByTheRedelivery(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		op      string
+		applied bool
+		// What the failed delivery leaves: the new secret current, or pending.
+		wantCurrent, wantPending bool
+	}{
+		{"reading the secret", fakesm.OpDescribeSecret, false, false, false},
+		{"staging refused", fakesm.OpPutSecretValue, false, false, false},
+		{"staging's answer lost", fakesm.OpPutSecretValue, true, false, true},
+		{"promotion refused", fakesm.OpUpdateSecretVersionStage, false, false, true},
+		{"promotion's answer lost", fakesm.OpUpdateSecretVersionStage, true, true, false},
+		{"clearing the bookkeeping", fakesm.OpUntagResource, false, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, t0.Add(20*day))
+			ctx := context.Background()
+			h.r.Tick(ctx)
+			newSecret, msg := h.delivered()
+			h.failVaultAfter(tc.op, 1, tc.applied)
+			if res := h.handle(msg); res.Delete {
+				t.Fatalf("deleted the message although %s failed", tc.op)
+			}
+			w := h.world()
+			if cur := w.cur.Record.ClientSecret.Equal(newSecret); cur != tc.wantCurrent || w.pending != tc.wantPending {
+				t.Fatalf("after the failure: new secret current = %v, pending = %v; want %v, %v (%v)", cur, w.pending,
+					tc.wantCurrent, tc.wantPending, w.allVersions)
+			}
+			if !w.cur.Record.ClientSecret.Equal(newSecret) && !w.cur.Record.ClientSecret.Equal(h.old) {
+				t.Fatal("AWSCURRENT holds neither the old nor the new secret")
+			}
+			msg.ReceiveCount++
+			if res := h.handle(msg); !res.Delete {
+				t.Fatalf("the redelivery was not finished: %+v", res)
+			}
+			w = h.world()
+			if !w.cur.Record.ClientSecret.Equal(newSecret) || !w.prev.Record.ClientSecret.Equal(h.old) || w.pending || w.daemonTags != 0 {
+				t.Fatalf("after the redelivery: versions %v, state %+v", w.allVersions, w.state)
+			}
+			h.clk.Advance(2 * time.Hour) // past the await deadline
+			h.r.Tick(ctx)
+			if _, rotates := h.amzn.counts(); rotates != 1 || h.obs.rotations(ResultTimeout) != 0 {
+				t.Fatalf("rotate calls = %d, timeouts %d after the rotation finished; want 1 and none", rotates, h.obs.rotations(ResultTimeout))
+			}
+		})
 	}
 }
