@@ -58,6 +58,8 @@ type setup struct {
 	otherTags          int                 // tags on the secret that are not the daemon's
 	unknownToAmazon    bool                // LWA does not know the stored current secret
 	requestPoll        time.Duration
+	settings           *Settings // nil: testSettings
+	canary             bool      // the application is a canary
 }
 
 type harness struct {
@@ -71,6 +73,8 @@ type harness struct {
 	log   *zap.Logger
 	old   secret.Value
 	poll  time.Duration
+	set   Settings
+	app   App
 	r     *Rotator
 	d     *notifications.Dispatcher
 
@@ -87,7 +91,11 @@ func newHarnessWith(t *testing.T, s setup) *harness {
 	ctx := context.Background()
 	core, logs := observer.New(zap.DebugLevel)
 	h := &harness{t: t, clk: clock.NewFake(t0), obs: newCounter(), logs: logs, log: zap.New(core), poll: s.requestPoll,
-		old: secret.New("amzn1.oa2-cs.v1.oldsecretoldsecretoldsecret")}
+		old: secret.New("amzn1.oa2-cs.v1.oldsecretoldsecretoldsecret"), set: testSettings,
+		app: App{Name: "app", ClientID: clientID, Region: spapi.Region("na"), SecretID: secretID, ApplicationID: appID, Canary: s.canary}}
+	if s.settings != nil {
+		h.set = *s.settings
+	}
 	h.sm = fakesm.New(fakesm.Options{Clock: h.clk, Fault: func(op, id string) fakesm.Fault {
 		if f := h.smFault.Load(); f != nil {
 			return (*f)(op, id)
@@ -139,8 +147,8 @@ func (h *harness) restart() {
 	h.t.Helper()
 	h.store = &vault.Store{SM: h.sm, Log: h.log}
 	r, err := New(Options{
-		Apps:     []App{{Name: "app", ClientID: clientID, Region: spapi.Region("na"), SecretID: secretID, ApplicationID: appID}},
-		Settings: testSettings, Vault: h.store, LWA: h.amzn, SPAPI: h.amzn, Clock: h.clk, Log: h.log, Observer: h.obs,
+		Apps:     []App{h.app},
+		Settings: h.set, Vault: h.store, LWA: h.amzn, SPAPI: h.amzn, Clock: h.clk, Log: h.log, Observer: h.obs,
 		Rand: func() float64 { return 0.5 }, RequestPoll: h.poll,
 	})
 	if err != nil {
