@@ -43,7 +43,7 @@ const (
 )
 
 var (
-	t0           = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	// The probe is far off here, so these tests count only the rotation's own calls; probe_test.go
 	// tests the probe at its production interval.
 	testSettings = Settings{RenewBefore: 30 * day, AwaitDeadline: time.Hour, RetryMin: time.Minute, RetryMax: time.Hour,
