@@ -114,7 +114,7 @@ func (m *Metrics) Init(apps []string, queues map[string]string) {
 			m.rotations.WithLabelValues(a, string(r))
 		}
 		for _, t := range notifications.Types {
-			for _, o := range []notifications.Outcome{notifications.OutcomeProcessed, notifications.OutcomeDuplicate,
+			for _, o := range []notifications.Outcome{notifications.OutcomeProcessed, notifications.OutcomeStaged, notifications.OutcomeDuplicate,
 				notifications.OutcomeStale, notifications.OutcomeRejected, notifications.OutcomeFailed} {
 				m.notifications.WithLabelValues(a, t, string(o))
 			}

@@ -188,6 +188,18 @@ func planProblems(f facts, a action) []string {
 	var out []string
 	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	st, cur, now, s := f.snap.State, f.snap.Current.Record, gridNow, gridSettings
+	// A rotation whose latest call's secret is already current is finished, not in flight: the
+	// pass clears its bookkeeping, and everything below is judged on the cleared state.
+	wantFinished := f.snap.Pending == nil && !st.RequestedAt.IsZero() && !st.LastCallAt.IsZero() && answered(st, cur)
+	if a.finished != wantFinished {
+		bad("finished=%v, want %v", a.finished, wantFinished)
+	}
+	if wantFinished {
+		if after := stateAfterPromotion(st, cur); a.save == nil || (!a.watchdog && *a.save != after) {
+			bad("a finished rotation saves %+v, want the state after promotion", a.save)
+		}
+		st = stateAfterPromotion(st, cur)
+	}
 	inFlight := !st.RequestedAt.IsZero() && now.Before(st.RequestedAt.Add(s.AwaitDeadline))
 	expiry := vault.EffectiveExpiry(cur, st)
 	planned := zero
@@ -202,7 +214,7 @@ func planProblems(f facts, a action) []string {
 	if p := f.snap.Pending; p != nil {
 		// A staged secret is finished or cleared before anything else, and never answered by a
 		// second rotate call (which would shorten its life).
-		if a.request || a.watchdog || a.save != nil || a.clearRequest {
+		if a.request || a.watchdog || a.finished || a.save != nil || a.clearRequest {
 			bad("acts on the schedule while a pending version waits")
 		}
 		wantResume := p.Record.ClientID == f.app.ClientID && !notNewer(p.Record, cur)

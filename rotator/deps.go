@@ -106,6 +106,9 @@ type Status struct {
 	Canary          bool
 	CurrentMintedAt time.Time
 	CanaryInterval  time.Duration
+	// PendingSince is when this process first found a new secret staged as AWSPENDING and not
+	// yet promoted (verification or promotion waiting out an LWA or Secrets Manager outage).
+	PendingSince time.Time
 }
 
 // Validity is LWA's last word on a secret.

@@ -34,7 +34,7 @@ func (r *Rotator) pass(ctx context.Context, a *appState) time.Time {
 	if !act.nextProbe.IsZero() {
 		a.probeAt = act.nextProbe
 	}
-	a.setStatus(func(st *Status) { publish(st, f, act, s) })
+	a.setStatus(func(st *Status) { publish(st, f, act, s, now) })
 	log = log.With(rotationID(f.snap.State.RotationID))
 	switch {
 	case act.clearPending != "":
@@ -48,10 +48,15 @@ func (r *Rotator) pass(ctx context.Context, a *appState) time.Time {
 		log.Info("resuming an interrupted rotation from its pending version", zap.String("pending_version_id", f.snap.Pending.ID))
 		switch r.verifyAndPromote(ctx, a, f, *f.snap.Pending, true, log) {
 		case verifyRetry:
-			return act.wakeAt
+			// LWA or Secrets Manager is failing: back off, so an outage costs a dozen calls an
+			// hour, not one every few seconds.
+			a.resumeFailures++
+			return now.Add(backoff.Equal(a.resumeFailures, vaultRetryMin, vaultRetryMax, r.rand))
 		case verifyPromoted:
+			a.resumeFailures = 0
 			return time.Unix(0, a.nextAt.Load()) // replan set it from what the promotion wrote
 		}
+		a.resumeFailures = 0
 		return now
 	}
 	return r.perform(ctx, a, f, act, log)
@@ -60,6 +65,15 @@ func (r *Rotator) pass(ctx context.Context, a *appState) time.Time {
 // perform carries out the scheduler's part of a plan: watchdog, request clean-up, rotate call.
 func (r *Rotator) perform(ctx context.Context, a *appState, f facts, act action, log *zap.Logger) time.Time {
 	app, st := *a.app.Load(), f.snap.State
+	if act.finished {
+		if err := r.vault.SaveChanges(ctx, app.SecretID, st, *act.save); err != nil {
+			log.Warn("clearing the bookkeeping of a finished rotation; will retry", zap.Error(err))
+			return r.clock.Now().Add(vaultRetryMin)
+		}
+		r.promotionSeen(a, f.snap.Current)
+		log.Info("the latest rotate call's secret is already AWSCURRENT; rotation state cleared", zap.String("version_id", f.snap.Current.ID))
+		st = *act.save
+	}
 	if act.watchdog {
 		r.obs.Rotation(app.Name, ResultTimeout)
 		a.setStatus(func(s *Status) { s.InFlightSince = time.Time{} })
@@ -202,6 +216,20 @@ func afterFailedRequest(st vault.RotationState, err error, now time.Time, s Sett
 	return result, st
 }
 
+// promotionSeen counts a promotion this process finds done (a crash, a lost answer, another
+// replica) unless it counted it itself. The caller holds a.work.
+func (r *Rotator) promotionSeen(a *appState, cur vault.Version) {
+	if a.counted == cur.ID {
+		return
+	}
+	a.counted = cur.ID
+	now := r.clock.Now()
+	a.setStatus(func(s *Status) {
+		s.LastSuccess, s.CurrentExpiry, s.PreviousExpiry, s.InFlightSince = now, cur.Record.ExpiresAt, cur.Record.PreviousExpiresAt, time.Time{}
+	})
+	r.obs.Rotation(a.app.Load().Name, ResultSuccess)
+}
+
 // read takes the application's snapshot. The caller holds a.work.
 func (r *Rotator) read(ctx context.Context, a *appState, app App) (facts, error) {
 	snap, err := r.vault.Read(ctx, app.SecretID)
@@ -252,7 +280,13 @@ func noteValidity(a *appState, err error, now time.Time) {
 }
 
 // publish writes what a plan knows into the status.
-func publish(s *Status, f facts, act action, set Settings) {
+func publish(s *Status, f facts, act action, set Settings, now time.Time) {
+	switch {
+	case f.snap.Pending == nil:
+		s.PendingSince = time.Time{}
+	case s.PendingSince.IsZero():
+		s.PendingSince = now
+	}
 	st := f.snap.State
 	s.Known, s.ConsecutiveFailures, s.LastError = true, 0, ""
 	s.Phase = act.phase

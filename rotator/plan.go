@@ -43,8 +43,9 @@ type action struct {
 	// resume: verify snap.Pending with LWA and promote it.
 	resume bool
 	// watchdog: no secret arrived within the await deadline; save carries the next attempt.
-	watchdog bool
-	save     *vault.RotationState
+	// finished: the latest call's secret is current already; save carries the cleared state.
+	watchdog, finished bool
+	save               *vault.RotationState
 	// clearRequest removes the request tags: served already, or invalidRequest (unparseable).
 	clearRequest, invalidRequest bool
 	// request: save intent, then mint a token with the current secret and call rotate.
@@ -79,6 +80,14 @@ func plan(f facts, s Settings, now time.Time, jitter float64) action {
 			a.resume = true
 		}
 		return a
+	}
+	if !st.RequestedAt.IsZero() && !st.LastCallAt.IsZero() && answered(st, cur) {
+		// The latest call's secret is already current (a crash, or a lost answer, after its
+		// promotion, or another replica promoted it): finish the bookkeeping instead of waiting
+		// for the watchdog, which would count a timeout for a rotation that succeeded.
+		after := stateAfterPromotion(st, cur)
+		a.finished, a.save = true, &after
+		st = after
 	}
 	if !st.RequestedAt.IsZero() {
 		if deadline := st.RequestedAt.Add(s.AwaitDeadline); now.Before(deadline) {

@@ -57,7 +57,9 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, f facts, v 
 		s.PreviousExpiry = v.Record.PreviousExpiresAt
 		s.InFlightSince = time.Time{}
 		s.CurrentValid, s.LastProbe = Valid, now // it just minted a token
+		s.PendingSince = time.Time{}
 	})
+	a.counted = v.ID
 	r.obs.Rotation(app.Name, ResultSuccess)
 	log.Info("new secret verified and promoted to AWSCURRENT; the old one stays as AWSPREVIOUS until it expires",
 		zap.Time("previous_expires_at", v.Record.PreviousExpiresAt))
@@ -94,7 +96,7 @@ func (r *Rotator) replan(a *appState, f facts) {
 		if !act.nextProbe.IsZero() {
 			a.probeAt = act.nextProbe
 		}
-		a.setStatus(func(s *Status) { publish(s, f, act, set) })
+		a.setStatus(func(s *Status) { publish(s, f, act, set, r.clock.Now()) })
 		a.nextAt.Store(act.wakeAt.UnixNano())
 	}
 	r.poke()

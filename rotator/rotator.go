@@ -102,6 +102,10 @@ type appState struct {
 	// knownCurrent is the AWSCURRENT version this process last saw or promoted, so a version
 	// moved there by someone else is noticed.
 	knownCurrent string
+	// resumeFailures counts the passes that could not finish a pending version, for backoff.
+	resumeFailures int
+	// counted is the version whose promotion this process last counted as a success.
+	counted string
 }
 
 // New builds a Rotator from o.

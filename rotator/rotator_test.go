@@ -271,8 +271,10 @@ func TestPendingSecretBlocksASecondRotateCall(t *testing.T) {
 	h.r.Tick(ctx) // rotation requested
 	newSecret, msg := h.delivered()
 	h.amzn.fail(&spapi.Error{API: "lwa", Op: "token", StatusCode: http.StatusTooManyRequests, RetryAfter: time.Minute, Kind: spapi.ErrThrottled}, nil, false)
-	if res := h.handle(msg); res.Delete {
-		t.Fatal("deleted a message whose secret could not be verified")
+	// The secret is durable as AWSPENDING, so the plaintext message leaves SQS; the vault
+	// carries the rest.
+	if res := h.handle(msg); !res.Delete || h.obs.outcomes(notifications.OutcomeStaged) != 1 {
+		t.Fatalf("a staged but unverified secret's message: %+v, counters %+v; want deleted as staged", res, h.obs.notes)
 	}
 	if !h.world().pending {
 		t.Fatal("the unverified secret is not kept as AWSPENDING")
@@ -287,6 +289,9 @@ func TestPendingSecretBlocksASecondRotateCall(t *testing.T) {
 	if s := h.status(); s.Phase != PhasePending {
 		t.Fatalf("phase = %v, want pending", s.Phase)
 	}
+	if s := h.status(); s.PendingSince.IsZero() {
+		t.Fatal("the status does not say since when a secret waits to be promoted")
+	}
 	h.amzn.fail(nil, nil, false)
 	h.clk.Set(next)
 	h.r.Tick(ctx)
@@ -295,6 +300,9 @@ func TestPendingSecretBlocksASecondRotateCall(t *testing.T) {
 	}
 	if h.amzn.calls() != 1 {
 		t.Fatalf("rotate calls = %d after the promotion, want 1", h.amzn.calls())
+	}
+	if s := h.status(); !s.PendingSince.IsZero() || h.obs.rotations(ResultSuccess) != 1 {
+		t.Fatalf("after the promotion: pending since %v, %d successes", s.PendingSince, h.obs.rotations(ResultSuccess))
 	}
 }
 
@@ -597,8 +605,9 @@ func TestPromotionLosesTheRaceToANewerSecret(t *testing.T) {
 			raceErr = other.Promote(ctx, secretID, vault.TokenFor("newer"), cur)
 		}
 	}
-	if res := h.handle(olderMsg); res.Delete {
-		t.Fatal("deleted the message although its promotion lost the race")
+	// Staged but not promoted: the message leaves as staged, and the vault decides the rest.
+	if res := h.handle(olderMsg); !res.Delete || h.obs.outcomes(notifications.OutcomeStaged) != 1 {
+		t.Fatalf("the message whose promotion lost the race: %+v, counters %+v; want deleted as staged", res, h.obs.notes)
 	}
 	if raceErr != nil {
 		t.Fatalf("the other replica's promotion: %v", raceErr)
@@ -609,11 +618,14 @@ func TestPromotionLosesTheRaceToANewerSecret(t *testing.T) {
 	if h.obs.rotations(ResultSuccess) != 0 {
 		t.Fatal("a lost promotion was counted as a success")
 	}
+	// The next pass finds the older secret pending and not newer than AWSCURRENT: it clears it.
+	h.r.Tick(ctx)
+	if w := h.world(); !w.cur.Record.ClientSecret.Equal(newer) || w.pending {
+		t.Fatalf("after the pass: %v", w.allVersions)
+	}
+	// A redelivery of the older message is stale.
 	if res := h.handle(olderMsg); !res.Delete || h.obs.outcomes(notifications.OutcomeStale) != 1 {
 		t.Fatalf("redelivery: %+v, counters %+v; want it acknowledged as stale", res, h.obs.notes)
-	}
-	if w := h.world(); !w.cur.Record.ClientSecret.Equal(newer) || w.pending {
-		t.Fatalf("after the redelivery: %v", w.allVersions)
 	}
 }
 
@@ -648,44 +660,50 @@ func TestOnlyCallsThatMayHaveMintedMoveLastCall(t *testing.T) {
 	}
 }
 
-// A message that fails on LWA says nothing about the vault: the application stays ready, while the
-// message's redelivery delay grows with each failure.
-func TestMessageRetriesDoNotMarkTheVaultUnreachable(t *testing.T) {
+// An LWA outage while a new secret is verified says nothing about the vault: the secret is
+// staged and its message leaves, the application stays ready, and the pending phase retries
+// with a delay that grows with each failure.
+func TestLWAOutageDuringVerificationDoesNotMarkTheVaultUnreachable(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, t0.Add(20*day))
 	h.r.Tick(context.Background())
 	_, msg := h.mint("slow", t0.Add(180*day), t0.Add(7*day))
 	h.amzn.fail(&spapi.Error{API: "lwa", Op: "token", StatusCode: http.StatusServiceUnavailable, Kind: spapi.ErrTransient}, nil, false)
-	first := h.handle(msg)
-	second := h.handle(msg)
-	if first.Delete || second.Delete || second.RetryAfter <= first.RetryAfter {
-		t.Fatalf("retries %+v then %+v: want both kept, the second later", first, second)
+	if res := h.handle(msg); !res.Delete {
+		t.Fatalf("the staged secret's message was kept: %+v", res)
 	}
-	if s := h.status(); s.ConsecutiveFailures != 0 || s.LastError != "" || !s.Known {
-		t.Fatalf("an LWA failure showed as a vault failure: %+v", s)
+	first := h.tickAt(h.clk.Now())
+	firstWait := first.Sub(h.clk.Now())
+	second := h.tickAt(first)
+	third := h.tickAt(second)
+	if secondWait, thirdWait := second.Sub(first), third.Sub(second); thirdWait <= firstWait || secondWait < firstWait/2 {
+		t.Fatalf("waits %v, %v, %v between verification attempts: want a growing backoff", firstWait, secondWait, thirdWait)
 	}
-	if h.obs.outcomes(notifications.OutcomeFailed) != 2 {
-		t.Fatalf("failures not counted: %+v", h.obs.notes)
+	if s := h.status(); s.ConsecutiveFailures != 0 || s.LastError != "" || !s.Known || s.Phase != PhasePending {
+		t.Fatalf("an LWA failure showed as a vault failure, or the phase is wrong: %+v", s)
 	}
 }
 
-// A vault call that fails while a new secret is handled, before or after it took effect, leaves
-// the message for redelivery; the redelivery finishes the rotation, and nothing asks Amazon again.
-func TestVaultFaultsDuringAMessageAreFinishedByTheRedelivery(t *testing.T) {
+// A vault call that fails while a new secret is handled, before or after it took effect: before
+// the secret is staged, the message stays and its redelivery finishes the rotation; once it is
+// staged, the message leaves (staged) and the next pass finishes from the vault. Either way
+// nothing asks Amazon again and no timeout is counted.
+func TestVaultFaultsDuringAMessageAreFinished(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
 		op      string
 		applied bool
-		// What the failed delivery leaves: the new secret current, or pending.
-		wantCurrent, wantPending bool
+		// What the failed delivery leaves: the new secret current, or pending; staged: the
+		// secret was durable, so the message was deleted.
+		wantCurrent, wantPending, staged bool
 	}{
-		{"reading the secret", fakesm.OpDescribeSecret, false, false, false},
-		{"staging refused", fakesm.OpPutSecretValue, false, false, false},
-		{"staging's answer lost", fakesm.OpPutSecretValue, true, false, true},
-		{"promotion refused", fakesm.OpUpdateSecretVersionStage, false, false, true},
-		{"promotion's answer lost", fakesm.OpUpdateSecretVersionStage, true, true, false},
-		{"clearing the bookkeeping", fakesm.OpUntagResource, false, true, false},
+		{"reading the secret", fakesm.OpDescribeSecret, false, false, false, false},
+		{"staging refused", fakesm.OpPutSecretValue, false, false, false, false},
+		{"staging's answer lost", fakesm.OpPutSecretValue, true, false, true, false},
+		{"promotion refused", fakesm.OpUpdateSecretVersionStage, false, false, true, true},
+		{"promotion's answer lost", fakesm.OpUpdateSecretVersionStage, true, true, false, true},
+		{"clearing the bookkeeping", fakesm.OpUntagResource, false, true, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -695,8 +713,8 @@ func TestVaultFaultsDuringAMessageAreFinishedByTheRedelivery(t *testing.T) {
 			h.r.Tick(ctx)
 			newSecret, msg := h.delivered()
 			h.failVaultAfter(tc.op, 1, tc.applied)
-			if res := h.handle(msg); res.Delete {
-				t.Fatalf("deleted the message although %s failed", tc.op)
+			if res := h.handle(msg); res.Delete != tc.staged {
+				t.Fatalf("%s failed: deleted = %v, want %v (deleted only once the secret is staged)", tc.op, res.Delete, tc.staged)
 			}
 			w := h.world()
 			if cur := w.cur.Record.ClientSecret.Equal(newSecret); cur != tc.wantCurrent || w.pending != tc.wantPending {
@@ -706,13 +724,20 @@ func TestVaultFaultsDuringAMessageAreFinishedByTheRedelivery(t *testing.T) {
 			if !w.cur.Record.ClientSecret.Equal(newSecret) && !w.cur.Record.ClientSecret.Equal(h.old) {
 				t.Fatal("AWSCURRENT holds neither the old nor the new secret")
 			}
-			msg.ReceiveCount++
-			if res := h.handle(msg); !res.Delete {
-				t.Fatalf("the redelivery was not finished: %+v", res)
+			if tc.staged {
+				h.r.Tick(ctx) // the staged outcome asks for a pass at once
+			} else {
+				msg.ReceiveCount++
+				if res := h.handle(msg); !res.Delete {
+					t.Fatalf("the redelivery was not finished: %+v", res)
+				}
 			}
 			w = h.world()
 			if !w.cur.Record.ClientSecret.Equal(newSecret) || !w.prev.Record.ClientSecret.Equal(h.old) || w.pending || w.daemonTags != 0 {
-				t.Fatalf("after the redelivery: versions %v, state %+v", w.allVersions, w.state)
+				t.Fatalf("after the finish: versions %v, state %+v", w.allVersions, w.state)
+			}
+			if n := h.obs.rotations(ResultSuccess); n != 1 {
+				t.Fatalf("%d successes counted, want 1", n)
 			}
 			h.clk.Advance(2 * time.Hour) // past the await deadline
 			h.r.Tick(ctx)
