@@ -33,6 +33,8 @@ var (
 		"For a canary application, when its current secret was minted: its last completed rotation (0: unknown).", []string{"application"}, nil)
 	descCanaryEvery = prometheus.NewDesc(ns+"_canary_interval_seconds",
 		"For a canary application, how often it is rotated (canaryEvery).", []string{"application"}, nil)
+	descPendingSince = prometheus.NewDesc(ns+"_pending_secret_since_timestamp_seconds",
+		"Since when a new secret staged as AWSPENDING waits to be verified and promoted (0: none waiting).", []string{"application"}, nil)
 	descReady = prometheus.NewDesc(ns+"_ready",
 		"1 when the daemon is ready: configuration valid, queues and vault reachable.", nil, nil)
 )
@@ -45,7 +47,7 @@ type stateCollector struct {
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descExpiry, descPrevExpiry, descNext, descLastSuccess, descInFlight, descInFlightSince, descAppReady,
-		descValid, descLastProbe, descExternal, descCanaryLast, descCanaryEvery, descReady} {
+		descValid, descLastProbe, descExternal, descCanaryLast, descCanaryEvery, descPendingSince, descReady} {
 		ch <- d
 	}
 }
@@ -66,6 +68,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descValid, boolf(s.CurrentValid == rotator.Valid))
 		}
 		gauge(descLastProbe, ts(s.LastProbe))
+		gauge(descPendingSince, ts(s.PendingSince))
 		ch <- prometheus.MustNewConstMetric(descExternal, prometheus.CounterValue, float64(s.ExternalChanges), s.App)
 		if s.Canary {
 			gauge(descCanaryLast, ts(s.CurrentMintedAt))

@@ -34,6 +34,7 @@ var exported = map[string]bool{
 	"lwa_rotator_notifications_total":                          false,
 	"lwa_rotator_notifications_unknown_version_total":          false,
 	"lwa_rotator_current_secret_valid":                         false,
+	"lwa_rotator_pending_secret_since_timestamp_seconds":       false,
 	"lwa_rotator_last_probe_timestamp_seconds":                 false,
 	"lwa_rotator_current_changed_externally_total":             false,
 	"lwa_rotator_canary_last_success_timestamp_seconds":        false,
