@@ -502,7 +502,7 @@ func statements(v node, f func(path string, s map[string]node)) {
 // resource; no wildcard action except the key's root administration; nobody is allowed as "*".
 func TestNoBroadGrants(t *testing.T) {
 	t.Parallel()
-	for file, scenarios := range map[string][]scenario{baseFile: baseScenarios, ecsFile: ecsScenarios} {
+	for file, scenarios := range map[string][]scenario{baseFile: baseScenarios, ecsFile: ecsScenarios, consumerEventsFile: consumerEventsScenarios} {
 		for name, e := range expandAll(t, file, scenarios) {
 			t.Run(file+"/"+name, func(t *testing.T) {
 				t.Parallel()
