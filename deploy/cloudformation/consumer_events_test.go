@@ -65,3 +65,31 @@ func TestConsumerEventsRuleMatchesThePromotionCall(t *testing.T) {
 		t.Errorf("input paths %v", used)
 	}
 }
+
+// TestConsumersDocShowsTheTemplatesPattern: the EventPattern docs/consumers.md shows is the
+// template's, with its example secret in place of the SecretId parameter.
+func TestConsumersDocShowsTheTemplatesPattern(t *testing.T) {
+	t.Parallel()
+	doc := string(mustRead(t, "../../docs/consumers.md"))
+	start := strings.Index(doc, "```yaml\nEventPattern:")
+	if start < 0 {
+		t.Fatal("docs/consumers.md has no ```yaml block starting with EventPattern:")
+	}
+	block := doc[start+len("```yaml\n"):]
+	block = block[:strings.Index(block, "```")]
+	shown, err := parseTemplate([]byte(block))
+	if err != nil {
+		t.Fatalf("the doc's EventPattern is not YAML: %v", err)
+	}
+	rule, _ := section(loadTemplate(t, consumerEventsFile), "Resources")["PromotedRule"].(map[string]node)
+	want := get(props(rule), "EventPattern")
+	secretIDs, _ := get(shown, "EventPattern", "detail", "requestParameters", "secretId").([]node)
+	if len(secretIDs) != 1 {
+		t.Fatalf("the doc's pattern names %v secret ids, want one example", secretIDs)
+	}
+	// The template's parameter becomes the doc's example.
+	get(want, "detail", "requestParameters").(map[string]node)["secretId"] = secretIDs
+	if !reflect.DeepEqual(shown["EventPattern"], want) {
+		t.Errorf("docs/consumers.md shows\n%v\nthe template has\n%v", shown["EventPattern"], want)
+	}
+}
