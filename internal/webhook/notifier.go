@@ -83,6 +83,12 @@ func New(o Options) *Notifier {
 	if o.HTTP == nil {
 		o.HTTP = http.DefaultClient
 	}
+	// A redirect is not an acknowledgement: following one would send the signed event to an
+	// address nobody configured, so a 3xx counts as a failed attempt. The copy shares the
+	// transport (TLS settings, proxy, connection pool) and leaves the caller's client untouched.
+	noRedirects := *o.HTTP
+	noRedirects.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	o.HTTP = &noRedirects
 	if o.Rand == nil {
 		o.Rand = rand.Float64
 	}
@@ -255,14 +261,13 @@ func (w *worker) run(ctx context.Context) {
 // abandon counts and logs the events left when the worker stops; inHand is the one it was on.
 func (w *worker) abandon(log *zap.Logger, inHand int) {
 	n := inHand
-	for {
+	for drained := false; !drained; {
 		select {
 		case <-w.queue:
 			n++
-			continue
 		default:
+			drained = true
 		}
-		break
 	}
 	if n == 0 {
 		return

@@ -487,3 +487,20 @@ func TestRemovedWebhookAbandonsAndLosesItsGauge(t *testing.T) {
 		t.Error("an event for an application without a webhook was counted")
 	}
 }
+
+func TestRedirectIsNotAnAcknowledgement(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(start)
+	elsewhere := newReceiver(t, clk, func(int64) int { return http.StatusOK })
+	srv := httptest.NewServer(http.RedirectHandler(elsewhere.srv.URL, http.StatusTemporaryRedirect))
+	t.Cleanup(srv.Close)
+	f := newFixture(t, clk, nil, Target{App: "app", URL: srv.URL, Key: KeySource{File: keyFile(t, testKey)}})
+	f.n.Promoted(promotion("app", "v1"))
+	waitFor(t, "the redirect counted as a failure", func() bool { return f.counter("app", Failed) == 1 })
+	if n := elsewhere.calls.Load(); n != 0 {
+		t.Errorf("the redirect was followed: %d requests reached its target", n)
+	}
+	if got := f.acknowledged(t, "app"); got != 0 {
+		t.Errorf("acknowledged gauge %v after a redirect, want 0", got)
+	}
+}
