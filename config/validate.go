@@ -58,6 +58,13 @@ func (c *Config) validate(p *problems) {
 	if v := c.RequestPollInterval.D(); v < time.Second || v > 24*time.Hour {
 		p.at("requestPollInterval", "%s must be between 1s and 24h", v)
 	}
+	// Seconds are for tests and the sandbox; one LWA token call per application per interval.
+	if v := c.ProbeInterval.D(); v < time.Second || v > 7*24*time.Hour {
+		p.at("probeInterval", "%s must be between 1s and 168h", v)
+	}
+	if v := c.CanaryEvery.D(); v < time.Hour || v > 90*24*time.Hour {
+		p.at("canaryEvery", "%s must be between 1h and 2160h", v)
+	}
 	vis := c.Queues.VisibilityTimeout.D()
 	if vis < 5*time.Second || vis > sqsMaxVisibility {
 		p.at("queues.visibilityTimeout", "%s must be between 5s and 12h", vis)

@@ -102,6 +102,10 @@ type Consumer struct {
 	// Receive-error backoff with full jitter, default 1s..1m.
 	MinBackoff, MaxBackoff time.Duration
 	Rand                   func() float64 // jitter source in [0,1), default math/rand/v2
+	// Concurrency is how many applications' messages of one batch are handled at once (0 or 1:
+	// one message at a time). Messages about one client id are always handled one at a time and
+	// in the order received, so ordering and the per-application rotate limit hold.
+	Concurrency int
 }
 
 // run is a Consumer with defaults applied, so Run never writes to the caller's struct.

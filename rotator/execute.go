@@ -31,7 +31,10 @@ func (r *Rotator) pass(ctx context.Context, a *appState) time.Time {
 	}
 	s := r.settings()
 	act := plan(f, s, now, r.rand())
-	a.setStatus(func(st *Status) { publish(st, f, act) })
+	if !act.nextProbe.IsZero() {
+		a.probeAt = act.nextProbe
+	}
+	a.setStatus(func(st *Status) { publish(st, f, act, s) })
 	log = log.With(rotationID(f.snap.State.RotationID))
 	switch {
 	case act.clearPending != "":
@@ -81,6 +84,9 @@ func (r *Rotator) perform(ctx context.Context, a *appState, f facts, act action,
 	if act.noExpiry {
 		log.Warn("current secret has no known expiry time; waiting for an expiry notice or a manual rotation")
 	}
+	if act.probe {
+		r.probe(ctx, a, f, log)
+	}
 	if !act.request {
 		return act.wakeAt
 	}
@@ -117,6 +123,7 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 	log.Info("rotation due; requesting a new client secret", fields...)
 
 	tok, err := r.lwa.Token(ctx, app.ClientID, f.snap.Current.Record.ClientSecret)
+	noteValidity(a, err, now) // the rotate request's token call is that day's probe too
 	if err != nil {
 		// No rotate call was made: the operator's request stays pending for the retry.
 		return r.requestFailed(ctx, a, in, failedBeforeCall(in, st), err, "minting an LWA token with the current secret", log)
@@ -195,17 +202,57 @@ func afterFailedRequest(st vault.RotationState, err error, now time.Time, s Sett
 	return result, st
 }
 
-// read takes the application's snapshot.
+// read takes the application's snapshot. The caller holds a.work.
 func (r *Rotator) read(ctx context.Context, a *appState, app App) (facts, error) {
 	snap, err := r.vault.Read(ctx, app.SecretID)
 	if err != nil {
 		return facts{}, err
 	}
-	return facts{app: app, snap: snap, manual: a.manual.Load()}, nil
+	if id := snap.Current.ID; a.knownCurrent != "" && id != a.knownCurrent && !vault.StagedByDaemon(id) {
+		// Someone else moved AWSCURRENT (a value stored by hand after a rotation in the Developer
+		// Console looks like this; another replica's promotion carries a notification's token):
+		// count it, say so, and prove the new secret at once.
+		a.setStatus(func(s *Status) { s.ExternalChanges++ })
+		r.log.Warn("AWSCURRENT moved to a version this daemon did not promote; proving it with LWA now",
+			zap.String("app", app.Name), zap.String("secret_id", app.SecretID), zap.String("version_id", id),
+			zap.String("previous_version_id", a.knownCurrent))
+		a.probeAt = r.clock.Now()
+	}
+	a.knownCurrent = snap.Current.ID
+	return facts{app: app, snap: snap, manual: a.manual.Load(), probeAt: a.probeAt}, nil
+}
+
+// probe proves AWSCURRENT with one LWA token call. A failure that is not LWA's verdict (LWA
+// down) is tried again within the hour, never in a loop.
+func (r *Rotator) probe(ctx context.Context, a *appState, f facts, log *zap.Logger) {
+	now := r.clock.Now()
+	_, err := r.lwa.Token(ctx, f.app.ClientID, f.snap.Current.Record.ClientSecret)
+	noteValidity(a, err, now)
+	switch {
+	case err == nil:
+		log.Debug("probe: LWA accepts the current secret", zap.String("version_id", f.snap.Current.ID))
+	case rejectsSecret(err):
+		log.Error("probe: LWA rejects the stored current secret: the application may already be locked out; restore a working secret (see the runbook)",
+			zap.String("version_id", f.snap.Current.ID), zap.Error(err))
+	default:
+		a.probeAt = earlier(a.probeAt, now.Add(time.Hour))
+		log.Warn("probe: could not reach LWA to prove the current secret; trying again within the hour", zap.Error(err))
+	}
+}
+
+// noteValidity records what a token call with AWSCURRENT said of it; a failure that is not a
+// verdict leaves the last one standing.
+func noteValidity(a *appState, err error, now time.Time) {
+	switch {
+	case err == nil:
+		a.setStatus(func(s *Status) { s.CurrentValid, s.LastProbe = Valid, now })
+	case rejectsSecret(err):
+		a.setStatus(func(s *Status) { s.CurrentValid, s.LastProbe = Invalid, now })
+	}
 }
 
 // publish writes what a plan knows into the status.
-func publish(s *Status, f facts, act action) {
+func publish(s *Status, f facts, act action, set Settings) {
 	st := f.snap.State
 	s.Known, s.ConsecutiveFailures, s.LastError = true, 0, ""
 	s.Phase = act.phase
@@ -216,6 +263,14 @@ func publish(s *Status, f facts, act action) {
 	s.RequestedAt = time.Time{}
 	if st.RequestPending() {
 		s.RequestedAt = st.Request.At
+	}
+	s.Canary, s.CanaryInterval = f.app.Canary, 0
+	if f.app.Canary {
+		s.CanaryInterval = set.CanaryEvery
+	}
+	s.CurrentMintedAt = time.Time{}
+	if exp := f.snap.Current.Record.ExpiresAt; !exp.IsZero() {
+		s.CurrentMintedAt = exp.Add(-spapi.SecretLifetime)
 	}
 }
 

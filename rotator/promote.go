@@ -47,6 +47,7 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, f facts, v 
 		return verifyRetry
 	}
 	r.checkpoint(StepPromoted)
+	a.knownCurrent = v.ID
 	now := r.clock.Now()
 	// A SIGUSR1 that arrived while this rotation finished is answered by it.
 	a.manual.Store(false)
@@ -55,6 +56,7 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, f facts, v 
 		s.CurrentExpiry = v.Record.ExpiresAt
 		s.PreviousExpiry = v.Record.PreviousExpiresAt
 		s.InFlightSince = time.Time{}
+		s.CurrentValid, s.LastProbe = Valid, now // it just minted a token
 	})
 	r.obs.Rotation(app.Name, ResultSuccess)
 	log.Info("new secret verified and promoted to AWSCURRENT; the old one stays as AWSPREVIOUS until it expires",
@@ -84,11 +86,15 @@ func promoted(f facts, v vault.Version, st vault.RotationState) facts {
 // back: when the plan only waits, the status and the next pass are set from it; when it would
 // act, the next pass acts on a fresh snapshot instead.
 func (r *Rotator) replan(a *appState, f facts) {
-	act := plan(f, r.settings(), r.clock.Now(), r.rand())
+	set := r.settings()
+	act := plan(f, set, r.clock.Now(), r.rand())
 	if act.request || act.watchdog || act.clearRequest || act.resume || act.clearPending != "" {
 		a.dirty.Store(true)
 	} else {
-		a.setStatus(func(s *Status) { publish(s, f, act) })
+		if !act.nextProbe.IsZero() {
+			a.probeAt = act.nextProbe
+		}
+		a.setStatus(func(s *Status) { publish(s, f, act, set) })
 		a.nextAt.Store(act.wakeAt.UnixNano())
 	}
 	r.poke()

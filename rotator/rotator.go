@@ -95,6 +95,13 @@ type appState struct {
 	dirty  atomic.Bool
 	nextAt atomic.Int64 // unix nanoseconds of the next planned pass; 0: at once
 	status atomic.Pointer[Status]
+
+	// Guarded by work:
+	// probeAt is when AWSCURRENT is next proven with LWA (zero before the first pass).
+	probeAt time.Time
+	// knownCurrent is the AWSCURRENT version this process last saw or promoted, so a version
+	// moved there by someone else is noticed.
+	knownCurrent string
 }
 
 // New builds a Rotator from o.

@@ -35,6 +35,11 @@ var exported = map[string]bool{
 	"lwa_rotator_rotations_total":                              false,
 	"lwa_rotator_notifications_total":                          false,
 	"lwa_rotator_notifications_unknown_version_total":          false,
+	"lwa_rotator_current_secret_valid":                         false,
+	"lwa_rotator_last_probe_timestamp_seconds":                 false,
+	"lwa_rotator_current_changed_externally_total":             false,
+	"lwa_rotator_canary_last_success_timestamp_seconds":        false,
+	"lwa_rotator_canary_interval_seconds":                      false,
 	"lwa_rotator_notifications_sns_envelope_total":             false,
 	"lwa_rotator_api_requests_total":                           false,
 	"lwa_rotator_sqs_polls_total":                              false,
@@ -81,7 +86,8 @@ func (s snapshot) Snapshot() []rotator.Status { return s }
 func TestExportedListMatchesMetricsPackage(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, snapshot{{App: "a", CurrentExpiry: time.Unix(1e9, 0)}}, func() bool { return true }, "test", "")
+	m := metrics.New(reg, snapshot{{App: "a", CurrentExpiry: time.Unix(1e9, 0), CurrentValid: rotator.Valid, Canary: true, CanaryInterval: time.Hour}},
+		func() bool { return true }, "test", "")
 	m.Init([]string{"a"}, map[string]string{"https://sqs/q": "expiry"})
 	m.ObserveRequest("lwa", "token", 200, time.Millisecond)
 	m.DeadLetters("expiry", 0)

@@ -71,6 +71,9 @@ type EnvOptions struct {
 	// Apps is how many applications the world has (default 1); the first is also the Env's own
 	// AppName, ClientID, SecretID and FirstSecret.
 	Apps int
+	// Canary adds one more application, demo-canary, marked canary: true (a draft application
+	// rotated every canaryEvery through the production path).
+	Canary bool
 	// SkipSecret leaves the secrets uncreated (for seed): SecretID is the name the configuration
 	// names, and FirstSecret is still the secret the simulator accepts.
 	SkipSecret bool
@@ -113,6 +116,7 @@ type App struct {
 	Name, ClientID, AppID, SecretID string
 	FirstSecret                     secret.Value
 	FirstExpiry                     time.Time
+	Canary                          bool
 }
 
 // Env is a running sandbox world.
@@ -176,10 +180,17 @@ func NewEnv(ctx context.Context, o EnvOptions) (*Env, error) {
 	}
 	e.Sim = spapisim.New(spapisim.Options{Clock: o.Clock, Deliver: deliver, Log: o.Log, RotateInterval: o.RotateInterval})
 	now := o.Clock.Now()
-	for i := range o.Apps {
+	n := o.Apps
+	if o.Canary {
+		n++
+	}
+	for i := range n {
 		a := App{Name: "demo-app", ClientID: "amzn1.application-oa2-client." + randHex(16), AppID: "amzn1.sp.solution." + randHex(16),
 			FirstSecret: secret.New("amzn1.oa2-cs.v1." + randHex(32)), FirstExpiry: now.Add(o.SecretLifetimeLeft).UTC().Truncate(time.Millisecond)}
-		if i > 0 {
+		switch {
+		case i == o.Apps:
+			a.Name, a.Canary = "demo-canary", true
+		case i > 0:
 			a.Name = fmt.Sprintf("demo-app-%d", i+1)
 		}
 		a.SecretID = "lwa-rotator/" + o.Name + "/" + a.Name
@@ -224,6 +235,9 @@ func (e *Env) configYAML() string {
 	var apps strings.Builder
 	for _, a := range e.Applications {
 		fmt.Fprintf(&apps, "  - name: %s\n    clientId: %s\n    region: na\n    secretId: %s\n    applicationId: %s\n", a.Name, a.ClientID, a.SecretID, a.AppID)
+		if a.Canary {
+			apps.WriteString("    canary: true\n")
+		}
 		for _, line := range strings.Split(strings.TrimRight(o.AppConfig, "\n"), "\n") {
 			if line != "" {
 				apps.WriteString("    " + line + "\n")
