@@ -82,7 +82,27 @@ type Application struct {
 	// Canary marks a draft application rotated every canaryEvery through the same path as the
 	// others, so a broken pipeline shows long before a production secret is due.
 	Canary bool `yaml:"canary"`
+	// Webhook, when its url is set, is told of every promotion of this application's secret so
+	// the services that cache it can reload (docs/consumers.md).
+	Webhook Webhook `yaml:"webhook"`
 }
+
+// Webhook is an HTTP endpoint told of each promotion: a signed JSON event that never carries the
+// secret. The HMAC key comes from exactly one of HMACKeySecretID and HMACKeyFile, and is re-read
+// on every reload.
+type Webhook struct {
+	URL string `yaml:"url"`
+	// HMACKeySecretID is a Secrets Manager secret (name or ARN) holding the signing key.
+	HMACKeySecretID string `yaml:"hmacKeySecretId"`
+	// HMACKeyFile is a file holding the signing key (a mounted Kubernetes secret, say).
+	HMACKeyFile string `yaml:"hmacKeyFile"`
+	// RetryFor bounds how long an unacknowledged event is retried (default 6d); delivery also
+	// stops an hour before the previous secret expires, when the news is no longer useful.
+	RetryFor Duration `yaml:"retryFor"`
+}
+
+// Enabled reports whether the application has a webhook.
+func (w Webhook) Enabled() bool { return w.URL != "" }
 
 // Endpoints are address overrides for the sandbox and tests.
 type Endpoints struct {
@@ -107,6 +127,9 @@ const (
 	// DefaultCanaryEvery: Amazon's guide says to rotate a draft application first; weekly keeps
 	// the whole pipeline proven between two production rotations months apart.
 	DefaultCanaryEvery = 7 * 24 * time.Hour
+	// DefaultWebhookRetryFor keeps retrying a webhook for most of the 7 days the previous
+	// secret still works.
+	DefaultWebhookRetryFor = 6 * 24 * time.Hour
 )
 
 // Load reads path, applies the LWA_ROTATOR_* overrides found through getenv, fills defaults and
@@ -185,6 +208,11 @@ func (c *Config) applyDefaults() {
 	}
 	if c.AtRest == "" {
 		c.AtRest = "refuse"
+	}
+	for i := range c.Applications {
+		if w := &c.Applications[i].Webhook; w.Enabled() && w.RetryFor == 0 {
+			w.RetryFor = Duration(DefaultWebhookRetryFor)
+		}
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/internal/webhook"
 	"github.com/spapi-tools/lwa-rotator/metrics"
 	"github.com/spapi-tools/lwa-rotator/rotator"
 )
@@ -43,7 +45,16 @@ var exported = map[string]bool{
 	"lwa_rotator_api_requests_total":                           false,
 	"lwa_rotator_sqs_polls_total":                              false,
 	"lwa_rotator_dead_letter_messages":                         false,
+	"lwa_rotator_webhook_deliveries_total":                     false,
+	"lwa_rotator_webhook_acknowledged":                         false,
 	"lwa_rotator_api_request_duration_seconds":                 true, // histogram
+}
+
+// onlyWithWebhook are series that exist only for applications with a webhook configured; the
+// sandbox has none, so its scrape lacks them.
+var onlyWithWebhook = map[string]bool{
+	"lwa_rotator_webhook_deliveries_total": true,
+	"lwa_rotator_webhook_acknowledged":     true,
 }
 
 var metricToken = regexp.MustCompile(`lwa_rotator_[a-z_]+`)
@@ -81,6 +92,9 @@ func TestExportedListMatchesMetricsPackage(t *testing.T) {
 	m.Init([]string{"a"}, map[string]string{"https://sqs/q": "expiry"})
 	m.ObserveRequest("lwa", "token", 200, time.Millisecond)
 	m.DeadLetters("expiry", 0)
+	// The webhook's series live in their own package, registered on the daemon's registry.
+	webhook.New(webhook.Options{Clock: clock.NewFake(time.Unix(1e9, 0)), Registerer: reg}).
+		Configure([]webhook.Target{{App: "a", URL: "https://hooks.example.com/", Key: webhook.KeySource{File: "/k"}}})
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatalf("gathering: %v", err)
