@@ -57,18 +57,25 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge := func(d *prometheus.Desc, v float64) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, s.App)
 		}
+		// A timestamp that is not set says nothing an absent series does not: no rule or panel
+		// reads its zero, and leaving it out keeps a scrape of a thousand applications small.
+		stamp := func(d *prometheus.Desc, t time.Time) {
+			if !t.IsZero() {
+				gauge(d, ts(t))
+			}
+		}
 		gauge(descExpiry, ts(s.CurrentExpiry))
-		gauge(descPrevExpiry, ts(s.PreviousExpiry))
+		stamp(descPrevExpiry, s.PreviousExpiry)
 		gauge(descNext, ts(s.NextRotation))
-		gauge(descLastSuccess, ts(s.LastSuccess))
+		stamp(descLastSuccess, s.LastSuccess)
 		gauge(descInFlight, boolf(!s.InFlightSince.IsZero()))
-		gauge(descInFlightSince, ts(s.InFlightSince))
+		stamp(descInFlightSince, s.InFlightSince)
 		gauge(descAppReady, boolf(s.Known && s.ConsecutiveFailures == 0))
 		if s.CurrentValid != rotator.ValidityUnknown {
 			gauge(descValid, boolf(s.CurrentValid == rotator.Valid))
 		}
-		gauge(descLastProbe, ts(s.LastProbe))
-		gauge(descPendingSince, ts(s.PendingSince))
+		stamp(descLastProbe, s.LastProbe)
+		stamp(descPendingSince, s.PendingSince)
 		ch <- prometheus.MustNewConstMetric(descExternal, prometheus.CounterValue, float64(s.ExternalChanges), s.App)
 		if s.Canary {
 			gauge(descCanaryLast, ts(s.CurrentMintedAt))

@@ -57,6 +57,13 @@ var onlyWithWebhook = map[string]bool{
 	"lwa_rotator_webhook_acknowledged":     true,
 }
 
+// onlyWhileSet are the timestamps exported only while they are set (no rotation in flight, no
+// secret waiting to be promoted: none in a settled sandbox).
+var onlyWhileSet = map[string]bool{
+	"lwa_rotator_rotation_in_flight_since_timestamp_seconds": true,
+	"lwa_rotator_pending_secret_since_timestamp_seconds":     true,
+}
+
 var metricToken = regexp.MustCompile(`lwa_rotator_[a-z_]+`)
 
 // unknownMetrics returns the lwa_rotator_* names in expr that the daemon does not export.
@@ -87,7 +94,9 @@ func (s snapshot) Snapshot() []rotator.Status { return s }
 func TestExportedListMatchesMetricsPackage(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, snapshot{{App: "a", CurrentExpiry: time.Unix(1e9, 0), CurrentValid: rotator.Valid, Canary: true, CanaryInterval: time.Hour}},
+	set := time.Unix(1e9, 0)
+	m := metrics.New(reg, snapshot{{App: "a", CurrentExpiry: set, PreviousExpiry: set, LastSuccess: set, InFlightSince: set, LastProbe: set,
+		PendingSince: set, CurrentValid: rotator.Valid, Canary: true, CanaryInterval: time.Hour}},
 		func() bool { return true }, "test", "")
 	m.Init([]string{"a"}, map[string]string{"https://sqs/q": "expiry"})
 	m.ObserveRequest("lwa", "token", 200, time.Millisecond)

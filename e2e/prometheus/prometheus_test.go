@@ -211,7 +211,7 @@ func checkScrape(ctx context.Context, t *testing.T, url string) {
 		t.Logf("promtool check metrics (exit 0) said:\n%s", out)
 	}
 	for name, histogram := range exported {
-		if onlyWithWebhook[name] {
+		if onlyWithWebhook[name] || onlyWhileSet[name] {
 			continue
 		}
 		series := name
