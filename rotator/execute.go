@@ -36,60 +36,51 @@ func (r *Rotator) pass(ctx context.Context, a *appState) time.Time {
 	}
 	a.setStatus(func(st *Status) { publish(st, f, act, s, now) })
 	log = log.With(rotationID(f.snap.State.RotationID))
-	switch {
-	case act.clearPending != "":
+	if act.clearPending != "" || act.resume {
+		return r.settle(ctx, a, f, act, log)
+	}
+	return r.perform(ctx, a, f, act, log)
+}
+
+// settle finishes or clears a pending version, as the plan says; the next pass plans on the
+// labels this leaves.
+func (r *Rotator) settle(ctx context.Context, a *appState, f facts, act action, log *zap.Logger) time.Time {
+	now := r.clock.Now()
+	if act.clearPending != "" {
 		log.Info("clearing a pending version that is not newer than the current secret", zap.String("pending_version_id", act.clearPending))
 		if err := r.vault.ClearPendingOn(ctx, f.snap, act.clearPending, false); err != nil {
 			log.Warn("clearing a stale pending version", zap.Error(err))
 			return act.wakeAt
 		}
-		return now // plan again on the new labels
-	case act.resume:
-		log.Info("resuming an interrupted rotation from its pending version", zap.String("pending_version_id", f.snap.Pending.ID))
-		switch r.verifyAndPromote(ctx, a, f, *f.snap.Pending, true, log) {
-		case verifyRetry:
-			// LWA or Secrets Manager is failing: back off, so an outage costs a dozen calls an
-			// hour, not one every few seconds.
-			a.resumeFailures++
-			return now.Add(backoff.Equal(a.resumeFailures, vaultRetryMin, vaultRetryMax, r.rand))
-		case verifyPromoted:
-			a.resumeFailures = 0
-			return time.Unix(0, a.nextAt.Load()) // replan set it from what the promotion wrote
-		}
-		a.resumeFailures = 0
 		return now
 	}
-	return r.perform(ctx, a, f, act, log)
+	log.Info("resuming an interrupted rotation from its pending version", zap.String("pending_version_id", f.snap.Pending.ID))
+	switch r.verifyAndPromote(ctx, a, f, *f.snap.Pending, true, log) {
+	case verifyRetry:
+		// LWA or Secrets Manager is failing: back off, so an outage costs a dozen calls an
+		// hour, not one every few seconds.
+		a.resumeFailures++
+		return now.Add(backoff.Equal(a.resumeFailures, vaultRetryMin, vaultRetryMax, r.rand))
+	case verifyPromoted:
+		a.resumeFailures = 0
+		return time.Unix(0, a.nextAt.Load()) // replan set it from what the promotion wrote
+	}
+	a.resumeFailures = 0
+	return now
 }
 
-// perform carries out the scheduler's part of a plan: watchdog, request clean-up, rotate call.
+// perform carries out the scheduler's part of a plan: finished or timed-out bookkeeping, request
+// clean-up, the probe, the rotate call.
 func (r *Rotator) perform(ctx context.Context, a *appState, f facts, act action, log *zap.Logger) time.Time {
-	app, st := *a.app.Load(), f.snap.State
-	if act.finished {
-		if err := r.vault.SaveChanges(ctx, app.SecretID, st, *act.save); err != nil {
-			log.Warn("clearing the bookkeeping of a finished rotation; will retry", zap.Error(err))
-			return r.clock.Now().Add(vaultRetryMin)
-		}
-		r.promotionSeen(a, f.snap.Current)
-		log.Info("the latest rotate call's secret is already AWSCURRENT; rotation state cleared", zap.String("version_id", f.snap.Current.ID))
-		st = *act.save
-	}
-	if act.watchdog {
-		r.obs.Rotation(app.Name, ResultTimeout)
-		a.setStatus(func(s *Status) { s.InFlightSince = time.Time{} })
-		log.Error("no new secret arrived within the await deadline; requesting again while the old secret still works",
-			zap.Time("requested_at", st.RequestedAt), zap.Int("attempts", act.save.Attempts), zap.Time("next_attempt_at", act.save.NextAttemptAt))
-		if err := r.vault.SaveChanges(ctx, app.SecretID, st, *act.save); err != nil {
-			log.Error("saving rotation state", zap.Error(err))
-			return r.clock.Now().Add(vaultRetryMin)
-		}
-		st = *act.save
+	st, ok := r.bookkeep(ctx, a, f, act, log)
+	if !ok {
+		return r.clock.Now().Add(vaultRetryMin)
 	}
 	if act.invalidRequest {
 		log.Warn("removing a rotation request whose " + vault.TagRequestAt + " tag is not an RFC 3339 time; ask again with lwa-rotator rotate")
 	}
 	if act.clearRequest {
-		if err := r.vault.ClearRequest(ctx, app.SecretID); err != nil {
+		if err := r.vault.ClearRequest(ctx, a.app.Load().SecretID); err != nil {
 			log.Warn("removing a served rotation request", zap.Error(err))
 		} else {
 			st.ServedRequest, st.Request = time.Time{}, vault.RotationRequest{}
@@ -107,6 +98,33 @@ func (r *Rotator) perform(ctx context.Context, a *appState, f facts, act action,
 	return r.request(ctx, a, f, st, act)
 }
 
+// bookkeep saves what a finished rotation or the watchdog leaves in the tags, and returns the
+// state the vault then holds; false when the save failed.
+func (r *Rotator) bookkeep(ctx context.Context, a *appState, f facts, act action, log *zap.Logger) (vault.RotationState, bool) {
+	app, st := *a.app.Load(), f.snap.State
+	switch {
+	case act.finished:
+		if err := r.vault.SaveChanges(ctx, app.SecretID, st, *act.save); err != nil {
+			log.Warn("clearing the bookkeeping of a finished rotation; will retry", zap.Error(err))
+			return st, false
+		}
+		r.promotionSeen(a, f.snap.Current)
+		log.Info("the latest rotate call's secret is already AWSCURRENT; rotation state cleared", zap.String("version_id", f.snap.Current.ID))
+	case act.watchdog:
+		r.obs.Rotation(app.Name, ResultTimeout)
+		a.setStatus(func(s *Status) { s.InFlightSince = time.Time{} })
+		log.Error("no new secret arrived within the await deadline; requesting again while the old secret still works",
+			zap.Time("requested_at", st.RequestedAt), zap.Int("attempts", act.save.Attempts), zap.Time("next_attempt_at", act.save.NextAttemptAt))
+		if err := r.vault.SaveChanges(ctx, app.SecretID, st, *act.save); err != nil {
+			log.Error("saving rotation state", zap.Error(err))
+			return st, false
+		}
+	default:
+		return st, true
+	}
+	return *act.save, true
+}
+
 // request saves the intent, then asks Amazon for a new secret. The intent is saved before the
 // call, so a process killed right after a successful call waits for the secret instead of
 // rotating a second time.
@@ -117,25 +135,9 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 		in.RotationID = newRotationID()
 	}
 	log := r.log.With(zap.String("app", app.Name), zap.String("secret_id", app.SecretID), rotationID(in.RotationID))
-	if err := r.vault.SaveChanges(ctx, app.SecretID, st, in); err != nil {
-		if errors.Is(err, vault.ErrNoTagRoom) {
-			// Retrying cannot help until someone removes tags: say so once an hour, not in a loop.
-			a.setStatus(func(s *Status) { s.LastError = err.Error() })
-			log.Error("saving rotation intent: no room for the daemon's tags; not rotating", zap.Error(err))
-			return now.Add(idleRecheck)
-		}
-		log.Error("saving rotation intent; not rotating yet", zap.Error(err))
-		return now.Add(backoff.Equal(1, vaultRetryMin, vaultRetryMax, r.rand))
+	if wait, ok := r.saveIntent(ctx, a, st, in, log); !ok {
+		return now.Add(wait)
 	}
-	a.setStatus(func(s *Status) { s.InFlightSince = now })
-	r.checkpoint(StepIntentSaved)
-	forRequest := st.RequestPending()
-	fields := []zap.Field{zap.Bool("manual", a.manual.Load()), zap.Int("attempts", in.Attempts)}
-	if forRequest {
-		fields = append(fields, zap.Time("request_at", st.Request.At), zap.String("request_by", st.Request.By))
-	}
-	log.Info("rotation due; requesting a new client secret", fields...)
-
 	tok, err := r.lwa.Token(ctx, app.ClientID, f.snap.Current.Record.ClientSecret)
 	noteValidity(a, err, now) // the rotate request's token call is that day's probe too
 	if err != nil {
@@ -154,7 +156,7 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 	r.checkpoint(StepRotateCalled)
 	r.obs.Rotation(app.Name, ResultRequested)
 	log.Info("rotation accepted; awaiting the new secret on SQS", zap.String("request_id", reqID))
-	if forRequest {
+	if st.RequestPending() {
 		a.setStatus(func(s *Status) { s.RequestedAt = time.Time{} })
 		if err := r.vault.ClearRequest(ctx, app.SecretID); err != nil {
 			// Served is saved, so the request is not acted on twice; a later pass removes it.
@@ -162,6 +164,29 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 		}
 	}
 	return act.wakeAt
+}
+
+// saveIntent writes the intent before the rotate call; on failure it says how long to wait.
+func (r *Rotator) saveIntent(ctx context.Context, a *appState, st, in vault.RotationState, log *zap.Logger) (time.Duration, bool) {
+	if err := r.vault.SaveChanges(ctx, a.app.Load().SecretID, st, in); err != nil {
+		if errors.Is(err, vault.ErrNoTagRoom) {
+			// Retrying cannot help until someone removes tags: say so once an hour, not in a loop.
+			a.setStatus(func(s *Status) { s.LastError = err.Error() })
+			log.Error("saving rotation intent: no room for the daemon's tags; not rotating", zap.Error(err))
+			return idleRecheck, false
+		}
+		log.Error("saving rotation intent; not rotating yet", zap.Error(err))
+		return backoff.Equal(1, vaultRetryMin, vaultRetryMax, r.rand), false
+	}
+	now := r.clock.Now()
+	a.setStatus(func(s *Status) { s.InFlightSince = now })
+	r.checkpoint(StepIntentSaved)
+	fields := []zap.Field{zap.Bool("manual", a.manual.Load()), zap.Int("attempts", in.Attempts)}
+	if st.RequestPending() {
+		fields = append(fields, zap.Time("request_at", st.Request.At), zap.String("request_by", st.Request.By))
+	}
+	log.Info("rotation due; requesting a new client secret", fields...)
+	return 0, true
 }
 
 // failedBeforeCall undoes the intent's record of a call that never reached Amazon.
@@ -217,17 +242,19 @@ func afterFailedRequest(st vault.RotationState, err error, now time.Time, s Sett
 }
 
 // promotionSeen counts a promotion this process finds done (a crash, a lost answer, another
-// replica) unless it counted it itself. The caller holds a.work.
+// replica), and tells the consumers' hook, unless it did both itself. The caller holds a.work.
 func (r *Rotator) promotionSeen(a *appState, cur vault.Version) {
 	if a.counted == cur.ID {
 		return
 	}
 	a.counted = cur.ID
-	now := r.clock.Now()
+	app, now := *a.app.Load(), r.clock.Now()
 	a.setStatus(func(s *Status) {
 		s.LastSuccess, s.CurrentExpiry, s.PreviousExpiry, s.InFlightSince = now, cur.Record.ExpiresAt, cur.Record.PreviousExpiresAt, time.Time{}
 	})
-	r.obs.Rotation(a.app.Load().Name, ResultSuccess)
+	r.obs.Rotation(app.Name, ResultSuccess)
+	r.promoted(Promotion{App: app.Name, SecretID: app.SecretID, VersionID: cur.ID, ExpiresAt: cur.Record.ExpiresAt,
+		PreviousExpiresAt: cur.Record.PreviousExpiresAt, At: now})
 }
 
 // read takes the application's snapshot. The caller holds a.work.

@@ -106,14 +106,26 @@ func (r *Rotator) receive(ctx context.Context, a *appState, n notifications.Noti
 		}
 		return r.receive(ctx, a, n, log, false)
 	}
+	if failed := r.writeVerdict(ctx, a, f, v, log); failed != nil {
+		return handled(app, notifications.OutcomeFailed, failed)
+	}
+	if v.stage {
+		return r.stageAndPromote(ctx, a, f, v, log)
+	}
+	return handled(app, v.outcome, func() { say(log, v, f, r.settings()) })
+}
+
+// writeVerdict makes a verdict's tag and label writes (staging aside); on a failure it returns
+// the line that says so.
+func (r *Rotator) writeVerdict(ctx context.Context, a *appState, f facts, v verdict, log *zap.Logger) func() {
 	if v.clearPending != "" {
 		if err := r.vault.ClearPendingOn(ctx, f.snap, v.clearPending, false); err != nil && !errors.Is(err, vault.ErrNotFound) {
-			return handled(app, notifications.OutcomeFailed, func() { log.Warn("clearing a stale pending version; will retry", zap.Error(err)) })
+			return func() { log.Warn("clearing a stale pending version; will retry", zap.Error(err)) }
 		}
 	}
 	if v.save != nil {
-		if err := r.vault.SaveChanges(ctx, app.SecretID, f.snap.State, *v.save); err != nil {
-			return handled(app, notifications.OutcomeFailed, func() { log.Warn("saving rotation state for a notification; will retry", zap.Error(err)) })
+		if err := r.vault.SaveChanges(ctx, f.app.SecretID, f.snap.State, *v.save); err != nil {
+			return func() { log.Warn("saving rotation state for a notification; will retry", zap.Error(err)) }
 		}
 		if v.outcome == notifications.OutcomeDuplicate {
 			// The rotation was finished before this redelivery (a crash or a lost answer after
@@ -125,10 +137,7 @@ func (r *Rotator) receive(ctx context.Context, a *appState, n notifications.Noti
 	if v.wake {
 		a.dirty.Store(true)
 	}
-	if v.stage {
-		return r.stageAndPromote(ctx, a, f, v, log)
-	}
-	return handled(app, v.outcome, func() { say(log, v, f, r.settings()) })
+	return nil
 }
 
 // stageAndPromote puts the new secret as AWSPENDING, then verifies and promotes it.

@@ -43,9 +43,10 @@ type Options struct {
 	// PassConcurrency is how many applications one scheduler pass works on at once (0 or 1: one
 	// at a time, in configuration order, as deterministic tests need).
 	PassConcurrency int
-	// Promoted, when set, is told of every promotion once its bookkeeping is saved, so the
-	// applications that read the secret can be notified. It is called with the application's
-	// work lock held: it must hand the event off and return at once.
+	// Promoted, when set, is told of every promotion once AWSCURRENT has moved (or a promotion
+	// this process did not see is found done), so the applications that read the secret can be
+	// notified. It is called with the application's work lock held: it must hand the event off
+	// and return at once.
 	Promoted func(Promotion)
 }
 
