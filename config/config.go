@@ -37,6 +37,12 @@ type Config struct {
 	// requested with `lwa-rotator rotate` (one DescribeSecret per application per round; a round
 	// is never shorter than one second per application).
 	RequestPollInterval Duration `yaml:"requestPollInterval"`
+	// ProbeInterval is how often each application's AWSCURRENT secret is proven with one LWA
+	// token call (jittered), so a secret rotated in the Developer Console or edited by hand is
+	// noticed within a day rather than at the next rotation.
+	ProbeInterval Duration `yaml:"probeInterval"`
+	// CanaryEvery is how often an application marked canary is rotated, whatever its expiry.
+	CanaryEvery Duration `yaml:"canaryEvery"`
 	// AtRest says what start-up does when a queue lacks server-side encryption or a secret is not
 	// encrypted with the configured customer-managed key: "refuse" (default) or "warn".
 	AtRest string `yaml:"atRest"`
@@ -73,7 +79,30 @@ type Application struct {
 	SecretID string `yaml:"secretId"`
 	// ApplicationID (amzn1.sp.solution.…), when set, must match the notifications' metadata.
 	ApplicationID string `yaml:"applicationId"`
+	// Canary marks a draft application rotated every canaryEvery through the same path as the
+	// others, so a broken pipeline shows long before a production secret is due.
+	Canary bool `yaml:"canary"`
+	// Webhook, when its url is set, is told of every promotion of this application's secret so
+	// the services that cache it can reload (docs/consumers.md).
+	Webhook Webhook `yaml:"webhook"`
 }
+
+// Webhook is an HTTP endpoint told of each promotion: a signed JSON event that never carries the
+// secret. The HMAC key comes from exactly one of HMACKeySecretID and HMACKeyFile, and is re-read
+// on every reload.
+type Webhook struct {
+	URL string `yaml:"url"`
+	// HMACKeySecretID is a Secrets Manager secret (name or ARN) holding the signing key.
+	HMACKeySecretID string `yaml:"hmacKeySecretId"`
+	// HMACKeyFile is a file holding the signing key (a mounted Kubernetes secret, say).
+	HMACKeyFile string `yaml:"hmacKeyFile"`
+	// RetryFor bounds how long an unacknowledged event is retried (default 6d); delivery also
+	// stops an hour before the previous secret expires, when the news is no longer useful.
+	RetryFor Duration `yaml:"retryFor"`
+}
+
+// Enabled reports whether the application has a webhook.
+func (w Webhook) Enabled() bool { return w.URL != "" }
 
 // Endpoints are address overrides for the sandbox and tests.
 type Endpoints struct {
@@ -93,6 +122,14 @@ const (
 	DefaultSecretFormat  = "lwa-rotator"
 	// DefaultRequestPollInterval bounds how long a rotation request waits for the daemon.
 	DefaultRequestPollInterval = time.Minute
+	// DefaultProbeInterval: a secret changed behind the daemon's back is found within a day.
+	DefaultProbeInterval = 24 * time.Hour
+	// DefaultCanaryEvery: Amazon's guide says to rotate a draft application first; weekly keeps
+	// the whole pipeline proven between two production rotations months apart.
+	DefaultCanaryEvery = 7 * 24 * time.Hour
+	// DefaultWebhookRetryFor keeps retrying a webhook for most of the 7 days the previous
+	// secret still works.
+	DefaultWebhookRetryFor = 6 * 24 * time.Hour
 )
 
 // Load reads path, applies the LWA_ROTATOR_* overrides found through getenv, fills defaults and
@@ -148,6 +185,12 @@ func (c *Config) applyDefaults() {
 	if c.RequestPollInterval == 0 {
 		c.RequestPollInterval = Duration(DefaultRequestPollInterval)
 	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = Duration(DefaultProbeInterval)
+	}
+	if c.CanaryEvery == 0 {
+		c.CanaryEvery = Duration(DefaultCanaryEvery)
+	}
 	if c.Queues.VisibilityTimeout == 0 {
 		c.Queues.VisibilityTimeout = Duration(time.Minute)
 	}
@@ -165,6 +208,11 @@ func (c *Config) applyDefaults() {
 	}
 	if c.AtRest == "" {
 		c.AtRest = "refuse"
+	}
+	for i := range c.Applications {
+		if w := &c.Applications[i].Webhook; w.Enabled() && w.RetryFor == 0 {
+			w.RetryFor = Duration(DefaultWebhookRetryFor)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -56,6 +57,13 @@ func (c *Config) validate(p *problems) {
 	}
 	if v := c.RequestPollInterval.D(); v < time.Second || v > 24*time.Hour {
 		p.at("requestPollInterval", "%s must be between 1s and 24h", v)
+	}
+	// Seconds are for tests and the sandbox; one LWA token call per application per interval.
+	if v := c.ProbeInterval.D(); v < time.Second || v > 7*24*time.Hour {
+		p.at("probeInterval", "%s must be between 1s and 168h", v)
+	}
+	if v := c.CanaryEvery.D(); v < time.Hour || v > 90*24*time.Hour {
+		p.at("canaryEvery", "%s must be between 1h and 2160h", v)
 	}
 	vis := c.Queues.VisibilityTimeout.D()
 	if vis < 5*time.Second || vis > sqsMaxVisibility {
@@ -153,6 +161,43 @@ func (c *Config) validate(p *problems) {
 		if a.ApplicationID != "" && !appIDShape.MatchString(a.ApplicationID) {
 			p.at(where+".applicationId", "does not look like an SP-API application id (amzn1.sp.solution.…)")
 		}
+		c.validateWebhook(p, where+".webhook", a.Webhook)
+	}
+	// A webhook key read from an application's own secret would sign with the LWA secret.
+	for i, a := range c.Applications {
+		if id := a.Webhook.HMACKeySecretID; id != "" && secrets[id] {
+			p.at(fmt.Sprintf("applications[%d].webhook.hmacKeySecretId", i), "names an application's LWA secret; the signing key needs a secret of its own")
+		}
+	}
+}
+
+// validateWebhook checks one application's webhook block; an empty block means no webhook.
+func (c *Config) validateWebhook(p *problems, where string, w Webhook) {
+	if w == (Webhook{}) {
+		return
+	}
+	if w.URL == "" {
+		p.at(where+".url", "required when the webhook block is set")
+	} else {
+		c.checkURL(p, where+".url", w.URL)
+		// Credentials in the URL would end up in proxies' and receivers' logs; the HMAC
+		// signature is how the receiver authenticates the daemon.
+		if u, err := url.Parse(w.URL); err == nil && u.User != nil {
+			p.at(where+".url", "must not carry a user name or password (the receiver checks the signature instead)")
+		}
+	}
+	switch {
+	case w.HMACKeySecretID == "" && w.HMACKeyFile == "":
+		p.at(where, "needs hmacKeySecretId or hmacKeyFile (the key that signs each event)")
+	case w.HMACKeySecretID != "" && w.HMACKeyFile != "":
+		p.at(where, "set only one of hmacKeySecretId and hmacKeyFile")
+	case w.HMACKeySecretID != "" && !secretIDShape.MatchString(w.HMACKeySecretID):
+		p.at(where+".hmacKeySecretId", "is not a Secrets Manager secret name or ARN")
+	case w.HMACKeyFile != "" && !filepath.IsAbs(w.HMACKeyFile):
+		p.at(where+".hmacKeyFile", "must be an absolute path")
+	}
+	if v := w.RetryFor.D(); v != 0 && (v < time.Minute || v > 7*24*time.Hour) {
+		p.at(where+".retryFor", "%s must be between 1m and 7d (the previous secret works 7 days)", v)
 	}
 }
 

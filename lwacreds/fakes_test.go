@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -16,158 +16,163 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go"
 
+	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
+	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-const clientID = "amzn1.application-oa2-client.consumer"
+const (
+	clientID   = "amzn1.application-oa2-client.consumer"
+	secretName = "lwa/consumer"
+)
 
-// fakeSM is Secrets Manager's GetSecretValue by staging label, as AWS documents it: a label
-// that is on no version is ResourceNotFoundException. Writes go through promote, which moves
-// labels the way PutSecretValue with the default stage does (AWSCURRENT to the new version,
-// AWSPREVIOUS to the one that had AWSCURRENT).
-type fakeSM struct {
+// Version ids, as ClientRequestToken: Secrets Manager wants 32 to 64 characters.
+const (
+	v1 = "11111111-1111-4111-8111-111111111111"
+	v2 = "22222222-2222-4222-8222-222222222222"
+)
+
+// countingSM is the shared in-memory Secrets Manager (fakesm) holding secretName, as the Store
+// reads it, plus what the Store's tests assert that fakesm does not record: reads per staging
+// label (fakesm counts per operation) and how many ran at once. Failures and holding a read
+// go through fakesm's Fault hook.
+type countingSM struct {
+	sm *fakesm.SM
+
 	mu       sync.Mutex
-	versions map[string]string   // version id → stored string
-	stages   map[string]string   // label → version id
-	reads    map[string]int      // label → GetSecretValue calls
-	fail     error               // returned by every read while set
-	gate     chan struct{}       // when set, every read waits for it to close
-	inFlight int                 // reads running now
-	maxFl    int                 // most reads ever running at once
-	seen     map[string][]string // label → version ids served
+	reads    map[string]int // label → GetSecretValue calls
+	inFlight int
+	maxFl    int           // most reads ever running at once
+	fail     error         // returned by every read while set
+	gate     chan struct{} // when set, every read waits for it to close
 }
 
-func newFakeSM() *fakeSM {
-	return &fakeSM{versions: map[string]string{}, stages: map[string]string{}, reads: map[string]int{}, seen: map[string][]string{}}
+// newSM creates secretName without a value, as CreateSecret without SecretString does: no
+// version carries AWSCURRENT until the first promote.
+func newSM(t *testing.T) *countingSM {
+	t.Helper()
+	c := &countingSM{reads: map[string]int{}}
+	c.sm = fakesm.New(fakesm.Options{Fault: c.fault})
+	if _, err := c.sm.CreateSecret(context.Background(), &sm.CreateSecretInput{Name: aws.String(secretName)}); err != nil {
+		t.Fatalf("creating %s: %v", secretName, err)
+	}
+	return c
 }
 
-func (f *fakeSM) promote(t *testing.T, versionID string, r vault.Record, format vault.Format) {
+func (c *countingSM) fault(op, _ string) fakesm.Fault {
+	if op != fakesm.OpGetSecretValue {
+		return fakesm.Fault{}
+	}
+	c.mu.Lock()
+	gate := c.gate
+	c.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return fakesm.Fault{Err: c.fail}
+}
+
+func (c *countingSM) GetSecretValue(ctx context.Context, in *sm.GetSecretValueInput, optFns ...func(*sm.Options)) (*sm.GetSecretValueOutput, error) {
+	stage := aws.ToString(in.VersionStage)
+	if stage == "" && in.VersionId == nil {
+		stage = vault.StageCurrent // AWS's documented default
+	}
+	c.mu.Lock()
+	c.reads[stage]++
+	c.inFlight++
+	c.maxFl = max(c.maxFl, c.inFlight)
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.inFlight--
+	}()
+	return c.sm.GetSecretValue(ctx, in, optFns...)
+}
+
+// promote stores r as a new version the way the daemon's PutSecretValue with the default stage
+// does: AWSCURRENT moves to it, AWSPREVIOUS to the version that had AWSCURRENT.
+func (c *countingSM) promote(t *testing.T, versionID string, r vault.Record, format vault.Format) {
 	t.Helper()
 	b, err := vault.Encode(r, format)
 	if err != nil {
 		t.Fatalf("encoding record: %v", err)
 	}
-	f.putRaw(versionID, string(b))
+	c.putRaw(t, versionID, string(b))
 }
 
-func (f *fakeSM) putRaw(versionID, body string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.versions[versionID] = body
-	if cur, ok := f.stages[vault.StageCurrent]; ok {
-		f.stages[vault.StagePrevious] = cur
+func (c *countingSM) putRaw(t *testing.T, versionID, body string) {
+	t.Helper()
+	if _, err := c.sm.PutSecretValue(context.Background(), &sm.PutSecretValueInput{
+		SecretId: aws.String(secretName), ClientRequestToken: aws.String(versionID), SecretString: aws.String(body),
+	}); err != nil {
+		t.Fatalf("putting version %s: %v", versionID, err)
 	}
-	f.stages[vault.StageCurrent] = versionID
 }
 
-func (f *fakeSM) setFail(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.fail = err
+func (c *countingSM) setFail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fail = err
 }
 
-func (f *fakeSM) setGate(g chan struct{}) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.gate = g
+func (c *countingSM) setGate(g chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gate = g
 }
 
-func (f *fakeSM) readCount(stage string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.reads[stage]
+func (c *countingSM) readCount(stage string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads[stage]
 }
 
-func (f *fakeSM) maxInFlight() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.maxFl
+func (c *countingSM) maxInFlight() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.maxFl
 }
 
-func (f *fakeSM) GetSecretValue(ctx context.Context, in *sm.GetSecretValueInput, _ ...func(*sm.Options)) (*sm.GetSecretValueOutput, error) {
-	f.mu.Lock()
-	stage := aws.ToString(in.VersionStage)
-	if stage == "" {
-		stage = vault.StageCurrent // AWS's documented default
-	}
-	f.reads[stage]++
-	f.inFlight++
-	f.maxFl = max(f.maxFl, f.inFlight)
-	gate := f.gate
-	f.mu.Unlock()
-	if gate != nil {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-		}
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.inFlight--
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	if f.fail != nil {
-		return nil, f.fail
-	}
-	id, ok := f.stages[stage]
-	if !ok {
-		return nil, &types.ResourceNotFoundException{Message: aws.String("Secrets Manager can't find the specified secret value for staging label: " + stage)}
-	}
-	f.seen[stage] = append(f.seen[stage], id)
-	return &sm.GetSecretValueOutput{
-		Name: in.SecretId, VersionId: aws.String(id), SecretString: aws.String(f.versions[id]),
-		VersionStages: []string{stage},
-	}, nil
+// lwaDoer is the shared LWA simulator's token endpoint (spapisim's handler, in process) as the
+// Doer a TokenSource calls. Whether a secret is accepted, the token and every error body are the
+// simulator's; the Doer records each form as sent and adds only what spapisim cannot be told:
+//   - spapisim answers the rotation scope's client_credentials grant alone, while lwacreds sends
+//     any scope and the refresh-token grant: after recording the form, the Doer hands the
+//     simulator the same client id and secret as the grant it knows.
+//   - spapisim.Options cannot set the token lifetime (amazon.Rules.TokenLifetime), so lifetime
+//     rewrites expires_in.
+//   - echo puts the submitted secrets in an invalid_client's error_description, as a careless
+//     server might; spapisim's bodies never do.
+type lwaDoer struct {
+	h        http.Handler
+	echo     bool
+	lifetime int // expires_in; 0 keeps the simulator's
+
+	mu    sync.Mutex
+	forms []url.Values
 }
 
-// fakeLWA is the LWA token endpoint as an http Doer: it accepts the secrets marked alive for a
-// client and answers invalid_client otherwise, with Amazon's error body.
-type fakeLWA struct {
-	mu       sync.Mutex
-	alive    map[string]bool // "clientID\x00secret"
-	forms    []url.Values
-	gate     chan struct{}
-	inFlight int
-	maxFl    int
-	echo     bool // put the submitted secret in error_description, as a careless server might
-	status   int  // when non-zero, answer this status with server_error
-	lifetime int  // expires_in; 0 means 3600
-	seq      int
-}
-
-func newFakeLWA() *fakeLWA { return &fakeLWA{alive: map[string]bool{}} }
-
-func (l *fakeLWA) allow(id string, s secret.Value) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.alive[id+"\x00"+s.Reveal()] = true
-}
-
-func (l *fakeLWA) revoke(id string, s secret.Value) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.alive, id+"\x00"+s.Reveal())
-}
-
-func (l *fakeLWA) calls() int {
+func (l *lwaDoer) calls() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.forms)
 }
 
-func (l *fakeLWA) form(i int) url.Values {
+func (l *lwaDoer) form(i int) url.Values {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.forms[i]
 }
 
-func (l *fakeLWA) Do(req *http.Request) (*http.Response, error) {
+func (l *lwaDoer) Do(req *http.Request) (*http.Response, error) {
 	b, err := io.ReadAll(req.Body)
 	if err != nil {
 		return nil, err
@@ -178,47 +183,72 @@ func (l *fakeLWA) Do(req *http.Request) (*http.Response, error) {
 	}
 	l.mu.Lock()
 	l.forms = append(l.forms, form)
-	l.inFlight++
-	l.maxFl = max(l.maxFl, l.inFlight)
-	gate := l.gate
 	l.mu.Unlock()
-	if gate != nil {
-		select {
-		case <-gate:
-		case <-req.Context().Done():
-		}
+
+	asSim := url.Values{
+		"grant_type": {"client_credentials"}, "scope": {spapi.Scope},
+		"client_id": {form.Get("client_id")}, "client_secret": {form.Get("client_secret")},
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.inFlight--
-	if err := req.Context().Err(); err != nil {
+	simReq, err := http.NewRequestWithContext(req.Context(), req.Method, req.URL.String(), strings.NewReader(asSim.Encode()))
+	if err != nil {
 		return nil, err
 	}
-	reply := func(status int, v any) (*http.Response, error) {
-		body, _ := json.Marshal(v)
-		return &http.Response{
-			StatusCode: status, Body: io.NopCloser(bytes.NewReader(body)),
-			Header: http.Header{"X-Amzn-Requestid": {fmt.Sprintf("req-%d", len(l.forms))}},
-		}, nil
+	simReq.Header = req.Header.Clone()
+	rec := httptest.NewRecorder()
+	l.h.ServeHTTP(rec, simReq)
+	if err := req.Context().Err(); err != nil {
+		return nil, err // a client whose request was abandoned gets no response
 	}
-	if l.status != 0 {
-		return reply(l.status, map[string]string{"error": "server_error", "error_description": "try later"})
+	resp := rec.Result()
+	switch {
+	case l.echo && resp.StatusCode == http.StatusUnauthorized:
+		rewriteBody(resp, func(m map[string]any) {
+			m["error_description"] = fmt.Sprint(m["error_description"], " for secret ", form.Get("client_secret"), " and refresh token ", form.Get("refresh_token"))
+		})
+	case l.lifetime != 0 && resp.StatusCode == http.StatusOK:
+		rewriteBody(resp, func(m map[string]any) { m["expires_in"] = l.lifetime })
 	}
-	if !l.alive[form.Get("client_id")+"\x00"+form.Get("client_secret")] {
-		desc := "Client authentication failed"
-		if l.echo {
-			desc += " for secret " + form.Get("client_secret") + " and refresh token " + form.Get("refresh_token")
-		}
-		return reply(http.StatusUnauthorized, map[string]string{"error": "invalid_client", "error_description": desc})
+	return resp, nil
+}
+
+func rewriteBody(resp *http.Response, edit func(map[string]any)) {
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m) // the simulator's bodies are JSON objects
+	edit(m)
+	b, _ := json.Marshal(m)
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+}
+
+// lwaIDs makes what the simulator invents predictable: access tokens Atza|token-1, -2, …; the
+// first secret a rotation mints is secret-two.
+type lwaIDs struct {
+	mu                     sync.Mutex
+	tokens, secrets, uuids int
+}
+
+func (g *lwaIDs) ClientSecret() secret.Value {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.secrets++
+	if g.secrets == 1 {
+		return secret.New("secret-two")
 	}
-	l.seq++
-	life := l.lifetime
-	if life == 0 {
-		life = 3600
-	}
-	return reply(http.StatusOK, map[string]any{
-		"access_token": fmt.Sprintf("Atza|token-%d", l.seq), "token_type": "bearer", "expires_in": life,
-	})
+	return secret.New(fmt.Sprintf("secret-%d", g.secrets+1))
+}
+
+func (g *lwaIDs) AccessToken() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.tokens++
+	return fmt.Sprintf("Atza|token-%d", g.tokens)
+}
+
+func (g *lwaIDs) UUID() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.uuids++
+	return fmt.Sprintf("00000000-0000-4000-8000-%012d", g.uuids)
 }
 
 // record makes a stored record for secret s expiring 180 days after t0, with the previous
@@ -251,4 +281,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-var errBoom = errors.New("AccessDeniedException: not authorized to perform secretsmanager:GetSecretValue")
+var errBoom = &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized to perform secretsmanager:GetSecretValue", Fault: smithy.FaultClient}

@@ -16,9 +16,6 @@ import (
 // maxTokenBody bounds a token response; LWA answers with a few hundred bytes.
 const maxTokenBody = 64 << 10
 
-// maxMessage keeps a server-supplied error text from flooding a log.
-const maxMessage = 512
-
 // exchange runs one token request with c and returns the token and its lifetime.
 func (ts *TokenSource) exchange(ctx context.Context, c Credentials) (Token, time.Duration, error) {
 	if c.ClientID == "" || c.ClientSecret.IsZero() {
@@ -52,16 +49,13 @@ func (ts *TokenSource) exchange(ctx context.Context, c Credentials) (Token, time
 	reqID := resp.Header.Get("x-amzn-RequestId")
 	hide := []string{c.ClientSecret.Reveal(), ts.grant.refreshToken.Reveal()}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		var e struct {
-			Error       string `json:"error"`
-			Description string `json:"error_description"`
+		e := spapi.LWAError(resp.StatusCode, resp.Header, body, ts.now(), hide...)
+		if e.Code == "invalid_grant" {
+			// The refresh-token grant's refusal (a revoked or wrong refresh token); spapi runs only
+			// client_credentials and so classifies it by status alone.
+			e.Kind = spapi.ErrUnauthorized
 		}
-		_ = json.Unmarshal(body, &e) // a body that is not JSON still gets its kind from the status
-		return Token{}, 0, &spapi.Error{
-			API: "lwa", Op: "token", StatusCode: resp.StatusCode, RequestID: reqID,
-			Code: scrub(e.Error, hide), Message: scrub(e.Description, hide),
-			Kind: lwaKind(e.Error, resp.StatusCode),
-		}
+		return Token{}, 0, e
 	}
 	if rerr != nil {
 		return Token{}, 0, &spapi.Error{API: "lwa", Op: "token", StatusCode: resp.StatusCode, RequestID: reqID, Kind: spapi.ErrTransient, Err: rerr}
@@ -84,41 +78,4 @@ func (ts *TokenSource) exchange(ctx context.Context, c Credentials) (Token, time
 
 func lwaErr(status int, code, reqID, msg string, kind, cause error) *spapi.Error {
 	return &spapi.Error{API: "lwa", Op: "token", StatusCode: status, Code: code, RequestID: reqID, Message: msg, Kind: kind, Err: cause}
-}
-
-// lwaKind follows the OAuth error code before the status: LWA answers invalid_client with 400
-// as well as 401.
-func lwaKind(code string, status int) error {
-	switch code {
-	case "invalid_client":
-		return spapi.ErrInvalidClient
-	case "unauthorized_client", "invalid_scope", "access_denied", "invalid_grant":
-		return spapi.ErrUnauthorized
-	case "server_error", "temporarily_unavailable":
-		return spapi.ErrTransient
-	}
-	switch {
-	case status == http.StatusUnauthorized:
-		return spapi.ErrInvalidClient
-	case status == http.StatusForbidden:
-		return spapi.ErrUnauthorized
-	case status == http.StatusTooManyRequests:
-		return spapi.ErrThrottled
-	case status >= 500:
-		return spapi.ErrTransient
-	}
-	return spapi.ErrRequest
-}
-
-// scrub keeps a server-supplied string from carrying a secret into an error, and keeps it short.
-func scrub(s string, hide []string) string {
-	for _, h := range hide {
-		if h != "" {
-			s = strings.ReplaceAll(s, h, secret.Redacted)
-		}
-	}
-	if len(s) > maxMessage {
-		s = s[:maxMessage] + "…"
-	}
-	return s
 }

@@ -16,10 +16,10 @@ import (
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
-func newStore(t *testing.T, f *fakeSM, clk *clock.Fake, o lwacreds.StoreOptions) *lwacreds.Store {
+func newStore(t *testing.T, f *countingSM, clk *clock.Fake, o lwacreds.StoreOptions) *lwacreds.Store {
 	t.Helper()
 	o.Now = clk.Now
-	s, err := lwacreds.NewStore(f, "lwa/consumer", o)
+	s, err := lwacreds.NewStore(f, secretName, o)
 	if err != nil {
 		t.Fatalf("NewStore: %v", err)
 	}
@@ -36,10 +36,10 @@ func TestNewStoreRefusesBadOptions(t *testing.T) {
 		want string
 	}{
 		{"no client", nil, "x", lwacreds.StoreOptions{}, "client is nil"},
-		{"no secret id", newFakeSM(), "", lwacreds.StoreOptions{}, "secret id is empty"},
-		{"unknown format", newFakeSM(), "x", lwacreds.StoreOptions{Format: "yaml"}, "format"},
-		{"negative interval", newFakeSM(), "x", lwacreds.StoreOptions{RefreshInterval: -time.Second}, "negative"},
-		{"interval near the 7 days", newFakeSM(), "x", lwacreds.StoreOptions{RefreshInterval: 7 * 24 * time.Hour}, "longer than"},
+		{"no secret id", newSM(t), "", lwacreds.StoreOptions{}, "secret id is empty"},
+		{"unknown format", newSM(t), "x", lwacreds.StoreOptions{Format: "yaml"}, "format"},
+		{"negative interval", newSM(t), "x", lwacreds.StoreOptions{RefreshInterval: -time.Second}, "negative"},
+		{"interval near the 7 days", newSM(t), "x", lwacreds.StoreOptions{RefreshInterval: 7 * 24 * time.Hour}, "longer than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,15 +66,15 @@ func TestStoreReadsBothFormats(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFakeSM()
+			f := newSM(t)
 			prevExp := t0.Add(7 * 24 * time.Hour)
-			f.promote(t, "v1", record("secret-one", prevExp), tt.stored)
+			f.promote(t, v1, record("secret-one", prevExp), tt.stored)
 			s := newStore(t, f, clock.NewFake(t0), lwacreds.StoreOptions{Format: tt.asked})
 			c, err := s.Credentials(context.Background())
 			if err != nil {
 				t.Fatalf("Credentials: %v", err)
 			}
-			if c.ClientID != clientID || c.ClientSecret.Reveal() != "secret-one" || c.VersionID != "v1" ||
+			if c.ClientID != clientID || c.ClientSecret.Reveal() != "secret-one" || c.VersionID != v1 ||
 				c.Stage != vault.StageCurrent || !c.ExpiresAt.Equal(t0.Add(180*24*time.Hour)) {
 				t.Errorf("Credentials = %+v, want %s/secret-one v1 AWSCURRENT expiring in 180 days", c, clientID)
 			}
@@ -96,9 +96,9 @@ func TestStoreCachesForTheRefreshInterval(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFakeSM()
+			f := newSM(t)
 			clk := clock.NewFake(t0)
-			f.promote(t, "v1", record("secret-one", time.Time{}), vault.FormatDefault)
+			f.promote(t, v1, record("secret-one", time.Time{}), vault.FormatDefault)
 			s := newStore(t, f, clk, lwacreds.StoreOptions{RefreshInterval: tt.interval})
 			ctx := context.Background()
 			for range 5 {
@@ -106,13 +106,13 @@ func TestStoreCachesForTheRefreshInterval(t *testing.T) {
 					t.Fatalf("Credentials: %v", err)
 				}
 			}
-			f.promote(t, "v2", record("secret-two", t0.Add(7*24*time.Hour)), vault.FormatDefault)
+			f.promote(t, v2, record("secret-two", t0.Add(7*24*time.Hour)), vault.FormatDefault)
 			clk.Advance(tt.want - time.Nanosecond)
-			if c, _ := s.Credentials(ctx); c.VersionID != "v1" || f.readCount(vault.StageCurrent) != 1 {
+			if c, _ := s.Credentials(ctx); c.VersionID != v1 || f.readCount(vault.StageCurrent) != 1 {
 				t.Fatalf("just before the interval: version %s after %d reads, want v1 after 1", c.VersionID, f.readCount(vault.StageCurrent))
 			}
 			clk.Advance(time.Nanosecond)
-			if c, _ := s.Credentials(ctx); c.VersionID != "v2" || f.readCount(vault.StageCurrent) != 2 {
+			if c, _ := s.Credentials(ctx); c.VersionID != v2 || f.readCount(vault.StageCurrent) != 2 {
 				t.Fatalf("at the interval: version %s after %d reads, want v2 after 2", c.VersionID, f.readCount(vault.StageCurrent))
 			}
 		})
@@ -121,26 +121,26 @@ func TestStoreCachesForTheRefreshInterval(t *testing.T) {
 
 func TestStoreRejectedReadsAtOnce(t *testing.T) {
 	t.Parallel()
-	f := newFakeSM()
+	f := newSM(t)
 	clk := clock.NewFake(t0)
-	f.promote(t, "v1", record("secret-one", time.Time{}), vault.FormatDefault)
+	f.promote(t, v1, record("secret-one", time.Time{}), vault.FormatDefault)
 	s := newStore(t, f, clk, lwacreds.StoreOptions{})
 	ctx := context.Background()
 	old, err := s.Credentials(ctx)
 	if err != nil {
 		t.Fatalf("Credentials: %v", err)
 	}
-	f.promote(t, "v2", record("secret-two", t0.Add(7*24*time.Hour)), vault.FormatDefault)
+	f.promote(t, v2, record("secret-two", t0.Add(7*24*time.Hour)), vault.FormatDefault)
 	clk.Advance(time.Minute) // well inside the refresh interval
 
 	next, err := s.Rejected(ctx, old)
 	if err != nil {
 		t.Fatalf("Rejected: %v", err)
 	}
-	if next.VersionID != "v2" || next.ClientSecret.Reveal() != "secret-two" || next.Stage != vault.StageCurrent {
+	if next.VersionID != v2 || next.ClientSecret.Reveal() != "secret-two" || next.Stage != vault.StageCurrent {
 		t.Fatalf("Rejected gave %s %s, want v2 AWSCURRENT", next.VersionID, next.Stage)
 	}
-	if c, _ := s.Credentials(ctx); c.VersionID != "v2" {
+	if c, _ := s.Credentials(ctx); c.VersionID != v2 {
 		t.Errorf("Credentials after the forced read = %s, want v2", c.VersionID)
 	}
 	if n := f.readCount(vault.StageCurrent); n != 2 {
@@ -171,17 +171,17 @@ func TestStoreFallsBackToPreviousOnlyWhileItLives(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFakeSM()
+			f := newSM(t)
 			clk := clock.NewFake(t0)
 			prev := record("secret-one", time.Time{})
 			prev.ClientID = tt.prevClient
-			f.promote(t, "v1", prev, vault.FormatDefault)
-			f.promote(t, "v2", record("secret-two", tt.prevExp), vault.FormatDefault)
+			f.promote(t, v1, prev, vault.FormatDefault)
+			f.promote(t, v2, record("secret-two", tt.prevExp), vault.FormatDefault)
 			// A refresh interval longer than the advance, so only Rejected reads.
 			s := newStore(t, f, clk, lwacreds.StoreOptions{RefreshInterval: 2 * time.Hour})
 			ctx := context.Background()
 			cur, err := s.Credentials(ctx)
-			if err != nil || cur.VersionID != "v2" {
+			if err != nil || cur.VersionID != v2 {
 				t.Fatalf("Credentials = %s, %v; want v2", cur.VersionID, err)
 			}
 			clk.Advance(tt.advance)
@@ -195,7 +195,7 @@ func TestStoreFallsBackToPreviousOnlyWhileItLives(t *testing.T) {
 					t.Errorf("error %v does not wrap ErrNoUsableCredentials", err)
 				}
 				assertNoSecret(t, []string{"secret-one", "secret-two"}, err.Error())
-				if c, _ := s.Credentials(ctx); c.VersionID != "v2" {
+				if c, _ := s.Credentials(ctx); c.VersionID != v2 {
 					t.Errorf("Credentials with nothing better = %s, want v2 as the last resort", c.VersionID)
 				}
 				return
@@ -203,10 +203,10 @@ func TestStoreFallsBackToPreviousOnlyWhileItLives(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Rejected: %v", err)
 			}
-			if next.VersionID != "v1" || next.Stage != vault.StagePrevious || next.ClientSecret.Reveal() != "secret-one" || !next.ExpiresAt.Equal(tt.prevExp) {
+			if next.VersionID != v1 || next.Stage != vault.StagePrevious || next.ClientSecret.Reveal() != "secret-one" || !next.ExpiresAt.Equal(tt.prevExp) {
 				t.Fatalf("Rejected gave %s %s expiring %v, want v1 AWSPREVIOUS expiring %v", next.VersionID, next.Stage, next.ExpiresAt, tt.prevExp)
 			}
-			if c, _ := s.Credentials(ctx); c.VersionID != "v1" {
+			if c, _ := s.Credentials(ctx); c.VersionID != v1 {
 				t.Errorf("Credentials during the fallback = %s, want v1", c.VersionID)
 			}
 			// The previous secret refused as well: nothing is left.
@@ -219,18 +219,18 @@ func TestStoreFallsBackToPreviousOnlyWhileItLives(t *testing.T) {
 
 func TestStoreFallbackEndsAtThePeriodicRead(t *testing.T) {
 	t.Parallel()
-	f := newFakeSM()
+	f := newSM(t)
 	clk := clock.NewFake(t0)
-	f.promote(t, "v1", record("secret-one", time.Time{}), vault.FormatDefault)
-	f.promote(t, "v2", record("secret-two", t0.Add(7*24*time.Hour)), vault.FormatDefault)
+	f.promote(t, v1, record("secret-one", time.Time{}), vault.FormatDefault)
+	f.promote(t, v2, record("secret-two", t0.Add(7*24*time.Hour)), vault.FormatDefault)
 	s := newStore(t, f, clk, lwacreds.StoreOptions{})
 	ctx := context.Background()
 	cur, _ := s.Credentials(ctx)
-	if next, err := s.Rejected(ctx, cur); err != nil || next.VersionID != "v1" {
+	if next, err := s.Rejected(ctx, cur); err != nil || next.VersionID != v1 {
 		t.Fatalf("Rejected = %s, %v; want v1", next.VersionID, err)
 	}
 	clk.Advance(lwacreds.DefaultRefreshInterval)
-	if c, _ := s.Credentials(ctx); c.VersionID != "v2" || c.Stage != vault.StageCurrent {
+	if c, _ := s.Credentials(ctx); c.VersionID != v2 || c.Stage != vault.StageCurrent {
 		t.Errorf("after the interval Credentials = %s %s, want v2 AWSCURRENT tried again", c.VersionID, c.Stage)
 	}
 }
@@ -244,21 +244,21 @@ func TestStoreOneReadInFlight(t *testing.T) {
 	}{
 		{"periodic", func(ctx context.Context, s *lwacreds.Store, _ lwacreds.Credentials) (lwacreds.Credentials, error) {
 			return s.Credentials(ctx)
-		}, "v2"},
+		}, v2},
 		{"after invalid_client", func(ctx context.Context, s *lwacreds.Store, c lwacreds.Credentials) (lwacreds.Credentials, error) {
 			return s.Rejected(ctx, c)
-		}, "v2"},
+		}, v2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFakeSM()
+			f := newSM(t)
 			clk := clock.NewFake(t0)
-			f.promote(t, "v1", record("secret-one", time.Time{}), vault.FormatDefault)
+			f.promote(t, v1, record("secret-one", time.Time{}), vault.FormatDefault)
 			s := newStore(t, f, clk, lwacreds.StoreOptions{})
 			ctx := context.Background()
 			old, _ := s.Credentials(ctx)
-			f.promote(t, "v2", record("secret-two", t0.Add(7*24*time.Hour)), vault.FormatDefault)
+			f.promote(t, v2, record("secret-two", t0.Add(7*24*time.Hour)), vault.FormatDefault)
 			clk.Advance(lwacreds.DefaultRefreshInterval)
 
 			gate := make(chan struct{})
@@ -290,9 +290,9 @@ func TestStoreOneReadInFlight(t *testing.T) {
 
 func TestStoreKeepsServingWhenAReadFails(t *testing.T) {
 	t.Parallel()
-	f := newFakeSM()
+	f := newSM(t)
 	clk := clock.NewFake(t0)
-	f.promote(t, "v1", record("secret-one", time.Time{}), vault.FormatDefault)
+	f.promote(t, v1, record("secret-one", time.Time{}), vault.FormatDefault)
 	var mu sync.Mutex
 	var hidden []error
 	s := newStore(t, f, clk, lwacreds.StoreOptions{OnReadError: func(err error) {
@@ -308,7 +308,7 @@ func TestStoreKeepsServingWhenAReadFails(t *testing.T) {
 	clk.Advance(lwacreds.DefaultRefreshInterval)
 	for range 3 { // one failed read, then the backoff keeps the others from reading
 		c, err := s.Credentials(ctx)
-		if err != nil || c.VersionID != "v1" {
+		if err != nil || c.VersionID != v1 {
 			t.Fatalf("Credentials during the outage = %s, %v; want the cached v1", c.VersionID, err)
 		}
 	}
@@ -331,20 +331,20 @@ func TestStoreReportsWhyItHasNoSecret(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name   string
-		setup  func(f *fakeSM)
+		setup  func(t *testing.T, f *countingSM)
 		wantIs error
 		want   string
 	}{
-		{"access denied", func(f *fakeSM) { f.setFail(errBoom) }, errBoom, "reading secret lwa/consumer (AWSCURRENT)"},
-		{"no AWSCURRENT", func(*fakeSM) {}, nil, "can't find the specified secret value"},
-		{"not JSON", func(f *fakeSM) { f.putRaw("v1", "secret-one") }, vault.ErrMalformed, "malformed"},
-		{"no client secret", func(f *fakeSM) { f.putRaw("v1", `{"clientId":"x","clientSecretX":"secret-one"}`) }, vault.ErrMalformed, "no client secret"},
+		{"access denied", func(_ *testing.T, f *countingSM) { f.setFail(errBoom) }, errBoom, "reading secret lwa/consumer (AWSCURRENT)"},
+		{"no AWSCURRENT", func(*testing.T, *countingSM) {}, nil, "can't find the specified secret value"},
+		{"not JSON", func(t *testing.T, f *countingSM) { f.putRaw(t, v1, "secret-one") }, vault.ErrMalformed, "malformed"},
+		{"no client secret", func(t *testing.T, f *countingSM) { f.putRaw(t, v1, `{"clientId":"x","clientSecretX":"secret-one"}`) }, vault.ErrMalformed, "no client secret"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFakeSM()
-			tt.setup(f)
+			f := newSM(t)
+			tt.setup(t, f)
 			s := newStore(t, f, clock.NewFake(t0), lwacreds.StoreOptions{})
 			_, err := s.Credentials(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -360,8 +360,8 @@ func TestStoreReportsWhyItHasNoSecret(t *testing.T) {
 
 func TestStoreWaiterHonoursItsContext(t *testing.T) {
 	t.Parallel()
-	f := newFakeSM()
-	f.promote(t, "v1", record("secret-one", time.Time{}), vault.FormatDefault)
+	f := newSM(t)
+	f.promote(t, v1, record("secret-one", time.Time{}), vault.FormatDefault)
 	gate := make(chan struct{})
 	f.setGate(gate)
 	s := newStore(t, f, clock.NewFake(t0), lwacreds.StoreOptions{})
@@ -378,7 +378,7 @@ func TestStoreWaiterHonoursItsContext(t *testing.T) {
 	}
 	// The shared read was not cancelled with that caller: the next caller gets its result.
 	close(gate)
-	if c, err := s.Credentials(context.Background()); err != nil || c.VersionID != "v1" {
+	if c, err := s.Credentials(context.Background()); err != nil || c.VersionID != v1 {
 		t.Errorf("next Credentials = %s, %v; want v1", c.VersionID, err)
 	}
 	if n := f.readCount(vault.StageCurrent); n != 1 {

@@ -2,8 +2,12 @@ package lwacreds_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -12,26 +16,39 @@ import (
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/lwacreds"
 	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/spapi/spapisim"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
 const refreshToken = "Atzr|refresh-token-of-the-seller"
 
-// rig is a Store over a fakeSM and a TokenSource over a fakeLWA, on one fake clock.
+// rig is a Store over the shared Secrets Manager model and a TokenSource over the shared LWA
+// simulator, on one fake clock.
 type rig struct {
 	clk   *clock.Fake
-	sm    *fakeSM
-	lwa   *fakeLWA
+	sm    *countingSM
+	sim   *spapisim.Sim
+	lwa   *lwaDoer
 	store *lwacreds.Store
 	ts    *lwacreds.TokenSource
 }
 
-func newRig(t *testing.T, refresh bool) *rig {
+// newRig stores secret-one as v1 and registers it with Amazon, where it dies at secretOneDies
+// (zero: 180 days after t0).
+func newRig(t *testing.T, refresh bool, secretOneDies time.Time) *rig {
 	t.Helper()
-	r := &rig{clk: clock.NewFake(t0), sm: newFakeSM(), lwa: newFakeLWA()}
-	r.sm.promote(t, "v1", record("secret-one", time.Time{}), vault.FormatDefault)
-	r.lwa.allow(clientID, secret.New("secret-one"))
+	r := &rig{clk: clock.NewFake(t0), sm: newSM(t)}
+	r.sim = spapisim.New(spapisim.Options{Clock: r.clk, IDs: &lwaIDs{}})
+	t.Cleanup(r.sim.Close)
+	if err := r.sim.Register(spapisim.App{
+		ClientID: clientID, Secret: secret.New("secret-one"), SecretExpiresAt: secretOneDies,
+		NewSecretQueueURL: "http://sqs.invalid/000000000000/new-secret", // enrolled, so it can rotate; deliveries fail, unread here
+	}); err != nil {
+		t.Fatalf("registering the application: %v", err)
+	}
+	r.lwa = &lwaDoer{h: r.sim.Handler()}
+	r.sm.promote(t, v1, record("secret-one", time.Time{}), vault.FormatDefault)
 	r.store = newStore(t, r.sm, r.clk, lwacreds.StoreOptions{})
 	o := lwacreds.TokenOptions{HTTP: r.lwa, Now: r.clk.Now, Endpoint: "https://lwa.test/auth/o2/token"}
 	var err error
@@ -44,6 +61,47 @@ func newRig(t *testing.T, refresh bool) *rig {
 		t.Fatalf("making the token source: %v", err)
 	}
 	return r
+}
+
+// rotateAtAmazon makes the simulator rotate the client secret, as the daemon does, without
+// going through the Doer the consumer's calls are counted on: Amazon mints secret-two, and
+// secret-one dies at the earlier of its expiry and seven days from now.
+func (r *rig) rotateAtAmazon(t *testing.T) {
+	t.Helper()
+	h := r.sim.Handler()
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {spapi.Scope}, "client_id": {clientID}, "client_secret": {"secret-one"}}
+	req := httptest.NewRequest(http.MethodPost, "/auth/o2/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &tok); rec.Code != http.StatusOK || err != nil {
+		t.Fatalf("token for the rotation: HTTP %d, %v", rec.Code, err)
+	}
+	req = httptest.NewRequest(http.MethodPost, "/applications/2023-11-30/clientSecret", nil)
+	req.Header.Set("x-amz-access-token", tok.AccessToken)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNoContent {
+		t.Fatalf("rotate: HTTP %d", rec.Code)
+	}
+	if fresh, _, _ := r.sim.Newest(clientID); fresh.Reveal() != "secret-two" {
+		t.Fatalf("the simulator minted %s, want the second secret", fp(fresh.Reveal()))
+	}
+}
+
+// holdTokenRequest makes the simulator hold the next token request until releaseTokenRequest.
+func (r *rig) holdTokenRequest() {
+	r.sim.InjectFault(spapisim.Fault{Target: spapisim.TargetToken, Delay: time.Millisecond})
+}
+
+// releaseTokenRequest lets the held request go on, once it is waiting on the simulator's clock.
+func (r *rig) releaseTokenRequest(t *testing.T) {
+	t.Helper()
+	waitFor(t, "the token request to wait at LWA", func() bool { return r.clk.Pending() == 1 })
+	r.clk.Advance(time.Millisecond)
 }
 
 func TestTokenSourceSendsTheGrant(t *testing.T) {
@@ -65,7 +123,7 @@ func TestTokenSourceSendsTheGrant(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := newRig(t, tt.refresh)
+			r := newRig(t, tt.refresh, time.Time{})
 			tok, err := r.ts.Token(context.Background())
 			if err != nil {
 				t.Fatalf("Token: %v", err)
@@ -86,7 +144,7 @@ func TestTokenSourceSendsTheGrant(t *testing.T) {
 
 func TestNewTokenSourceRefusesBadOptions(t *testing.T) {
 	t.Parallel()
-	s := newStore(t, newFakeSM(), clock.NewFake(t0), lwacreds.StoreOptions{})
+	s := newStore(t, newSM(t), clock.NewFake(t0), lwacreds.StoreOptions{})
 	tests := []struct {
 		name string
 		make func() error
@@ -129,7 +187,7 @@ func TestTokenCachedUntilShortlyBeforeExpiry(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := newRig(t, false)
+			r := newRig(t, false, time.Time{})
 			r.lwa.lifetime = tt.lifetime
 			ctx := context.Background()
 			first, err := r.ts.Token(ctx)
@@ -150,9 +208,8 @@ func TestTokenCachedUntilShortlyBeforeExpiry(t *testing.T) {
 
 func TestTokenOneRequestInFlight(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, true)
-	gate := make(chan struct{})
-	r.lwa.gate = gate
+	r := newRig(t, true, time.Time{})
+	r.holdTokenRequest()
 	const callers = 50
 	var wg sync.WaitGroup
 	toks := make([]lwacreds.Token, callers)
@@ -160,8 +217,7 @@ func TestTokenOneRequestInFlight(t *testing.T) {
 	for i := range callers {
 		wg.Go(func() { toks[i], errs[i] = r.ts.Token(context.Background()) })
 	}
-	waitFor(t, "the token request to start", func() bool { return r.lwa.calls() == 1 })
-	close(gate)
+	r.releaseTokenRequest(t)
 	wg.Wait()
 	for i := range callers {
 		if errs[i] != nil || toks[i].AccessToken.Reveal() != "Atza|token-1" {
@@ -177,7 +233,7 @@ func TestTokenAfterInvalidClient(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name        string
-		rotate      bool // the daemon promoted secret-two before LWA stopped taking secret-one
+		rotate      bool // Amazon minted secret-two and the daemon promoted it before secret-one died
 		wantErr     bool
 		wantLWA     int
 		wantCurrent int // AWSCURRENT reads
@@ -188,17 +244,17 @@ func TestTokenAfterInvalidClient(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := newRig(t, false)
+			// secret-one dies at Amazon after the first token, before the second is due.
+			r := newRig(t, false, t0.Add(30*time.Minute))
 			r.lwa.echo = true
 			ctx := context.Background()
 			if _, err := r.ts.Token(ctx); err != nil {
 				t.Fatalf("first Token: %v", err)
 			}
 			if tt.rotate {
-				r.sm.promote(t, "v2", record("secret-two", t0.Add(7*24*time.Hour)), vault.FormatDefault)
-				r.lwa.allow(clientID, secret.New("secret-two"))
+				r.rotateAtAmazon(t)
+				r.sm.promote(t, v2, record("secret-two", t0.Add(7*24*time.Hour)), vault.FormatDefault)
 			}
-			r.lwa.revoke(clientID, secret.New("secret-one"))
 			// The token is due (early refresh), the cached secret is not: only invalid_client
 			// can make the Store read again.
 			r.clk.Advance(time.Hour - lwacreds.DefaultEarlyRefresh)
@@ -224,11 +280,11 @@ func TestTokenAfterInvalidClient(t *testing.T) {
 
 func TestTokenRetriesOnlyOnce(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, true)
+	// secret-one is already dead at Amazon, and secret-two never came from it.
+	r := newRig(t, true, t0)
 	r.lwa.echo = true
 	// AWSCURRENT refused, AWSPREVIOUS alive by its record but refused too: two calls, no third.
-	r.sm.promote(t, "v2", record("secret-two", t0.Add(7*24*time.Hour)), vault.FormatDefault)
-	r.lwa.revoke(clientID, secret.New("secret-one"))
+	r.sm.promote(t, v2, record("secret-two", t0.Add(7*24*time.Hour)), vault.FormatDefault)
 	_, err := r.ts.Token(context.Background())
 	if !errors.Is(err, spapi.ErrInvalidClient) {
 		t.Fatalf("Token = %v, want invalid_client", err)
@@ -244,23 +300,34 @@ func TestTokenRetriesOnlyOnce(t *testing.T) {
 
 func TestTokenErrorsAreTyped(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, false)
-	r.lwa.status = 503
-	_, err := r.ts.Token(context.Background())
-	var e *spapi.Error
-	if !errors.As(err, &e) || !spapi.Retryable(err) || e.StatusCode != 503 || e.Code != "server_error" {
-		t.Fatalf("Token = %v, want a retryable *spapi.Error with HTTP 503 server_error", err)
+	tests := []struct {
+		status int
+		code   string // the OAuth error LWA sends with that status
+	}{
+		{http.StatusServiceUnavailable, "temporarily_unavailable"},
+		{http.StatusInternalServerError, "server_error"},
 	}
-	if n := r.sm.readCount(vault.StageCurrent); n != 1 {
-		t.Errorf("AWSCURRENT reads = %d, want 1: a server error is not a reason to re-read the secret", n)
+	for _, tt := range tests {
+		t.Run(tt.code, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t, false, time.Time{})
+			r.sim.InjectFault(spapisim.Fault{Target: spapisim.TargetToken, Status: tt.status})
+			_, err := r.ts.Token(context.Background())
+			var e *spapi.Error
+			if !errors.As(err, &e) || !spapi.Retryable(err) || e.StatusCode != tt.status || e.Code != tt.code {
+				t.Fatalf("Token = %v, want a retryable *spapi.Error with HTTP %d %s", err, tt.status, tt.code)
+			}
+			if n := r.sm.readCount(vault.StageCurrent); n != 1 {
+				t.Errorf("AWSCURRENT reads = %d, want 1: a server error is not a reason to re-read the secret", n)
+			}
+		})
 	}
 }
 
 func TestTokenWaiterHonoursItsContext(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, false)
-	gate := make(chan struct{})
-	r.lwa.gate = gate
+	r := newRig(t, false, time.Time{})
+	r.holdTokenRequest()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -272,7 +339,7 @@ func TestTokenWaiterHonoursItsContext(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Token after cancel = %v, want context.Canceled", err)
 	}
-	close(gate)
+	r.releaseTokenRequest(t)
 	if _, err := r.ts.Token(context.Background()); err != nil {
 		t.Fatalf("next Token: %v", err)
 	}

@@ -110,14 +110,15 @@ func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, versio
 // see zeros rather than missing series.
 func (m *Metrics) Init(apps []string, queues map[string]string) {
 	for _, a := range apps {
+		// Only the series an alert's increase() reads are made in advance (increase() cannot see
+		// a series' first sample); the others appear with their first count.
 		for _, r := range rotator.Results {
-			m.rotations.WithLabelValues(a, string(r))
+			if r != rotator.ResultRequested {
+				m.rotations.WithLabelValues(a, string(r))
+			}
 		}
 		for _, t := range notifications.Types {
-			for _, o := range []notifications.Outcome{notifications.OutcomeProcessed, notifications.OutcomeDuplicate,
-				notifications.OutcomeStale, notifications.OutcomeRejected, notifications.OutcomeFailed} {
-				m.notifications.WithLabelValues(a, t, string(o))
-			}
+			m.notifications.WithLabelValues(a, t, string(notifications.OutcomeRejected))
 		}
 	}
 	for _, t := range notifications.Types {

@@ -3,6 +3,7 @@ package notifications
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,7 +21,11 @@ func (r *run) handleBatch(ctx context.Context, batch []Message) {
 	}
 	// Calls about messages already in hand must complete during shutdown too: an unfinished
 	// delete brings a finished message back, an unfinished release delays the next replica.
-	work := context.WithoutCancel(ctx)
+	work := context.WithValue(context.WithoutCancel(ctx), stoppingKey{}, ctx.Done())
+	if r.Concurrency > 1 {
+		r.handleGroups(ctx, work, batch)
+		return
+	}
 	hb := r.Clock.NewTimer(r.VisibilityTimeout / 2)
 	defer func() { hb.Stop() }()
 	for i, m := range batch {
@@ -31,6 +36,82 @@ func (r *run) handleBatch(ctx context.Context, batch []Message) {
 		res := r.handleOne(work, m, batch[i:], &hb)
 		r.apply(work, m, res)
 	}
+}
+
+// handleGroups handles a batch's messages grouped by client id: up to Concurrency groups at
+// once, each group's messages one at a time in the order received. One heartbeat extends every
+// message not yet finished; on shutdown, messages no group reached are released.
+func (r *run) handleGroups(ctx, work context.Context, batch []Message) {
+	var mu sync.Mutex // guards open; never held across a call
+	open := make(map[string]Message, len(batch))
+	for _, m := range batch {
+		open[m.ReceiptHandle] = m
+	}
+	remaining := func() []Message {
+		mu.Lock()
+		defer mu.Unlock()
+		out := make([]Message, 0, len(open))
+		for _, m := range batch {
+			if _, ok := open[m.ReceiptHandle]; ok {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	sem := make(chan struct{}, r.Concurrency)
+	var wg sync.WaitGroup
+	for _, g := range byClient(batch) {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			for _, m := range g {
+				if ctx.Err() != nil {
+					return // left open: released below
+				}
+				r.apply(work, m, r.call(work, m))
+				mu.Lock()
+				delete(open, m.ReceiptHandle)
+				mu.Unlock()
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	hb := r.Clock.NewTimer(r.VisibilityTimeout / 2)
+	defer func() { hb.Stop() }()
+	for {
+		select {
+		case <-done:
+			if rest := remaining(); len(rest) > 0 {
+				r.release(work, rest)
+			}
+			return
+		case <-hb.C():
+			r.extend(work, remaining())
+			hb = r.Clock.NewTimer(r.VisibilityTimeout / 2)
+		}
+	}
+}
+
+// byClient splits a batch into per-client runs, each in the order received; a body without a
+// readable client id is its own group (it is refused quickly anyway).
+func byClient(batch []Message) [][]Message {
+	var groups [][]Message
+	index := map[string]int{}
+	for _, m := range batch {
+		id := ClientIDOf(m.Body)
+		if id == "" {
+			groups = append(groups, []Message{m})
+			continue
+		}
+		if i, ok := index[id]; ok {
+			groups[i] = append(groups[i], m)
+			continue
+		}
+		index[id] = len(groups)
+		groups = append(groups, []Message{m})
+	}
+	return groups
 }
 
 // handleOne runs the handler while heartbeating held (the message itself and those after it).

@@ -39,6 +39,21 @@ type Message struct {
 	// ReceivedAt is when this receive happened (the injected clock): SQS counts its 12-hour
 	// visibility limit from there.
 	ReceivedAt time.Time
+	// HoldUntil is how long a handler may keep the message in hand (the consumer heartbeats its
+	// visibility meanwhile): SQS's 12 hours from the receipt, less room for two visibility
+	// timeouts of work and the clock margin. Zero: do not hold it.
+	HoldUntil time.Time
+}
+
+type stoppingKey struct{}
+
+// Stopping returns a channel closed when the consumer that handed over the message is shutting
+// down. A handler's context is never cancelled by shutdown (the work in hand must finish), so a
+// handler that waits, holding a message through an outage, watches this instead. Nil when ctx
+// did not come from a Consumer.
+func Stopping(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(stoppingKey{}).(<-chan struct{})
+	return ch
 }
 
 // Result tells the consumer what to do with a message once the handler returns. Delete only when
@@ -102,6 +117,10 @@ type Consumer struct {
 	// Receive-error backoff with full jitter, default 1s..1m.
 	MinBackoff, MaxBackoff time.Duration
 	Rand                   func() float64 // jitter source in [0,1), default math/rand/v2
+	// Concurrency is how many applications' messages of one batch are handled at once (0 or 1:
+	// one message at a time). Messages about one client id are always handled one at a time and
+	// in the order received, so ordering and the per-application rotate limit hold.
+	Concurrency int
 }
 
 // run is a Consumer with defaults applied, so Run never writes to the caller's struct.
@@ -262,6 +281,7 @@ func (r *run) messages(in []types.Message) []Message {
 			SenderID:      m.Attributes[string(types.MessageSystemAttributeNameSenderId)],
 			Body:          []byte(aws.ToString(m.Body)),
 			ReceivedAt:    r.Clock.Now(),
+			HoldUntil:     r.holdUntil(r.Clock.Now()),
 		}
 		if n, err := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)]); err == nil {
 			msg.ReceiveCount = n
@@ -278,6 +298,13 @@ func (r *run) messages(in []types.Message) []Message {
 		out = append(out, msg)
 	}
 	return out
+}
+
+func (r *run) holdUntil(received time.Time) time.Time {
+	if room := MaxVisibility - 2*r.VisibilityTimeout - visibilityMargin; room > 0 {
+		return received.Add(room)
+	}
+	return time.Time{}
 }
 
 // seconds rounds up, so a visibility is never shorter than asked.

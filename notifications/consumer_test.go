@@ -136,10 +136,12 @@ func TestConsumerMessageFields(t *testing.T) {
 		msgs = append(msgs, m)
 	}
 	stored := w.sqs.Messages(w.url)
+	// Held at most 12 h from the receipt, less two default visibility timeouts and the margin.
+	hold := epoch.Add(MaxVisibility - 2*time.Minute - visibilityMargin)
 	want := []Message{
 		{ID: full, ReceiptHandle: stored[0].ReceiptHandle, QueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/lwa-new-secret",
-			SenderID: "AIDAEXAMPLE", Body: []byte("body-m1"), ReceiveCount: 3, SentAt: sent, ReceivedAt: epoch},
-		{ID: stored[2].ID, ReceiptHandle: stored[2].ReceiptHandle, QueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/lwa-new-secret", Body: []byte("{}"), ReceivedAt: epoch},
+			SenderID: "AIDAEXAMPLE", Body: []byte("body-m1"), ReceiveCount: 3, SentAt: sent, ReceivedAt: epoch, HoldUntil: hold},
+		{ID: stored[2].ID, ReceiptHandle: stored[2].ReceiptHandle, QueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/lwa-new-secret", Body: []byte("{}"), ReceivedAt: epoch, HoldUntil: hold},
 	}
 	if !reflect.DeepEqual(msgs, want) {
 		t.Errorf("messages =\n%+v\nwant\n%+v", msgs, want)

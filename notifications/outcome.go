@@ -7,6 +7,7 @@ type Outcome string
 // The outcomes, in the order help text and pre-created series list them.
 const (
 	OutcomeProcessed     Outcome = "processed"      // the work it asked for is durable
+	OutcomeStaged        Outcome = "staged"         // its secret is durable as AWSPENDING; promotion continues from the vault
 	OutcomeDuplicate     Outcome = "duplicate"      // its secret is already current
 	OutcomeStale         Outcome = "stale"          // about a secret already replaced
 	OutcomeRejected      Outcome = "rejected"       // refused: wrong application, planted secret, sender not allowed
@@ -16,7 +17,7 @@ const (
 )
 
 // Outcomes lists every Outcome; metrics and docs read it rather than keeping their own list.
-var Outcomes = []Outcome{OutcomeProcessed, OutcomeDuplicate, OutcomeStale, OutcomeRejected, OutcomeUnknownClient,
+var Outcomes = []Outcome{OutcomeProcessed, OutcomeStaged, OutcomeDuplicate, OutcomeStale, OutcomeRejected, OutcomeUnknownClient,
 	OutcomeMalformed, OutcomeFailed}
 
 // Verdict is how a message is answered on the queue.
@@ -35,7 +36,7 @@ const (
 // Verdict says how a message with this outcome is answered.
 func (o Outcome) Verdict() Verdict {
 	switch o {
-	case OutcomeProcessed, OutcomeDuplicate, OutcomeStale:
+	case OutcomeProcessed, OutcomeStaged, OutcomeDuplicate, OutcomeStale:
 		return Done
 	case OutcomeFailed:
 		return Retry

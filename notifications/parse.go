@@ -126,6 +126,12 @@ func ClientIDOf(body []byte) string {
 	if err != nil {
 		return ""
 	}
+	var inner string
+	if _, sns := top["Type"]; sns && json.Unmarshal(top["Message"], &inner) == nil {
+		if top, err = decodeObject([]byte(inner)); err != nil {
+			return ""
+		}
+	}
 	payload, err := decodeObject(top["payload"])
 	if err != nil {
 		return ""

@@ -18,10 +18,11 @@ import (
 
 var (
 	gridNow      = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	gridSettings = Settings{RenewBefore: 30 * 24 * time.Hour, AwaitDeadline: time.Hour, RetryMin: time.Minute, RetryMax: time.Hour}
-	gridApp      = App{Name: "app", ClientID: "amzn1.application-oa2-client.grid", SecretID: "s", ApplicationID: "amzn1.sp.solution.grid"}
-	curSecret    = secret.New("current")
-	zero         time.Time
+	gridSettings = Settings{RenewBefore: 30 * 24 * time.Hour, AwaitDeadline: time.Hour, RetryMin: time.Minute, RetryMax: time.Hour,
+		ProbeEvery: 24 * time.Hour, CanaryEvery: 7 * 24 * time.Hour}
+	gridApp   = App{Name: "app", ClientID: "amzn1.application-oa2-client.grid", SecretID: "s", ApplicationID: "amzn1.sp.solution.grid"}
+	curSecret = secret.New("current")
+	zero      time.Time
 )
 
 func at(d time.Duration) time.Time { return gridNow.Add(d) }
@@ -55,8 +56,13 @@ const (
 	numRequestKinds
 )
 
-// grid yields every combination; small enough (about 70,000) to run under -race in seconds.
+// grid yields every combination; small enough (about 280,000) to run under -race in seconds.
 func grid(yield func(gridPoint) bool) {
+	gridOf([]string{"none", "manual", "canary"}, []time.Time{zero, at(-time.Minute), at(2 * time.Hour)}, yield)
+}
+
+// gridOf is the grid over the given triggers and probe times (judge reads neither).
+func gridOf(triggers []string, probeAts []time.Time, yield func(gridPoint) bool) {
 	expiries := []time.Time{zero, at(-time.Hour), at(10 * day), at(30 * day), at(60 * day)}
 	previous := []time.Duration{0, -time.Hour, 3 * day} // relative to now; 0 = none
 	requested := []time.Time{zero, at(-2 * time.Hour), at(-time.Hour), at(-10 * time.Minute)}
@@ -74,12 +80,14 @@ func grid(yield func(gridPoint) bool) {
 				for _, last := range lastCalls {
 					for _, next := range nextAttempts {
 						for _, nt := range noticed {
-							for _, manual := range []bool{false, true} {
+							for _, trigger := range triggers {
 								for rk := range numRequestKinds {
 									for pk := range numPendingKinds {
-										p := point(exp, prev, req, last, next, nt, manual, rk, pk)
-										if !yield(p) {
-											return
+										for _, probe := range probeAts {
+											p := point(exp, prev, req, last, next, nt, trigger, rk, pk, probe)
+											if !yield(p) {
+												return
+											}
 										}
 									}
 								}
@@ -92,7 +100,7 @@ func grid(yield func(gridPoint) bool) {
 	}
 }
 
-func point(exp time.Time, prev time.Duration, req, last, next time.Time, nt time.Duration, manual bool, rk requestKind, pk pendingKind) gridPoint {
+func point(exp time.Time, prev time.Duration, req, last, next time.Time, nt time.Duration, trigger string, rk requestKind, pk pendingKind, probe time.Time) gridPoint {
 	cur := vault.Record{ClientID: gridApp.ClientID, ClientSecret: curSecret, ExpiresAt: exp}
 	if prev != 0 {
 		cur.PreviousExpiresAt = at(prev)
@@ -133,9 +141,14 @@ func point(exp time.Time, prev time.Duration, req, last, next time.Time, nt time
 	if snap.Pending != nil {
 		snap.Labels["v-pend"] = []string{vault.StagePending}
 	}
-	name := fmt.Sprintf("exp=%s prev=%v req=%s last=%s next=%s noticed=%v manual=%v request=%d pending=%d",
-		rel(exp), prev, rel(req), rel(st.LastCallAt), rel(next), nt, manual, rk, pk)
-	return gridPoint{name: name, f: facts{app: gridApp, snap: snap, manual: manual}}
+	// A canary's current secret was minted 8 days ago when it has an expiry, so it is due.
+	app := gridApp
+	if trigger == "canary" {
+		app.Canary = true
+	}
+	name := fmt.Sprintf("exp=%s prev=%v req=%s last=%s next=%s noticed=%v trigger=%s request=%d pending=%d probe=%s",
+		rel(exp), prev, rel(req), rel(st.LastCallAt), rel(next), nt, trigger, rk, pk, rel(probe))
+	return gridPoint{name: name, f: facts{app: app, snap: snap, manual: trigger == "manual", probeAt: probe}}
 }
 
 func rel(t time.Time) string {
@@ -175,20 +188,33 @@ func planProblems(f facts, a action) []string {
 	var out []string
 	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	st, cur, now, s := f.snap.State, f.snap.Current.Record, gridNow, gridSettings
+	// A rotation whose latest call's secret is already current is finished, not in flight: the
+	// pass clears its bookkeeping, and everything below is judged on the cleared state.
+	wantFinished := f.snap.Pending == nil && !st.RequestedAt.IsZero() && !st.LastCallAt.IsZero() && answered(st, cur)
+	if a.finished != wantFinished {
+		bad("finished=%v, want %v", a.finished, wantFinished)
+	}
+	if wantFinished {
+		if after := stateAfterPromotion(st, cur); a.save == nil || (!a.watchdog && *a.save != after) {
+			bad("a finished rotation saves %+v, want the state after promotion", a.save)
+		}
+		st = stateAfterPromotion(st, cur)
+	}
 	inFlight := !st.RequestedAt.IsZero() && now.Before(st.RequestedAt.Add(s.AwaitDeadline))
 	expiry := vault.EffectiveExpiry(cur, st)
 	planned := zero
 	if !expiry.IsZero() {
 		planned = expiry.Add(-s.RenewBefore)
 	}
-	due := f.manual || st.RequestPending() || !answered(st, cur) || (!planned.IsZero() && !now.Before(planned))
+	canary := f.app.Canary && !cur.ExpiresAt.IsZero() && !now.Before(cur.ExpiresAt.Add(-spapi.SecretLifetime+s.CanaryEvery))
+	due := f.manual || st.RequestPending() || !answered(st, cur) || (!planned.IsZero() && !now.Before(planned)) || canary
 	if a.wakeAt.Before(now) {
 		bad("wakes in the past (%s)", rel(a.wakeAt))
 	}
 	if p := f.snap.Pending; p != nil {
 		// A staged secret is finished or cleared before anything else, and never answered by a
 		// second rotate call (which would shorten its life).
-		if a.request || a.watchdog || a.save != nil || a.clearRequest {
+		if a.request || a.watchdog || a.finished || a.save != nil || a.clearRequest {
 			bad("acts on the schedule while a pending version waits")
 		}
 		wantResume := p.Record.ClientID == f.app.ClientID && !notNewer(p.Record, cur)
@@ -263,6 +289,23 @@ func planProblems(f facts, a action) []string {
 	if inFlight && (a.phase != PhaseRequested || !a.wakeAt.Equal(st.RequestedAt.Add(s.AwaitDeadline))) {
 		bad("in flight, but phase %s wakes %s instead of at the await deadline", a.phase, rel(a.wakeAt))
 	}
+	// The daily proof of AWSCURRENT: due when its time has come, never beside a rotate request
+	// (whose token call proves the secret anyway), and always planned again within 1.1 intervals.
+	if !inFlight {
+		probeDue := !f.probeAt.IsZero() && !now.Before(f.probeAt)
+		if a.probe != (probeDue && !a.request) {
+			bad("probe=%v with the probe due %s and request=%v", a.probe, rel(f.probeAt), a.request)
+		}
+		if a.nextProbe.Before(now) || a.nextProbe.After(now.Add(s.ProbeEvery*11/10)) {
+			bad("next probe at %s, not within 1.1 intervals", rel(a.nextProbe))
+		}
+		if (a.probe || a.request) && !a.nextProbe.After(now) {
+			bad("a probe now plans the next one at %s, not later", rel(a.nextProbe))
+		}
+		if !a.request && a.wakeAt.After(a.nextProbe) {
+			bad("wakes at %s, after the next probe at %s", rel(a.wakeAt), rel(a.nextProbe))
+		}
+	}
 	// Request tags are tidied by the pass that plans the next step, not while a call is in flight.
 	servedLeft := st.RequestServed() && (st.RequestedAt.IsZero() || wantWatchdog)
 	if !inFlight && a.clearRequest != (servedLeft || st.Request.Invalid) {
@@ -328,9 +371,10 @@ func TestJudgeKeepsTheInvariantsOnEveryCombination(t *testing.T) {
 	t.Parallel()
 	n := 0
 	outcomes := map[notifications.Outcome]int{}
-	for p := range grid {
-		if p.f.manual || p.f.snap.State.NextAttemptAt.Equal(at(-time.Minute)) {
-			continue // judge reads neither the trigger nor the backoff's side of now: a third of the grid is enough
+	judgeGrid := func(yield func(gridPoint) bool) { gridOf([]string{"none"}, []time.Time{zero}, yield) }
+	for p := range judgeGrid {
+		if p.f.snap.State.NextAttemptAt.Equal(at(-time.Minute)) {
+			continue // judge reads neither the triggers, the probe nor the backoff's side of now: a part of the grid is enough
 		}
 		if p.f.snap.Pending != nil {
 			// The pending version's id is the token of the notification id "pend", so one of the

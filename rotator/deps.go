@@ -47,6 +47,8 @@ type App struct {
 	Region        spapi.Region
 	SecretID      string
 	ApplicationID string
+	// Canary: rotate every Settings.CanaryEvery whatever the expiry (a draft application).
+	Canary bool
 }
 
 // Settings are the timings the decisions use. They come from config, which owns the defaults;
@@ -57,6 +59,10 @@ type Settings struct {
 	// RetryMin and RetryMax bound the backoff between rotate attempts (the rotate API allows one
 	// call a minute).
 	RetryMin, RetryMax time.Duration
+	// ProbeEvery is how often AWSCURRENT is proven with one LWA token call.
+	ProbeEvery time.Duration
+	// CanaryEvery is how often a canary application rotates.
+	CanaryEvery time.Duration
 }
 
 // ErrSettings marks Settings the rotator cannot run with.
@@ -68,6 +74,8 @@ func (s Settings) validate() error {
 		return fmt.Errorf("%w: renewBefore and awaitDeadline must be positive", ErrSettings)
 	case s.RetryMin <= 0 || s.RetryMax < s.RetryMin:
 		return fmt.Errorf("%w: retry bounds must satisfy 0 < min <= max", ErrSettings)
+	case s.ProbeEvery <= 0, s.CanaryEvery <= 0:
+		return fmt.Errorf("%w: probeEvery and canaryEvery must be positive", ErrSettings)
 	}
 	return nil
 }
@@ -87,7 +95,31 @@ type Status struct {
 	LastError           string
 	Known               bool // the vault was read at least once
 	ConsecutiveFailures int
+	// CurrentValid is what LWA last said of AWSCURRENT (a probe, or a rotation's token call).
+	CurrentValid Validity
+	LastProbe    time.Time
+	// ExternalChanges counts the times AWSCURRENT moved to a version this process did not
+	// promote (the Developer Console and a new value stored by hand look like this).
+	ExternalChanges int
+	// Canary and CurrentMintedAt: a canary's last rotation is when its current secret was minted
+	// (its expiry minus Amazon's lifetime), which survives restarts.
+	Canary          bool
+	CurrentMintedAt time.Time
+	CanaryInterval  time.Duration
+	// PendingSince is when this process first found a new secret staged as AWSPENDING and not
+	// yet promoted (verification or promotion waiting out an LWA or Secrets Manager outage).
+	PendingSince time.Time
 }
+
+// Validity is LWA's last word on a secret.
+type Validity int
+
+// The validities.
+const (
+	ValidityUnknown Validity = iota // not proven since start-up
+	Valid                           // LWA minted a token with it
+	Invalid                         // LWA answered invalid_client
+)
 
 type nopObserver struct{}
 

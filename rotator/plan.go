@@ -27,6 +27,8 @@ type facts struct {
 	app    App
 	snap   vault.Snapshot
 	manual bool
+	// probeAt is when AWSCURRENT is next proven with LWA; zero before the first pass.
+	probeAt time.Time
 }
 
 // action is what one scheduler pass does for an application, in this order: settle a pending
@@ -41,8 +43,9 @@ type action struct {
 	// resume: verify snap.Pending with LWA and promote it.
 	resume bool
 	// watchdog: no secret arrived within the await deadline; save carries the next attempt.
-	watchdog bool
-	save     *vault.RotationState
+	// finished: the latest call's secret is current already; save carries the cleared state.
+	watchdog, finished bool
+	save               *vault.RotationState
 	// clearRequest removes the request tags: served already, or invalidRequest (unparseable).
 	clearRequest, invalidRequest bool
 	// request: save intent, then mint a token with the current secret and call rotate.
@@ -50,6 +53,9 @@ type action struct {
 	intent  vault.RotationState
 	// noExpiry: the current secret carries no expiry and no notice gave one.
 	noExpiry bool
+	// probe: prove AWSCURRENT with one LWA token call now. nextProbe is when to do so next.
+	probe     bool
+	nextProbe time.Time
 	// expiry and planned feed the status; wakeAt is when the next pass is wanted.
 	expiry, planned, wakeAt time.Time
 }
@@ -75,6 +81,14 @@ func plan(f facts, s Settings, now time.Time, jitter float64) action {
 		}
 		return a
 	}
+	if !st.RequestedAt.IsZero() && !st.LastCallAt.IsZero() && answered(st, cur) {
+		// The latest call's secret is already current (a crash, or a lost answer, after its
+		// promotion, or another replica promoted it): finish the bookkeeping instead of waiting
+		// for the watchdog, which would count a timeout for a rotation that succeeded.
+		after := stateAfterPromotion(st, cur)
+		a.finished, a.save = true, &after
+		st = after
+	}
 	if !st.RequestedAt.IsZero() {
 		if deadline := st.RequestedAt.Add(s.AwaitDeadline); now.Before(deadline) {
 			a.phase, a.wakeAt = PhaseRequested, deadline
@@ -97,7 +111,7 @@ func plan(f facts, s Settings, now time.Time, jitter float64) action {
 	owed := !answered(st, cur)
 	// An operator's request is a SIGUSR1 for this application, kept in the vault so that it
 	// survives restarts and reaches whichever replica looks first.
-	due := f.manual || st.RequestPending() || owed || (!a.planned.IsZero() && !now.Before(a.planned))
+	due := f.manual || st.RequestPending() || owed || (!a.planned.IsZero() && !now.Before(a.planned)) || canaryDue(f, s, now)
 	switch {
 	case !due && a.planned.IsZero():
 		a.phase, a.noExpiry, a.wakeAt = PhaseIdle, true, now.Add(idleRecheck)
@@ -112,7 +126,33 @@ func plan(f facts, s Settings, now time.Time, jitter float64) action {
 	if a.watchdog {
 		a.phase = PhaseOverdue // the pass counts the timeout and saves the next attempt
 	}
+	planProbe(&a, f, s, now, jitter)
 	return a
+}
+
+// planProbe schedules the daily proof of AWSCURRENT: the first one at a random point of the
+// first interval (a thousand applications started together do not probe together), later ones
+// an interval apart give or take a tenth. A rotate request mints a token with the current
+// secret anyway, so it counts as the probe.
+func planProbe(a *action, f facts, s Settings, now time.Time, jitter float64) {
+	switch {
+	case a.request || (!f.probeAt.IsZero() && !now.Before(f.probeAt)):
+		a.probe = !a.request
+		a.nextProbe = now.Add(time.Duration((0.9 + 0.2*jitter) * float64(s.ProbeEvery)))
+	case f.probeAt.IsZero():
+		a.nextProbe = now.Add(time.Duration(jitter * float64(s.ProbeEvery)))
+	default:
+		a.nextProbe = f.probeAt
+	}
+	if !a.request {
+		a.wakeAt = earlier(a.wakeAt, a.nextProbe)
+	}
+}
+
+// canaryDue: a canary rotates CanaryEvery after its current secret was minted.
+func canaryDue(f facts, s Settings, now time.Time) bool {
+	exp := f.snap.Current.Record.ExpiresAt
+	return f.app.Canary && !exp.IsZero() && !now.Before(exp.Add(-spapi.SecretLifetime).Add(s.CanaryEvery))
 }
 
 // intent is the state saved before a rotate call. A served request is noted in the same

@@ -31,12 +31,7 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, f facts, v 
 			log.Warn("verifying the new secret with LWA; will retry", zap.Error(err))
 			return verifyRetry
 		}
-		cerr := r.vault.ClearPendingOn(ctx, f.snap, v.ID, staged)
-		r.obs.Rotation(app.Name, ResultRejected)
-		log.Error("LWA rejected the new secret; the vault is unchanged (possible planted secret)", zap.Error(err))
-		if cerr != nil {
-			log.Warn("clearing the rejected pending version", zap.Error(cerr))
-		}
+		r.rejectSecret(ctx, a, f, v, staged, err, log)
 		return verifyRejected
 	}
 	r.checkpoint(StepVerified)
@@ -47,7 +42,32 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, f facts, v 
 		return verifyRetry
 	}
 	r.checkpoint(StepPromoted)
-	now := r.clock.Now()
+	r.markPromoted(a, v, log)
+	after := stateAfterPromotion(f.snap.State, v.Record)
+	if err := r.vault.SaveChanges(ctx, app.SecretID, f.snap.State, after); err != nil {
+		// The secret is safe; the next pass (or a redelivery) finds it current and clears this.
+		log.Warn("clearing rotation state after promotion; will retry", zap.Error(err))
+		return verifyRetry
+	}
+	r.replan(a, promoted(f, v, after))
+	return verifyPromoted
+}
+
+// rejectSecret takes the label off a secret LWA refused, counts it and says so.
+func (r *Rotator) rejectSecret(ctx context.Context, a *appState, f facts, v vault.Version, staged bool, err error, log *zap.Logger) {
+	cerr := r.vault.ClearPendingOn(ctx, f.snap, v.ID, staged)
+	r.obs.Rotation(a.app.Load().Name, ResultRejected)
+	log.Error("LWA rejected the new secret; the vault is unchanged (possible planted secret)", zap.Error(err))
+	if cerr != nil {
+		log.Warn("clearing the rejected pending version", zap.Error(cerr))
+	}
+}
+
+// markPromoted records a promotion this process just made: status, count, log, and the
+// consumers' hook (AWSCURRENT has moved, whatever happens to the bookkeeping next).
+func (r *Rotator) markPromoted(a *appState, v vault.Version, log *zap.Logger) {
+	app, now := *a.app.Load(), r.clock.Now()
+	a.knownCurrent, a.counted = v.ID, v.ID
 	// A SIGUSR1 that arrived while this rotation finished is answered by it.
 	a.manual.Store(false)
 	a.setStatus(func(s *Status) {
@@ -55,20 +75,14 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, f facts, v 
 		s.CurrentExpiry = v.Record.ExpiresAt
 		s.PreviousExpiry = v.Record.PreviousExpiresAt
 		s.InFlightSince = time.Time{}
+		s.CurrentValid, s.LastProbe = Valid, now // it just minted a token
+		s.PendingSince = time.Time{}
 	})
 	r.obs.Rotation(app.Name, ResultSuccess)
 	log.Info("new secret verified and promoted to AWSCURRENT; the old one stays as AWSPREVIOUS until it expires",
 		zap.Time("previous_expires_at", v.Record.PreviousExpiresAt))
-	after := stateAfterPromotion(f.snap.State, v.Record)
-	if err := r.vault.SaveChanges(ctx, app.SecretID, f.snap.State, after); err != nil {
-		// The secret is safe; the redelivered message takes the duplicate path and clears this.
-		log.Warn("clearing rotation state after promotion; will retry", zap.Error(err))
-		return verifyRetry
-	}
 	r.promoted(Promotion{App: app.Name, SecretID: app.SecretID, VersionID: v.ID, ExpiresAt: v.Record.ExpiresAt,
 		PreviousExpiresAt: v.Record.PreviousExpiresAt, At: now})
-	r.replan(a, promoted(f, v, after))
-	return verifyPromoted
 }
 
 // promoted is the snapshot the writes of a promotion leave behind, as Secrets Manager's rules
@@ -84,11 +98,15 @@ func promoted(f facts, v vault.Version, st vault.RotationState) facts {
 // back: when the plan only waits, the status and the next pass are set from it; when it would
 // act, the next pass acts on a fresh snapshot instead.
 func (r *Rotator) replan(a *appState, f facts) {
-	act := plan(f, r.settings(), r.clock.Now(), r.rand())
+	set := r.settings()
+	act := plan(f, set, r.clock.Now(), r.rand())
 	if act.request || act.watchdog || act.clearRequest || act.resume || act.clearPending != "" {
 		a.dirty.Store(true)
 	} else {
-		a.setStatus(func(s *Status) { publish(s, f, act) })
+		if !act.nextProbe.IsZero() {
+			a.probeAt = act.nextProbe
+		}
+		a.setStatus(func(s *Status) { publish(s, f, act, set, r.clock.Now()) })
 		a.nextAt.Store(act.wakeAt.UnixNano())
 	}
 	r.poke()

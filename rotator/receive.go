@@ -3,9 +3,12 @@ package rotator
 import (
 	"context"
 	"errors"
+	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/spapi-tools/lwa-rotator/internal/backoff"
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/notifications"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
@@ -25,6 +28,37 @@ func (r *Rotator) Receive(ctx context.Context, n notifications.Notification, m n
 			log.Error("notification for a client id this daemon does not manage; leaving it for the dead-letter queue", zap.String("client_id", clientID))
 		}}
 	}
+	log = log.With(zap.String("app", a.app.Load().Name))
+	h := r.attempt(ctx, a, n, log)
+	// Nothing durable happened yet (the vault or LWA failed before the secret was staged): keep
+	// the message in hand and try again, rather than let the failure burn SQS receives and send
+	// a genuine secret to the dead-letter queue. The consumer heartbeats the message meanwhile;
+	// the wait ends with the daemon's shutdown or before SQS's 12 hours run out.
+	for tries := 1; h.Outcome == notifications.OutcomeFailed; tries++ {
+		wait := backoff.Equal(tries, holdRetryMin, holdRetryMax, r.rand)
+		if m.HoldUntil.IsZero() || r.clock.Now().Add(wait).After(m.HoldUntil) {
+			break
+		}
+		if h.Say != nil {
+			h.Say()
+		}
+		if !r.wait(ctx, wait) {
+			break
+		}
+		h = r.attempt(ctx, a, n, log)
+	}
+	return h
+}
+
+// Holding a message through an outage retries from 5 s, doubling to 5 min: seconds after a blip,
+// a dozen calls an hour through a long outage.
+const (
+	holdRetryMin = 5 * time.Second
+	holdRetryMax = 5 * time.Minute
+)
+
+// attempt is one try at a notification, holding the application's work lock for it alone.
+func (r *Rotator) attempt(ctx context.Context, a *appState, n notifications.Notification, log *zap.Logger) notifications.Handled {
 	a.work.Lock()
 	defer func() {
 		a.work.Unlock()
@@ -32,9 +66,23 @@ func (r *Rotator) Receive(ctx context.Context, n notifications.Notification, m n
 			r.poke() // a pass skipped this application while it was busy, or the verdict asked for one
 		}
 	}()
-	app := *a.app.Load()
-	log = log.With(zap.String("app", app.Name))
 	return r.receive(ctx, a, n, log, true)
+}
+
+// wait sleeps d on the injected clock, or until the consumer stops; it reports whether d passed.
+func (r *Rotator) wait(ctx context.Context, d time.Duration) bool {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if stop := notifications.Stopping(ctx); stop != nil {
+		go func() {
+			select {
+			case <-stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return clock.Sleep(ctx, r.clock, d)
 }
 
 // receive judges n on a fresh snapshot and performs the verdict. mayResettle allows one round of
@@ -58,23 +106,38 @@ func (r *Rotator) receive(ctx context.Context, a *appState, n notifications.Noti
 		}
 		return r.receive(ctx, a, n, log, false)
 	}
-	if v.clearPending != "" {
-		if err := r.vault.ClearPendingOn(ctx, f.snap, v.clearPending, false); err != nil && !errors.Is(err, vault.ErrNotFound) {
-			return handled(app, notifications.OutcomeFailed, func() { log.Warn("clearing a stale pending version; will retry", zap.Error(err)) })
-		}
-	}
-	if v.save != nil {
-		if err := r.vault.SaveChanges(ctx, app.SecretID, f.snap.State, *v.save); err != nil {
-			return handled(app, notifications.OutcomeFailed, func() { log.Warn("saving rotation state for a notification; will retry", zap.Error(err)) })
-		}
-	}
-	if v.wake {
-		a.dirty.Store(true)
+	if failed := r.writeVerdict(ctx, a, f, v, log); failed != nil {
+		return handled(app, notifications.OutcomeFailed, failed)
 	}
 	if v.stage {
 		return r.stageAndPromote(ctx, a, f, v, log)
 	}
 	return handled(app, v.outcome, func() { say(log, v, f, r.settings()) })
+}
+
+// writeVerdict makes a verdict's tag and label writes (staging aside); on a failure it returns
+// the line that says so.
+func (r *Rotator) writeVerdict(ctx context.Context, a *appState, f facts, v verdict, log *zap.Logger) func() {
+	if v.clearPending != "" {
+		if err := r.vault.ClearPendingOn(ctx, f.snap, v.clearPending, false); err != nil && !errors.Is(err, vault.ErrNotFound) {
+			return func() { log.Warn("clearing a stale pending version; will retry", zap.Error(err)) }
+		}
+	}
+	if v.save != nil {
+		if err := r.vault.SaveChanges(ctx, f.app.SecretID, f.snap.State, *v.save); err != nil {
+			return func() { log.Warn("saving rotation state for a notification; will retry", zap.Error(err)) }
+		}
+		if v.outcome == notifications.OutcomeDuplicate {
+			// The rotation was finished before this redelivery (a crash or a lost answer after
+			// the promotion): count it if nobody here did, and plan again.
+			r.promotionSeen(a, f.snap.Current)
+			a.dirty.Store(true)
+		}
+	}
+	if v.wake {
+		a.dirty.Store(true)
+	}
+	return nil
 }
 
 // stageAndPromote puts the new secret as AWSPENDING, then verifies and promotes it.
@@ -93,6 +156,12 @@ func (r *Rotator) stageAndPromote(ctx context.Context, a *appState, f facts, v v
 		return handled(app, notifications.OutcomeFailed, func() { log.Warn("staging the new secret as AWSPENDING; will retry", zap.Error(err)) })
 	}
 	r.checkpoint(StepStaged)
+	now := r.clock.Now()
+	a.setStatus(func(s *Status) {
+		if s.PendingSince.IsZero() {
+			s.PendingSince = now
+		}
+	})
 	switch r.verifyAndPromote(ctx, a, f, vault.Version{ID: v.token, Record: v.record}, true, log) {
 	case verifyPromoted:
 		r.checkpoint(StepDone)
@@ -102,7 +171,13 @@ func (r *Rotator) stageAndPromote(ctx context.Context, a *appState, f facts, v v
 		// operator can still find it.
 		return handled(app, notifications.OutcomeRejected, nil)
 	default:
-		return handled(app, notifications.OutcomeFailed, nil)
+		// The secret is durable as AWSPENDING, encrypted with the customer key: the plaintext
+		// message may leave SQS. Verification and promotion continue from the vault, on the
+		// scheduler's backoff (the pending phase), whatever LWA or Secrets Manager do meanwhile.
+		a.dirty.Store(true)
+		return handled(app, notifications.OutcomeStaged, func() {
+			log.Warn("new secret staged as AWSPENDING but not yet verified or promoted; continuing from the vault", zap.String("version_id", v.token))
+		})
 	}
 }
 

@@ -40,9 +40,13 @@ type Options struct {
 	// Checkpoint, when set, is called at each Step of a rotation, so the crash tests can kill
 	// the process exactly there.
 	Checkpoint func(Step)
-	// Promoted, when set, is told of every promotion once its bookkeeping is saved, so the
-	// applications that read the secret can be notified. It is called with the application's
-	// work lock held: it must hand the event off and return at once.
+	// PassConcurrency is how many applications one scheduler pass works on at once (0 or 1: one
+	// at a time, in configuration order, as deterministic tests need).
+	PassConcurrency int
+	// Promoted, when set, is told of every promotion once AWSCURRENT has moved (or a promotion
+	// this process did not see is found done), so the applications that read the secret can be
+	// notified. It is called with the application's work lock held: it must hand the event off
+	// and return at once.
 	Promoted func(Promotion)
 }
 
@@ -67,6 +71,8 @@ type Rotator struct {
 	checkpoint  func(Step)
 	promoted    func(Promotion)
 	requestPoll time.Duration
+
+	passConcurrency int
 
 	// reg is the application list and the settings, an immutable value swapped whole on reload:
 	// readers never lock, and a reload never waits for a busy application.
@@ -95,6 +101,17 @@ type appState struct {
 	dirty  atomic.Bool
 	nextAt atomic.Int64 // unix nanoseconds of the next planned pass; 0: at once
 	status atomic.Pointer[Status]
+
+	// Guarded by work:
+	// probeAt is when AWSCURRENT is next proven with LWA (zero before the first pass).
+	probeAt time.Time
+	// knownCurrent is the AWSCURRENT version this process last saw or promoted, so a version
+	// moved there by someone else is noticed.
+	knownCurrent string
+	// resumeFailures counts the passes that could not finish a pending version, for backoff.
+	resumeFailures int
+	// counted is the version whose promotion this process last counted as a success.
+	counted string
 }
 
 // New builds a Rotator from o.
@@ -126,6 +143,7 @@ func New(o Options) (*Rotator, error) {
 	r := &Rotator{
 		clock: o.Clock, log: o.Log, obs: o.Observer, vault: o.Vault, lwa: o.LWA, spapi: o.SPAPI, rand: o.Rand,
 		checkpoint: o.Checkpoint, promoted: o.Promoted, requestPoll: o.RequestPoll, wake: make(chan struct{}, 1),
+		passConcurrency: o.PassConcurrency,
 	}
 	r.reg.Store(&registry{byClient: map[string]*appState{}})
 	r.reconfigure(o.Apps, o.Settings)
@@ -223,26 +241,54 @@ func (r *Rotator) Run(ctx context.Context) error {
 // ends with. Run calls Tick in a loop; deterministic tests call it directly.
 func (r *Rotator) Tick(ctx context.Context) time.Time {
 	now := r.clock.Now()
-	next := now.Add(idleRecheck)
-	for _, a := range r.reg.Load().order {
-		if ctx.Err() != nil {
-			break
-		}
+	order := r.reg.Load().order
+	var due []*appState
+	for _, a := range order {
 		if at := time.Unix(0, a.nextAt.Load()); a.dirty.Load() || !now.Before(at) {
-			if !a.work.TryLock() {
-				a.dirty.Store(true)
-				continue
-			}
-			a.dirty.Store(false)
-			at = r.pass(ctx, a)
-			a.nextAt.Store(at.UnixNano())
-			a.work.Unlock()
+			due = append(due, a)
 		}
+	}
+	if r.passConcurrency <= 1 {
+		for _, a := range due {
+			if ctx.Err() != nil {
+				break
+			}
+			r.tryPass(ctx, a)
+		}
+	} else {
+		// Applications are independent: a start-up over a thousand of them takes a fraction of
+		// the time one by one would, each still worked on by one pass at a time.
+		sem := make(chan struct{}, r.passConcurrency)
+		var wg sync.WaitGroup
+		for _, a := range due {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				if ctx.Err() == nil {
+					r.tryPass(ctx, a)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	next := now.Add(idleRecheck)
+	for _, a := range order {
 		if at := time.Unix(0, a.nextAt.Load()); at.Before(next) {
 			next = at
 		}
 	}
 	return next
+}
+
+// tryPass runs a pass unless the application is busy (its message's end pokes the scheduler).
+func (r *Rotator) tryPass(ctx context.Context, a *appState) {
+	if !a.work.TryLock() {
+		a.dirty.Store(true)
+		return
+	}
+	defer a.work.Unlock()
+	a.dirty.Store(false)
+	a.nextAt.Store(r.pass(ctx, a).UnixNano())
 }
 
 // settings returns the running settings.

@@ -94,3 +94,11 @@ func parseToken(r response) (Token, error) {
 		Scope:       body.Scope,
 	}, nil
 }
+
+// LWAError classifies a non-2xx answer of the LWA token endpoint the way LWAClient does, for
+// other clients of that endpoint (lwacreds) so both agree on every kind. header gives the
+// request id and Retry-After (nil: neither); every string in hide is scrubbed from the server's
+// text, which is also shortened.
+func LWAError(status int, header http.Header, body []byte, now time.Time, hide ...string) *Error {
+	return lwaError(response{Status: status, Header: header, Body: body, RequestID: header.Get(headerRequestID)}, now, hide...)
+}

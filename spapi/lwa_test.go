@@ -204,3 +204,40 @@ func TestTokenRejectsEmptyArguments(t *testing.T) {
 		t.Errorf("server was called %d times", hits.Load())
 	}
 }
+
+// LWAError is LWAClient's classification, exported for lwacreds: it must agree with Token.
+func TestLWAErrorClassifies(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		status    int
+		header    http.Header
+		body      string
+		wantKind  error
+		wantCode  string
+		wantMsg   string
+		wantReq   string
+		wantRetry time.Duration
+	}{
+		{"400 invalid_client", 400, nil, `{"error":"invalid_client","error_description":"Client authentication failed"}`, spapi.ErrInvalidClient, "invalid_client", "Client authentication failed", "", 0},
+		{"401 without body", 401, http.Header{"X-Amzn-Requestid": {"req-1"}}, ``, spapi.ErrInvalidClient, "", "", "req-1", 0},
+		{"403 access_denied", 403, nil, `{"error":"access_denied"}`, spapi.ErrUnauthorized, "access_denied", "", "", 0},
+		{"429 retry-after", 429, http.Header{"Retry-After": {"7"}}, `{}`, spapi.ErrThrottled, "", "", "", 7 * time.Second},
+		{"503 temporarily_unavailable", 503, nil, `{"error":"temporarily_unavailable"}`, spapi.ErrTransient, "temporarily_unavailable", "", "", 0},
+		{"400 other", 400, nil, `{"error":"invalid_request"}`, spapi.ErrRequest, "invalid_request", "", "", 0},
+		{"echoed secret scrubbed", 401, nil, `{"error":"invalid_client","error_description":"bad secret ` + testSecret + `"}`, spapi.ErrInvalidClient, "invalid_client", "bad secret " + secret.Redacted, "", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := spapi.LWAError(tc.status, tc.header, []byte(tc.body), t0, testSecret)
+			if !errors.Is(e, tc.wantKind) || e.API != "lwa" || e.Op != "token" || e.StatusCode != tc.status ||
+				e.Code != tc.wantCode || e.Message != tc.wantMsg || e.RequestID != tc.wantReq || e.RetryAfter != tc.wantRetry {
+				t.Errorf("LWAError = %#v, want kind %v code %q message %q request id %q retry %v", e, tc.wantKind, tc.wantCode, tc.wantMsg, tc.wantReq, tc.wantRetry)
+			}
+			if strings.Contains(e.Error(), testSecret) {
+				t.Errorf("error string leaks the secret: %q", e.Error())
+			}
+		})
+	}
+}

@@ -68,8 +68,9 @@ func NewAtRest(ctx context.Context, kmsKeyID string, store SecretDescriber, keys
 // daemon's tags cannot hold a rotation's crash-safe state. An unreachable secret is logged and
 // passes (readiness reports it).
 func (c *AtRest) Check(ctx context.Context, secrets []SecretRef) (violations, refusals []string, err error) {
-	for _, ref := range secrets {
-		info, err := c.store.Describe(ctx, ref.SecretID)
+	infos, errs := c.describeAll(ctx, secrets)
+	for i, ref := range secrets {
+		info, err := infos[i], errs[i]
 		if err != nil {
 			c.log.Error("secret unreachable", zap.String("app", ref.App), zap.String("secret_id", ref.SecretID), zap.Error(err))
 			continue
@@ -91,6 +92,27 @@ func (c *AtRest) Check(ctx context.Context, secrets []SecretRef) (violations, re
 		}
 	}
 	return violations, refusals, nil
+}
+
+// checkConcurrency bounds the DescribeSecret calls of one check: a thousand secrets take a
+// fraction of a second instead of seconds, far inside Secrets Manager's published rate for
+// DescribeSecret, and without the account-wide ListSecrets grant a batched read would need.
+const checkConcurrency = 8
+
+// describeAll describes every secret, a bounded number at a time, keeping their order.
+func (c *AtRest) describeAll(ctx context.Context, secrets []SecretRef) ([]Info, []error) {
+	infos, errs := make([]Info, len(secrets)), make([]error, len(secrets))
+	sem := make(chan struct{}, checkConcurrency)
+	var wg sync.WaitGroup
+	for i, ref := range secrets {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			infos[i], errs[i] = c.store.Describe(ctx, ref.SecretID)
+		})
+	}
+	wg.Wait()
+	return infos, errs
 }
 
 // keyARN resolves a key id, ARN or alias to the key's ARN and insists it is customer-managed.

@@ -194,3 +194,18 @@ func TokenFor(notificationID string) string {
 	sum := sha256.Sum256([]byte(tokenDomain + notificationID))
 	return hex.EncodeToString(sum[:])
 }
+
+// StagedByDaemon reports whether a version id has TokenFor's shape: staged by some replica of
+// this daemon from a notification, not put by hand or by the console's rotation (whose ids are
+// UUIDs).
+func StagedByDaemon(versionID string) bool {
+	if len(versionID) != 64 {
+		return false
+	}
+	for _, c := range versionID {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

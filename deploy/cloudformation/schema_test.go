@@ -169,6 +169,7 @@ var (
 		"AWS::ECS::Cluster":              setOf("Arn"),
 		"AWS::Logs::LogGroup":            setOf("Arn"),
 		"AWS::ServiceDiscovery::Service": setOf("Arn", "Id", "Name"),
+		"AWS::Events::Rule":              setOf("Arn"),
 	}
 	subVarRE = regexp.MustCompile(`\$\{([^}]*)\}`)
 )
@@ -383,7 +384,7 @@ func schemaErrors(s *gojsonschema.Schema, v node) []string {
 // every reference resolving, in every scenario.
 func TestTemplatesValidate(t *testing.T) {
 	t.Parallel()
-	for file, scenarios := range map[string][]scenario{baseFile: baseScenarios, ecsFile: ecsScenarios} {
+	for file, scenarios := range map[string][]scenario{baseFile: baseScenarios, ecsFile: ecsScenarios, consumerEventsFile: consumerEventsScenarios} {
 		for name, e := range expandAll(t, file, scenarios) {
 			t.Run(file+"/"+name, func(t *testing.T) {
 				t.Parallel()

@@ -17,6 +17,8 @@ import (
 const (
 	baseFile = "lwa-rotator.yaml"
 	ecsFile  = "lwa-rotator-ecs.yaml"
+	// consumerEventsFile is the EventBridge rule that tells consumers of a promotion.
+	consumerEventsFile = "lwa-rotator-consumer-events.yaml"
 )
 
 // node is a template value as JSON sees it: map[string]any, []any, string, float64, bool or nil.
@@ -186,6 +188,13 @@ var baseScenarios = []scenario{
 		"EksOidcIssuer":            "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
 		"EksPodIdentityClusterArn": "arn:aws:eks:us-east-1:111122223333:cluster/prod",
 		"KubernetesNamespace":      "rotator", "KubernetesServiceAccount": "lwa",
+	}},
+}
+
+var consumerEventsScenarios = []scenario{
+	{"secret by name", map[string]string{"SecretId": "lwa-rotator/main-app"}},
+	{"secret by ARN, own topic", map[string]string{
+		"SecretId": "arn:aws:secretsmanager:us-east-1:111122223333:secret:lwa-rotator/main-app-a1B2c3", "TopicName": "main-app-promoted",
 	}},
 }
 

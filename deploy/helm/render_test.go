@@ -145,6 +145,7 @@ type objects struct {
 	networkPolicies []*networkingv1.NetworkPolicy
 	serviceMonitors []*monitoringv1.ServiceMonitor
 	prometheusRules []*monitoringv1.PrometheusRule
+	externalSecrets []*externalSecret
 }
 
 // add decodes doc into the type its apiVersion and kind name; a kind the chart is not expected to
@@ -180,6 +181,9 @@ func (o *objects) add(doc string) error {
 	case "monitoring.coreos.com/v1 PrometheusRule":
 		v := &monitoringv1.PrometheusRule{}
 		o.prometheusRules, into = append(o.prometheusRules, v), v
+	case "external-secrets.io/v1 ExternalSecret", "external-secrets.io/v1beta1 ExternalSecret":
+		v := &externalSecret{}
+		o.externalSecrets, into = append(o.externalSecrets, v), v
 	default:
 		return fmt.Errorf("unexpected object %s %s", tm.APIVersion, tm.Kind)
 	}

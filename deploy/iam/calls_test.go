@@ -68,6 +68,8 @@ var viaNeeds = map[string][]kmsGrant{
 // the dead-letter queues are only read for their depth, never consumed.
 var statementResources = map[string]set{
 	"SqsWatchDeadLetterQueues": setOf("${ExpiryDeadLetterQueueArn}", "${NewSecretDeadLetterQueueArn}"),
+	// The webhooks' signing keys are only read, never rotated or tagged.
+	"SecretsManagerReadWebhookKeys": setOf("${WebhookKeySecretArn}"),
 }
 
 // resources are what each service's statements may name.
@@ -272,4 +274,26 @@ func reportCallDiff(t *testing.T, who string, want, got set, wantVia, gotVia map
 	if !maps.Equal(wantVia, gotVia) {
 		t.Errorf("ViaService KMS grants: want %v, policy has %v", wantVia, gotVia)
 	}
+}
+
+// TestWebhookKeyReadIsGrantedOnTheKeySecret: the webhook reads its signing key (hmacKeySecretId)
+// with GetSecretValue; the policy grants exactly that, on the key's secret, in its own statement,
+// so the key's secret needs no rotation rights and the LWA secrets' statement is not widened.
+func TestWebhookKeyReadIsGrantedOnTheKeySecret(t *testing.T) {
+	t.Parallel()
+	calls := daemonCalls(t)
+	if !slices.Contains(calls["secretsmanager:GetSecretValue"], "webhook.SecretsManager") {
+		t.Fatalf("the scanner found no GetSecretValue in the webhook package (sites %v); has the key reading moved?",
+			calls["secretsmanager:GetSecretValue"])
+	}
+	for _, s := range loadPolicy(t, daemonFile).Statement {
+		if s.Sid != "SecretsManagerReadWebhookKeys" {
+			continue
+		}
+		if !slices.Equal(s.Action, strs{"secretsmanager:GetSecretValue"}) || !slices.Equal(s.Resource, strs{"${WebhookKeySecretArn}"}) {
+			t.Errorf("SecretsManagerReadWebhookKeys grants %v on %v; want only GetSecretValue on ${WebhookKeySecretArn}", s.Action, s.Resource)
+		}
+		return
+	}
+	t.Error("daemon-policy.json has no SecretsManagerReadWebhookKeys statement for the webhook's signing key")
 }

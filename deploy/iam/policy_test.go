@@ -230,6 +230,7 @@ var placeholders = map[string]string{
 	"NewSecretDeadLetterQueueArn": "arn:aws:sqs:us-east-1:111122223333:lwa-new-secret-dlq",
 	"QueueArn":                    "arn:aws:sqs:us-east-1:111122223333:lwa-expiry",
 	"SecretArn":                   "arn:aws:secretsmanager:us-east-1:111122223333:secret:lwa-rotator/*",
+	"WebhookKeySecretArn":         "arn:aws:secretsmanager:us-east-1:111122223333:secret:lwa-rotator-webhook/*",
 	"KmsKeyArn":                   "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
 	"DaemonRoleArn":               "arn:aws:iam::111122223333:role/lwa-rotator",
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/internal/webhook"
 	"github.com/spapi-tools/lwa-rotator/metrics"
 	"github.com/spapi-tools/lwa-rotator/rotator"
 )
@@ -33,11 +35,33 @@ var exported = map[string]bool{
 	"lwa_rotator_rotations_total":                              false,
 	"lwa_rotator_notifications_total":                          false,
 	"lwa_rotator_notifications_unknown_version_total":          false,
+	"lwa_rotator_current_secret_valid":                         false,
+	"lwa_rotator_pending_secret_since_timestamp_seconds":       false,
+	"lwa_rotator_last_probe_timestamp_seconds":                 false,
+	"lwa_rotator_current_changed_externally_total":             false,
+	"lwa_rotator_canary_last_success_timestamp_seconds":        false,
+	"lwa_rotator_canary_interval_seconds":                      false,
 	"lwa_rotator_notifications_sns_envelope_total":             false,
 	"lwa_rotator_api_requests_total":                           false,
 	"lwa_rotator_sqs_polls_total":                              false,
 	"lwa_rotator_dead_letter_messages":                         false,
+	"lwa_rotator_webhook_deliveries_total":                     false,
+	"lwa_rotator_webhook_acknowledged":                         false,
 	"lwa_rotator_api_request_duration_seconds":                 true, // histogram
+}
+
+// onlyWithWebhook are series that exist only for applications with a webhook configured; the
+// sandbox has none, so its scrape lacks them.
+var onlyWithWebhook = map[string]bool{
+	"lwa_rotator_webhook_deliveries_total": true,
+	"lwa_rotator_webhook_acknowledged":     true,
+}
+
+// onlyWhileSet are the timestamps exported only while they are set (no rotation in flight, no
+// secret waiting to be promoted: none in a settled sandbox).
+var onlyWhileSet = map[string]bool{
+	"lwa_rotator_rotation_in_flight_since_timestamp_seconds": true,
+	"lwa_rotator_pending_secret_since_timestamp_seconds":     true,
 }
 
 var metricToken = regexp.MustCompile(`lwa_rotator_[a-z_]+`)
@@ -70,10 +94,16 @@ func (s snapshot) Snapshot() []rotator.Status { return s }
 func TestExportedListMatchesMetricsPackage(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, snapshot{{App: "a", CurrentExpiry: time.Unix(1e9, 0)}}, func() bool { return true }, "test", "")
+	set := time.Unix(1e9, 0)
+	m := metrics.New(reg, snapshot{{App: "a", CurrentExpiry: set, PreviousExpiry: set, LastSuccess: set, InFlightSince: set, LastProbe: set,
+		PendingSince: set, CurrentValid: rotator.Valid, Canary: true, CanaryInterval: time.Hour}},
+		func() bool { return true }, "test", "")
 	m.Init([]string{"a"}, map[string]string{"https://sqs/q": "expiry"})
 	m.ObserveRequest("lwa", "token", 200, time.Millisecond)
 	m.DeadLetters("expiry", 0)
+	// The webhook's series live in their own package, registered on the daemon's registry.
+	webhook.New(webhook.Options{Clock: clock.NewFake(time.Unix(1e9, 0)), Registerer: reg}).
+		Configure([]webhook.Target{{App: "a", URL: "https://hooks.example.com/", Key: webhook.KeySource{File: "/k"}}})
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatalf("gathering: %v", err)

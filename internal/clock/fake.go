@@ -77,6 +77,23 @@ func (f *Fake) Pending() int {
 	return len(f.timers)
 }
 
+// Next returns the earliest deadline of the armed timers, so a test can move the time exactly to
+// the moment the code under test wakes; false when none is armed.
+func (f *Fake) Next() (time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.timers) == 0 {
+		return time.Time{}, false
+	}
+	next := f.timers[0].at
+	for _, t := range f.timers[1:] {
+		if t.at.Before(next) {
+			next = t.at
+		}
+	}
+	return next, true
+}
+
 // Created reports how many timers were ever made; tests use it to know a loop went round.
 func (f *Fake) Created() int {
 	f.mu.Lock()

@@ -71,3 +71,21 @@ func TestSleep(t *testing.T) {
 		t.Fatal("Sleep with an ended context reported that the time passed")
 	}
 }
+
+func TestFakeNextIsTheEarliestArmedDeadline(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := NewFake(start)
+	if _, ok := f.Next(); ok {
+		t.Fatal("Next reported a deadline with no timer armed")
+	}
+	f.NewTimer(time.Hour)
+	early := f.NewTimer(time.Minute)
+	if next, ok := f.Next(); !ok || !next.Equal(start.Add(time.Minute)) {
+		t.Fatalf("Next = %v, %v; want %v", next, ok, start.Add(time.Minute))
+	}
+	early.Stop()
+	if next, _ := f.Next(); !next.Equal(start.Add(time.Hour)) {
+		t.Fatalf("after Stop, Next = %v; want %v", next, start.Add(time.Hour))
+	}
+}

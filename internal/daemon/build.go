@@ -18,6 +18,7 @@ import (
 
 	"github.com/spapi-tools/lwa-rotator/config"
 	"github.com/spapi-tools/lwa-rotator/internal/awsmetrics"
+	"github.com/spapi-tools/lwa-rotator/internal/webhook"
 	"github.com/spapi-tools/lwa-rotator/metrics"
 	"github.com/spapi-tools/lwa-rotator/notifications"
 	"github.com/spapi-tools/lwa-rotator/rotator"
@@ -40,6 +41,8 @@ type daemon struct {
 
 	// secrets checks the applications' secrets at start-up and on every reload.
 	secrets *vault.AtRest
+	// webhooks tells each application's consumers of its promotions.
+	webhooks *webhook.Notifier
 
 	mu  sync.Mutex
 	cfg *config.Config // the running configuration: the last one applied
@@ -84,10 +87,13 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 	if err := d.vet(ctx, nil, cfg, queueViolations); err != nil {
 		return nil, err
 	}
+	d.webhooks = webhook.New(webhook.Options{Clock: o.Clock, Log: log, Registerer: d.reg, HTTP: httpClient, SM: smClient})
+	d.webhooks.Configure(webhookTargets(cfg))
 	d.rot, err = rotator.New(rotator.Options{
 		Apps: apps(cfg), Settings: settings(cfg), Vault: store, LWA: lwa, SPAPI: app, Clock: o.Clock, Log: log,
 		Observer: d.metrics, RequestPoll: cfg.RequestPollInterval.D(),
 		Checkpoint: crashPoint(o.Getenv("LWA_ROTATOR_TEST_CRASH_AT"), log),
+		Promoted:   d.webhooks.Promoted, PassConcurrency: passConcurrency,
 	})
 	if err != nil {
 		return nil, err
@@ -121,6 +127,7 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 		d.consumers = append(d.consumers, &notifications.Consumer{
 			SQS: sqsClient, QueueURL: url, Handler: dispatch, Log: log, Clock: o.Clock,
 			Observer: multiObserver{d.metrics, d.health}, VisibilityTimeout: cfg.Queues.VisibilityTimeout.D(),
+			Concurrency: messageConcurrency,
 		})
 	}
 	return d, nil
@@ -134,15 +141,39 @@ const (
 	messageRetryMax = 5 * time.Minute
 )
 
+// messageConcurrency is how many applications' messages of one batch each queue's consumer
+// handles at once (one application's always one at a time, in order). A promoted message makes
+// three Secrets Manager writes; Secrets Manager's published rate for each write API is 50 per
+// second, so two queues at four each stay well inside it even on a fast link, while a backlog
+// across many applications drains several times faster than one message at a time.
+const messageConcurrency = 4
+
+// passConcurrency is how many applications a scheduler pass works on at once: a start-up over a
+// thousand applications reads them in about a second, inside Secrets Manager's published rates
+// for DescribeSecret and GetSecretValue.
+const passConcurrency = 8
+
 func settings(cfg *config.Config) rotator.Settings {
 	return rotator.Settings{RenewBefore: cfg.RenewBefore.D(), AwaitDeadline: cfg.AwaitDeadline.D(),
-		RetryMin: cfg.Retry.Min.D(), RetryMax: cfg.Retry.Max.D()}
+		RetryMin: cfg.Retry.Min.D(), RetryMax: cfg.Retry.Max.D(), ProbeEvery: cfg.ProbeInterval.D(), CanaryEvery: cfg.CanaryEvery.D()}
 }
 
 func apps(cfg *config.Config) []rotator.App {
 	out := make([]rotator.App, 0, len(cfg.Applications))
 	for _, a := range cfg.Applications {
-		out = append(out, rotator.App{Name: a.Name, ClientID: a.ClientID, Region: spapi.Region(a.Region), SecretID: a.SecretID, ApplicationID: a.ApplicationID})
+		out = append(out, rotator.App{Name: a.Name, ClientID: a.ClientID, Region: spapi.Region(a.Region), SecretID: a.SecretID, ApplicationID: a.ApplicationID,
+			Canary: a.Canary})
+	}
+	return out
+}
+
+func webhookTargets(cfg *config.Config) []webhook.Target {
+	var out []webhook.Target
+	for _, a := range cfg.Applications {
+		if w := a.Webhook; w.Enabled() {
+			out = append(out, webhook.Target{App: a.Name, URL: w.URL, RetryFor: w.RetryFor.D(),
+				Key: webhook.KeySource{SecretID: w.HMACKeySecretID, File: w.HMACKeyFile}})
+		}
 	}
 	return out
 }

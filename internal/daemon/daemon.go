@@ -107,6 +107,9 @@ func Run(ctx context.Context, o Options) error {
 	recvCtx, stopReceiving := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = d.rot.Run(runCtx) })
+	// Webhook deliveries stop with the rotator; what is pending then is abandoned (and logged),
+	// not persisted: see docs/consumers.md.
+	wg.Go(func() { d.webhooks.Run(runCtx) })
 	if len(d.deadLetters) > 0 {
 		wg.Go(func() {
 			(&notifications.DeadLetterWatcher{SQS: d.sqs, Queues: d.deadLetters, Every: cfg.Queues.DeadLetterInterval.D(),

@@ -225,6 +225,8 @@ func (d *daemon) apply(cfg *config.Config) {
 		// vet checked the same configuration; reaching this is a bug in config's validation.
 		d.log.Error("applying the rotator's settings", zap.Error(err))
 	}
+	// Webhooks reload whole: URLs and key sources are replaced and every key is read again.
+	d.webhooks.Configure(webhookTargets(cfg))
 	var names []string
 	for _, a := range cfg.Applications {
 		names = append(names, a.Name)

@@ -49,7 +49,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("making the sandbox directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	env, err := NewEnv(ctx, EnvOptions{AWSEndpoint: srv.URL, Log: log, Name: "sandbox", Dir: dir})
+	env, err := NewEnv(ctx, EnvOptions{AWSEndpoint: srv.URL, Log: log, Name: "sandbox", Dir: dir, Canary: true})
 	if err != nil {
 		return err
 	}

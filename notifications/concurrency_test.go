@@ -1,0 +1,134 @@
+package notifications
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/internal/fakesqs"
+)
+
+// clientBody is the smallest body ClientIDOf routes: enough for grouping, not a notification.
+func clientBody(client string, n int) string {
+	return fmt.Sprintf(`{"payload":{"applicationOAuthClientSecretExpiry":{"clientId":%q}},"n":%d}`, client, n)
+}
+
+// TestConsumerHandlesApplicationsConcurrentlyInOrder: with Concurrency 2, one batch's messages
+// for different clients run at the same time (A's first message waits until B's has started,
+// which a one-at-a-time consumer would never let happen), never more than two at once, and each
+// client's messages one at a time in the order received.
+func TestConsumerHandlesApplicationsConcurrentlyInOrder(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(epoch)
+	f := fakesqs.New(clk)
+	url := f.CreateQueue(testQueue, fakesqs.QueueOptions{})
+	order := []struct {
+		client string
+		n      int
+	}{{"A", 1}, {"B", 1}, {"A", 2}, {"C", 1}, {"B", 2}, {"A", 3}}
+	for _, o := range order {
+		if _, err := f.Send(context.Background(), url, clientBody(o.client, o.n), fakesqs.SendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		mu        sync.Mutex
+		busy      = map[string]bool{}
+		running   int
+		most      int
+		seen      = map[string][]int{}
+		problems  []string
+		bStarted  = make(chan struct{})
+		bOnce     sync.Once
+		overlapAB bool
+	)
+	h := HandlerFunc(func(_ context.Context, m Message) Result {
+		var client string
+		var n int
+		if _, err := fmt.Sscanf(string(m.Body), `{"payload":{"applicationOAuthClientSecretExpiry":{"clientId":%q}},"n":%d}`, &client, &n); err != nil {
+			t.Errorf("body %s: %v", m.Body, err)
+			return Result{}
+		}
+		mu.Lock()
+		if busy[client] {
+			problems = append(problems, "two messages of "+client+" at once")
+		}
+		busy[client] = true
+		running++
+		most = max(most, running)
+		seen[client] = append(seen[client], n)
+		mu.Unlock()
+		if client == "B" {
+			bOnce.Do(func() { close(bStarted) })
+		}
+		if client == "A" && n == 1 {
+			select {
+			case <-bStarted:
+				overlapAB = true
+			case <-time.After(guard):
+			}
+		}
+		mu.Lock()
+		busy[client] = false
+		running--
+		mu.Unlock()
+		return Result{Delete: true}
+	})
+	c := &Consumer{SQS: f, QueueURL: url, Clock: clk, Handler: h, Concurrency: 2, WaitTime: 0}
+	if n, err := c.Poll(context.Background()); err != nil || n != len(order) {
+		t.Fatalf("Poll = %d, %v; want %d, nil", n, err, len(order))
+	}
+	if !overlapAB {
+		t.Error("B's message did not start while A's first one was in hand: not concurrent")
+	}
+	if most > 2 {
+		t.Errorf("%d messages in hand at once, want at most Concurrency (2)", most)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+	want := map[string][]int{"A": {1, 2, 3}, "B": {1, 2}, "C": {1}}
+	for client, ns := range want {
+		if fmt.Sprint(seen[client]) != fmt.Sprint(ns) {
+			t.Errorf("%s handled in order %v, want %v", client, seen[client], ns)
+		}
+	}
+	if left := len(f.Messages(url)); left != 0 {
+		t.Errorf("%d messages left, want all deleted", left)
+	}
+}
+
+// TestConcurrentConsumerReleasesUnreachedMessagesOnShutdown: a shutdown during a concurrent
+// batch lets the messages in hand finish and hands the others back at once.
+func TestConcurrentConsumerReleasesUnreachedMessagesOnShutdown(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(epoch)
+	f := fakesqs.New(clk)
+	url := f.CreateQueue(testQueue, fakesqs.QueueOptions{VisibilityTimeout: time.Minute})
+	for i, client := range []string{"A", "A", "A"} {
+		if _, err := f.Send(context.Background(), url, clientBody(client, i+1), fakesqs.SendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := HandlerFunc(func(context.Context, Message) Result {
+		cancel() // the stop signal arrives while the first message is in hand
+		return Result{Delete: true}
+	})
+	c := &Consumer{SQS: f, QueueURL: url, Clock: clk, Handler: h, Concurrency: 4}
+	if _, err := c.Poll(ctx); err != nil {
+		t.Fatalf("Poll: %v", err)
+	}
+	msgs := f.Messages(url)
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages left, want the 2 not reached", len(msgs))
+	}
+	for _, m := range msgs {
+		if !m.Visible {
+			t.Errorf("message %s not released (visible again at once)", m.Body)
+		}
+	}
+}
