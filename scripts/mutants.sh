@@ -20,10 +20,10 @@ mutants=$(
 skip-promote	rotator/promote.go	if err := r.vault.PromoteOn(ctx, f.snap, v.ID); err != nil {	if err := error(nil); err != nil {	verified secrets are never made AWSCURRENT
 skip-verification	rotator/promote.go	if _, err := r.lwa.Token(ctx, app.ClientID, v.Record.ClientSecret); err != nil {	if err := error(nil); err != nil {	any staged secret is promoted without LWA's word
 no-never-backwards	rotator/judge.go	if stored := cur.ExpiresAt; !stored.IsZero() && !n.ExpiresAt.After(stored) {	if stored := cur.ExpiresAt; false && !n.ExpiresAt.After(stored) {	an older secret is staged and promoted over a newer one
-no-intent	rotator/execute.go	if err := r.vault.SaveChanges(ctx, app.SecretID, st, in); err != nil {	if err := error(nil); err != nil {	the rotate call is made without recording it first
+no-intent	rotator/execute.go	if err := r.vault.SaveChanges(ctx, a.app.Load().SecretID, st, in); err != nil {	if err := error(nil); err != nil {	the rotate call is made without recording it first
 no-watchdog	rotator/plan.go	if deadline := st.RequestedAt.Add(s.AwaitDeadline); now.Before(deadline) {	if deadline := now.Add(idleRecheck); true {	a rotation whose secret never came is waited for forever
 delete-on-stage-failure	rotator/receive.go	return handled(app, notifications.OutcomeFailed, func() { log.Warn("staging the new secret as AWSPENDING; will retry", zap.Error(err)) })	return handled(app, notifications.OutcomeProcessed, nil)	a message is deleted although its secret was not written
-delete-on-verify-retry	rotator/receive.go	default:\n\t\treturn handled(app, notifications.OutcomeFailed, nil)	default:\n\t\treturn handled(app, notifications.OutcomeProcessed, nil)	a message is deleted while its staged secret still awaits verification
+staged-not-replanned	rotator/receive.go	\t\ta.dirty.Store(true)\n\t\treturn handled(app, notifications.OutcomeStaged,	\t\treturn handled(app, notifications.OutcomeStaged,	a message whose secret is staged but unverified is deleted with no pass planned to finish it
 EOF
 )
 

@@ -186,8 +186,9 @@ func (s *sim) restart(why string) {
 	s.dead, s.dieAfter = false, nil
 	store := &vault.Store{SM: smAPI{s}, Log: s.log}
 	rot, err := rotator.New(rotator.Options{Apps: s.apps(), Vault: store, LWA: fakeLWA{s}, SPAPI: fakeSPAPI{s},
-		Settings: rotator.Settings{RenewBefore: renewBefore, AwaitDeadline: awaitDeadline, RetryMin: retryMin, RetryMax: retryMax},
-		Clock:    s.clk, Log: s.log, Observer: observer{s}, Rand: s.rand, Checkpoint: s.checkpoint})
+		Settings: rotator.Settings{RenewBefore: renewBefore, AwaitDeadline: awaitDeadline, RetryMin: retryMin, RetryMax: retryMax,
+			ProbeEvery: config.DefaultProbeInterval, CanaryEvery: config.DefaultCanaryEvery},
+		Clock: s.clk, Log: s.log, Observer: observer{s}, Rand: s.rand, Checkpoint: s.checkpoint})
 	if err != nil {
 		panic(err)
 	}

@@ -108,6 +108,11 @@ func (g guard) Handle(ctx context.Context, m notifications.Message) (res notific
 			res = notifications.Result{}
 		}
 	}()
+	// No hold: Rotator.Receive would keep a failing message in hand by sleeping on the clock,
+	// and the fake clock moves only when this driver, blocked in Poll, moves it. Without a
+	// HoldUntil the failure goes back to the queue as a retry, the path a consumer whose
+	// visibility timeout leaves no room takes.
+	m.HoldUntil = time.Time{}
 	res = g.d.Handle(ctx, m)
 	s.tracef("handled %s (%s, receive #%d): delete=%v retryAfter=%v", m.ID, kindName(s.sent[m.ID].kind), m.ReceiveCount, res.Delete, res.RetryAfter)
 	return res
