@@ -102,6 +102,7 @@ func (r *Rotator) receive(ctx context.Context, a *appState, n notifications.Noti
 	if v.settleFirst {
 		log.Info("a newer secret is pending; settling it before this one", zap.String("pending_version_id", f.snap.Pending.ID))
 		if !mayResettle || r.verifyAndPromote(ctx, a, f, *f.snap.Pending, true, log) == verifyRetry {
+			a.dirty.Store(true) // the pending phase settles it too, whatever becomes of this message
 			return handled(app, notifications.OutcomeFailed, nil)
 		}
 		return r.receive(ctx, a, n, log, false)
@@ -153,6 +154,8 @@ func (r *Rotator) stageAndPromote(ctx context.Context, a *appState, f facts, v v
 				log.Error("a different secret was already staged under this notification id; rejecting the message", zap.String("version_id", v.token))
 			})
 		}
+		// A put whose answer was lost may have staged it: let the pending phase look.
+		a.dirty.Store(true)
 		return handled(app, notifications.OutcomeFailed, func() { log.Warn("staging the new secret as AWSPENDING; will retry", zap.Error(err)) })
 	}
 	r.checkpoint(StepStaged)
