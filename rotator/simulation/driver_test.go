@@ -126,7 +126,8 @@ func newSim(seed uint64, tr *tracer) *sim {
 // seeded by hand without an expiry, so only Amazon's notices can say when they run out.
 func (s *sim) addApp(i int, region spapi.Region) {
 	app := rotator.App{Name: fmt.Sprintf("app-%d", i), ClientID: fmt.Sprintf("amzn1.application-oa2-client.sim%04d", i),
-		Region: region, SecretID: fmt.Sprintf("lwa/app-%d", i), ApplicationID: fmt.Sprintf("amzn1.sp.solution.sim%04d", i)}
+		Region: region, SecretID: fmt.Sprintf("lwa/app-%d", i), ApplicationID: fmt.Sprintf("amzn1.sp.solution.sim%04d", i),
+		Canary: i == 0 && s.sc.canary}
 	unknown := s.rng.IntN(5) == 0
 	lo := 20 * day
 	if unknown {

@@ -61,6 +61,8 @@ type scenario struct {
 	pReact                float64 // per fault kind, when a new secret is on its way or a rotation falls due
 	replay, plant         float64 // events per day
 	restart, burst, sqsOp float64 // events per day
+	// canary: the first application is a canary, rotated every canaryEvery whatever its expiry.
+	canary bool
 }
 
 func drawScenario(rng *rand.Rand) scenario {
@@ -69,6 +71,7 @@ func drawScenario(rng *rand.Rand) scenario {
 		days: 200 + rng.IntN(201), apps: 2 + rng.IntN(2), twoQueues: rng.IntN(2) == 0,
 		pDrop: u(0, 0.3), pDup: u(0, 0.3), pDelay: u(0, 0.3), pReact: u(0.1, 0.6),
 		replay: u(0, 0.1), plant: u(0, 0.05), restart: u(0, 0.2), burst: u(0, 0.5), sqsOp: u(0, 0.2),
+		canary: rng.IntN(3) == 0,
 	}
 }
 
