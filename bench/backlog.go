@@ -32,7 +32,7 @@ func (r *runner) backlog(ctx context.Context) error {
 	}
 	n := r.o.Apps[len(r.o.Apps)-1]
 	w := r.worlds[n]
-	drain, perMsg, rssAfter, rssIdle := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
+	drain, perMsg, rssAfter, rssIdle, rssPeak := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
 	var mix backlogMix
 	for _, kind := range r.kinds() {
 		if err := w.abandonedPollsGone(ctx); err != nil {
@@ -48,7 +48,11 @@ func (r *runner) backlog(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		var peak float64
 		done, err := waitFor(ctx, 8*time.Minute, func() bool {
+			if v, err := p.RSS(); err == nil && v > peak {
+				peak = v
+			}
 			a, err1 := w.env.QueueDepth(ctx, w.env.ExpiryQueue)
 			b, err2 := w.env.QueueDepth(ctx, w.env.SecretQueue)
 			return err1 == nil && err2 == nil && a+b == 0
@@ -69,6 +73,7 @@ func (r *runner) backlog(ctx context.Context) error {
 			return err
 		}
 		rssIdle[kind] = r.idleRSS[pkey(kind, n)]
+		rssPeak[kind] = peak
 		r.say("%s: drained in %.1f s, %.2f requests per message, RSS %.1f MiB (idle %.1f)", kind, drain[kind], perMsg[kind], rssAfter[kind], rssIdle[kind])
 		w.stop(p)
 	}
@@ -77,6 +82,7 @@ func (r *runner) backlog(ctx context.Context) error {
 	r.pair("backlog_drain_s", "backlog: exec → both queues empty", "s", n, drain, note)
 	r.pair("backlog_requests_per_message", "backlog: requests per message (less the median start-up requests)", "requests", n, perMsg, note)
 	r.pair("backlog_rss_idle_mib", "backlog: idle RSS of the same world (before)", "MiB", n, rssIdle, "")
+	r.pair("backlog_rss_peak_mib", "backlog: peak RSS while draining (sampled with the queue depth)", "MiB", n, rssPeak, "")
 	r.pair("backlog_rss_after_mib", "backlog: RSS after draining", "MiB", n, rssAfter, "")
 	return nil
 }
@@ -118,18 +124,8 @@ func (r *runner) queueBacklog(ctx context.Context, w *world, count int) (backlog
 		byQueue[m.queue] = append(byQueue[m.queue], m.body)
 	}
 	for queue, bodies := range byQueue {
-		for i := 0; i < len(bodies); i += 10 {
-			var entries []sqstypes.SendMessageBatchRequestEntry
-			for j := i; j < i+10 && j < len(bodies); j++ {
-				entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(j)), MessageBody: aws.String(bodies[j])})
-			}
-			out, err := w.env.AWS.SQS.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queue), Entries: entries})
-			if err != nil {
-				return mix, fmt.Errorf("queueing the backlog: %w", err)
-			}
-			if len(out.Failed) > 0 {
-				return mix, fmt.Errorf("queueing the backlog: %d messages refused", len(out.Failed))
-			}
+		if err := sendBodies(ctx, w, queue, bodies); err != nil {
+			return mix, err
 		}
 	}
 	// Genuine new secrets: the simulator rotates the application itself and delivers the
@@ -155,4 +151,68 @@ func randID() string {
 	_, _ = rand.Read(b)
 	h := hex.EncodeToString(b)
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// sendBodies puts bodies on queue straight to moto, ten a call.
+func sendBodies(ctx context.Context, w *world, queue string, bodies []string) error {
+	for i := 0; i < len(bodies); i += 10 {
+		var entries []sqstypes.SendMessageBatchRequestEntry
+		for j := i; j < i+10 && j < len(bodies); j++ {
+			entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(j)), MessageBody: aws.String(bodies[j])})
+		}
+		out, err := w.env.AWS.SQS.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queue), Entries: entries})
+		if err != nil {
+			return fmt.Errorf("queueing messages: %w", err)
+		}
+		if len(out.Failed) > 0 {
+			return fmt.Errorf("queueing messages: %d refused", len(out.Failed))
+		}
+	}
+	return nil
+}
+
+// perMessage measures, on a running client, the requests one message of each no-op kind costs
+// (polling left out): expiry notices that change nothing, notices delivered twice, and stale
+// replays of the current secret. Each kind is k messages for distinct applications where the
+// world has them.
+func (r *runner) perMessage(ctx context.Context, w *world, p *Proc, k int) (map[string]float64, error) {
+	apps := w.env.Applications
+	meta := func(appID string) amazon.Meta {
+		return amazon.Meta{ApplicationID: appID, SubscriptionID: randID(), NotificationID: randID(), Time: time.Now()}
+	}
+	out := map[string]float64{}
+	for _, kind := range []string{"expiry", "duplicate", "stale"} {
+		var bodies []string
+		queue := w.env.ExpiryQueue
+		for i := range k {
+			a := apps[(i+1)%len(apps)] // app 0 has just rotated; the others have not
+			cur, exp, _ := w.env.Sim.Newest(a.ClientID)
+			switch kind {
+			case "expiry":
+				bodies = append(bodies, string(amazon.ExpiryBody(meta(a.AppID), a.ClientID, exp)))
+			case "duplicate":
+				b := string(amazon.ExpiryBody(meta(a.AppID), a.ClientID, exp))
+				bodies = append(bodies, b, b)
+			case "stale":
+				queue = w.env.SecretQueue
+				bodies = append(bodies, string(amazon.NewSecretBody(meta(a.AppID), a.ClientID, cur, exp, exp)))
+			}
+		}
+		before := w.counts(p.Kind)
+		if err := sendBodies(ctx, w, queue, bodies); err != nil {
+			return nil, err
+		}
+		if _, err := waitFor(ctx, 2*time.Minute, func() bool {
+			n, err := w.env.QueueDepth(ctx, queue)
+			return err == nil && n == 0
+		}); err != nil {
+			return nil, fmt.Errorf("%s did not take the %s messages: %w", p.Kind, kind, err)
+		}
+		if err := w.waitQuiet(ctx, p.Kind, r.o.Quiet, 2*time.Minute); err != nil {
+			return nil, err
+		}
+		_, total := diff(before, w.counts(p.Kind), true)
+		out[kind] = float64(total) / float64(len(bodies))
+	}
+	return out, nil
 }

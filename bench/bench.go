@@ -29,17 +29,18 @@ type Options struct {
 	Delays        []time.Duration // injected delays (default 0, 20ms, 50ms)
 	Scrapes       int             // /metrics scrapes timed at the largest size (default 50)
 	Backlog       int             // backlog messages at the largest size (default 500; negative skips)
+	PerMessage    int             // notifications of each no-op kind sent to a running client (default 10)
 	Quiet         time.Duration   // how long requests must stop before an event counts as done (default 2s)
 	NoNaive       bool            // skip the naive baseline
 	Progress      io.Writer       // progress lines (nil: discard)
-	defaultStarts bool
-	Logs          io.Writer // the processes' own output (nil: discard)
+	Logs          io.Writer       // the processes' own output (nil: discard)
+	defaultStarts bool            // Starts was left to its default
 }
 
 // Quick is the development run: one application, short windows.
 func Quick() Options {
 	return Options{Apps: []int{1}, IdleWindow: 10 * time.Second, Starts: 2, Rotations: 3,
-		Delays: []time.Duration{0, 20 * time.Millisecond}, Scrapes: 10, Backlog: 40, Quiet: time.Second}
+		Delays: []time.Duration{0, 20 * time.Millisecond}, Scrapes: 10, Backlog: 40, PerMessage: 4, Quiet: time.Second}
 }
 
 func (o *Options) defaults() {
@@ -63,6 +64,9 @@ func (o *Options) defaults() {
 	}
 	if o.Backlog == 0 {
 		o.Backlog = 500
+	}
+	if o.PerMessage == 0 {
+		o.PerMessage = 10
 	}
 	if o.Quiet == 0 {
 		o.Quiet = 2 * time.Second
@@ -424,6 +428,7 @@ func expiryNotice(ctx context.Context, w *world) func() error {
 func (r *runner) rotations(ctx context.Context) error {
 	sig := map[string]float64{}
 	exp := map[int]map[string]float64{}
+	perMsg := map[string]map[string]float64{}
 	details := map[string]string{}
 	for _, kind := range r.kinds() {
 		// Only this kind runs while it is measured, freshly started after abandoned polls
@@ -476,8 +481,21 @@ func (r *runner) rotations(ctx context.Context) error {
 				details["sig "+kind] = show(got)
 				r.say("%s: SIGUSR1 rotation: %d requests: %s", kind, total, show(got))
 			}
-			if kind == kindDaemon && n == r.o.Apps[len(r.o.Apps)-1] {
-				continue // kept running for the scrape
+			if n == r.o.Apps[len(r.o.Apps)-1] {
+				per, err := r.perMessage(ctx, w, p, r.o.PerMessage)
+				if err != nil {
+					return err
+				}
+				for k, v := range per {
+					if perMsg[k] == nil {
+						perMsg[k] = map[string]float64{}
+					}
+					perMsg[k][kind] = v
+				}
+				r.say("%s, %d apps: requests per no-op message: %v", kind, n, per)
+				if kind == kindDaemon {
+					continue // kept running for the scrape
+				}
 			}
 			w.stop(p)
 			delete(r.running, pkey(kind, n))
@@ -496,6 +514,15 @@ func (r *runner) rotations(ctx context.Context) error {
 	if _, ok := r.worlds[1]; ok {
 		r.pair("rotation_sigusr1_requests", "one rotation started by SIGUSR1 → promoted, requests (polling left out)", "requests", 1, sig,
 			"daemon: "+details["sig daemon"]+"; naive: "+details["sig naive"])
+	}
+	big := r.o.Apps[len(r.o.Apps)-1]
+	for _, k := range []struct{ key, name string }{
+		{"expiry", "requests per expiry notice that changes nothing"},
+		{"duplicate", "requests per message when each expiry notice arrives twice"},
+		{"stale", "requests per stale new-secret replay (the secret already current)"},
+	} {
+		r.pair("message_requests_"+k.key, k.name+" (polling left out)", "requests", big, perMsg[k.key],
+			fmt.Sprintf("%d notifications to a running client, for distinct applications where the world has them", r.o.PerMessage))
 	}
 	for _, n := range r.o.Apps {
 		r.pair("rotation_expiry_requests", "one rotation started by an expiry notice → promoted, requests (polling left out)", "requests", n, exp[n],

@@ -22,7 +22,7 @@ func TestQuick(t *testing.T) {
 		t.Skip("moto_server is not on PATH")
 	}
 	o := Quick()
-	o.IdleWindow, o.Starts, o.Rotations, o.Backlog = 3*time.Second, 1, 2, 20
+	o.IdleWindow, o.Starts, o.Rotations, o.Backlog, o.PerMessage = 3*time.Second, 1, 2, 20, 2
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	res, err := Run(ctx, o)
@@ -37,6 +37,7 @@ func TestQuick(t *testing.T) {
 		"scrape_bytes": false, "scrape_cpu_ms": false,
 		"latency_p50_ms_0ms": true, "latency_p99_ms_0ms": true, "latency_p50_ms_20ms": true, "latency_p99_ms_20ms": true,
 		"backlog_drain_s": true, "backlog_requests_per_message": true, "backlog_rss_idle_mib": true, "backlog_rss_after_mib": true,
+		"backlog_rss_peak_mib": true, "message_requests_expiry": true, "message_requests_duplicate": true, "message_requests_stale": true,
 	}
 	got := map[string]Figure{}
 	for _, f := range res.Figures {

@@ -54,6 +54,7 @@ func run(args []string) int {
 	rotations := fs.Int("rotations", 0, "rotations per injected delay (default 20)")
 	delays := fs.String("delays", "", "comma-separated injected delays (default 0,20ms,50ms)")
 	backlog := fs.Int("backlog", 0, "backlog messages at the largest size (default 500; negative skips)")
+	perMessage := fs.Int("per-message", 0, "notifications of each no-op kind sent to a running client (default 10)")
 	noNaive := fs.Bool("no-naive", false, "skip the naive baseline")
 	jsonPath := fs.String("json", "", "also write the result as JSON to this file")
 	mdPath := fs.String("md", "", "write the Markdown table to this file instead of stdout")
@@ -99,6 +100,7 @@ func run(args []string) int {
 	set(&o.Starts, *starts)
 	set(&o.Rotations, *rotations)
 	set(&o.Backlog, *backlog)
+	set(&o.PerMessage, *perMessage)
 	if *idle != 0 {
 		o.IdleWindow = *idle
 	}
