@@ -25,7 +25,7 @@ type Options struct {
 	Apps          []int           // world sizes (default 1, 100, 1000)
 	IdleWindow    time.Duration   // idle measurement window (default 60s)
 	Starts        int             // start-ups per size and kind (default 3; 2 at 1000 applications or more, for the time budget)
-	Rotations     int             // rotations per injected delay (default 20)
+	Rotations     int             // rotations per injected delay (default 15)
 	Delays        []time.Duration // injected delays (default 0, 20ms, 50ms)
 	Scrapes       int             // /metrics scrapes timed at the largest size (default 50)
 	Backlog       int             // backlog messages at the largest size (default 500; negative skips)
@@ -54,7 +54,7 @@ func (o *Options) defaults() {
 		o.Starts, o.defaultStarts = 3, true
 	}
 	if o.Rotations == 0 {
-		o.Rotations = 20
+		o.Rotations = 15
 	}
 	if len(o.Delays) == 0 {
 		o.Delays = []time.Duration{0, 20 * time.Millisecond, 50 * time.Millisecond}

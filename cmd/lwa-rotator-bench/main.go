@@ -51,7 +51,7 @@ func run(args []string) int {
 	apps := fs.String("apps", "", "comma-separated world sizes (default 1,100,1000; -quick: 1)")
 	idle := fs.Duration("idle", 0, "idle window (default 60s; -quick: 10s)")
 	starts := fs.Int("starts", 0, "start-ups per size and kind (default 3)")
-	rotations := fs.Int("rotations", 0, "rotations per injected delay (default 20)")
+	rotations := fs.Int("rotations", 0, "rotations per injected delay (default 15)")
 	delays := fs.String("delays", "", "comma-separated injected delays (default 0,20ms,50ms)")
 	backlog := fs.Int("backlog", 0, "backlog messages at the largest size (default 500; negative skips)")
 	perMessage := fs.Int("per-message", 0, "notifications of each no-op kind sent to a running client (default 10)")
