@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -46,6 +47,16 @@ func newFaultProxy(t *testing.T, target string, match func(*http.Request) bool, 
 	t.Cleanup(p.srv.Close)
 	return p
 }
+
+// outageFor is how long each outage lasts: 40 s in CI; LWA_ROTATOR_TEST_OUTAGE (a Go duration)
+// runs the issue's 30 minutes by hand (`LWA_ROTATOR_TEST_OUTAGE=30m go test ./integration -run
+// TestOutagesNeverDeadLetterAGenuineSecret -timeout 60m`; the three run side by side).
+var outageFor = func() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("LWA_ROTATOR_TEST_OUTAGE")); err == nil && d > 0 {
+		return d
+	}
+	return 40 * time.Second
+}()
 
 func awsOperation(ops ...string) func(*http.Request) bool {
 	return func(r *http.Request) bool {
@@ -106,15 +117,15 @@ func TestOutagesNeverDeadLetterAGenuineSecret(t *testing.T) {
 			// survive if each cost an SQS receive (the SDK makes 3 tries of each AWS call), and longer
 			// than the 31 s after which the message used to be dead-lettered.
 			began := time.Now()
-			eventually(t, 3*time.Minute, "the outage to outlast four of the daemon's attempts and 40 s", func() bool {
-				return broken.hits.Load() >= tc.hits && time.Since(began) >= 40*time.Second
+			eventually(t, outageFor+3*time.Minute, "the outage to outlast four of the daemon's attempts and "+outageFor.String(), func() bool {
+				return broken.hits.Load() >= tc.hits && time.Since(began) >= outageFor
 			})
 			broken.down.Store(false)
 			recovered := time.Now()
 			t.Logf("outage of %v", recovered.Sub(began))
 
-			// One backoff step after an outage this long is at most 80 s (5 s doubling).
-			if err := env.WaitRotated(context.Background(), 2*time.Minute); err != nil {
+			// One backoff step is at most 5 min (5 s doubling), 80 s after a 40 s outage.
+			if err := env.WaitRotated(context.Background(), min(outageFor, 5*time.Minute)+2*time.Minute); err != nil {
 				t.Fatal(err)
 			}
 			assertRotated(t, env, env.FirstSecret)
