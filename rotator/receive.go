@@ -71,6 +71,9 @@ func (r *Rotator) attempt(ctx context.Context, a *appState, n notifications.Noti
 
 // wait sleeps d on the injected clock, or until the consumer stops; it reports whether d passed.
 func (r *Rotator) wait(ctx context.Context, d time.Duration) bool {
+	if r.waitFn != nil {
+		return r.waitFn(ctx, d)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if stop := notifications.Stopping(ctx); stop != nil {

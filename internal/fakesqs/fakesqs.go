@@ -416,7 +416,7 @@ func attributes(m *message, in *sqs.ReceiveMessageInput) map[string]string {
 	for _, n := range in.MessageSystemAttributeNames {
 		names[string(n)] = true
 	}
-	//nolint:staticcheck // AttributeNames is deprecated but still honoured by SQS.
+	//lint:ignore SA1019 AttributeNames is deprecated but SQS still honours it, so the fake does too.
 	for _, n := range in.AttributeNames {
 		names[string(n)] = true
 	}

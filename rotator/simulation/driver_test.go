@@ -79,8 +79,9 @@ type sim struct {
 	// The process.
 	rot        *rotator.Rotator
 	consumers  []*notifications.Consumer
-	dead       bool     // the process crashed; nothing more runs until restart
-	dieAfter   *appSide // set by a fault hook: crash when the call in progress returns
+	dead       bool      // the process crashed; nothing more runs until restart
+	holdLimit  time.Time // while a message is handled: when its batch's heartbeat would fire
+	dieAfter   *appSide  // set by a fault hook: crash when the call in progress returns
 	nextTick   time.Time
 	pollAt     time.Time
 	last       *appSide // the application the latest fake call was for: whose jitter stream to use
@@ -189,7 +190,7 @@ func (s *sim) restart(why string) {
 	rot, err := rotator.New(rotator.Options{Apps: s.apps(), Vault: store, LWA: fakeLWA{s}, SPAPI: fakeSPAPI{s},
 		Settings: rotator.Settings{RenewBefore: renewBefore, AwaitDeadline: awaitDeadline, RetryMin: retryMin, RetryMax: retryMax,
 			ProbeEvery: config.DefaultProbeInterval, CanaryEvery: config.DefaultCanaryEvery},
-		Clock: s.clk, Log: s.log, Observer: observer{s}, Rand: s.rand, Checkpoint: s.checkpoint})
+		Clock: s.clk, Log: s.log, Observer: observer{s}, Rand: s.rand, Checkpoint: s.checkpoint, Wait: s.holdWait})
 	if err != nil {
 		panic(err)
 	}

@@ -13,6 +13,7 @@ import (
 // figures are what a run (or all runs) did, for the log and docs/reliability.md.
 type figures struct {
 	runs, apps, steps, ticks, handled, redeliveries int
+	holds                                           int // waits of a message held through a failure
 	days                                            float64
 	restarts, faults, rotation, outcome, dlq        map[string]int
 	hits                                            [numServices]int
@@ -42,6 +43,7 @@ func (f *figures) add(o *figures) {
 	f.ticks += o.ticks
 	f.handled += o.handled
 	f.redeliveries += o.redeliveries
+	f.holds += o.holds
 	f.days += o.days
 	for _, m := range [][2]map[string]int{{f.restarts, o.restarts}, {f.faults, o.faults}, {f.rotation, o.rotation},
 		{f.outcome, o.outcome}, {f.dlq, o.dlq}, {f.violated, o.violated}} {
@@ -121,6 +123,7 @@ func (f *figures) markdown(seeds string, elapsed time.Duration) string {
 		{"scheduler ticks", f.ticks},
 		{"messages handled", f.handled},
 		{"redeliveries (receive count > 1)", f.redeliveries},
+		{"waits of messages held in hand through a failure", f.holds},
 		{"rotate calls accepted by SP-API (secrets minted)", f.mints},
 		{"successful rotations (AWSCURRENT moved)", f.promotions},
 		{"watchdog retries (await deadline passed)", f.rotation[string(rotator.ResultTimeout)]},

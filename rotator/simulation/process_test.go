@@ -108,14 +108,27 @@ func (g guard) Handle(ctx context.Context, m notifications.Message) (res notific
 			res = notifications.Result{}
 		}
 	}()
-	// No hold: Rotator.Receive would keep a failing message in hand by sleeping on the clock,
-	// and the fake clock moves only when this driver, blocked in Poll, moves it. Without a
-	// HoldUntil the failure goes back to the queue as a retry, the path a consumer whose
-	// visibility timeout leaves no room takes.
-	m.HoldUntil = time.Time{}
+	// The hold: Rotator.Receive keeps a failing message in hand and waits through the rotator's
+	// Wait hook (holdWait), which moves this simulation's clock itself. It stops holding before
+	// the batch's heartbeat would fire (half the visibility timeout after the receive), since the
+	// heartbeat runs on the consumer's own goroutine and would make the run depend on scheduling.
+	s.holdLimit = m.ReceivedAt.Add(visibilityTimeout / 2)
 	res = g.d.Handle(ctx, m)
+	s.holdLimit = time.Time{}
 	s.tracef("handled %s (%s, receive #%d): delete=%v retryAfter=%v", m.ID, kindName(s.sent[m.ID].kind), m.ReceiveCount, res.Delete, res.RetryAfter)
 	return res
+}
+
+// holdWait is the rotator's Wait hook: time passes while a message is held, up to the batch's
+// heartbeat. Events due meanwhile run when the poll returns, as they would queue behind a busy
+// process.
+func (s *sim) holdWait(_ context.Context, d time.Duration) bool {
+	if s.holdLimit.IsZero() || !s.clk.Now().Add(d).Before(s.holdLimit) {
+		return false
+	}
+	s.fig.holds++
+	s.clk.Advance(d)
+	return true
 }
 
 // nextStep is the earliest time after now anything can happen.
