@@ -273,12 +273,8 @@ func (f *Fake) DeadLetters(url string) []MessageState {
 // Send stores a message as SendMessage does, with what the SDK cannot say, and returns its id.
 func (f *Fake) Send(ctx context.Context, url, body string, o SendOptions) (string, error) {
 	call := Call{Op: OpSendMessage, QueueURL: url}
-	fault := f.begin(call)
-	if fault.Err != nil && !fault.AfterEffect {
-		return "", fault.Err
-	}
-	if err := ctx.Err(); err != nil {
-		// The SDK sends nothing once its context has ended.
+	fault, err := f.enter(ctx, call)
+	if err != nil {
 		return "", err
 	}
 	if o.SenderID == "" {
@@ -319,12 +315,8 @@ func (f *Fake) SendMessage(ctx context.Context, in *sqs.SendMessageInput, _ ...f
 // becomes receivable, the wait elapses on the clock, or ctx ends.
 func (f *Fake) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
 	url := aws.ToString(in.QueueUrl)
-	fault := f.begin(Call{Op: OpReceiveMessage, QueueURL: url, Input: in})
-	if fault.Err != nil && !fault.AfterEffect {
-		return nil, fault.Err
-	}
-	if err := ctx.Err(); err != nil {
-		// The SDK sends nothing once its context has ended.
+	fault, err := f.enter(ctx, Call{Op: OpReceiveMessage, QueueURL: url, Input: in})
+	if err != nil {
 		return nil, err
 	}
 	// The SDK leaves zero-valued numbers out of the request, so 0 means "not given" here.
@@ -445,16 +437,12 @@ func attributes(m *message, in *sqs.ReceiveMessageInput) map[string]string {
 // "might not be deleted"; the fake takes the case a consumer must survive).
 func (f *Fake) DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
 	url, h := aws.ToString(in.QueueUrl), aws.ToString(in.ReceiptHandle)
-	fault := f.begin(f.handleCall(OpDeleteMessage, url, h, 0, in))
-	if fault.Err != nil && !fault.AfterEffect {
-		return nil, fault.Err
-	}
-	if err := ctx.Err(); err != nil {
-		// The SDK sends nothing once its context has ended.
+	fault, err := f.enter(ctx, f.handleCall(OpDeleteMessage, url, h, 0, in))
+	if err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
-	err := f.deleteLocked(url, h)
+	err = f.deleteLocked(url, h)
 	f.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -487,17 +475,13 @@ func (f *Fake) deleteLocked(url, h string) error {
 // works.
 func (f *Fake) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
 	url, h := aws.ToString(in.QueueUrl), aws.ToString(in.ReceiptHandle)
-	fault := f.begin(f.handleCall(OpChangeMessageVisibility, url, h, in.VisibilityTimeout, in))
-	if fault.Err != nil && !fault.AfterEffect {
-		return nil, fault.Err
-	}
-	if err := ctx.Err(); err != nil {
-		// The SDK sends nothing once its context has ended.
+	fault, err := f.enter(ctx, f.handleCall(OpChangeMessageVisibility, url, h, in.VisibilityTimeout, in))
+	if err != nil {
 		return nil, err
 	}
 	now := f.clk.Now()
 	f.mu.Lock()
-	err := f.changeLocked(url, h, in.VisibilityTimeout, now)
+	err = f.changeLocked(url, h, in.VisibilityTimeout, now)
 	f.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -542,12 +526,8 @@ func (f *Fake) changeLocked(url, h string, secs int32, now time.Time) error {
 // GetQueueAttributes implements the SDK call for the attributes the fake keeps.
 func (f *Fake) GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, _ ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
 	url := aws.ToString(in.QueueUrl)
-	fault := f.begin(Call{Op: OpGetQueueAttributes, QueueURL: url, Input: in})
-	if fault.Err != nil && !fault.AfterEffect {
-		return nil, fault.Err
-	}
-	if err := ctx.Err(); err != nil {
-		// The SDK sends nothing once its context has ended.
+	fault, err := f.enter(ctx, Call{Op: OpGetQueueAttributes, QueueURL: url, Input: in})
+	if err != nil {
 		return nil, err
 	}
 	now := f.clk.Now()
@@ -618,12 +598,8 @@ func (q *queue) attributes(now time.Time) map[string]string {
 // PurgeQueue implements the SDK call: every message goes, in flight or not.
 func (f *Fake) PurgeQueue(ctx context.Context, in *sqs.PurgeQueueInput, _ ...func(*sqs.Options)) (*sqs.PurgeQueueOutput, error) {
 	url := aws.ToString(in.QueueUrl)
-	fault := f.begin(Call{Op: OpPurgeQueue, QueueURL: url, Input: in})
-	if fault.Err != nil && !fault.AfterEffect {
-		return nil, fault.Err
-	}
-	if err := ctx.Err(); err != nil {
-		// The SDK sends nothing once its context has ended.
+	fault, err := f.enter(ctx, Call{Op: OpPurgeQueue, QueueURL: url, Input: in})
+	if err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -646,6 +622,20 @@ func (f *Fake) handleCall(op Op, url, h string, secs int32, in any) Call {
 }
 
 // begin records a call and asks the fault hook about it, outside the lock.
+// enter records a call and asks the fault hook about it: an error before the effect, or a
+// context that has ended (the SDK sends nothing then), is returned; an error after the effect
+// comes back in the Fault for the caller to return once it has acted.
+func (f *Fake) enter(ctx context.Context, c Call) (Fault, error) {
+	fault := f.begin(c)
+	if fault.Err != nil && !fault.AfterEffect {
+		return fault, fault.Err
+	}
+	if err := ctx.Err(); err != nil {
+		return fault, err
+	}
+	return fault, nil
+}
+
 func (f *Fake) begin(c Call) Fault {
 	f.mu.Lock()
 	f.calls = append(f.calls, c)
