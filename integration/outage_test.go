@@ -50,7 +50,7 @@ func newFaultProxy(t *testing.T, target string, match func(*http.Request) bool, 
 
 // outageFor is how long each outage lasts: 40 s in CI; LWA_ROTATOR_TEST_OUTAGE (a Go duration)
 // runs the issue's 30 minutes by hand (`LWA_ROTATOR_TEST_OUTAGE=30m go test ./integration -run
-// TestOutagesNeverDeadLetterAGenuineSecret -timeout 60m`; the three run side by side).
+// TestOutagesNeverDeadLetterAGenuineSecret -parallel 3 -timeout 60m`; the three run side by side).
 var outageFor = func() time.Duration {
 	if d, err := time.ParseDuration(os.Getenv("LWA_ROTATOR_TEST_OUTAGE")); err == nil && d > 0 {
 		return d
