@@ -35,6 +35,9 @@ func (r *run) handleBatch(ctx context.Context, batch []Message) {
 		}
 		res := r.handleOne(work, m, batch[i:], &hb)
 		r.apply(work, m, res)
+		if res.Then != nil {
+			r.heartbeat(work, batch[i+1:], &hb, func() { r.then(work, m, res.Then) })
+		}
 	}
 }
 
@@ -68,10 +71,14 @@ func (r *run) handleGroups(ctx, work context.Context, batch []Message) {
 				if ctx.Err() != nil {
 					return // left open: released below
 				}
-				r.apply(work, m, r.call(work, m))
+				res := r.call(work, m)
+				r.apply(work, m, res)
 				mu.Lock()
 				delete(open, m.ReceiptHandle)
 				mu.Unlock()
+				if res.Then != nil {
+					r.then(work, m, res.Then)
+				}
 			}
 		})
 	}
@@ -116,17 +123,40 @@ func byClient(batch []Message) [][]Message {
 
 // handleOne runs the handler while heartbeating held (the message itself and those after it).
 func (r *run) handleOne(ctx context.Context, m Message, held []Message, hb *clock.Timer) Result {
-	done := make(chan Result, 1)
-	go func() { done <- r.call(ctx, m) }()
+	var res Result
+	r.heartbeat(ctx, held, hb, func() { res = r.call(ctx, m) })
+	return res
+}
+
+// heartbeat runs f on its own goroutine, extending held every half visibility timeout until f
+// returns.
+func (r *run) heartbeat(ctx context.Context, held []Message, hb *clock.Timer, f func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
 	for {
 		select {
-		case res := <-done:
-			return res
+		case <-done:
+			return
 		case <-(*hb).C():
 			r.extend(ctx, held)
 			*hb = r.Clock.NewTimer(r.VisibilityTimeout / 2)
 		}
 	}
+}
+
+// then runs a handler's follow-up work; a panic there is logged like the handler's own, and the
+// message's fate is already settled.
+func (r *run) then(ctx context.Context, m Message, f func(context.Context)) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.Log.Error("follow-up work of a handled message panicked", zap.String("message_id", m.ID),
+				zap.String("panic_type", fmt.Sprintf("%T", v)), zap.Stack("stack"))
+		}
+	}()
+	f(ctx)
 }
 
 // call turns a handler panic into "leave the message": it comes back, and after maxReceiveCount

@@ -3,6 +3,7 @@ package notifications
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -130,5 +131,75 @@ func TestConcurrentConsumerReleasesUnreachedMessagesOnShutdown(t *testing.T) {
 		if !m.Visible {
 			t.Errorf("message %s not released (visible again at once)", m.Body)
 		}
+	}
+}
+
+// TestConsumerRunsThenAfterTheDelete: a handler's follow-up work runs once its message is gone
+// from the queue, before the same client's next message is handled, one at a time or
+// concurrently.
+func TestConsumerRunsThenAfterTheDelete(t *testing.T) {
+	t.Parallel()
+	for _, concurrency := range []int{1, 3} {
+		t.Run(fmt.Sprintf("concurrency %d", concurrency), func(t *testing.T) {
+			t.Parallel()
+			clk := clock.NewFake(epoch)
+			f := fakesqs.New(clk)
+			url := f.CreateQueue(testQueue, fakesqs.QueueOptions{})
+			order := []struct {
+				client string
+				n      int
+			}{{"A", 1}, {"B", 1}, {"A", 2}}
+			for _, o := range order {
+				if _, err := f.Send(context.Background(), url, clientBody(o.client, o.n), fakesqs.SendOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var (
+				mu     sync.Mutex
+				events []string
+			)
+			note := func(s string) {
+				mu.Lock()
+				events = append(events, s)
+				mu.Unlock()
+			}
+			stored := func(id string) bool {
+				return slices.ContainsFunc(f.Messages(url), func(m fakesqs.MessageState) bool { return m.ID == id })
+			}
+			h := HandlerFunc(func(_ context.Context, m Message) Result {
+				var client string
+				var n int
+				if _, err := fmt.Sscanf(string(m.Body), `{"payload":{"applicationOAuthClientSecretExpiry":{"clientId":%q}},"n":%d}`, &client, &n); err != nil {
+					t.Errorf("body %s: %v", m.Body, err)
+					return Result{}
+				}
+				name := fmt.Sprintf("%s%d", client, n)
+				note("handle " + name)
+				return Result{Delete: true, Then: func(context.Context) {
+					if stored(m.ID) {
+						t.Errorf("follow-up of %s ran while its message was still in the queue", name)
+					}
+					note("then " + name)
+				}}
+			})
+			c := &Consumer{SQS: f, QueueURL: url, Clock: clk, Handler: h, Concurrency: concurrency, WaitTime: 0}
+			if n, err := c.Poll(context.Background()); err != nil || n != len(order) {
+				t.Fatalf("Poll = %d, %v; want %d, nil", n, err, len(order))
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			at := func(s string) int { return slices.Index(events, s) }
+			for _, name := range []string{"A1", "B1", "A2"} {
+				if at("then "+name) < 0 || at("then "+name) < at("handle "+name) {
+					t.Errorf("events %q: the follow-up of %s did not run after its handling", events, name)
+				}
+			}
+			if at("then A1") > at("handle A2") {
+				t.Errorf("events %q: A's second message was handled before the first one's follow-up", events)
+			}
+			if left := f.Messages(url); len(left) != 0 {
+				t.Errorf("%d messages left in the queue, want 0", len(left))
+			}
+		})
 	}
 }

@@ -62,6 +62,10 @@ func Stopping(ctx context.Context) <-chan struct{} {
 type Result struct {
 	Delete     bool
 	RetryAfter time.Duration
+	// Then, when set, is work that need not delay the queue's answer (bookkeeping after a
+	// promotion): the consumer runs it once the delete or delay call returned, whatever it
+	// returned, before the next message of the same client.
+	Then func(ctx context.Context)
 }
 
 // Handler does the work for one message.

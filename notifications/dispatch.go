@@ -18,6 +18,8 @@ type Handled struct {
 	App     string // the application's name, "" when the notification matched none
 	Outcome Outcome
 	Say     func()
+	// Then is work for after the queue's answer (Result.Then).
+	Then func(ctx context.Context)
 }
 
 // Receiver does the work a typed notification asks for.
@@ -117,15 +119,15 @@ func (d *Dispatcher) answer(clientID string, h Handled, typ string) Result {
 		d.mu.Lock()
 		delete(d.fails, clientID)
 		d.mu.Unlock()
-		return Result{Delete: true}
+		return Result{Delete: true, Then: h.Then}
 	case Retry:
 		d.mu.Lock()
 		d.fails[clientID]++
 		n := d.fails[clientID]
 		d.mu.Unlock()
-		return Result{RetryAfter: backoff.Equal(n, d.RetryMin, d.RetryMax, d.Rand)}
+		return Result{RetryAfter: backoff.Equal(n, d.RetryMin, d.RetryMax, d.Rand), Then: h.Then}
 	default:
-		return Result{RetryAfter: d.RejectedRetry}
+		return Result{RetryAfter: d.RejectedRetry, Then: h.Then}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 // pass reads one application's snapshot, plans, publishes the status and performs the plan. It
 // returns when it wants to run again. The caller holds a.work.
 func (r *Rotator) pass(ctx context.Context, a *appState) time.Time {
+	a.finishing = "" // this pass plans on a fresh read, and finishes any bookkeeping left
 	app := *a.app.Load()
 	log := r.log.With(zap.String("app", app.Name), zap.String("secret_id", app.SecretID))
 	f, err := r.read(ctx, a, app)
@@ -55,7 +56,7 @@ func (r *Rotator) settle(ctx context.Context, a *appState, f facts, act action, 
 		return now
 	}
 	log.Info("resuming an interrupted rotation from its pending version", zap.String("pending_version_id", f.snap.Pending.ID))
-	switch r.verifyAndPromote(ctx, a, f, *f.snap.Pending, true, log) {
+	switch r.promoteNow(ctx, a, f, *f.snap.Pending, true, log) {
 	case verifyRetry:
 		// LWA or Secrets Manager is failing: back off, so an outage costs a dozen calls an
 		// hour, not one every few seconds.
@@ -109,6 +110,7 @@ func (r *Rotator) bookkeep(ctx context.Context, a *appState, f facts, act action
 			return st, false
 		}
 		r.promotionSeen(a, f.snap.Current)
+		a.setStatus(func(s *Status) { s.InFlightSince = time.Time{} }) // publish showed the tags before this save
 		log.Info("the latest rotate call's secret is already AWSCURRENT; rotation state cleared", zap.String("version_id", f.snap.Current.ID))
 	case act.watchdog:
 		r.obs.Rotation(app.Name, ResultTimeout)

@@ -163,9 +163,13 @@ func (h *harness) dispatcher(allowed []string) *notifications.Dispatcher {
 		RejectedRetry: rejectedRetry, RetryMin: time.Minute, RetryMax: time.Hour, Rand: func() float64 { return 0.5 }}
 }
 
-// handle delivers one message as the consumer would.
+// handle delivers one message as the consumer would, follow-up work included.
 func (h *harness) handle(m notifications.Message) notifications.Result {
-	return h.d.Handle(context.Background(), m)
+	res := h.d.Handle(context.Background(), m)
+	if res.Then != nil {
+		res.Then(context.Background())
+	}
+	return res
 }
 
 func (h *harness) tag(tags ...types.Tag) {

@@ -21,8 +21,10 @@ const (
 
 // verifyAndPromote is the only path to AWSCURRENT: the staged version v must mint an LWA token
 // first (design invariant 2). Then one UpdateSecretVersionStage moves AWSCURRENT (a
-// compare-and-set against the snapshot's current version) and one tag call clears the
-// bookkeeping. staged says v is known to hold AWSPENDING.
+// compare-and-set against the snapshot's current version). The tag call that clears the
+// rotation's bookkeeping is finishPromotion's: a message in hand is deleted before it, since the
+// secret is safe once current and the bookkeeping is not on the path to the consumers.
+// staged says v is known to hold AWSPENDING.
 func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, f facts, v vault.Version, staged bool, log *zap.Logger) verifyResult {
 	app := *a.app.Load()
 	log = log.With(zap.String("version_id", v.ID))
@@ -43,14 +45,54 @@ func (r *Rotator) verifyAndPromote(ctx context.Context, a *appState, f facts, v 
 	}
 	r.checkpoint(StepPromoted)
 	r.markPromoted(a, v, log)
-	after := stateAfterPromotion(f.snap.State, v.Record)
-	if err := r.vault.SaveChanges(ctx, app.SecretID, f.snap.State, after); err != nil {
-		// The secret is safe; the next pass (or a redelivery) finds it current and clears this.
-		log.Warn("clearing rotation state after promotion; will retry", zap.Error(err))
+	return verifyPromoted
+}
+
+// promoteNow verifies, promotes and clears the bookkeeping in one go (the scheduler's paths,
+// which have no message to delete first).
+func (r *Rotator) promoteNow(ctx context.Context, a *appState, f facts, v vault.Version, staged bool, log *zap.Logger) verifyResult {
+	res := r.verifyAndPromote(ctx, a, f, v, staged, log)
+	if res == verifyPromoted && !r.finishPromotion(ctx, a, f, v, log) {
 		return verifyRetry
 	}
+	return res
+}
+
+// finishPromotion clears the rotation's bookkeeping after v was promoted on f (one tag call) and
+// plans the next pass from what it wrote. On failure the secret is safe; the next pass finds it
+// current and finishes the bookkeeping itself (plan's finished rule). The caller holds a.work.
+func (r *Rotator) finishPromotion(ctx context.Context, a *appState, f facts, v vault.Version, log *zap.Logger) bool {
+	app := *a.app.Load()
+	after := stateAfterPromotion(f.snap.State, v.Record)
+	if err := r.vault.SaveChanges(ctx, app.SecretID, f.snap.State, after); err != nil {
+		log.Warn("clearing rotation state after promotion; will retry", zap.String("version_id", v.ID), zap.Error(err))
+		a.dirty.Store(true)
+		return false
+	}
 	r.replan(a, promoted(f, v, after))
-	return verifyPromoted
+	return true
+}
+
+// finishLater is finishPromotion as a message's follow-up work (notifications.Result.Then): it
+// runs once the message is deleted, under the application's work lock again, unless a pass has
+// planned on a fresh read in between (that pass finished the bookkeeping its own way).
+func (r *Rotator) finishLater(a *appState, f facts, v vault.Version, log *zap.Logger) func(context.Context) {
+	a.finishing = v.ID
+	return func(ctx context.Context) {
+		a.work.Lock()
+		defer func() {
+			a.work.Unlock()
+			if a.dirty.Load() {
+				r.poke()
+			}
+		}()
+		if a.finishing != v.ID {
+			return
+		}
+		a.finishing = ""
+		r.checkpoint(StepDone)
+		r.finishPromotion(ctx, a, f, v, log)
+	}
 }
 
 // rejectSecret takes the label off a secret LWA refused, counts it and says so.

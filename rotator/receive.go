@@ -104,7 +104,7 @@ func (r *Rotator) receive(ctx context.Context, a *appState, n notifications.Noti
 	log = log.With(rotationID(rid))
 	if v.settleFirst {
 		log.Info("a newer secret is pending; settling it before this one", zap.String("pending_version_id", f.snap.Pending.ID))
-		if !mayResettle || r.verifyAndPromote(ctx, a, f, *f.snap.Pending, true, log) == verifyRetry {
+		if !mayResettle || r.promoteNow(ctx, a, f, *f.snap.Pending, true, log) == verifyRetry {
 			a.dirty.Store(true) // the pending phase settles it too, whatever becomes of this message
 			return handled(app, notifications.OutcomeFailed, nil)
 		}
@@ -168,10 +168,12 @@ func (r *Rotator) stageAndPromote(ctx context.Context, a *appState, f facts, v v
 			s.PendingSince = now
 		}
 	})
-	switch r.verifyAndPromote(ctx, a, f, vault.Version{ID: v.token, Record: v.record}, true, log) {
+	nv := vault.Version{ID: v.token, Record: v.record}
+	switch r.verifyAndPromote(ctx, a, f, nv, true, log) {
 	case verifyPromoted:
-		r.checkpoint(StepDone)
-		return handled(app, notifications.OutcomeProcessed, nil)
+		h := handled(app, notifications.OutcomeProcessed, nil)
+		h.Then = r.finishLater(a, f, nv, log)
+		return h
 	case verifyRejected:
 		// Never deleted: a message the daemon refuses goes to the dead-letter queue, where an
 		// operator can still find it.

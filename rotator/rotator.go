@@ -117,6 +117,9 @@ type appState struct {
 	resumeFailures int
 	// counted is the version whose promotion this process last counted as a success.
 	counted string
+	// finishing is the version a message promoted whose bookkeeping waits for the message's
+	// deletion (finishLater); a pass in between clears it and does the bookkeeping itself.
+	finishing string
 }
 
 // New builds a Rotator from o.

@@ -28,8 +28,8 @@ const (
 	StepSecretReceived Step = "secret-received" // a new-secret message was judged; nothing staged yet
 	StepStaged         Step = "staged"          // the new secret is AWSPENDING
 	StepVerified       Step = "verified"        // LWA accepted the new secret; AWSCURRENT not moved yet
-	StepPromoted       Step = "promoted"        // AWSCURRENT moved; rotation state not yet cleared
-	StepDone           Step = "done"            // state cleared; the message is about to be deleted
+	StepPromoted       Step = "promoted"        // AWSCURRENT moved; the message is about to be deleted
+	StepDone           Step = "done"            // the message is deleted; the rotation state is about to be cleared
 )
 
 // Steps lists every Step in order.

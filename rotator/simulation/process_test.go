@@ -116,6 +116,24 @@ func (g guard) Handle(ctx context.Context, m notifications.Message) (res notific
 	res = g.d.Handle(ctx, m)
 	s.holdLimit = time.Time{}
 	s.tracef("handled %s (%s, receive #%d): delete=%v retryAfter=%v", m.ID, kindName(s.sent[m.ID].kind), m.ReceiveCount, res.Delete, res.RetryAfter)
+	if then := res.Then; then != nil {
+		// The follow-up runs after the delete, where a crash leaves the message gone and the
+		// bookkeeping not yet cleared.
+		res.Then = func(ctx context.Context) {
+			if s.dead {
+				return
+			}
+			defer func() {
+				if v := recover(); v != nil {
+					if _, ok := v.(crashSignal); !ok {
+						s.violate(nil, "harness", fmt.Sprintf("follow-up of message %s panicked: %v", m.ID, v))
+					}
+					s.dead = true
+				}
+			}()
+			then(ctx)
+		}
+	}
 	return res
 }
 
