@@ -36,7 +36,8 @@ func TestQuick(t *testing.T) {
 		"rotation_sigusr1_requests": true, "rotation_expiry_requests": true,
 		"scrape_bytes": false, "scrape_cpu_ms": false,
 		"latency_p50_ms_0ms": true, "latency_p99_ms_0ms": true, "latency_p50_ms_20ms": true, "latency_p99_ms_20ms": true,
-		"backlog_drain_s": true, "backlog_requests_per_message": true, "backlog_rss_idle_mib": true, "backlog_rss_after_mib": true,
+		"latency_served_floor_ratio_p99_20ms": true,
+		"backlog_drain_s":                     true, "backlog_requests_per_message": true, "backlog_rss_idle_mib": true, "backlog_rss_after_mib": true,
 		"backlog_rss_peak_mib": true, "message_requests_expiry": true, "message_requests_duplicate": true, "message_requests_stale": true,
 	}
 	got := map[string]Figure{}
@@ -53,7 +54,8 @@ func TestQuick(t *testing.T) {
 			t.Errorf("figure %s has no naive baseline", key)
 		}
 	}
-	for _, key := range []string{"startup_requests", "rotation_sigusr1_requests", "rotation_expiry_requests", "scrape_bytes", "idle_rss_mib"} {
+	for _, key := range []string{"startup_requests", "rotation_sigusr1_requests", "rotation_expiry_requests", "scrape_bytes", "idle_rss_mib",
+		"latency_served_floor_ratio_p99_20ms"} {
 		if f := got[key]; f.Daemon <= 0 {
 			t.Errorf("figure %s = %v, want a positive measurement", key, f.Daemon)
 		}
@@ -146,5 +148,47 @@ func TestPercentiles(t *testing.T) {
 	}
 	if p := percentile(v, 50); p != 3 {
 		t.Errorf("p50 = %v, want 3", p)
+	}
+}
+
+// TestServedFloor: the floor at the servers' speed adds, to the injected delays, each floor
+// request's upstream time once (the first inside the window) and the long poll's wait after the
+// message became visible; requests before the window and repeated ones do not count.
+func TestServedFloor(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	ev := func(op string, sent, up int) Event {
+		return Event{Op: op, Sent: at(sent), Upstream: at(up), Done: at(up + 10)}
+	}
+	tests := []struct {
+		name   string
+		delay  time.Duration
+		events []Event
+		want   time.Duration
+	}{
+		{"no requests", 20 * time.Millisecond, nil, floor(20 * time.Millisecond)},
+		{"each floor request once, and the poll", 20 * time.Millisecond, []Event{
+			ev("sqs ReceiveMessage", -5000, 3), // visible at 0, answered 3 ms later
+			ev("secretsmanager DescribeSecret", 20, 22),
+			ev("secretsmanager PutSecretValue", 40, 45),
+			ev("lwa token", 60, 61),
+			ev("secretsmanager UpdateSecretVersionStage", 80, 84),
+			ev("sqs DeleteMessage", 100, 102),
+		}, floor(20*time.Millisecond) + 3*time.Millisecond + 2*time.Millisecond + 5*time.Millisecond + time.Millisecond + 4*time.Millisecond + 2*time.Millisecond},
+		{"before the window, repeats and other operations do not count", 0, []Event{
+			ev("secretsmanager DescribeSecret", -30, -20),
+			ev("secretsmanager DescribeSecret", 10, 12),
+			ev("secretsmanager DescribeSecret", 20, 29),
+			ev("secretsmanager UntagResource", 30, 39),
+		}, 2 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := servedFloor(tc.delay, t0, tc.events); got != tc.want {
+				t.Errorf("servedFloor = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

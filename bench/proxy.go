@@ -32,9 +32,12 @@ type Proxy struct {
 	record bool
 }
 
-// Event is one answered request: when the upstream answered and when the client got it.
+// Event is one answered request: when it went upstream, when the upstream answered and when the
+// client got it. Upstream − Sent is the server's own time (its processing, and for a long poll the
+// wait).
 type Event struct {
 	Op       string
+	Sent     time.Time
 	Upstream time.Time
 	Done     time.Time
 }
@@ -66,6 +69,9 @@ func NewProxy(target string) (*Proxy, error) {
 
 // SetDelay sets the delay added to every request from now on.
 func (p *Proxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
+
+// Delay is the delay added to every request.
+func (p *Proxy) Delay() time.Duration { return time.Duration(p.delay.Load()) }
 
 // Counts is a copy of the requests counted so far, by operation.
 func (p *Proxy) Counts() map[string]int {
@@ -114,6 +120,7 @@ func (d delayed) RoundTrip(r *http.Request) (*http.Response, error) {
 	d.p.mu.Unlock()
 	half := time.Duration(d.p.delay.Load()) / 2
 	sleep(r.Context(), half)
+	sent := time.Now()
 	resp, err := d.base.RoundTrip(r)
 	up := time.Now()
 	if err != nil {
@@ -122,7 +129,7 @@ func (d delayed) RoundTrip(r *http.Request) (*http.Response, error) {
 	sleep(r.Context(), half)
 	d.p.mu.Lock()
 	if d.p.record {
-		d.p.events = append(d.p.events, Event{Op: op, Upstream: up, Done: time.Now()})
+		d.p.events = append(d.p.events, Event{Op: op, Sent: sent, Upstream: up, Done: time.Now()})
 	}
 	d.p.mu.Unlock()
 	return resp, nil
