@@ -1,9 +1,10 @@
-// Package metrics exposes the daemon's Prometheus metrics on a registry it is given. State gauges
-// are computed at scrape time from the rotator's snapshot, so they are never stale and every
-// configured application has its series from start-up.
+// Package metrics exposes the daemon's Prometheus metrics: counters on a registry it is given, and
+// state gauges computed at scrape time from the rotator's snapshot, so they are never stale and
+// every configured application has its series from start-up. Handler serves them all.
 package metrics
 
 import (
+	"net/http"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/spapi-tools/lwa-rotator/notifications"
 	"github.com/spapi-tools/lwa-rotator/rotator"
@@ -37,13 +39,23 @@ type Metrics struct {
 	reloadTime    prometheus.Gauge
 	configHash    prometheus.Gauge
 
+	reg      *prometheus.Registry
+	stateReg *prometheus.Registry // the state collector alone; the text path writes it directly
+	handler  http.Handler
+
 	mu        sync.Mutex
 	queueName map[string]string // queue URL → bounded label
 }
 
-// New registers everything on reg. version and revision are the build's stamps; an empty revision
-// falls back to the VCS revision Go recorded, if any.
-func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, version, revision string) *Metrics {
+// New registers the counters, build information and the Go and process collectors on reg, and
+// keeps the state collector beside it: Handler and Gatherer serve both. version and revision are
+// the build's stamps; an empty revision falls back to the VCS revision Go recorded, if any.
+func New(reg *prometheus.Registry, state Snapshotter, ready func() bool, version, revision string) *Metrics {
+	return newMetrics(reg, &stateCollector{state: state, ready: ready}, version, revision)
+}
+
+// newMetrics takes the state as a collector so the benchmark can serve an older series set.
+func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, revision string) *Metrics {
 	m := &Metrics{
 		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "rotations_total",
@@ -101,26 +113,24 @@ func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, versio
 	}
 	buildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
 	reg.MustRegister(m.rotations, m.notifications, m.unknownVer, m.viaSNS, m.apiRequests, m.apiDuration, m.polls, m.deadLetters, m.reloadOK, m.reloadTime, m.configHash, buildInfo,
-		&stateCollector{state: state, ready: ready},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg, m.stateReg = reg, prometheus.NewRegistry()
+	m.stateReg.MustRegister(state)
+	other := promhttp.HandlerFor(m.Gatherer(), promhttp.HandlerOpts{Registry: reg})
+	if sc, ok := state.(*stateCollector); ok {
+		m.handler = &textHandler{reg: reg, state: sc, other: other}
+	} else {
+		m.handler = other
+	}
 	return m
 }
 
-// Init creates the counter series of the known applications and queues, so alerts and dashboards
-// see zeros rather than missing series.
-func (m *Metrics) Init(apps []string, queues map[string]string) {
-	for _, a := range apps {
-		// Only the series an alert's increase() reads are made in advance (increase() cannot see
-		// a series' first sample); the others appear with their first count.
-		for _, r := range rotator.Results {
-			if r != rotator.ResultRequested {
-				m.rotations.WithLabelValues(a, string(r))
-			}
-		}
-		for _, t := range notifications.Types {
-			m.notifications.WithLabelValues(a, t, string(notifications.OutcomeRejected))
-		}
-	}
+// Init creates the counter series of the queues and of the daemon as a whole, so dashboards see
+// zeros rather than missing series. No per-application counter is made in advance: a thousand
+// applications' zeros were most of a scrape, and the alert rules see a series' first sample
+// (deploy/prometheus/lwa-rotator.rules.yml), so each appears with its first count. The
+// applications (apps) are no longer read: the state gauges cover them from start-up.
+func (m *Metrics) Init(_ []string, queues map[string]string) {
 	for _, t := range notifications.Types {
 		m.unknownVer.WithLabelValues(t)
 		m.viaSNS.WithLabelValues(t)
