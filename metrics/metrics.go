@@ -27,20 +27,22 @@ type Snapshotter interface{ Snapshot() []rotator.Status }
 // Metrics holds every collector the daemon updates. It implements the observer interfaces of the
 // rotator, the SQS consumer and the SP-API clients.
 type Metrics struct {
-	rotations     *prometheus.CounterVec
-	notifications *prometheus.CounterVec
-	unknownVer    *prometheus.CounterVec
-	viaSNS        *prometheus.CounterVec
-	apiRequests   *prometheus.CounterVec
-	apiDuration   *prometheus.HistogramVec
-	polls         *prometheus.CounterVec
-	deadLetters   *prometheus.GaugeVec
-	reloadOK      prometheus.Gauge
-	reloadTime    prometheus.Gauge
-	configHash    prometheus.Gauge
+	rotationsFam     counterFamily // per application; the text path writes them (expose.go)
+	notificationsFam counterFamily
+	rotations        *prometheus.CounterVec // rotationsFam.vec
+	notifications    *prometheus.CounterVec // notificationsFam.vec
+	unknownVer       *prometheus.CounterVec
+	viaSNS           *prometheus.CounterVec
+	apiRequests      *prometheus.CounterVec
+	apiDuration      *prometheus.HistogramVec
+	polls            *prometheus.CounterVec
+	deadLetters      *prometheus.GaugeVec
+	reloadOK         prometheus.Gauge
+	reloadTime       prometheus.Gauge
+	configHash       prometheus.Gauge
 
 	reg      *prometheus.Registry
-	stateReg *prometheus.Registry // the state collector alone; the text path writes it directly
+	stateReg *prometheus.Registry // the state and the per-application counters; the text path writes them directly
 	handler  http.Handler
 
 	mu        sync.Mutex
@@ -57,14 +59,11 @@ func New(reg *prometheus.Registry, state Snapshotter, ready func() bool, version
 // newMetrics takes the state as a collector so the benchmark can serve an older series set.
 func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, revision string) *Metrics {
 	m := &Metrics{
-		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Name: "rotations_total",
-			Help: "Rotation attempts by application and result (" + join(rotator.Results) + ").",
-		}, []string{"application", "result"}),
-		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Name: "notifications_total",
-			Help: "SQS notifications handled, by application (empty when unknown), type and outcome (" + join(notifications.Outcomes) + ").",
-		}, []string{"application", "type", "outcome"}),
+		rotationsFam: newCounterFamily("rotations_total",
+			"Rotation attempts by application and result ("+join(rotator.Results)+").", "application", "result"),
+		notificationsFam: newCounterFamily("notifications_total",
+			"SQS notifications handled, by application (empty when unknown), type and outcome ("+join(notifications.Outcomes)+").",
+			"application", "type", "outcome"),
 		unknownVer: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "notifications_unknown_version_total",
 			Help: "Notifications accepted whose notificationVersion or payloadVersion is not the documented one, by type.",
@@ -104,6 +103,7 @@ func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, r
 		}),
 		queueName: map[string]string{},
 	}
+	m.rotations, m.notifications = m.rotationsFam.vec, m.notificationsFam.vec
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: ns, Name: "build_info",
 		Help: "Build information; the value is always 1.",
@@ -112,13 +112,15 @@ func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, r
 		revision = vcsRevision()
 	}
 	buildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
-	reg.MustRegister(m.rotations, m.notifications, m.unknownVer, m.viaSNS, m.apiRequests, m.apiDuration, m.polls, m.deadLetters, m.reloadOK, m.reloadTime, m.configHash, buildInfo,
+	reg.MustRegister(m.unknownVer, m.viaSNS, m.apiRequests, m.apiDuration, m.polls, m.deadLetters, m.reloadOK, m.reloadTime, m.configHash, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The per-application counters and the state live beside reg: the text path writes them
+	// itself (expose.go), Gatherer adds them to reg's for every other use.
 	m.reg, m.stateReg = reg, prometheus.NewRegistry()
-	m.stateReg.MustRegister(state)
+	m.stateReg.MustRegister(state, m.rotations, m.notifications)
 	other := promhttp.HandlerFor(m.Gatherer(), promhttp.HandlerOpts{Registry: reg})
 	if sc, ok := state.(*stateCollector); ok {
-		m.handler = &textHandler{reg: reg, state: sc, other: other}
+		m.handler = &textHandler{reg: reg, state: sc, other: other, counters: []counterFamily{m.rotationsFam, m.notificationsFam}}
 	} else {
 		m.handler = other
 	}

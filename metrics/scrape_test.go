@@ -47,6 +47,27 @@ func benchWorld(n int) fixedSnapshot {
 	return out
 }
 
+// rotatedWorld is benchWorld after every application rotated once in this process: a previous
+// secret, a last success, and the counters of an expiry notice, a request, a new secret and a
+// success each (rotatedTraffic).
+func rotatedWorld(n int) fixedSnapshot {
+	out := benchWorld(n)
+	for i := range out {
+		out[i].PreviousExpiry = out[i].CurrentExpiry.Add(-180 * 24 * time.Hour)
+		out[i].LastSuccess = out[i].LastProbe
+	}
+	return out
+}
+
+func rotatedTraffic(m *Metrics, apps []string) {
+	for _, a := range apps {
+		m.Notification(a, notifications.Types[0], notifications.OutcomeProcessed)
+		m.Rotation(a, rotator.ResultRequested)
+		m.Notification(a, notifications.Types[1], notifications.OutcomeProcessed)
+		m.Rotation(a, rotator.ResultSuccess)
+	}
+}
+
 // traffic moves the counters a running daemon has moved by the time it is scraped.
 func traffic(m *Metrics, apps []string) {
 	m.Init(apps, map[string]string{"https://sqs/expiry": "expiry", "https://sqs/new": "new_secret"})
@@ -70,9 +91,11 @@ func names(s fixedSnapshot) []string {
 }
 
 // current is the daemon's /metrics handler over the state.
-func current(state fixedSnapshot) http.Handler {
+func current(state fixedSnapshot, more ...func(*Metrics, []string)) http.Handler {
 	m := New(prometheus.NewRegistry(), state, func() bool { return true }, "bench", "0000")
-	traffic(m, names(state))
+	for _, f := range append([]func(*Metrics, []string){traffic}, more...) {
+		f(m, names(state))
+	}
 	return m.Handler()
 }
 
@@ -80,11 +103,13 @@ func current(state fixedSnapshot) http.Handler {
 // client_golang's Gather (with rotation_in_flight, and current_changed_externally_total at 0),
 // the 6 rotation results and 2 rejected-notification counters made in advance per application,
 // and promhttp's handler with its default gzip level.
-func baseline(state fixedSnapshot) http.Handler {
+func baseline(state fixedSnapshot, more ...func(*Metrics, []string)) http.Handler {
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg, noCollector{}, "bench", "0000")
-	reg.MustRegister(&oldStateCollector{state: state, ready: func() bool { return true }})
-	traffic(m, names(state))
+	reg.MustRegister(&oldStateCollector{state: state, ready: func() bool { return true }}, m.rotations, m.notifications)
+	for _, f := range append([]func(*Metrics, []string){traffic}, more...) {
+		f(m, names(state))
+	}
 	for _, a := range names(state) {
 		for _, r := range rotator.Results {
 			if r != rotator.ResultRequested {
@@ -189,14 +214,25 @@ func scrape(tb testing.TB, h http.Handler, accept string, gz bool) (*httptest.Re
 // BenchmarkScrape: one /metrics scrape through the daemon's handler, as Prometheus asks for it
 // (gzip), beside the baseline in the same run. bytes/scrape is the uncompressed body,
 // gzip-bytes/scrape what goes on the wire, cpu-ns/op the process's CPU (GC included) per scrape.
+// "rotated" is the 1,000 applications after each rotated once in the process's life.
 func BenchmarkScrape(b *testing.B) {
+	type world struct {
+		name          string
+		cur, baseline http.Handler
+	}
+	var worlds []world
 	for _, n := range []int{1, 100, 1000} {
 		state := benchWorld(n)
+		worlds = append(worlds, world{fmt.Sprintf("apps=%d", n), current(state), baseline(state)})
+	}
+	rotated := rotatedWorld(1000)
+	worlds = append(worlds, world{"apps=1000-rotated", current(rotated, rotatedTraffic), baseline(rotated, rotatedTraffic)})
+	for _, wd := range worlds {
 		for _, tc := range []struct {
 			name string
 			h    http.Handler
-		}{{"current", current(state)}, {"baseline", baseline(state)}} {
-			b.Run(fmt.Sprintf("apps=%d/%s", n, tc.name), func(b *testing.B) {
+		}{{"current", wd.cur}, {"baseline", wd.baseline}} {
+			b.Run(wd.name+"/"+tc.name, func(b *testing.B) {
 				_, body := scrape(b, tc.h, promAccept, false)
 				var wire int
 				cpu0, cpuOK := cpuTime()
@@ -239,8 +275,9 @@ func TestScrapeOf1000ApplicationsIsUnder500KB(t *testing.T) {
 	}
 }
 
-// The text the handler writes itself says exactly what Gather says of the same state, for every
-// kind of application, and the protobuf path (served by promhttp) carries the same families.
+// The text the handler writes itself (the state and the per-application counters) says exactly
+// what Gather says of the same state, for every kind of application, and the protobuf path
+// (served by promhttp) carries the same families.
 func TestTextPathMatchesGather(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 6, 1, 12, 0, 0, 123456789, time.UTC)
@@ -255,11 +292,14 @@ func TestTextPathMatchesGather(t *testing.T) {
 	for _, ready := range []bool{true, false} {
 		m := New(prometheus.NewRegistry(), state, func() bool { return ready }, "test", "0000")
 		traffic(m, names(state))
+		rotatedTraffic(m, names(state))
+		m.Rotation("busy", rotator.ResultTimeout)
+		m.Notification("", "unknown", notifications.OutcomeMalformed)
 		w, body := scrape(t, m.Handler(), promAccept, true)
 		if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
 			t.Errorf("Content-Type %q, want text 0.0.4", ct)
 		}
-		var families []string
+		families := []string{m.rotationsFam.name, m.notificationsFam.name}
 		for _, f := range append(appFamilies, famReady) {
 			families = append(families, f.name)
 		}
