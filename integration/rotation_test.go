@@ -147,7 +147,7 @@ func TestSIGHUPReloadsAndKeepsOldConfigOnError(t *testing.T) {
 	eventually(t, 10*time.Second, "the renamed application running after a good reload", func() bool {
 		v, _ := d.scrape(t, "lwa_rotator_config_last_reload_successful")
 		h, _ := d.scrape(t, "lwa_rotator_config_hash")
-		_, renamed := d.scrape(t, `lwa_rotator_rotations_total{application="renamed-app",result="success"}`)
+		_, renamed := d.scrape(t, `lwa_rotator_application_ready{application="renamed-app"}`)
 		return v == 1 && h != hash && renamed
 	})
 }

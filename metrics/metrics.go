@@ -1,9 +1,10 @@
-// Package metrics exposes the daemon's Prometheus metrics on a registry it is given. State gauges
-// are computed at scrape time from the rotator's snapshot, so they are never stale and every
-// configured application has its series from start-up.
+// Package metrics exposes the daemon's Prometheus metrics: counters on a registry it is given, and
+// state gauges computed at scrape time from the rotator's snapshot, so they are never stale and
+// every configured application has its series from start-up. Handler serves them all.
 package metrics
 
 import (
+	"net/http"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/spapi-tools/lwa-rotator/notifications"
 	"github.com/spapi-tools/lwa-rotator/rotator"
@@ -25,34 +27,43 @@ type Snapshotter interface{ Snapshot() []rotator.Status }
 // Metrics holds every collector the daemon updates. It implements the observer interfaces of the
 // rotator, the SQS consumer and the SP-API clients.
 type Metrics struct {
-	rotations     *prometheus.CounterVec
-	notifications *prometheus.CounterVec
-	unknownVer    *prometheus.CounterVec
-	viaSNS        *prometheus.CounterVec
-	apiRequests   *prometheus.CounterVec
-	apiDuration   *prometheus.HistogramVec
-	polls         *prometheus.CounterVec
-	deadLetters   *prometheus.GaugeVec
-	reloadOK      prometheus.Gauge
-	reloadTime    prometheus.Gauge
-	configHash    prometheus.Gauge
+	rotationsFam     counterFamily // per application; the text path writes them (expose.go)
+	notificationsFam counterFamily
+	rotations        *prometheus.CounterVec // rotationsFam.vec
+	notifications    *prometheus.CounterVec // notificationsFam.vec
+	unknownVer       *prometheus.CounterVec
+	viaSNS           *prometheus.CounterVec
+	apiRequests      *prometheus.CounterVec
+	apiDuration      *prometheus.HistogramVec
+	polls            *prometheus.CounterVec
+	deadLetters      *prometheus.GaugeVec
+	reloadOK         prometheus.Gauge
+	reloadTime       prometheus.Gauge
+	configHash       prometheus.Gauge
+
+	reg      *prometheus.Registry
+	stateReg *prometheus.Registry // the state and the per-application counters; the text path writes them directly
+	handler  http.Handler
 
 	mu        sync.Mutex
 	queueName map[string]string // queue URL → bounded label
 }
 
-// New registers everything on reg. version and revision are the build's stamps; an empty revision
-// falls back to the VCS revision Go recorded, if any.
-func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, version, revision string) *Metrics {
+// New registers the counters, build information and the Go and process collectors on reg, and
+// keeps the state collector beside it: Handler and Gatherer serve both. version and revision are
+// the build's stamps; an empty revision falls back to the VCS revision Go recorded, if any.
+func New(reg *prometheus.Registry, state Snapshotter, ready func() bool, version, revision string) *Metrics {
+	return newMetrics(reg, &stateCollector{state: state, ready: ready}, version, revision)
+}
+
+// newMetrics takes the state as a collector so the benchmark can serve an older series set.
+func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, revision string) *Metrics {
 	m := &Metrics{
-		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Name: "rotations_total",
-			Help: "Rotation attempts by application and result (" + join(rotator.Results) + ").",
-		}, []string{"application", "result"}),
-		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Name: "notifications_total",
-			Help: "SQS notifications handled, by application (empty when unknown), type and outcome (" + join(notifications.Outcomes) + ").",
-		}, []string{"application", "type", "outcome"}),
+		rotationsFam: newCounterFamily("rotations_total",
+			"Rotation attempts by application and result ("+join(rotator.Results)+").", "application", "result"),
+		notificationsFam: newCounterFamily("notifications_total",
+			"SQS notifications handled, by application (empty when unknown), type and outcome ("+join(notifications.Outcomes)+").",
+			"application", "type", "outcome"),
 		unknownVer: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "notifications_unknown_version_total",
 			Help: "Notifications accepted whose notificationVersion or payloadVersion is not the documented one, by type.",
@@ -92,6 +103,7 @@ func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, versio
 		}),
 		queueName: map[string]string{},
 	}
+	m.rotations, m.notifications = m.rotationsFam.vec, m.notificationsFam.vec
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: ns, Name: "build_info",
 		Help: "Build information; the value is always 1.",
@@ -100,27 +112,27 @@ func New(reg prometheus.Registerer, state Snapshotter, ready func() bool, versio
 		revision = vcsRevision()
 	}
 	buildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
-	reg.MustRegister(m.rotations, m.notifications, m.unknownVer, m.viaSNS, m.apiRequests, m.apiDuration, m.polls, m.deadLetters, m.reloadOK, m.reloadTime, m.configHash, buildInfo,
-		&stateCollector{state: state, ready: ready},
+	reg.MustRegister(m.unknownVer, m.viaSNS, m.apiRequests, m.apiDuration, m.polls, m.deadLetters, m.reloadOK, m.reloadTime, m.configHash, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The per-application counters and the state live beside reg: the text path writes them
+	// itself (expose.go), Gatherer adds them to reg's for every other use.
+	m.reg, m.stateReg = reg, prometheus.NewRegistry()
+	m.stateReg.MustRegister(state, m.rotations, m.notifications)
+	other := promhttp.HandlerFor(m.Gatherer(), promhttp.HandlerOpts{Registry: reg})
+	if sc, ok := state.(*stateCollector); ok {
+		m.handler = &textHandler{reg: reg, state: sc, other: other, counters: []counterFamily{m.rotationsFam, m.notificationsFam}}
+	} else {
+		m.handler = other
+	}
 	return m
 }
 
-// Init creates the counter series of the known applications and queues, so alerts and dashboards
-// see zeros rather than missing series.
-func (m *Metrics) Init(apps []string, queues map[string]string) {
-	for _, a := range apps {
-		// Only the series an alert's increase() reads are made in advance (increase() cannot see
-		// a series' first sample); the others appear with their first count.
-		for _, r := range rotator.Results {
-			if r != rotator.ResultRequested {
-				m.rotations.WithLabelValues(a, string(r))
-			}
-		}
-		for _, t := range notifications.Types {
-			m.notifications.WithLabelValues(a, t, string(notifications.OutcomeRejected))
-		}
-	}
+// Init creates the counter series of the queues and of the daemon as a whole, so dashboards see
+// zeros rather than missing series. No per-application counter is made in advance: a thousand
+// applications' zeros were most of a scrape, and the alert rules see a series' first sample
+// (deploy/prometheus/lwa-rotator.rules.yml), so each appears with its first count. The
+// applications (apps) are no longer read: the state gauges cover them from start-up.
+func (m *Metrics) Init(_ []string, queues map[string]string) {
 	for _, t := range notifications.Types {
 		m.unknownVer.WithLabelValues(t)
 		m.viaSNS.WithLabelValues(t)

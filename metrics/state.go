@@ -4,87 +4,123 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/spapi-tools/lwa-rotator/rotator"
 )
 
+// family is one per-application state gauge (or counter). Both ways of serving the state read
+// the same list and the same series function (stateSeries), so they cannot drift apart.
+type family struct {
+	name, help string
+	typ        dto.MetricType
+	desc       *prometheus.Desc
+	header     []byte // "# HELP ...\n# TYPE ...\n" in the text format
+	idx        int    // position in appFamilies
+}
+
+func newFamily(name, help string, typ dto.MetricType, labels ...string) *family {
+	name = ns + "_" + name
+	kind := "gauge"
+	if typ == dto.MetricType_COUNTER {
+		kind = "counter"
+	}
+	h := "# HELP " + name + " " + helpEscaper.Replace(help) + "\n# TYPE " + name + " " + kind + "\n"
+	return &family{name: name, help: help, typ: typ, desc: prometheus.NewDesc(name, help, labels, nil), header: []byte(h)}
+}
+
+// The families in the order they are served; the text path sorts nothing at scrape time.
 var (
-	descExpiry = prometheus.NewDesc(ns+"_secret_expiry_timestamp_seconds",
-		"When the application's current (AWSCURRENT) client secret expires; 0 when unknown.", []string{"application"}, nil)
-	descPrevExpiry = prometheus.NewDesc(ns+"_previous_secret_expiry_timestamp_seconds",
-		"When the previous (AWSPREVIOUS) client secret stops working; 0 when unknown.", []string{"application"}, nil)
-	descNext = prometheus.NewDesc(ns+"_next_rotation_timestamp_seconds",
-		"When the next rotation is planned (expiry minus renewBefore, or the next retry); 0 when unknown.", []string{"application"}, nil)
-	descLastSuccess = prometheus.NewDesc(ns+"_last_success_timestamp_seconds",
-		"When this process last promoted a verified new secret; 0 if it has not.", []string{"application"}, nil)
-	descInFlight = prometheus.NewDesc(ns+"_rotation_in_flight",
-		"1 while a rotate call was accepted and the new secret has not landed.", []string{"application"}, nil)
-	descInFlightSince = prometheus.NewDesc(ns+"_rotation_in_flight_since_timestamp_seconds",
-		"When the rotation now in flight was requested; 0 when none is.", []string{"application"}, nil)
-	descAppReady = prometheus.NewDesc(ns+"_application_ready",
-		"1 when the application's secret was read from the vault on the last attempt.", []string{"application"}, nil)
-	descValid = prometheus.NewDesc(ns+"_current_secret_valid",
-		"1 when LWA last accepted the AWSCURRENT secret (a daily probe or a rotation's token call), 0 when it answered invalid_client; absent until proven.", []string{"application"}, nil)
-	descLastProbe = prometheus.NewDesc(ns+"_last_probe_timestamp_seconds",
-		"When LWA last gave its verdict on the AWSCURRENT secret (0: not yet since start-up).", []string{"application"}, nil)
-	descExternal = prometheus.NewDesc(ns+"_current_changed_externally_total",
-		"Times AWSCURRENT was found on a version no replica of this daemon staged (stored by hand, or after a rotation in the Developer Console).", []string{"application"}, nil)
-	descCanaryLast = prometheus.NewDesc(ns+"_canary_last_success_timestamp_seconds",
-		"For a canary application, when its current secret was minted: its last completed rotation (0: unknown).", []string{"application"}, nil)
-	descCanaryEvery = prometheus.NewDesc(ns+"_canary_interval_seconds",
-		"For a canary application, how often it is rotated (canaryEvery).", []string{"application"}, nil)
-	descPendingSince = prometheus.NewDesc(ns+"_pending_secret_since_timestamp_seconds",
-		"Since when a new secret staged as AWSPENDING waits to be verified and promoted (0: none waiting).", []string{"application"}, nil)
-	descReady = prometheus.NewDesc(ns+"_ready",
-		"1 when the daemon is ready: configuration valid, queues and vault reachable.", nil, nil)
+	famLastProbe = newFamily("last_probe_timestamp_seconds",
+		"When LWA last gave its verdict on the AWSCURRENT secret (absent: not yet since start-up).", dto.MetricType_GAUGE, "application")
+	famAppReady = newFamily("application_ready",
+		"1 when the application's secret was read from the vault on the last attempt.", dto.MetricType_GAUGE, "application")
+	famCanaryInterval = newFamily("canary_interval_seconds",
+		"For a canary application, how often it is rotated (canaryEvery).", dto.MetricType_GAUGE, "application")
+	famCanaryLast = newFamily("canary_last_success_timestamp_seconds",
+		"For a canary application, when its current secret was minted: its last completed rotation (0: unknown).", dto.MetricType_GAUGE, "application")
+	famExternal = newFamily("current_changed_externally_total",
+		"Times AWSCURRENT was found on a version no replica of this daemon staged (stored by hand, or after a rotation in the Developer Console); absent until the first.", dto.MetricType_COUNTER, "application")
+	famValid = newFamily("current_secret_valid",
+		"1 when LWA last accepted the AWSCURRENT secret (a daily probe or a rotation's token call), 0 when it answered invalid_client; absent until proven.", dto.MetricType_GAUGE, "application")
+	famLastSuccess = newFamily("last_success_timestamp_seconds",
+		"When this process last promoted a verified new secret; absent if it has not.", dto.MetricType_GAUGE, "application")
+	famNext = newFamily("next_rotation_timestamp_seconds",
+		"When the next rotation is planned (expiry minus renewBefore, or the next retry); 0 when unknown.", dto.MetricType_GAUGE, "application")
+	famPendingSince = newFamily("pending_secret_since_timestamp_seconds",
+		"Since when a new secret staged as AWSPENDING waits to be verified and promoted (absent: none waiting).", dto.MetricType_GAUGE, "application")
+	famPrevExpiry = newFamily("previous_secret_expiry_timestamp_seconds",
+		"When the previous (AWSPREVIOUS) client secret stops working; absent when unknown.", dto.MetricType_GAUGE, "application")
+	famInFlightSince = newFamily("rotation_in_flight_since_timestamp_seconds",
+		"When the rotation now in flight (a rotate call accepted, its new secret not landed) was requested; absent when none is.", dto.MetricType_GAUGE, "application")
+	famExpiry = newFamily("secret_expiry_timestamp_seconds",
+		"When the application's current (AWSCURRENT) client secret expires; 0 when unknown.", dto.MetricType_GAUGE, "application")
+	famReady = newFamily("ready",
+		"1 when the daemon is ready: configuration valid, queues and vault reachable.", dto.MetricType_GAUGE)
+
+	appFamilies = []*family{famLastProbe, famAppReady, famCanaryInterval, famCanaryLast, famExternal, famValid, famLastSuccess,
+		famNext, famPendingSince, famPrevExpiry, famInFlightSince, famExpiry}
 )
 
-// stateCollector turns the rotator's snapshot into gauges at scrape time.
+// stateSeries calls emit for each series application s exports. Only what a rule or a panel
+// reads is exported: a timestamp that is not set, or a counter still at zero, says nothing an
+// absent series does not (the rules see a counter's first appearance; see
+// deploy/prometheus/lwa-rotator.rules.yml), and leaving them out keeps a scrape of a thousand
+// applications small. Whether a rotation is in flight is the presence of its start time.
+func stateSeries(s rotator.Status, emit func(f *family, v float64)) {
+	stamp := func(f *family, t time.Time) {
+		if !t.IsZero() {
+			emit(f, ts(t))
+		}
+	}
+	stamp(famLastProbe, s.LastProbe)
+	emit(famAppReady, boolf(s.Known && s.ConsecutiveFailures == 0))
+	if s.Canary {
+		emit(famCanaryInterval, s.CanaryInterval.Seconds())
+		emit(famCanaryLast, ts(s.CurrentMintedAt))
+	}
+	if s.ExternalChanges > 0 {
+		emit(famExternal, float64(s.ExternalChanges))
+	}
+	if s.CurrentValid != rotator.ValidityUnknown {
+		emit(famValid, boolf(s.CurrentValid == rotator.Valid))
+	}
+	stamp(famLastSuccess, s.LastSuccess)
+	emit(famNext, ts(s.NextRotation))
+	stamp(famPendingSince, s.PendingSince)
+	stamp(famPrevExpiry, s.PreviousExpiry)
+	stamp(famInFlightSince, s.InFlightSince)
+	emit(famExpiry, ts(s.CurrentExpiry))
+}
+
+// stateCollector turns the rotator's snapshot into metrics at scrape time, for the formats the
+// text writer (expose.go) does not serve and for Gather.
 type stateCollector struct {
 	state Snapshotter
 	ready func() bool
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descExpiry, descPrevExpiry, descNext, descLastSuccess, descInFlight, descInFlightSince, descAppReady,
-		descValid, descLastProbe, descExternal, descCanaryLast, descCanaryEvery, descPendingSince, descReady} {
-		ch <- d
+	for _, f := range appFamilies {
+		ch <- f.desc
 	}
+	ch <- famReady.desc
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.state.Snapshot() {
-		gauge := func(d *prometheus.Desc, v float64) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, s.App)
-		}
-		// A timestamp that is not set says nothing an absent series does not: no rule or panel
-		// reads its zero, and leaving it out keeps a scrape of a thousand applications small.
-		stamp := func(d *prometheus.Desc, t time.Time) {
-			if !t.IsZero() {
-				gauge(d, ts(t))
+		stateSeries(s, func(f *family, v float64) {
+			vt := prometheus.GaugeValue
+			if f.typ == dto.MetricType_COUNTER {
+				vt = prometheus.CounterValue
 			}
-		}
-		gauge(descExpiry, ts(s.CurrentExpiry))
-		stamp(descPrevExpiry, s.PreviousExpiry)
-		gauge(descNext, ts(s.NextRotation))
-		stamp(descLastSuccess, s.LastSuccess)
-		gauge(descInFlight, boolf(!s.InFlightSince.IsZero()))
-		stamp(descInFlightSince, s.InFlightSince)
-		gauge(descAppReady, boolf(s.Known && s.ConsecutiveFailures == 0))
-		if s.CurrentValid != rotator.ValidityUnknown {
-			gauge(descValid, boolf(s.CurrentValid == rotator.Valid))
-		}
-		stamp(descLastProbe, s.LastProbe)
-		stamp(descPendingSince, s.PendingSince)
-		ch <- prometheus.MustNewConstMetric(descExternal, prometheus.CounterValue, float64(s.ExternalChanges), s.App)
-		if s.Canary {
-			gauge(descCanaryLast, ts(s.CurrentMintedAt))
-			gauge(descCanaryEvery, s.CanaryInterval.Seconds())
-		}
+			ch <- prometheus.MustNewConstMetric(f.desc, vt, v, s.App)
+		})
 	}
-	ready := c.ready != nil && c.ready()
-	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, boolf(ready))
+	ch <- prometheus.MustNewConstMetric(famReady.desc, prometheus.GaugeValue, boolf(c.isReady()))
 }
+
+func (c *stateCollector) isReady() bool { return c.ready != nil && c.ready() }
 
 func ts(t time.Time) float64 {
 	if t.IsZero() {

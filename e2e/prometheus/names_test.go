@@ -24,7 +24,6 @@ var exported = map[string]bool{
 	"lwa_rotator_previous_secret_expiry_timestamp_seconds":     false,
 	"lwa_rotator_next_rotation_timestamp_seconds":              false,
 	"lwa_rotator_last_success_timestamp_seconds":               false,
-	"lwa_rotator_rotation_in_flight":                           false,
 	"lwa_rotator_rotation_in_flight_since_timestamp_seconds":   false,
 	"lwa_rotator_application_ready":                            false,
 	"lwa_rotator_ready":                                        false,
@@ -57,11 +56,13 @@ var onlyWithWebhook = map[string]bool{
 	"lwa_rotator_webhook_acknowledged":     true,
 }
 
-// onlyWhileSet are the timestamps exported only while they are set (no rotation in flight, no
-// secret waiting to be promoted: none in a settled sandbox).
+// onlyWhileSet are the series exported only while they are set: timestamps (no rotation in
+// flight, no secret waiting to be promoted) and per-application counters before their first
+// count (AWSCURRENT never changed by hand): none in a settled sandbox.
 var onlyWhileSet = map[string]bool{
 	"lwa_rotator_rotation_in_flight_since_timestamp_seconds": true,
 	"lwa_rotator_pending_secret_since_timestamp_seconds":     true,
+	"lwa_rotator_current_changed_externally_total":           true,
 }
 
 var metricToken = regexp.MustCompile(`lwa_rotator_[a-z_]+`)
@@ -96,15 +97,16 @@ func TestExportedListMatchesMetricsPackage(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	set := time.Unix(1e9, 0)
 	m := metrics.New(reg, snapshot{{App: "a", CurrentExpiry: set, PreviousExpiry: set, LastSuccess: set, InFlightSince: set, LastProbe: set,
-		PendingSince: set, CurrentValid: rotator.Valid, Canary: true, CanaryInterval: time.Hour}},
+		PendingSince: set, CurrentValid: rotator.Valid, Canary: true, CanaryInterval: time.Hour, ExternalChanges: 1}},
 		func() bool { return true }, "test", "")
 	m.Init([]string{"a"}, map[string]string{"https://sqs/q": "expiry"})
+	m.Rotation("a", rotator.ResultSuccess) // per-application counters appear with their first count
 	m.ObserveRequest("lwa", "token", 200, time.Millisecond)
 	m.DeadLetters("expiry", 0)
 	// The webhook's series live in their own package, registered on the daemon's registry.
 	webhook.New(webhook.Options{Clock: clock.NewFake(time.Unix(1e9, 0)), Registerer: reg}).
 		Configure([]webhook.Target{{App: "a", URL: "https://hooks.example.com/", Key: webhook.KeySource{File: "/k"}}})
-	families, err := reg.Gather()
+	families, err := m.Gatherer().Gather()
 	if err != nil {
 		t.Fatalf("gathering: %v", err)
 	}

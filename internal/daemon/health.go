@@ -7,8 +7,6 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // health tracks what /readyz reports: whether each queue answered its last call.
@@ -61,7 +59,7 @@ func (d *daemon) ready() bool { return len(d.problems()) == 0 }
 
 func (d *daemon) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
+	mux.Handle("GET /metrics", d.metrics.Handler())
 	// Liveness: the process answers. Restarting it cannot fix AWS, so nothing else belongs here.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))

@@ -177,7 +177,7 @@ func TestReloadAppliesAndMovesTheHash(t *testing.T) {
 	r.signals <- syscall.SIGHUP
 	eventually(t, 20*time.Second, "the new configuration running", func() bool {
 		h, _ := metric(t, r.addr, "lwa_rotator_config_hash")
-		_, second := metric(t, r.addr, `lwa_rotator_rotations_total{application="second",result="success"}`)
+		_, second := metric(t, r.addr, `lwa_rotator_application_ready{application="second"}`)
 		return h != hash && second
 	})
 	if v, _ := metric(t, r.addr, "lwa_rotator_config_last_reload_successful"); v != 1 {
