@@ -152,7 +152,9 @@ func (f *SM) lookup(id *string) (*secret, error) {
 		return s, nil
 	}
 	for _, s := range f.secrets {
-		if s.arn == key {
+		// A partial ARN (without the six random characters) names the secret too, as the
+		// service documents for every SecretId.
+		if s.arn == key || (strings.HasPrefix(key, "arn:") && s.arn[:len(s.arn)-7] == key) {
 			return s, nil
 		}
 	}
