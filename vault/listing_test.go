@@ -538,3 +538,33 @@ func TestAtRestListsWhenItCan(t *testing.T) {
 		})
 	}
 }
+
+// TestListingCostsAtAThousand backs the numbers docs/security.md gives for the listing grant:
+// 1,000 applications cost 10 ListSecrets and 50 BatchGetSecretValue on a cold cache, 10
+// ListSecrets warm (Read: 1,000 DescribeSecret, plus 1,000 GetSecretValue cold), and the
+// request watch one ListSecrets a round.
+func TestListingCostsAtAThousand(t *testing.T) {
+	t.Parallel()
+	fl := newFleet(t, 1000)
+	ctx := context.Background()
+	want := []map[string]int{
+		{fakesm.OpListSecrets: 10, fakesm.OpBatchGetSecretValue: 50},
+		{fakesm.OpListSecrets: 10},
+	}
+	for i, w := range want {
+		fl.fake.ResetCalls()
+		if got, err := fl.store.ReadMany(ctx, fl.names); err != nil || len(got) != 1000 {
+			t.Fatalf("ReadMany #%d: %d snapshots, %v", i+1, len(got), err)
+		}
+		if calls := fl.fake.Calls(); !maps.Equal(calls, w) {
+			t.Errorf("ReadMany #%d calls = %v, want %v", i+1, calls, w)
+		}
+	}
+	fl.fake.ResetCalls()
+	if _, err := fl.store.Requests(ctx, fl.names); err != nil {
+		t.Fatal(err)
+	}
+	if calls := fl.fake.Calls(); !maps.Equal(calls, map[string]int{fakesm.OpListSecrets: 1}) {
+		t.Errorf("Requests calls = %v, want 1 ListSecrets", calls)
+	}
+}
