@@ -49,7 +49,7 @@ var iamAction = map[string]string{
 	// Neither has a resource type: they can only be granted on "*" (listStatementSid).
 	"secretsmanager:ListSecrets":         "secretsmanager:ListSecrets",
 	"secretsmanager:BatchGetSecretValue": "secretsmanager:BatchGetSecretValue",
-	"kms:DescribeKey":                         "kms:DescribeKey",
+	"kms:DescribeKey":                    "kms:DescribeKey",
 	// Only lwa-rotator doctor calls these two (doctor-policy.json).
 	"sqs:GetQueueUrl":  "sqs:GetQueueUrl",
 	"kms:GetKeyPolicy": "kms:GetKeyPolicy",
@@ -63,8 +63,8 @@ var viaNeeds = map[string][]kmsGrant{
 	"secretsmanager:GetSecretValue": {{"kms:Decrypt", "secretsmanager.${Region}.amazonaws.com"}},
 	// BatchGetSecretValue decrypts every value it returns, as GetSecretValue does.
 	"secretsmanager:BatchGetSecretValue": {{"kms:Decrypt", "secretsmanager.${Region}.amazonaws.com"}},
-	"secretsmanager:PutSecretValue": {{"kms:GenerateDataKey", "secretsmanager.${Region}.amazonaws.com"}, {"kms:Decrypt", "secretsmanager.${Region}.amazonaws.com"}},
-	"sqs:ReceiveMessage":            {{"kms:Decrypt", "sqs.${Region}.amazonaws.com"}},
+	"secretsmanager:PutSecretValue":      {{"kms:GenerateDataKey", "secretsmanager.${Region}.amazonaws.com"}, {"kms:Decrypt", "secretsmanager.${Region}.amazonaws.com"}},
+	"sqs:ReceiveMessage":                 {{"kms:Decrypt", "sqs.${Region}.amazonaws.com"}},
 	// CreateSecret with a value encrypts it like PutSecretValue (lwa-rotator seed).
 	"secretsmanager:CreateSecret": {{"kms:GenerateDataKey", "secretsmanager.${Region}.amazonaws.com"}, {"kms:Decrypt", "secretsmanager.${Region}.amazonaws.com"}},
 }
