@@ -127,8 +127,7 @@ func (s *Store) listFor(ctx context.Context, ids []string, filters []types.Filte
 		return nil, err
 	}
 	in := &secretsmanager.ListSecretsInput{MaxResults: aws.Int32(listPage), Filters: filters}
-	m := newMatcher(ids)
-	var out []listed
+	var entries []types.SecretListEntry
 	for {
 		page, err := l.ListSecrets(ctx, in)
 		if err != nil {
@@ -137,53 +136,47 @@ func (s *Store) listFor(ctx context.Context, ids []string, filters []types.Filte
 			}
 			return nil, fmt.Errorf("listing secrets: %w", mapErr(err))
 		}
-		for _, e := range page.SecretList {
-			for _, id := range m.match(aws.ToString(e.ARN), aws.ToString(e.Name)) {
-				out = append(out, listed{id: id, entry: e})
-			}
-		}
-		// Keep going while a token comes back, even after an empty page: the service filters
+		entries = append(entries, page.SecretList...)
+		// Keep going while a token comes back, even after an empty page: the service may filter
 		// after it pages.
-		if page.NextToken == nil || aws.ToString(page.NextToken) == "" {
-			return out, nil
+		if aws.ToString(page.NextToken) == "" {
+			break
 		}
 		in.NextToken = page.NextToken
 	}
+	return matchIDs(ids, entries), nil
 }
 
-// matcher finds the configured ids a listed secret answers to: its ARN, its name, or its ARN
-// without the six random characters Secrets Manager appends (a partial ARN).
-type matcher struct {
-	byKey map[string][]string
-	seen  map[string]bool
-}
-
-func newMatcher(ids []string) *matcher {
-	m := &matcher{byKey: map[string][]string{}, seen: map[string]bool{}}
+// matchIDs pairs each id with the listed secret it names: by ARN, else by name, else as an ARN
+// without the six random characters Secrets Manager appends (a partial ARN). The order matters
+// because a partial ARN can be ambiguous (AWS's warning): the full ARN of secret a (…:a-XXXXXX)
+// is also the partial ARN of a secret named a-XXXXXX; the exact ARN wins, as in the service.
+func matchIDs(ids []string, entries []types.SecretListEntry) []listed {
+	byARN, byName := map[string]int{}, map[string]int{}
+	byPartial := map[string][]int{}
+	for i, e := range entries {
+		arn := aws.ToString(e.ARN)
+		byARN[arn], byName[aws.ToString(e.Name)] = i, i
+		if p, ok := partialARN(arn); ok {
+			byPartial[p] = append(byPartial[p], i)
+		}
+	}
+	var out []listed
+	seen := map[string]bool{}
 	for _, id := range ids {
-		if id == "" || m.seen[id] {
+		if id == "" || seen[id] {
 			continue
 		}
-		m.seen[id] = true
-		m.byKey[id] = append(m.byKey[id], id)
-	}
-	clear(m.seen)
-	return m
-}
-
-// match returns the ids naming the secret, each at most once over all calls.
-func (m *matcher) match(arn, name string) []string {
-	keys := []string{arn, name}
-	if p, ok := partialARN(arn); ok {
-		keys = append(keys, p)
-	}
-	var out []string
-	for _, k := range keys {
-		for _, id := range m.byKey[k] {
-			if !m.seen[id] {
-				m.seen[id] = true
-				out = append(out, id)
-			}
+		seen[id] = true
+		i, ok := byARN[id]
+		if !ok {
+			i, ok = byName[id]
+		}
+		if !ok && len(byPartial[id]) == 1 {
+			i, ok = byPartial[id][0], true
+		}
+		if ok {
+			out = append(out, listed{id: id, entry: entries[i]})
 		}
 	}
 	return out

@@ -568,3 +568,30 @@ func TestListingCostsAtAThousand(t *testing.T) {
 		t.Errorf("Requests calls = %v, want 1 ListSecrets", calls)
 	}
 }
+
+// TestReadManyPrefersTheExactARN: the full ARN of one secret is also the partial ARN of a secret
+// named like it with the suffix; the id names the secret whose ARN it is, whichever is listed
+// first.
+func TestReadManyPrefersTheExactARN(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	arn := newFleet(t, 1).arns[0] // the model's ARNs depend on the name alone
+	twin := arn[len("arn:aws:secretsmanager:us-east-1:123456789012:secret:"):]
+	fake := fakesm.New(fakesm.Options{})
+	s := &vault.Store{SM: fake}
+	// The twin is created, and so listed, first.
+	if _, err := s.Create(ctx, twin, "", newRecord()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Create(ctx, "lwa/app-000", "", sampleRecord()); err != nil || got != arn {
+		t.Fatalf("Create = %s, %v; want %s", got, err, arn)
+	}
+	got, err := s.ReadMany(ctx, []string{arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap, ok := got[arn]; !ok || !sameRecord(snap.Current.Record, sampleRecord()) {
+		t.Errorf("ReadMany(%s): the ARN named the wrong secret (or none)", arn)
+	}
+	assertSameAsRead(t, fake, got)
+}
