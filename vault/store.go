@@ -51,6 +51,7 @@ type Store struct {
 	Log    *zap.Logger
 
 	cache versionCache
+	list  listing
 }
 
 // Version is one version of a secret with its staging labels.

@@ -300,7 +300,7 @@ func TestDaemonRoleEqualsCodeTiedPolicy(t *testing.T) {
 			}
 			slices.Sort(secrets)
 			for _, s := range strs(get(docs[0], "Statement")) {
-				if !strings.HasPrefix(fmt.Sprint(get(s, "Sid")), "SecretsManager") {
+				if !strings.HasPrefix(fmt.Sprint(get(s, "Sid")), "SecretsManager") || get(s, "Sid") == listStatementSid {
 					continue
 				}
 				var named []string
@@ -498,8 +498,12 @@ func statements(v node, f func(path string, s map[string]node)) {
 	walk("", v)
 }
 
+// listStatementSid is daemon-policy.json's account-wide statement (ListSecrets and
+// BatchGetSecretValue have no resource type).
+const listStatementSid = "SecretsManagerListSecrets"
+
 // TestNoBroadGrants: no statement for Secrets Manager names "*" (or any wildcard) as a
-// resource; no wildcard action except the key's root administration; nobody is allowed as "*".
+// resource but the daemon's listing statement; no wildcard action except the key's root administration; nobody is allowed as "*".
 func TestNoBroadGrants(t *testing.T) {
 	t.Parallel()
 	for file, scenarios := range map[string][]scenario{baseFile: baseScenarios, ecsFile: ecsScenarios, consumerEventsFile: consumerEventsScenarios} {
@@ -521,6 +525,14 @@ func TestNoBroadGrants(t *testing.T) {
 						t.Errorf("%s: allows everyone", path)
 					}
 					if !secrets {
+						return
+					}
+					if s["Sid"] == listStatementSid && strings.Contains(path, "DaemonPolicy") {
+						// The one exception: two account-wide reads without a resource type.
+						acts := strs(s["Action"])
+						if fmt.Sprint(acts) != "[secretsmanager:BatchGetSecretValue secretsmanager:ListSecrets]" || fmt.Sprint(strs(s["Resource"])) != "[*]" || s["Condition"] != nil {
+							t.Errorf("%s: %v on %v; want exactly BatchGetSecretValue and ListSecrets on \"*\"", path, acts, s["Resource"])
+						}
 						return
 					}
 					for _, r := range strs(s["Resource"]) {

@@ -46,7 +46,10 @@ var iamAction = map[string]string{
 	"secretsmanager:DescribeSecret":           "secretsmanager:DescribeSecret",
 	"secretsmanager:TagResource":              "secretsmanager:TagResource",
 	"secretsmanager:UntagResource":            "secretsmanager:UntagResource",
-	"kms:DescribeKey":                         "kms:DescribeKey",
+	// Neither has a resource type: they can only be granted on "*" (listStatementSid).
+	"secretsmanager:ListSecrets":         "secretsmanager:ListSecrets",
+	"secretsmanager:BatchGetSecretValue": "secretsmanager:BatchGetSecretValue",
+	"kms:DescribeKey":                    "kms:DescribeKey",
 	// Only lwa-rotator doctor calls these two (doctor-policy.json).
 	"sqs:GetQueueUrl":  "sqs:GetQueueUrl",
 	"kms:GetKeyPolicy": "kms:GetKeyPolicy",
@@ -58,8 +61,10 @@ var iamAction = map[string]string{
 // with a customer-managed key: these are the only permissions without a call of their own.
 var viaNeeds = map[string][]kmsGrant{
 	"secretsmanager:GetSecretValue": {{"kms:Decrypt", "secretsmanager.${Region}.amazonaws.com"}},
-	"secretsmanager:PutSecretValue": {{"kms:GenerateDataKey", "secretsmanager.${Region}.amazonaws.com"}, {"kms:Decrypt", "secretsmanager.${Region}.amazonaws.com"}},
-	"sqs:ReceiveMessage":            {{"kms:Decrypt", "sqs.${Region}.amazonaws.com"}},
+	// BatchGetSecretValue decrypts every value it returns, as GetSecretValue does.
+	"secretsmanager:BatchGetSecretValue": {{"kms:Decrypt", "secretsmanager.${Region}.amazonaws.com"}},
+	"secretsmanager:PutSecretValue":      {{"kms:GenerateDataKey", "secretsmanager.${Region}.amazonaws.com"}, {"kms:Decrypt", "secretsmanager.${Region}.amazonaws.com"}},
+	"sqs:ReceiveMessage":                 {{"kms:Decrypt", "sqs.${Region}.amazonaws.com"}},
 	// CreateSecret with a value encrypts it like PutSecretValue (lwa-rotator seed).
 	"secretsmanager:CreateSecret": {{"kms:GenerateDataKey", "secretsmanager.${Region}.amazonaws.com"}, {"kms:Decrypt", "secretsmanager.${Region}.amazonaws.com"}},
 }
@@ -70,7 +75,14 @@ var statementResources = map[string]set{
 	"SqsWatchDeadLetterQueues": setOf("${ExpiryDeadLetterQueueArn}", "${NewSecretDeadLetterQueueArn}"),
 	// The webhooks' signing keys are only read, never rotated or tagged.
 	"SecretsManagerReadWebhookKeys": setOf("${WebhookKeySecretArn}"),
+	// ListSecrets and BatchGetSecretValue have no resource type; BatchGetSecretValue still needs
+	// GetSecretValue on each secret, which SecretsManagerRotateSecrets scopes.
+	listStatementSid: setOf("*"),
 }
+
+// listStatementSid is the one statement of the daemon policy on "*": the optional account-wide
+// reads (an operator may drop it; the daemon then reads secret by secret).
+const listStatementSid = "SecretsManagerListSecrets"
 
 // resources are what each service's statements may name.
 var resources = map[string]set{

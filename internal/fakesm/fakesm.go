@@ -156,6 +156,14 @@ func (f *SM) lookup(id *string) (*secret, error) {
 			return s, nil
 		}
 	}
+	// A partial ARN (without the six random characters) names the secret too, as the service
+	// documents for every SecretId; a full ARN wins over it (the full ARN of "a" is the partial
+	// ARN of a secret named "a-XXXXXX").
+	for _, s := range f.secrets {
+		if strings.HasPrefix(key, "arn:") && s.arn[:len(s.arn)-7] == key {
+			return s, nil
+		}
+	}
 	return nil, notFound("Secrets Manager can't find the specified secret.")
 }
 

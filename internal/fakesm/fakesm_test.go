@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -383,5 +384,63 @@ func TestFirstVersionIsCurrent(t *testing.T) {
 	}
 	if st := f.Versions("s")[tok(1)]; !slices.Equal(st, []string{"AWSPENDING", "AWSCURRENT"}) {
 		t.Fatalf("first version's labels = %v, want AWSPENDING and AWSCURRENT", st)
+	}
+}
+
+// TestListFiltersFollowTheAPI: the Filter type's limits are refused as the service refuses them,
+// and a tag-key filter lists only the secrets carrying a key with that prefix.
+func TestListFiltersFollowTheAPI(t *testing.T) {
+	t.Parallel()
+	f := fakesm.New(fakesm.Options{})
+	ctx := context.Background()
+	create(t, f, "a", &sm.CreateSecretInput{SecretString: aws.String("v"), Tags: []types.Tag{tag("lwa-rotator:request-at", "x")}})
+	create(t, f, "b", &sm.CreateSecretInput{SecretString: aws.String("v"), Tags: []types.Tag{tag("team", "t")}})
+	name := func(vals ...string) []types.Filter {
+		return []types.Filter{{Key: types.FilterNameStringTypeName, Values: vals}}
+	}
+	eleven := make([]types.Filter, 11)
+	for i := range eleven {
+		eleven[i] = name("a")[0]
+	}
+	refusals := []struct {
+		name    string
+		filters []types.Filter
+		want    string
+	}{
+		{"no value", name(), "ValidationException"},
+		{"eleven values", name("a", "a", "a", "a", "a", "a", "a", "a", "a", "a", "a"), "ValidationException"},
+		{"eleven filters", eleven, "ValidationException"},
+		{"value too long", name(strings.Repeat("a", 513)), "ValidationException"},
+		{"character outside the pattern", name("a*"), "ValidationException"},
+	}
+	for _, r := range refusals {
+		if _, err := f.ListSecrets(ctx, &sm.ListSecretsInput{Filters: r.filters}); errCode(err) != r.want {
+			t.Errorf("%s: %v, want %s", r.name, err, r.want)
+		}
+	}
+	out, err := f.ListSecrets(ctx, &sm.ListSecretsInput{Filters: []types.Filter{{Key: types.FilterNameStringTypeTagKey, Values: []string{"lwa-rotator:request"}}}})
+	if err != nil || len(out.SecretList) != 1 || aws.ToString(out.SecretList[0].Name) != "a" {
+		t.Fatalf("tag-key filter: %v, %v; want only secret a", out, err)
+	}
+}
+
+// TestPartialARNNamesTheSecret: an ARN without the six random characters finds the secret, as
+// the service documents for SecretId.
+func TestPartialARNNamesTheSecret(t *testing.T) {
+	t.Parallel()
+	f := fakesm.New(fakesm.Options{})
+	ctx := context.Background()
+	out, err := f.CreateSecret(ctx, &sm.CreateSecretInput{Name: aws.String("lwa/app"), SecretString: aws.String("v")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.ToString(out.ARN)
+	for _, id := range []string{arn, arn[:len(arn)-7], "lwa/app"} {
+		if d, err := f.DescribeSecret(ctx, &sm.DescribeSecretInput{SecretId: aws.String(id)}); err != nil || aws.ToString(d.ARN) != arn {
+			t.Errorf("DescribeSecret(%s) = %v, %v", id, d, err)
+		}
+	}
+	if _, err := f.DescribeSecret(ctx, &sm.DescribeSecretInput{SecretId: aws.String(arn[:len(arn)-8])}); errCode(err) != "ResourceNotFoundException" {
+		t.Errorf("a truncated ARN: %v, want ResourceNotFoundException", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -129,13 +130,8 @@ func (f *SM) page(filters []types.Filter, max *int32, token *string, limit int) 
 		}
 		start = i
 	}
-	for _, flt := range filters {
-		switch flt.Key {
-		case types.FilterNameStringTypeName, types.FilterNameStringTypeDescription, types.FilterNameStringTypeTagKey,
-			types.FilterNameStringTypeTagValue, types.FilterNameStringTypeAll:
-		default:
-			return nil, nil, invalidParam(fmt.Sprintf("filter key %q is not supported by this fake", flt.Key))
-		}
+	if err := checkFilters(filters); err != nil {
+		return nil, nil, err
 	}
 	var out []*secret
 	for i := start; i < len(f.order); i++ {
@@ -149,6 +145,39 @@ func (f *SM) page(filters []types.Filter, max *int32, token *string, limit int) 
 		out = append(out, s)
 	}
 	return out, nil, nil
+}
+
+// The Filter type's constraints: at most 10 filters, each with 1 to 10 values of at most 512
+// characters from a small set (a leading ! negates).
+const (
+	maxFilters      = 10
+	maxFilterValues = 10
+	maxFilterValue  = 512
+)
+
+var filterValue = regexp.MustCompile(`^!?[a-zA-Z0-9 :_@/+=.\-!]*$`)
+
+func checkFilters(filters []types.Filter) error {
+	if len(filters) > maxFilters {
+		return validation(fmt.Sprintf("Filters can hold at most %d filters, got %d", maxFilters, len(filters)))
+	}
+	for _, flt := range filters {
+		switch flt.Key {
+		case types.FilterNameStringTypeName, types.FilterNameStringTypeDescription, types.FilterNameStringTypeTagKey,
+			types.FilterNameStringTypeTagValue, types.FilterNameStringTypeAll:
+		default:
+			return invalidParam(fmt.Sprintf("filter key %q is not supported by this fake", flt.Key))
+		}
+		if n := len(flt.Values); n < 1 || n > maxFilterValues {
+			return validation(fmt.Sprintf("filter %s must have 1 to %d values, got %d", flt.Key, maxFilterValues, n))
+		}
+		for _, v := range flt.Values {
+			if len(v) > maxFilterValue || !filterValue.MatchString(v) {
+				return validation(fmt.Sprintf("a value of filter %s is longer than %d characters or has characters the API refuses", flt.Key, maxFilterValue))
+			}
+		}
+	}
+	return nil
 }
 
 // matches applies the documented filter rules: every filter must match; within one filter any
