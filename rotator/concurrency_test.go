@@ -8,6 +8,7 @@ import (
 	"time"
 
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
 
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
@@ -52,13 +53,19 @@ func (g *gatedSM) DescribeSecret(ctx context.Context, in *sm.DescribeSecretInput
 const guardWait = 5 * time.Second
 
 // TestPassWorksOnApplicationsConcurrently: with PassConcurrency 4, a start-up pass over 20
-// applications has four vault reads in flight at once, never more, and reads every application
-// exactly once.
+// applications that cannot be listed (the listing grant refused) has four vault reads in flight
+// at once, never more, and reads every application exactly once.
 func TestPassWorksOnApplicationsConcurrently(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clk := clock.NewFake(t0)
-	g := &gatedSM{SM: fakesm.New(fakesm.Options{Clock: clk}), want: 4, reached: make(chan struct{})}
+	refuse := func(op, _ string) fakesm.Fault {
+		if op == fakesm.OpListSecrets || op == fakesm.OpBatchGetSecretValue {
+			return fakesm.Fault{Err: &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}}
+		}
+		return fakesm.Fault{}
+	}
+	g := &gatedSM{SM: fakesm.New(fakesm.Options{Clock: clk, Fault: refuse}), want: 4, reached: make(chan struct{})}
 	store := &vault.Store{SM: g}
 	var apps []App
 	for i := range 20 {

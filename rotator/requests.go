@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
 // minRequestGap caps the request watch at one DescribeSecret a second over all applications,
@@ -14,20 +15,27 @@ import (
 // costing 1000 calls a minute.
 const minRequestGap = time.Second
 
-// watchRequests reads each application's tags in turn, evenly spaced, and marks an application
-// for the next pass when it finds an operator's rotation request not seen before. The pass then
-// treats the request like a SIGUSR1 for that application; this loop only makes it notice sooner.
-// It takes no lock: a busy application never holds it up.
+// watchRequests looks for operators' rotation requests and marks an application for the next
+// pass when it finds one not seen before. The pass then treats the request like a SIGUSR1 for
+// that application; this loop only makes it notice sooner. On a vault that can list, one listing
+// of the secrets carrying a request tag per RequestPoll does it; otherwise each application's
+// tags are read in turn, evenly spaced. It takes no lock: a busy application never holds it up.
 func (r *Rotator) watchRequests(ctx context.Context) {
+	if r.watchListedRequests(ctx) {
+		return
+	}
+	// The listing was refused at the end of a round's wait: this round reads each secret now.
+	_, listed := r.vault.(lister)
 	for ctx.Err() == nil {
 		apps := r.reg.Load().order
 		gap := max(r.requestPoll/time.Duration(max(len(apps), 1)), minRequestGap)
 		if len(apps) == 0 {
 			gap = r.requestPoll
 		}
-		if !clock.Sleep(ctx, r.clock, gap) {
+		if !listed && !clock.Sleep(ctx, r.clock, gap) {
 			return
 		}
+		listed = false
 		for i, a := range apps {
 			if i > 0 && !clock.Sleep(ctx, r.clock, gap) {
 				return
@@ -39,19 +47,24 @@ func (r *Rotator) watchRequests(ctx context.Context) {
 
 func (r *Rotator) checkRequest(ctx context.Context, a *appState) {
 	app := *a.app.Load()
-	seen := a.status.Load().RequestedAt
 	st, err := r.vault.LoadState(ctx, app.SecretID)
 	if err != nil {
 		// The pass reports vault failures; the watch only looks for requests.
 		r.log.Debug("reading tags for rotation requests", zap.String("app", app.Name), zap.Error(err))
 		return
 	}
+	r.noteRequest(a, st)
+}
+
+// noteRequest marks a for the next pass when st holds an operator's request not seen before.
+func (r *Rotator) noteRequest(a *appState, st vault.RotationState) {
+	seen := a.status.Load().RequestedAt
 	if !st.RequestPending() || st.Request.At.Equal(seen) {
 		return
 	}
 	a.setStatus(func(s *Status) { s.RequestedAt = st.Request.At })
 	a.dirty.Store(true)
-	r.log.Info("rotation requested by an operator; scheduling it", zap.String("app", app.Name),
+	r.log.Info("rotation requested by an operator; scheduling it", zap.String("app", a.app.Load().Name),
 		zap.Time("request_at", st.Request.At), zap.String("request_by", st.Request.By), zap.String("reason", st.Request.Reason))
 	r.poke()
 }

@@ -8,7 +8,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go"
 
+	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
 	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
@@ -190,31 +192,57 @@ func TestRequestWhileInFlightWaitsForTheRotation(t *testing.T) {
 	}
 }
 
+// TestRequestWatchFindsRequestsWithBoundedTraffic: one round of the watch finds a request with
+// one listing (or, where listing is refused, one DescribeSecret per application), and the pass it
+// wakes reads the application once more before serving it.
 func TestRequestWatchFindsRequestsWithBoundedTraffic(t *testing.T) {
 	t.Parallel()
-	h := newHarnessWith(t, setup{expiry: t0.Add(farFromExpiry), requestPoll: time.Minute})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.r.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	// The scheduler's timer and the watch's first gap.
-	if err := h.clk.WaitCreated(ctx, 2); err != nil {
-		t.Fatal(err)
-	}
-	h.sm.ResetCalls()
-	h.request(t0)
-	h.clk.Advance(time.Minute)
-	waitFor(t, "the request to be served and removed", func() bool {
-		return h.amzn.calls() == 1 && h.sm.Count("UntagResource") == 1
-	})
-	// One round of the watch read the application once; the pass it woke read it once more.
-	if n := h.sm.Count("DescribeSecret"); n != 2 {
-		t.Errorf("DescribeSecret calls for one request in one round = %d, want 2 (watch + pass)", n)
+	for _, tc := range []struct {
+		name                     string
+		deny                     bool
+		wantDescribe, wantListed int
+	}{
+		{"listing allowed", false, 1, 1},
+		{"listing refused", true, 2, 1}, // the one refused ListSecrets, remembered after
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarnessWith(t, setup{expiry: t0.Add(farFromExpiry), requestPoll: time.Minute})
+			if tc.deny {
+				f := func(op, _ string) fakesm.Fault {
+					if op == fakesm.OpListSecrets || op == fakesm.OpBatchGetSecretValue {
+						return fakesm.Fault{Err: &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}}
+					}
+					return fakesm.Fault{}
+				}
+				h.smFault.Store(&f)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- h.r.Run(ctx) }()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			}()
+			// The scheduler's timer and the watch's first gap.
+			if err := h.clk.WaitCreated(ctx, 2); err != nil {
+				t.Fatal(err)
+			}
+			h.sm.ResetCalls()
+			h.request(t0)
+			h.clk.Advance(time.Minute)
+			waitFor(t, "the request to be served and removed", func() bool {
+				return h.amzn.calls() == 1 && h.sm.Count("UntagResource") == 1
+			})
+			if n := h.sm.Count(fakesm.OpDescribeSecret); n != tc.wantDescribe {
+				t.Errorf("DescribeSecret calls for one request in one round = %d, want %d", n, tc.wantDescribe)
+			}
+			if n := h.sm.Count(fakesm.OpListSecrets); n != tc.wantListed {
+				t.Errorf("ListSecrets calls for one request in one round = %d, want %d", n, tc.wantListed)
+			}
+		})
 	}
 }
 

@@ -117,6 +117,9 @@ type appState struct {
 	resumeFailures int
 	// counted is the version whose promotion this process last counted as a success.
 	counted string
+	// lastActive (unix nanoseconds) is when this process last handled a message for the
+	// application or a pass acted on it: a listing taken soon after may not show that work yet.
+	lastActive atomic.Int64
 	// finishing is the version a message promoted whose bookkeeping waits for the message's
 	// deletion (finishLater); a pass in between clears it and does the bookkeeping itself.
 	finishing string
@@ -256,12 +259,13 @@ func (r *Rotator) Tick(ctx context.Context) time.Time {
 			due = append(due, a)
 		}
 	}
+	pre := r.prefetch(ctx, due)
 	if r.passConcurrency <= 1 {
 		for _, a := range due {
 			if ctx.Err() != nil {
 				break
 			}
-			r.tryPass(ctx, a)
+			r.tryPass(ctx, a, pre[a])
 		}
 	} else {
 		// Applications are independent: a start-up over a thousand of them takes a fraction of
@@ -273,7 +277,7 @@ func (r *Rotator) Tick(ctx context.Context) time.Time {
 				sem <- struct{}{}
 				defer func() { <-sem }()
 				if ctx.Err() == nil {
-					r.tryPass(ctx, a)
+					r.tryPass(ctx, a, pre[a])
 				}
 			})
 		}
@@ -289,13 +293,20 @@ func (r *Rotator) Tick(ctx context.Context) time.Time {
 }
 
 // tryPass runs a pass unless the application is busy (its message's end pokes the scheduler).
-func (r *Rotator) tryPass(ctx context.Context, a *appState) {
+// l, when not nil, is the application's snapshot from this pass's listing.
+func (r *Rotator) tryPass(ctx context.Context, a *appState, l *listed) {
 	if !a.work.TryLock() {
 		a.dirty.Store(true)
 		return
 	}
 	defer a.work.Unlock()
-	a.dirty.Store(false)
+	dirty := a.dirty.Swap(false) // an event from here on marks it for the next pass
+	if l != nil {
+		if next, ok := r.planListed(a, *a.app.Load(), *l, dirty); ok {
+			a.nextAt.Store(next.UnixNano())
+			return
+		}
+	}
 	a.nextAt.Store(r.pass(ctx, a).UnixNano())
 }
 

@@ -1,0 +1,216 @@
+package rotator
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
+
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
+	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/spapi/amazon"
+	"github.com/spapi-tools/lwa-rotator/vault"
+	"github.com/spapi-tools/lwa-rotator/vault/secret"
+)
+
+// fleet is a Rotator over n applications, each with its own secret in one fake Secrets Manager.
+type fleet struct {
+	clk    *clock.Fake
+	sm     *fakesm.SM
+	r      *Rotator
+	apps   []App
+	amzn   *fakeAmazon
+	denied atomic.Bool // ListSecrets and BatchGetSecretValue answer AccessDenied
+}
+
+func newFleet(t *testing.T, n int, expiry func(i int) time.Time, poll time.Duration) *fleet {
+	t.Helper()
+	ctx := context.Background()
+	fl := &fleet{clk: clock.NewFake(t0)}
+	fl.sm = fakesm.New(fakesm.Options{Clock: fl.clk, Fault: func(op, _ string) fakesm.Fault {
+		if fl.denied.Load() && (op == fakesm.OpListSecrets || op == fakesm.OpBatchGetSecretValue) {
+			return fakesm.Fault{Err: &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}}
+		}
+		return fakesm.Fault{}
+	}})
+	store := &vault.Store{SM: fl.sm}
+	var key [32]byte
+	copy(key[:], t.Name())
+	model := amazon.New(amazon.Rules{}, amazon.IDsFrom(rand.NewChaCha8(key)))
+	amzn := &fakeAmazon{clk: fl.clk, model: model}
+	for i := range n {
+		id := fmt.Sprintf("amzn1.application-oa2-client.app%02d", i)
+		sid := fmt.Sprintf("lwa/app%02d", i)
+		old := secret.New(fmt.Sprintf("amzn1.oa2-cs.v1.oldsecretoldsecretold%04d", i))
+		if _, err := store.Create(ctx, sid, "", vault.Record{ClientID: id, ClientSecret: old, ExpiresAt: expiry(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := model.Register(t0, amazon.Application{ClientID: id, ApplicationID: fmt.Sprintf("amzn1.sp.solution.app%02d", i), Secret: old,
+			SecretExpiresAt: expiry(i), NewSecretQueueURL: "https://sqs.example/new", ExpiryQueueURL: "https://sqs.example/expiry"}); err != nil {
+			t.Fatal(err)
+		}
+		fl.apps = append(fl.apps, App{Name: fmt.Sprintf("app%02d", i), ClientID: id, Region: spapi.Region("na"), SecretID: sid})
+	}
+	fl.sm.ResetCalls()
+	r, err := New(Options{Apps: fl.apps, Settings: testSettings, Vault: &vault.Store{SM: fl.sm}, LWA: amzn, SPAPI: amzn,
+		Clock: fl.clk, Rand: func() float64 { return 0.5 }, RequestPoll: poll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl.r, fl.amzn = r, amzn
+	return fl
+}
+
+// calls returns the Secrets Manager calls made since the last call to it.
+func (fl *fleet) calls() map[string]int {
+	c := fl.sm.Calls()
+	fl.sm.ResetCalls()
+	return c
+}
+
+// TestPassesListQuietApplications: the start-up pass and the hourly re-check over many
+// applications list their secrets (one ListSecrets per 100, one BatchGetSecretValue per 20 values
+// not read before) instead of describing each; an application whose plan acts is read again
+// on its own first, and so is one this process worked on a moment ago.
+func TestPassesListQuietApplications(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const n = 30
+	fl := newFleet(t, n, func(i int) time.Time {
+		if i == 7 {
+			return t0.Add(20 * day) // inside renewBefore: due for a rotation
+		}
+		return t0.Add(150 * day)
+	}, 0)
+	fl.r.Tick(ctx)
+	c := fl.calls()
+	if c[fakesm.OpListSecrets] != 1 || c[fakesm.OpBatchGetSecretValue] != 2 {
+		t.Errorf("start-up pass: %d ListSecrets and %d BatchGetSecretValue, want 1 and 2 (%v)", c[fakesm.OpListSecrets], c[fakesm.OpBatchGetSecretValue], c)
+	}
+	if c[fakesm.OpDescribeSecret] != 1 {
+		t.Errorf("start-up pass: %d DescribeSecret, want 1 (the application due for a rotation, read fresh before acting) (%v)", c[fakesm.OpDescribeSecret], c)
+	}
+	for i, s := range fl.r.Snapshot() {
+		want := PhaseIdle
+		if i == 7 {
+			want = PhaseDue
+		}
+		if !s.Known || s.Phase != want || !s.CurrentExpiry.Equal(map[bool]time.Time{true: t0.Add(20 * day), false: t0.Add(150 * day)}[i == 7]) {
+			t.Errorf("%s after the start-up pass: known %v, phase %v, expiry %v; want known, %v", s.App, s.Known, s.Phase, s.CurrentExpiry, want)
+		}
+	}
+
+	if n := fl.amzn.calls(); n != 1 {
+		t.Errorf("%d rotate calls after the start-up pass, want 1 (app07's)", n)
+	}
+
+	// The hourly re-check: values are cached, so the listing is the whole cost.
+	fl.clk.Advance(time.Hour + time.Minute)
+	fl.r.Tick(ctx)
+	c = fl.calls()
+	if c[fakesm.OpListSecrets] != 1 || c[fakesm.OpBatchGetSecretValue] != 0 || c[fakesm.OpGetSecretValue] != 0 {
+		t.Errorf("hourly pass: %v, want 1 ListSecrets and no value reads", c)
+	}
+	if c[fakesm.OpDescribeSecret] > 1 {
+		t.Errorf("hourly pass: %d DescribeSecret, want at most 1 (the application in flight)", c[fakesm.OpDescribeSecret])
+	}
+
+	// An application this process just worked on is read on its own, since a listing may lag.
+	a := fl.r.reg.Load().order[3]
+	a.lastActive.Store(fl.clk.Now().UnixNano())
+	fl.clk.Advance(time.Minute)
+	for _, a := range fl.r.reg.Load().order {
+		a.nextAt.Store(0)
+	}
+	fl.r.Tick(ctx)
+	c = fl.calls()
+	if c[fakesm.OpListSecrets] != 1 || c[fakesm.OpDescribeSecret] < 1 || c[fakesm.OpDescribeSecret] > 2 {
+		t.Errorf("pass after recent work on one application: %v, want 1 ListSecrets and a DescribeSecret for it (and at most one more, the one in flight)", c)
+	}
+}
+
+// TestPassesFallBackWhenListingIsDenied: an operator who refused the listing grant gets the
+// per-application reads, and the refusal is asked only once.
+func TestPassesFallBackWhenListingIsDenied(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const n = 12
+	fl := newFleet(t, n, func(int) time.Time { return t0.Add(150 * day) }, 0)
+	fl.denied.Store(true)
+	fl.r.Tick(ctx)
+	c := fl.calls()
+	if c[fakesm.OpDescribeSecret] != n || c[fakesm.OpListSecrets] != 1 {
+		t.Errorf("start-up pass with listing denied: %v, want one refused ListSecrets and %d DescribeSecret", c, n)
+	}
+	for _, s := range fl.r.Snapshot() {
+		if !s.Known || s.Phase != PhaseIdle {
+			t.Errorf("%s: known %v, phase %v; want known and idle", s.App, s.Known, s.Phase)
+		}
+	}
+	fl.clk.Advance(time.Hour + time.Minute)
+	fl.r.Tick(ctx)
+	c = fl.calls()
+	if c[fakesm.OpListSecrets] != 0 || c[fakesm.OpDescribeSecret] != n {
+		t.Errorf("hourly pass with listing denied: %v, want no ListSecrets and %d DescribeSecret", c, n)
+	}
+}
+
+// TestRequestWatchListsRequests: on a vault that can list, a round of the request watch is one
+// ListSecrets filtered on the request tag, whatever the number of applications, and it marks
+// the requesting application for a rotation.
+func TestRequestWatchListsRequests(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const n = 40
+	fl := newFleet(t, n, func(int) time.Time { return t0.Add(150 * day) }, time.Minute)
+	fl.r.Tick(ctx)
+	tags, err := vault.RequestTags(vault.RotationRequest{At: t0, By: "ops@host"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fl.sm.TagResource(ctx, &sm.TagResourceInput{SecretId: aws.String(fl.apps[5].SecretID), Tags: tags}); err != nil {
+		t.Fatal(err)
+	}
+	fl.calls()
+	base := fl.clk.Created()
+	done := make(chan struct{})
+	go func() { defer close(done); fl.r.watchRequests(ctx) }()
+	wctx, stop := context.WithTimeout(ctx, 10*time.Second)
+	defer stop()
+	if err := fl.clk.WaitCreated(wctx, base+1); err != nil {
+		t.Fatalf("the watch never waited for its round: %v", err)
+	}
+	fl.clk.Advance(time.Minute)
+	// The round is over once the watch waits for the next one.
+	if err := fl.clk.WaitCreated(wctx, base+2); err != nil {
+		t.Fatalf("the watch never finished its round: %v", err)
+	}
+	cancel()
+	<-done
+	c := fl.calls()
+	if c[fakesm.OpDescribeSecret] != 0 {
+		t.Errorf("the watch described %d secrets, want 0 (it lists)", c[fakesm.OpDescribeSecret])
+	}
+	if c[fakesm.OpListSecrets] != 1 {
+		t.Errorf("one round of the watch made %d ListSecrets calls, want 1", c[fakesm.OpListSecrets])
+	}
+	if got := fl.r.Snapshot()[5].RequestedAt; !got.Equal(t0) {
+		t.Errorf("the request was not noticed: requested at %v, want %v", got, t0)
+	}
+	if !fl.r.reg.Load().order[5].dirty.Load() {
+		t.Error("the requesting application was not marked for the next pass")
+	}
+	for i, s := range fl.r.Snapshot() {
+		if i != 5 && !s.RequestedAt.IsZero() {
+			t.Errorf("%s shows a request it never had", s.App)
+		}
+	}
+}
