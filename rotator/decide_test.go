@@ -67,7 +67,7 @@ func gridOf(triggers []string, probeAts []time.Time, yield func(gridPoint) bool)
 	previous := []time.Duration{0, -time.Hour, 3 * day} // relative to now; 0 = none
 	requested := []time.Time{zero, at(-2 * time.Hour), at(-time.Hour), at(-10 * time.Minute)}
 	nextAttempts := []time.Time{zero, at(-time.Minute), at(5 * time.Minute)}
-	noticed := []time.Duration{0, -day, day} // relative to the expiry; 0 = none
+	noticed := []time.Duration{0, -day, day, -170 * day} // relative to the expiry; 0 = none; -170 days: an older secret's notice
 	for _, exp := range expiries {
 		// lastCall is placed around the current secret's mint time, which decides answered().
 		mint := exp.Add(-spapi.SecretLifetime)

@@ -88,6 +88,11 @@ func plan(f facts, s Settings, now time.Time, jitter float64) action {
 		after := stateAfterPromotion(st, cur)
 		a.finished, a.save = true, &after
 		st = after
+		// The expiry a notice recorded was the old secret's: plan on the current one's.
+		a.expiry, a.planned = vault.EffectiveExpiry(cur, st), time.Time{}
+		if !a.expiry.IsZero() {
+			a.planned = a.expiry.Add(-s.RenewBefore)
+		}
 	}
 	if !st.RequestedAt.IsZero() {
 		if deadline := st.RequestedAt.Add(s.AwaitDeadline); now.Before(deadline) {

@@ -87,11 +87,11 @@ func (r *Rotator) finishLater(a *appState, f facts, v vault.Version, log *zap.Lo
 				r.poke()
 			}
 		}()
+		r.checkpoint(StepDone)
 		if a.finishing != v.ID {
 			return
 		}
 		a.finishing = ""
-		r.checkpoint(StepDone)
 		r.finishPromotion(ctx, a, f, v, log)
 	}
 }
