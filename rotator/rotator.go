@@ -47,6 +47,8 @@ type Options struct {
 	// PassConcurrency is how many applications one scheduler pass works on at once (0 or 1: one
 	// at a time, in configuration order, as deterministic tests need).
 	PassConcurrency int
+	// FirstPassDone, when set, is called once, when Run's first pass is over.
+	FirstPassDone func()
 	// Promoted, when set, is told of every promotion once AWSCURRENT has moved (or a promotion
 	// this process did not see is found done), so the applications that read the secret can be
 	// notified. It is called with the application's work lock held: it must hand the event off
@@ -78,6 +80,7 @@ type Rotator struct {
 
 	passConcurrency int
 	waitFn          func(ctx context.Context, d time.Duration) bool
+	firstPassDone   func()
 
 	// reg is the application list and the settings, an immutable value swapped whole on reload:
 	// readers never lock, and a reload never waits for a busy application.
@@ -154,7 +157,7 @@ func New(o Options) (*Rotator, error) {
 	r := &Rotator{
 		clock: o.Clock, log: o.Log, obs: o.Observer, vault: o.Vault, lwa: o.LWA, spapi: o.SPAPI, rand: o.Rand,
 		checkpoint: o.Checkpoint, promoted: o.Promoted, requestPoll: o.RequestPoll, wake: make(chan struct{}, 1),
-		passConcurrency: o.PassConcurrency, waitFn: o.Wait,
+		passConcurrency: o.PassConcurrency, waitFn: o.Wait, firstPassDone: o.FirstPassDone,
 	}
 	r.reg.Store(&registry{byClient: map[string]*appState{}})
 	r.reconfigure(o.Apps, o.Settings)
@@ -230,10 +233,13 @@ func (r *Rotator) Run(ctx context.Context) error {
 		defer wg.Wait()
 		defer cancel()
 	}
-	for {
+	for first := true; ; first = false {
 		next := r.Tick(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if first && r.firstPassDone != nil {
+			r.firstPassDone()
 		}
 		t := r.clock.NewTimer(next.Sub(r.clock.Now()))
 		select {
@@ -270,17 +276,23 @@ func (r *Rotator) Tick(ctx context.Context) time.Time {
 	} else {
 		// Applications are independent: a start-up over a thousand of them takes a fraction of
 		// the time one by one would, each still worked on by one pass at a time.
-		sem := make(chan struct{}, r.passConcurrency)
+		// A fixed set of workers rather than a goroutine per application: a thousand parked
+		// goroutines cost megabytes of stack that stay with the process after start-up.
+		work := make(chan *appState)
 		var wg sync.WaitGroup
-		for _, a := range due {
+		for range min(r.passConcurrency, len(due)) {
 			wg.Go(func() {
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				if ctx.Err() == nil {
-					r.tryPass(ctx, a, pre[a])
+				for a := range work {
+					if ctx.Err() == nil {
+						r.tryPass(ctx, a, pre[a])
+					}
 				}
 			})
 		}
+		for _, a := range due {
+			work <- a
+		}
+		close(work)
 		wg.Wait()
 	}
 	next := now.Add(idleRecheck)

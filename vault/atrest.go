@@ -127,19 +127,29 @@ func (c *AtRest) describeAll(ctx context.Context, secrets []SecretRef) ([]Info, 
 			listed = nil
 		}
 	}
-	sem := make(chan struct{}, checkConcurrency)
-	var wg sync.WaitGroup
+	var rest []int
 	for i, ref := range secrets {
 		if info, ok := listed[ref.SecretID]; ok {
 			infos[i] = info
 			continue
 		}
+		rest = append(rest, i)
+	}
+	// A fixed set of workers, not a goroutine per secret: their stacks would stay with the
+	// process after start-up.
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(checkConcurrency, len(rest)) {
 		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			infos[i], errs[i] = c.store.Describe(ctx, ref.SecretID)
+			for i := range work {
+				infos[i], errs[i] = c.store.Describe(ctx, secrets[i].SecretID)
+			}
 		})
 	}
+	for _, i := range rest {
+		work <- i
+	}
+	close(work)
 	wg.Wait()
 	return infos, errs
 }

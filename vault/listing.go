@@ -410,17 +410,28 @@ func (s *Store) fetch(ctx context.Context, snaps map[string]*Snapshot, cur []cur
 			firstErr = err
 		}
 	}
-	sem := make(chan struct{}, fetchConcurrency)
-	var wg sync.WaitGroup
-	run := func(f func()) {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if ctx.Err() != nil {
-				return
-			}
-			f()
-		})
+	// Calls are queued, then made by a fixed set of workers (drain): a goroutine per call would
+	// leave its stack with the process after start-up.
+	var tasks []func()
+	run := func(f func()) { tasks = append(tasks, f) }
+	drain := func() {
+		work := make(chan func())
+		var wg sync.WaitGroup
+		for range min(fetchConcurrency, len(tasks)) {
+			wg.Go(func() {
+				for f := range work {
+					if ctx.Err() == nil {
+						f()
+					}
+				}
+			})
+		}
+		for _, f := range tasks {
+			work <- f
+		}
+		close(work)
+		wg.Wait()
+		tasks = nil
 	}
 
 	batch := func(l Lister, chunk []currentWant) {
@@ -483,7 +494,7 @@ func (s *Store) fetch(ctx context.Context, snaps map[string]*Snapshot, cur []cur
 			snap.Pending = &v
 		})
 	}
-	wg.Wait()
+	drain()
 	// Singles only exist once a batch was refused, so they start after every batch ended.
 	for _, w := range singles {
 		snap := snaps[w.id]
@@ -498,7 +509,7 @@ func (s *Store) fetch(ctx context.Context, snaps map[string]*Snapshot, cur []cur
 			snap.Current = v
 		})
 	}
-	wg.Wait()
+	drain()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

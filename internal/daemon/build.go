@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -94,6 +95,10 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 		Observer: d.metrics, RequestPoll: cfg.RequestPollInterval.D(),
 		Checkpoint: crashPoint(o.Getenv("LWA_ROTATOR_TEST_CRASH_AT"), log),
 		Promoted:   d.webhooks.Promoted, PassConcurrency: passConcurrency,
+		// The start-up pass over many applications leaves megabytes of garbage (listing pages,
+		// batched values) that an idle daemon would otherwise carry until its heap grew enough
+		// for the next collection, hours later: collect once and hand it back to the system.
+		FirstPassDone: debug.FreeOSMemory,
 	})
 	if err != nil {
 		return nil, err
