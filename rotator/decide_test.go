@@ -442,6 +442,11 @@ func judgeProblems(n notifications.Notification, f facts, v verdict) []string {
 			bad("a notice about the current secret is %s", v.outcome)
 		case !stale && st.NoticedExpiry.Equal(m.ExpiresAt) && v.save != nil:
 			bad("a known notice is saved again")
+		case !stale && st.NoticedExpiry.IsZero() && m.ExpiresAt.Equal(cur.ExpiresAt):
+			// The stored record already says it: recording it would change no plan.
+			if v.save != nil || v.wake {
+				bad("a notice of the stored expiry is saved (save %v, wake %v)", v.save != nil, v.wake)
+			}
 		case !stale && !st.NoticedExpiry.Equal(m.ExpiresAt):
 			want := st
 			want.NoticedExpiry = m.ExpiresAt

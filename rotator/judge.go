@@ -72,7 +72,9 @@ func judgeExpiry(n *notifications.ExpiryNotice, f facts, now time.Time) verdict 
 	if aboutReplacedSecret(n, f.snap.Current.Record, now) {
 		return verdict{outcome: notifications.OutcomeStale, reason: reasonReplacedSecret, noticed: n.ExpiresAt}
 	}
-	if st.NoticedExpiry.Equal(n.ExpiresAt) {
+	// Known already: recorded, or (with nothing recorded) the stored record's own expiry, which
+	// the plan uses anyway. Amazon's routine notice about the current secret costs no write.
+	if st.NoticedExpiry.Equal(n.ExpiresAt) || (st.NoticedExpiry.IsZero() && n.ExpiresAt.Equal(f.snap.Current.Record.ExpiresAt)) {
 		return verdict{outcome: notifications.OutcomeProcessed, reason: reasonNoticeKnown, noticed: n.ExpiresAt}
 	}
 	st.NoticedExpiry = n.ExpiresAt

@@ -85,6 +85,18 @@ func TestRequestCountsPerStep(t *testing.T) {
 			want: counts{fakesm.OpDescribeSecret: 1},
 		},
 		{
+			name:    "an expiry notice of the stored expiry (Amazon's routine notice) writes nothing",
+			setup:   setup{expiry: t0.Add(100 * day)},
+			prepare: func(h *harness) { h.r.Tick(context.Background()) },
+			step:    func(h *harness) { h.mustDelete(h.expiry("e1", clientID, appID, t0.Add(100*day))) },
+			want:    counts{fakesm.OpDescribeSecret: 1},
+			check: func(t *testing.T, h *harness) {
+				if st := h.world().state; !st.NoticedExpiry.IsZero() {
+					t.Errorf("noticed expiry %v recorded, want none", st.NoticedExpiry)
+				}
+			},
+		},
+		{
 			name:    "a new-secret message that is promoted",
 			setup:   setup{expiry: t0.Add(20 * day)},
 			prepare: func(h *harness) { h.r.Tick(context.Background()) }, // the rotate call; current version read
