@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -199,6 +200,59 @@ func TestConsumerRunsThenAfterTheDelete(t *testing.T) {
 			}
 			if left := f.Messages(url); len(left) != 0 {
 				t.Errorf("%d messages left in the queue, want 0", len(left))
+			}
+		})
+	}
+}
+
+// TestConsumerTellsWhenABacklogIsDrained: Run calls Drained once when the queue empties after
+// messages, not on every empty receive, and not when there was nothing to drain.
+func TestConsumerTellsWhenABacklogIsDrained(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{0, 3} {
+		t.Run(fmt.Sprintf("%d messages", n), func(t *testing.T) {
+			t.Parallel()
+			clk := clock.NewFake(epoch)
+			f := fakesqs.New(clk)
+			url := f.CreateQueue(testQueue, fakesqs.QueueOptions{})
+			for i := range n {
+				if _, err := f.Send(context.Background(), url, clientBody("A", i), fakesqs.SendOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var drained atomic.Int32
+			c := &Consumer{SQS: f, QueueURL: url, Clock: clk, MaxMessages: 1,
+				Handler: HandlerFunc(func(context.Context, Message) Result { return Result{Delete: true} }),
+				Drained: func() { drained.Add(1) }}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- c.Run(ctx) }()
+			// n receives with a message each, then at least three empty long polls, ended by
+			// moving the clock past the wait (a move before a poll waits is harmless: the next
+			// one ends it).
+			deadline := time.Now().Add(guard)
+			for f.Count(fakesqs.OpReceiveMessage) < n+4 {
+				if time.Now().After(deadline) {
+					t.Fatalf("only %d receives", f.Count(fakesqs.OpReceiveMessage))
+				}
+				clk.Advance(21 * time.Second)
+				wctx, stop := context.WithTimeout(ctx, 50*time.Millisecond)
+				_ = f.WaitCount(wctx, fakesqs.OpReceiveMessage, f.Count(fakesqs.OpReceiveMessage)+1)
+				stop()
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			want := int32(0)
+			if n > 0 {
+				want = 1
+			}
+			if got := drained.Load(); got != want {
+				t.Errorf("Drained called %d times, want %d", got, want)
+			}
+			if left := f.Messages(url); len(left) != 0 {
+				t.Errorf("%d messages left", len(left))
 			}
 		})
 	}

@@ -125,6 +125,9 @@ type Consumer struct {
 	// one message at a time). Messages about one client id are always handled one at a time and
 	// in the order received, so ordering and the per-application rotate limit hold.
 	Concurrency int
+	// Drained, when set, is called by Run when a receive finds the queue empty after receives
+	// that found messages: a backlog is over (the daemon hands the memory it took back then).
+	Drained func()
 }
 
 // run is a Consumer with defaults applied, so Run never writes to the caller's struct.
@@ -196,10 +199,19 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return err
 	}
 	failures := 0
+	busy := false
 	for ctx.Err() == nil {
-		_, err := r.poll(ctx)
+		n, err := r.poll(ctx)
 		if err == nil {
 			failures = 0
+			if n > 0 {
+				busy = true
+			} else if busy {
+				busy = false
+				if r.Drained != nil {
+					r.Drained()
+				}
+			}
 			continue
 		}
 		if ctx.Err() != nil {

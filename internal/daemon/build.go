@@ -133,6 +133,9 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 			SQS: sqsClient, QueueURL: url, Handler: dispatch, Log: log, Clock: o.Clock,
 			Observer: multiObserver{d.metrics, d.health}, VisibilityTimeout: cfg.Queues.VisibilityTimeout.D(),
 			Concurrency: messageConcurrency,
+			// A backlog's garbage would otherwise stay with an idle daemon for hours (see
+			// FirstPassDone).
+			Drained: debug.FreeOSMemory,
 		})
 	}
 	return d, nil
