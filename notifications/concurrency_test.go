@@ -18,6 +18,32 @@ func clientBody(client string, n int) string {
 	return fmt.Sprintf(`{"payload":{"applicationOAuthClientSecretExpiry":{"clientId":%q}},"n":%d}`, client, n)
 }
 
+// clientMessage is one message of the tests below: the client id it routes by and its number.
+type clientMessage struct {
+	client string
+	n      int
+}
+
+// sendClientMessages queues a clientBody for each of msgs, in order.
+func sendClientMessages(t *testing.T, f *fakesqs.Fake, url string, msgs []clientMessage) {
+	t.Helper()
+	for _, o := range msgs {
+		if _, err := f.Send(context.Background(), url, clientBody(o.client, o.n), fakesqs.SendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// parseClientBody reads a clientBody back.
+func parseClientBody(t *testing.T, body []byte) (clientMessage, bool) {
+	var m clientMessage
+	if _, err := fmt.Sscanf(string(body), `{"payload":{"applicationOAuthClientSecretExpiry":{"clientId":%q}},"n":%d}`, &m.client, &m.n); err != nil {
+		t.Errorf("body %s: %v", body, err)
+		return m, false
+	}
+	return m, true
+}
+
 // TestConsumerHandlesApplicationsConcurrentlyInOrder: with Concurrency 2, one batch's messages
 // for different clients run at the same time (A's first message waits until B's has started,
 // which a one-at-a-time consumer would never let happen), never more than two at once, and each
@@ -27,15 +53,8 @@ func TestConsumerHandlesApplicationsConcurrentlyInOrder(t *testing.T) {
 	clk := clock.NewFake(epoch)
 	f := fakesqs.New(clk)
 	url := f.CreateQueue(testQueue, fakesqs.QueueOptions{})
-	order := []struct {
-		client string
-		n      int
-	}{{"A", 1}, {"B", 1}, {"A", 2}, {"C", 1}, {"B", 2}, {"A", 3}}
-	for _, o := range order {
-		if _, err := f.Send(context.Background(), url, clientBody(o.client, o.n), fakesqs.SendOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	order := []clientMessage{{"A", 1}, {"B", 1}, {"A", 2}, {"C", 1}, {"B", 2}, {"A", 3}}
+	sendClientMessages(t, f, url, order)
 	var (
 		mu        sync.Mutex
 		busy      = map[string]bool{}
@@ -48,12 +67,11 @@ func TestConsumerHandlesApplicationsConcurrentlyInOrder(t *testing.T) {
 		overlapAB bool
 	)
 	h := HandlerFunc(func(_ context.Context, m Message) Result {
-		var client string
-		var n int
-		if _, err := fmt.Sscanf(string(m.Body), `{"payload":{"applicationOAuthClientSecretExpiry":{"clientId":%q}},"n":%d}`, &client, &n); err != nil {
-			t.Errorf("body %s: %v", m.Body, err)
+		cm, ok := parseClientBody(t, m.Body)
+		if !ok {
 			return Result{}
 		}
+		client, n := cm.client, cm.n
 		mu.Lock()
 		if busy[client] {
 			problems = append(problems, "two messages of "+client+" at once")
@@ -146,15 +164,8 @@ func TestConsumerRunsThenAfterTheDelete(t *testing.T) {
 			clk := clock.NewFake(epoch)
 			f := fakesqs.New(clk)
 			url := f.CreateQueue(testQueue, fakesqs.QueueOptions{})
-			order := []struct {
-				client string
-				n      int
-			}{{"A", 1}, {"B", 1}, {"A", 2}}
-			for _, o := range order {
-				if _, err := f.Send(context.Background(), url, clientBody(o.client, o.n), fakesqs.SendOptions{}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			order := []clientMessage{{"A", 1}, {"B", 1}, {"A", 2}}
+			sendClientMessages(t, f, url, order)
 			var (
 				mu     sync.Mutex
 				events []string
@@ -168,13 +179,11 @@ func TestConsumerRunsThenAfterTheDelete(t *testing.T) {
 				return slices.ContainsFunc(f.Messages(url), func(m fakesqs.MessageState) bool { return m.ID == id })
 			}
 			h := HandlerFunc(func(_ context.Context, m Message) Result {
-				var client string
-				var n int
-				if _, err := fmt.Sscanf(string(m.Body), `{"payload":{"applicationOAuthClientSecretExpiry":{"clientId":%q}},"n":%d}`, &client, &n); err != nil {
-					t.Errorf("body %s: %v", m.Body, err)
+				cm, ok := parseClientBody(t, m.Body)
+				if !ok {
 					return Result{}
 				}
-				name := fmt.Sprintf("%s%d", client, n)
+				name := fmt.Sprintf("%s%d", cm.client, cm.n)
 				note("handle " + name)
 				return Result{Delete: true, Then: func(context.Context) {
 					if stored(m.ID) {
@@ -215,11 +224,11 @@ func TestConsumerTellsWhenABacklogIsDrained(t *testing.T) {
 			clk := clock.NewFake(epoch)
 			f := fakesqs.New(clk)
 			url := f.CreateQueue(testQueue, fakesqs.QueueOptions{})
+			var msgs []clientMessage
 			for i := range n {
-				if _, err := f.Send(context.Background(), url, clientBody("A", i), fakesqs.SendOptions{}); err != nil {
-					t.Fatal(err)
-				}
+				msgs = append(msgs, clientMessage{"A", i})
 			}
+			sendClientMessages(t, f, url, msgs)
 			var drained atomic.Int32
 			c := &Consumer{SQS: f, QueueURL: url, Clock: clk, MaxMessages: 1,
 				Handler: HandlerFunc(func(context.Context, Message) Result { return Result{Delete: true} }),

@@ -261,8 +261,11 @@ func TestConsumerReceiveBackoff(t *testing.T) {
 				Clock: clk, MinBackoff: time.Second, MaxBackoff: 10 * time.Second,
 				Rand: func() float64 { return tc.jitter }}, w)
 			timers, receives := 0, 0
-			// fail lets n receives fail; the receive after them succeeds when then is false.
-			fail := func(n int, then bool) {
+			// fail lets n receives fail; the receive after them succeeds when then is false. The
+			// last backoff is waited out only when more receives are to come (last false): moving
+			// the clock past it would let one more failing receive start a timer the test does
+			// not expect.
+			fail := func(n int, then, last bool) {
 				for i := range n {
 					timers++
 					receives++
@@ -277,11 +280,14 @@ func TestConsumerReceiveBackoff(t *testing.T) {
 					}
 					if i == n-1 {
 						failing.Store(then)
+						if last {
+							break
+						}
 					}
 					clk.Advance(time.Minute)
 				}
 			}
-			fail(6, false)
+			fail(6, false, false)
 			// A success resets the backoff: an empty long poll, ended by the SQS's clock.
 			receives++
 			r.waitReceives(t, receives)
@@ -295,7 +301,7 @@ func TestConsumerReceiveBackoff(t *testing.T) {
 			if p := <-r.obs.polls; p.err != nil {
 				t.Fatalf("observer got %+v after a good poll", p)
 			}
-			fail(1, true)
+			fail(1, true, true)
 			r.stop(t)
 			var want []time.Duration
 			for _, d := range tc.want {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/smithy-go"
 
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
@@ -59,13 +58,7 @@ func TestPassWorksOnApplicationsConcurrently(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clk := clock.NewFake(t0)
-	refuse := func(op, _ string) fakesm.Fault {
-		if op == fakesm.OpListSecrets || op == fakesm.OpBatchGetSecretValue {
-			return fakesm.Fault{Err: &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}}
-		}
-		return fakesm.Fault{}
-	}
-	g := &gatedSM{SM: fakesm.New(fakesm.Options{Clock: clk, Fault: refuse}), want: 4, reached: make(chan struct{})}
+	g := &gatedSM{SM: fakesm.New(fakesm.Options{Clock: clk, Fault: refuseListing}), want: 4, reached: make(chan struct{})}
 	store := &vault.Store{SM: g}
 	var apps []App
 	for i := range 20 {

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -161,6 +162,31 @@ func (h *harness) restart() {
 func (h *harness) dispatcher(allowed []string) *notifications.Dispatcher {
 	return &notifications.Dispatcher{Receiver: h.r, Observer: h.obs, Log: h.log, AllowedSenderIDs: allowed,
 		RejectedRetry: rejectedRetry, RetryMin: time.Minute, RetryMax: time.Hour, Rand: func() float64 { return 0.5 }}
+}
+
+// running starts the Rotator's Run loop and returns the context it runs under; the test's
+// cleanup stops it and checks that it ended cleanly.
+func (h *harness) running(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return ctx
+}
+
+// refuseListing answers ListSecrets and BatchGetSecretValue as IAM does when the listing grant
+// was left out of the policy.
+func refuseListing(op, _ string) fakesm.Fault {
+	if op == fakesm.OpListSecrets || op == fakesm.OpBatchGetSecretValue {
+		return fakesm.Fault{Err: &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}}
+	}
+	return fakesm.Fault{}
 }
 
 // handle delivers one message as the consumer would, follow-up work included.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/smithy-go"
 
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
@@ -34,9 +33,9 @@ func newFleet(t *testing.T, n int, expiry func(i int) time.Time, poll time.Durat
 	t.Helper()
 	ctx := context.Background()
 	fl := &fleet{clk: clock.NewFake(t0)}
-	fl.sm = fakesm.New(fakesm.Options{Clock: fl.clk, Fault: func(op, _ string) fakesm.Fault {
-		if fl.denied.Load() && (op == fakesm.OpListSecrets || op == fakesm.OpBatchGetSecretValue) {
-			return fakesm.Fault{Err: &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}}
+	fl.sm = fakesm.New(fakesm.Options{Clock: fl.clk, Fault: func(op, id string) fakesm.Fault {
+		if fl.denied.Load() {
+			return refuseListing(op, id)
 		}
 		return fakesm.Fault{}
 	}})

@@ -8,7 +8,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
 	"github.com/spapi-tools/lwa-rotator/spapi"
@@ -167,15 +166,7 @@ func TestRequestSurvivesCrashesAndFailures(t *testing.T) {
 func TestRequestWhileInFlightWaitsForTheRotation(t *testing.T) {
 	t.Parallel()
 	h := newHarnessWith(t, setup{expiry: t0.Add(20 * day), requestPoll: time.Minute})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.r.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	ctx := h.running(t)
 	// The first pass rotated; the scheduler's timer and the watch's first gap are armed.
 	if err := h.clk.WaitCreated(ctx, 2); err != nil {
 		t.Fatal(err)
@@ -209,23 +200,10 @@ func TestRequestWatchFindsRequestsWithBoundedTraffic(t *testing.T) {
 			t.Parallel()
 			h := newHarnessWith(t, setup{expiry: t0.Add(farFromExpiry), requestPoll: time.Minute})
 			if tc.deny {
-				f := func(op, _ string) fakesm.Fault {
-					if op == fakesm.OpListSecrets || op == fakesm.OpBatchGetSecretValue {
-						return fakesm.Fault{Err: &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}}
-					}
-					return fakesm.Fault{}
-				}
+				f := refuseListing
 				h.smFault.Store(&f)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- h.r.Run(ctx) }()
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			}()
+			ctx := h.running(t)
 			// The scheduler's timer and the watch's first gap.
 			if err := h.clk.WaitCreated(ctx, 2); err != nil {
 				t.Fatal(err)
