@@ -58,7 +58,26 @@ func Check(cfg *config.Config, f Facts) Report {
 	for _, e := range f.Endpoints {
 		items = append(items, checkEndpoint(e))
 	}
+	if f.Listing.Tried {
+		items = append(items, checkListing(f.Listing))
+	}
 	return newReport(items)
+}
+
+// checkListing: the listing grant is optional, so a refusal warns. Without it the daemon reads
+// each secret on its own, which costs what docs/security.md ("The listing grant") says.
+func checkListing(l ListingFacts) Item {
+	const id, subject = "secrets-listing", "secretsmanager:ListSecrets"
+	switch {
+	case l.Err == nil:
+		return okItem(id, subject, "allowed: start-up, passes over many applications and the request watch list the secrets")
+	case isAccessDenied(l.Err):
+		return item(id, subject, Warn,
+			"refused: the daemon reads each secret on its own (one DescribeSecret per application per pass, request tags one secret a second)",
+			`grant secretsmanager:ListSecrets and secretsmanager:BatchGetSecretValue on "*" (statement SecretsManagerListSecrets in deploy/iam/daemon-policy.json), or keep it refused on purpose (docs/security.md, "The listing grant")`)
+	default:
+		return item(id, subject, Warn, l.Err.Error(), "check the credentials, region and network path to AWS, then run doctor again")
+	}
 }
 
 func item(id, subject string, s Status, summary, fix string) Item {

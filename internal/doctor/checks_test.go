@@ -74,6 +74,7 @@ func goodFacts() Facts {
 			Stages: map[string][]string{"v2": {vault.StageCurrent}, "v1": {vault.StagePrevious}}, TagKeys: []string{"owner", vault.TagNoticedExpiry},
 			CurrentVersion: "v2", RecordClientID: tClientID, TokenTried: true}},
 		Endpoints: []EndpointFacts{{Region: "na", URL: "https://sellingpartnerapi-na.amazon.com", Apps: []string{tApp}, Status: 403, TLSVersion: "TLS 1.3"}},
+		Listing:   ListingFacts{Tried: true},
 	}
 }
 
@@ -102,6 +103,11 @@ func TestChecks(t *testing.T) {
 		fix string
 	}{
 		{name: "a healthy set-up", break_: func(*Facts) {}},
+		{name: "listing refused", break_: func(f *Facts) { f.Listing.Err = fmt.Errorf("listing: %w", errDenied) },
+			want: []string{"secrets-listing secretsmanager:ListSecrets warn"}, fix: "SecretsManagerListSecrets"},
+		{name: "listing unreachable", break_: func(f *Facts) { f.Listing.Err = errors.New("dial tcp: i/o timeout") },
+			want: []string{"secrets-listing secretsmanager:ListSecrets warn"}, fix: "network path"},
+		{name: "listing not tried (a client without it)", break_: func(f *Facts) { f.Listing = ListingFacts{} }},
 		{name: "configured key unreadable", break_: func(f *Facts) { f.Key.DescribeErr = fmt.Errorf("describing: %w", errDenied) },
 			// the queue keys share the fact, so their key policy check fails too
 			want: []string{"kms-key alias/lwa fail", "queue-key-policy " + tExpiry + " fail", "queue-key-policy " + tNewSecret + " fail"}, fix: "kms:DescribeKey"},
@@ -286,7 +292,7 @@ func TestHealthySetUpRunsEveryCheck(t *testing.T) {
 	}
 	for _, id := range []string{"kms-key", "queue-exists", "queue-standard", "queue-sse", "queue-key-policy", "queue-policy",
 		"queue-retention", "queue-dlq", "queue-max-receive", "dlq-sse", "dlq-retention", "secret-exists", "secret-key",
-		"secret-record", "secret-pending", "secret-tags", "lwa-token", "spapi-endpoint"} {
+		"secret-record", "secret-pending", "secret-tags", "lwa-token", "spapi-endpoint", "secrets-listing"} {
 		if !ids[id] {
 			t.Errorf("check %s did not run", id)
 		}

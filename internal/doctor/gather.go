@@ -41,6 +41,12 @@ type SecretReader interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 }
 
+// SecretLister is the listing call doctor tries when the Secrets Manager client has it
+// (*secretsmanager.Client does): whether the daemon's optional listing grant is in place.
+type SecretLister interface {
+	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
+}
+
 // TokenMinter runs LWA's grantless grant; *spapi.LWAClient satisfies it.
 type TokenMinter interface {
 	Token(ctx context.Context, clientID string, clientSecret secret.Value) (spapi.Token, error)
@@ -57,6 +63,13 @@ type Facts struct {
 	Queues    []QueueFacts
 	Apps      []AppFacts
 	Endpoints []EndpointFacts
+	Listing   ListingFacts
+}
+
+// ListingFacts is what one ListSecrets call said: whether the identity may list secrets.
+type ListingFacts struct {
+	Tried bool
+	Err   error
 }
 
 // KeyFacts is what DescribeKey and GetKeyPolicy said about one key.
@@ -141,7 +154,20 @@ func Gather(ctx context.Context, cfg *config.Config, d Deps) Facts {
 		f.Apps = append(f.Apps, g.app(ctx, cfg, a))
 	}
 	f.Endpoints = g.endpoints(ctx, cfg)
+	f.Listing = g.listing(ctx)
 	return f
+}
+
+// listing asks for one secret's metadata, to learn whether ListSecrets is allowed.
+func (g *gatherer) listing(ctx context.Context) ListingFacts {
+	l, ok := g.d.SecretsManager.(SecretLister)
+	if !ok {
+		return ListingFacts{}
+	}
+	ctx, cancel := bounded(ctx)
+	defer cancel()
+	_, err := l.ListSecrets(ctx, &secretsmanager.ListSecretsInput{MaxResults: aws.Int32(1)})
+	return ListingFacts{Tried: true, Err: err}
 }
 
 type queueUse struct {

@@ -45,9 +45,9 @@ func TestParseRedrive(t *testing.T) {
 }
 
 type fakeAWS struct {
-	queues                        map[string]map[string]string // url → attributes
-	describeKeyCalls, policyCalls int
-	secretString                  string
+	queues                                   map[string]map[string]string // url → attributes
+	describeKeyCalls, policyCalls, listCalls int
+	secretString                             string
 }
 
 func (f *fakeAWS) GetQueueAttributes(_ context.Context, in *sqs.GetQueueAttributesInput, _ ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
@@ -81,6 +81,11 @@ func (f *fakeAWS) GetSecretValue(context.Context, *secretsmanager.GetSecretValue
 	return &secretsmanager.GetSecretValueOutput{VersionId: aws.String("v1"), SecretString: aws.String(f.secretString)}, nil
 }
 
+func (f *fakeAWS) ListSecrets(context.Context, *secretsmanager.ListSecretsInput, ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error) {
+	f.listCalls++
+	return &secretsmanager.ListSecretsOutput{}, nil
+}
+
 type fakeLWA struct{ got secret.Value }
 
 func (l *fakeLWA) Token(_ context.Context, _ string, s secret.Value) (spapi.Token, error) {
@@ -112,6 +117,9 @@ func TestGatherReadsOnceAndKeepsNoSecret(t *testing.T) {
 	cfg.KMSKeyID = tKeyARN
 	facts := Gather(context.Background(), cfg, Deps{SQS: f, KMS: f, SecretsManager: f, LWA: lwa, HTTP: srv.Client()})
 
+	if f.listCalls != 1 || !facts.Listing.Tried || facts.Listing.Err != nil {
+		t.Errorf("ListSecrets called %d times (listing %+v); want once, allowed", f.listCalls, facts.Listing)
+	}
 	if f.describeKeyCalls != 1 || f.policyCalls != 1 {
 		t.Errorf("DescribeKey called %d times, GetKeyPolicy %d; want once each for one key", f.describeKeyCalls, f.policyCalls)
 	}
