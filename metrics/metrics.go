@@ -132,7 +132,7 @@ func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, r
 // applications' zeros were most of a scrape, and the alert rules see a series' first sample
 // (deploy/prometheus/lwa-rotator.rules.yml), so each appears with its first count. The
 // applications (apps) are no longer read: the state gauges cover them from start-up.
-func (m *Metrics) Init(_ []string, queues map[string]string) {
+func (m *Metrics) Init(queues map[string]string) {
 	for _, t := range notifications.Types {
 		m.unknownVer.WithLabelValues(t)
 		m.viaSNS.WithLabelValues(t)

@@ -26,7 +26,7 @@ func TestEverySeriesExistsFromStartUpAndLintsClean(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	expiry := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	m := New(reg, fixedSnapshot{{App: "app-a", Known: true, CurrentExpiry: expiry}, {App: "app-b"}}, func() bool { return true }, "1.2.3", "")
-	m.Init([]string{"app-a", "app-b"}, map[string]string{"https://q/e": "expiry", "https://q/n": "new_secret"})
+	m.Init(map[string]string{"https://q/e": "expiry", "https://q/n": "new_secret"})
 
 	want := []string{
 		"lwa_rotator_secret_expiry_timestamp_seconds",
@@ -80,7 +80,7 @@ func TestObserversMoveCounters(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	m := New(reg, fixedSnapshot{}, nil, "dev", "")
-	m.Init([]string{"a"}, map[string]string{"https://q/e": "shared"})
+	m.Init(map[string]string{"https://q/e": "shared"})
 	m.Rotation("a", rotator.ResultSuccess)
 	m.Notification("a", "APPLICATION_OAUTH_CLIENT_NEW_SECRET", notifications.OutcomeStale)
 	m.ObserveRequest("spapi", "rotateClientSecret", 429, time.Second)

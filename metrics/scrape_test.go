@@ -70,7 +70,7 @@ func rotatedTraffic(m *Metrics, apps []string) {
 
 // traffic moves the counters a running daemon has moved by the time it is scraped.
 func traffic(m *Metrics, apps []string) {
-	m.Init(apps, map[string]string{"https://sqs/expiry": "expiry", "https://sqs/new": "new_secret"})
+	m.Init(map[string]string{"https://sqs/expiry": "expiry", "https://sqs/new": "new_secret"})
 	for _, op := range [][2]string{{"secretsmanager", "DescribeSecret"}, {"secretsmanager", "GetSecretValue"}, {"sqs", "ReceiveMessage"},
 		{"sqs", "GetQueueAttributes"}, {"kms", "DescribeKey"}, {"lwa", "token"}} {
 		m.ObserveRequest(op[0], op[1], 200, 30*time.Millisecond)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -48,6 +49,34 @@ type listing struct {
 	// denied is the first ListSecrets refusal (wrapping ErrListDenied), batchDenied the first
 	// BatchGetSecretValue refusal; nil while allowed.
 	denied, batchDenied error
+	// handed is DescribeMany's listing, kept for the next ReadMany of the same filter.
+	handed handoff
+}
+
+// handoff is one listing passed from the at-rest check to the pass after it, so a start-up
+// lists the secrets once. It serves one ReadMany, within handoffFor of being taken: far inside
+// the five minutes a listing may lag anyway, and dropped once used, so the store does not keep a
+// thousand entries for its life.
+type handoff struct {
+	filter  string
+	at      time.Time
+	entries []types.SecretListEntry
+}
+
+const handoffFor = 30 * time.Second
+
+func filterKey(filters []types.Filter) string { return fmt.Sprint(filters) }
+
+// takeHandoff returns the entries DescribeMany left for filters, if fresh enough, and forgets them.
+func (s *Store) takeHandoff(filters []types.Filter) ([]types.SecretListEntry, bool) {
+	s.list.mu.Lock()
+	defer s.list.mu.Unlock()
+	h := s.list.handed
+	s.list.handed = handoff{}
+	if h.entries == nil || h.filter != filterKey(filters) || s.now().Sub(h.at) > handoffFor {
+		return nil, false
+	}
+	return h.entries, true
 }
 
 // deniedErr returns the remembered ListSecrets refusal, nil while listing is allowed.
@@ -122,6 +151,15 @@ type listed struct {
 // prefix when they have one, and matches each entry to the ids naming it. ids not listed are
 // absent from the result.
 func (s *Store) listFor(ctx context.Context, ids []string, filters []types.Filter) ([]listed, error) {
+	entries, err := s.list1(ctx, ids, filters)
+	if err != nil {
+		return nil, err
+	}
+	return matchIDs(ids, entries), nil
+}
+
+// list1 is one listing: every page of ListSecrets under filters.
+func (s *Store) list1(ctx context.Context, ids []string, filters []types.Filter) ([]types.SecretListEntry, error) {
 	l, err := s.lister()
 	if err != nil {
 		return nil, err
@@ -144,7 +182,7 @@ func (s *Store) listFor(ctx context.Context, ids []string, filters []types.Filte
 		}
 		in.NextToken = page.NextToken
 	}
-	return matchIDs(ids, entries), nil
+	return entries, nil
 }
 
 // matchIDs pairs each id with the listed secret it names: by ARN, else by name, else as an ARN
@@ -273,10 +311,16 @@ func (s *Store) DescribeMany(ctx context.Context, ids []string) (map[string]Info
 	if len(ids) == 0 {
 		return out, nil
 	}
-	found, err := s.listFor(ctx, ids, nameFilter(ids))
+	filters := nameFilter(ids)
+	at := s.now()
+	entries, err := s.list1(ctx, ids, filters)
 	if err != nil {
 		return nil, fmt.Errorf("describing %d secrets: %w", len(ids), err)
 	}
+	s.list.mu.Lock()
+	s.list.handed = handoff{filter: filterKey(filters), at: at, entries: entries}
+	s.list.mu.Unlock()
+	found := matchIDs(ids, entries)
 	for _, l := range found {
 		e := l.entry
 		out[l.id] = Info{ARN: aws.ToString(e.ARN), Name: aws.ToString(e.Name), KMSKeyID: aws.ToString(e.KmsKeyId), OtherTags: otherTags(e.Tags)}
@@ -339,10 +383,15 @@ func (s *Store) ReadMany(ctx context.Context, ids []string) (map[string]Snapshot
 	if len(ids) == 0 {
 		return out, nil
 	}
-	found, err := s.listFor(ctx, ids, nameFilter(ids))
-	if err != nil {
-		return nil, fmt.Errorf("reading %d secrets: %w", len(ids), err)
+	filters := nameFilter(ids)
+	entries, ok := s.takeHandoff(filters)
+	if !ok {
+		var err error
+		if entries, err = s.list1(ctx, ids, filters); err != nil {
+			return nil, fmt.Errorf("reading %d secrets: %w", len(ids), err)
+		}
 	}
+	found := matchIDs(ids, entries)
 	snaps := map[string]*Snapshot{}
 	var needCurrent []currentWant // uncached AWSCURRENT versions
 	var needPending []string      // ids whose uncached pending version is to be read

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
@@ -594,4 +595,51 @@ func TestReadManyPrefersTheExactARN(t *testing.T) {
 		t.Errorf("ReadMany(%s): the ARN named the wrong secret (or none)", arn)
 	}
 	assertSameAsRead(t, fake, got)
+}
+
+// TestDescribeManyHandsItsListingToTheNextReadMany: start-up's at-rest check lists the secrets,
+// and the first pass right after takes its snapshots from that listing instead of listing
+// again; once, and only while the listing is fresh.
+func TestDescribeManyHandsItsListingToTheNextReadMany(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// between runs after DescribeMany; wantLists is the ListSecrets calls of the ReadMany after it.
+		between   func(t *testing.T, clk *clock.Fake, fl *fleet)
+		wantLists int
+	}{
+		{"right after", func(*testing.T, *clock.Fake, *fleet) {}, 0},
+		{"after the hand-off window", func(_ *testing.T, clk *clock.Fake, _ *fleet) { clk.Advance(31 * time.Second) }, 3},
+		{"a second ReadMany lists again", func(t *testing.T, _ *clock.Fake, fl *fleet) {
+			if _, err := fl.store.ReadMany(context.Background(), fl.names); err != nil {
+				t.Fatal(err)
+			}
+		}, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			fl := newFleet(t, 250)
+			clk := clock.NewFake(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC))
+			fl.store.Clock = clk
+			if infos, err := fl.store.DescribeMany(ctx, fl.names); err != nil || len(infos) != 250 {
+				t.Fatalf("DescribeMany: %d infos, %v", len(infos), err)
+			}
+			tc.between(t, clk, fl)
+			fl.fake.ResetCalls()
+			snaps, err := fl.store.ReadMany(ctx, fl.names)
+			if err != nil || len(snaps) != 250 {
+				t.Fatalf("ReadMany: %d snapshots, %v", len(snaps), err)
+			}
+			if n := fl.fake.Count(fakesm.OpListSecrets); n != tc.wantLists {
+				t.Errorf("ReadMany made %d ListSecrets calls, want %d", n, tc.wantLists)
+			}
+			for _, id := range fl.names[:3] {
+				if s := snaps[id]; s.Current.ID == "" || s.KMSKeyID == "" {
+					t.Errorf("snapshot of %s = %+v, want its current version and key", id, s)
+				}
+			}
+		})
+	}
 }

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"go.uber.org/zap"
+
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
 )
 
 // The staging labels Secrets Manager's rotation protocol is built on.
@@ -49,6 +52,8 @@ type Store struct {
 	SM     SecretsManager
 	Format Format
 	Log    *zap.Logger
+	// Clock, nil for the real one, times how long a listing may be handed on (ReadMany).
+	Clock clock.Clock
 
 	cache versionCache
 	list  listing
@@ -73,6 +78,13 @@ func (s *Store) log() *zap.Logger {
 		return zap.NewNop()
 	}
 	return s.Log
+}
+
+func (s *Store) now() time.Time {
+	if s.Clock == nil {
+		return clock.Real{}.Now()
+	}
+	return s.Clock.Now()
 }
 
 func (s *Store) format() Format {

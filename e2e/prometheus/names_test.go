@@ -99,7 +99,7 @@ func TestExportedListMatchesMetricsPackage(t *testing.T) {
 	m := metrics.New(reg, snapshot{{App: "a", CurrentExpiry: set, PreviousExpiry: set, LastSuccess: set, InFlightSince: set, LastProbe: set,
 		PendingSince: set, CurrentValid: rotator.Valid, Canary: true, CanaryInterval: time.Hour, ExternalChanges: 1}},
 		func() bool { return true }, "test", "")
-	m.Init([]string{"a"}, map[string]string{"https://sqs/q": "expiry"})
+	m.Init(map[string]string{"https://sqs/q": "expiry"})
 	m.Rotation("a", rotator.ResultSuccess) // per-application counters appear with their first count
 	m.ObserveRequest("lwa", "token", 200, time.Millisecond)
 	m.DeadLetters("expiry", 0)

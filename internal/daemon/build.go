@@ -74,7 +74,7 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 	if httpClient == nil {
 		httpClient = hardenedHTTPClient()
 	}
-	store := &vault.Store{SM: smClient, Format: vault.Format(cfg.SecretFormat), Log: log}
+	store := &vault.Store{SM: smClient, Format: vault.Format(cfg.SecretFormat), Log: log, Clock: o.Clock}
 	lwa := &spapi.LWAClient{HTTP: httpClient, Endpoint: lwaEndpoint(cfg), Log: log, Clock: o.Clock, Observer: d.metrics}
 	app := &spapi.AppClient{HTTP: httpClient, Endpoints: spapiEndpoints(cfg), Log: log, Clock: o.Clock, Observer: d.metrics,
 		MinInterval: cfg.Endpoints.RotateInterval.D()}
@@ -116,11 +116,7 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 		queues[cfg.Queues.Expiry] = "expiry"
 		queues[cfg.Queues.NewSecret] = "new_secret"
 	}
-	var names []string
-	for _, a := range cfg.Applications {
-		names = append(names, a.Name)
-	}
-	d.metrics.Init(names, queues)
+	d.metrics.Init(queues)
 	for url, label := range queues {
 		if dlq, ok := dlqs[url]; ok {
 			d.deadLetters = append(d.deadLetters, notifications.DeadLetterQueue{Label: label, URL: dlq})

@@ -227,9 +227,4 @@ func (d *daemon) apply(cfg *config.Config) {
 	}
 	// Webhooks reload whole: URLs and key sources are replaced and every key is read again.
 	d.webhooks.Configure(webhookTargets(cfg))
-	var names []string
-	for _, a := range cfg.Applications {
-		names = append(names, a.Name)
-	}
-	d.metrics.Init(names, nil)
 }
