@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/spapi-tools/lwa-rotator/config"
-	"github.com/spapi-tools/lwa-rotator/internal/configtest"
+	"github.com/spapi-tools/lwa-rotator/testsupport/configtest"
 )
 
 const (

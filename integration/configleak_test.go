@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/spapi-tools/lwa-rotator/config"
-	"github.com/spapi-tools/lwa-rotator/internal/configtest"
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
+	"github.com/spapi-tools/lwa-rotator/testsupport/configtest"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
 )
 
 // runBinary runs the real binary to its end and returns everything it wrote and its exit error.

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
 	"github.com/spapi-tools/lwa-rotator/rotator"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
 )
 
 // TestCrashAtEveryStep kills the real process with SIGKILL at each step of a rotation, starts a

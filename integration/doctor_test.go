@@ -23,8 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/spapi-tools/lwa-rotator/internal/doctor"
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
+	"github.com/spapi-tools/lwa-rotator/internal/operator/doctor"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )

@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
-	"github.com/spapi-tools/lwa-rotator/spapi/spapisim"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
+	"github.com/spapi-tools/lwa-rotator/testsupport/spapisim"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
 )
 
 // TestDriftedAndWrappedNotificationsRotate: a new secret whose payloadVersion is "1.0", one with

@@ -13,8 +13,8 @@ import (
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/spapi-tools/lwa-rotator/internal/moto"
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
+	"github.com/spapi-tools/lwa-rotator/testsupport/moto"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
 )
 
 var (

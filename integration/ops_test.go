@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
-	opstatus "github.com/spapi-tools/lwa-rotator/internal/status"
+	opstatus "github.com/spapi-tools/lwa-rotator/internal/operator/status"
 	"github.com/spapi-tools/lwa-rotator/rotator"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
-	"github.com/spapi-tools/lwa-rotator/spapi/spapisim"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
+	"github.com/spapi-tools/lwa-rotator/testsupport/spapisim"
 )
 
 // faultProxy forwards HTTP to a target and, while down, answers the requests match selects with

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
 )
 
 // daemonProc is one running lwa-rotator process whose JSON log lines the test can wait on.

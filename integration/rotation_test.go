@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
-	"github.com/spapi-tools/lwa-rotator/spapi/spapisim"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
+	"github.com/spapi-tools/lwa-rotator/testsupport/spapisim"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
 )
 
 // TestCoreDumpsDisabled: a crash must not write process memory, secrets included, to disk.

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
 )
 
 // stallProxy forwards TCP to a target until Stall, after which every byte in either direction,

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
 	"github.com/spapi-tools/lwa-rotator/internal/webhook"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
 )
 
 // TestSIGUSR1RotationDeliversOneSignedWebhookEvent: the real binary, one rotation, and a local

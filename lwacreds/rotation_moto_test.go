@@ -18,12 +18,12 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/spapi-tools/lwa-rotator/internal/awstest"
-	"github.com/spapi-tools/lwa-rotator/internal/clock"
-	"github.com/spapi-tools/lwa-rotator/internal/moto"
 	"github.com/spapi-tools/lwa-rotator/lwacreds"
 	"github.com/spapi-tools/lwa-rotator/spapi"
-	"github.com/spapi-tools/lwa-rotator/spapi/spapisim"
+	"github.com/spapi-tools/lwa-rotator/testsupport/awstest"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
+	"github.com/spapi-tools/lwa-rotator/testsupport/moto"
+	"github.com/spapi-tools/lwa-rotator/testsupport/spapisim"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
@@ -82,7 +82,7 @@ func TestConsumerAcrossARotation(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			clk := clock.NewFake(t0)
+			clk := fakeclock.New(t0)
 			var simLogs lockedBuffer
 			sim := spapisim.New(spapisim.Options{
 				Clock: clk,

@@ -11,12 +11,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/lwacreds"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
-func newStore(t *testing.T, f *countingSM, clk *clock.Fake, o lwacreds.StoreOptions) *lwacreds.Store {
+func newStore(t *testing.T, f *countingSM, clk *fakeclock.Fake, o lwacreds.StoreOptions) *lwacreds.Store {
 	t.Helper()
 	o.Now = clk.Now
 	s, err := lwacreds.NewStore(f, secretName, o)
@@ -69,7 +69,7 @@ func TestStoreReadsBothFormats(t *testing.T) {
 			f := newSM(t)
 			prevExp := t0.Add(7 * 24 * time.Hour)
 			f.promote(t, v1, record("secret-one", prevExp), tt.stored)
-			s := newStore(t, f, clock.NewFake(t0), lwacreds.StoreOptions{Format: tt.asked})
+			s := newStore(t, f, fakeclock.New(t0), lwacreds.StoreOptions{Format: tt.asked})
 			c, err := s.Credentials(context.Background())
 			if err != nil {
 				t.Fatalf("Credentials: %v", err)
@@ -97,7 +97,7 @@ func TestStoreCachesForTheRefreshInterval(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newSM(t)
-			clk := clock.NewFake(t0)
+			clk := fakeclock.New(t0)
 			f.promote(t, v1, record("secret-one", time.Time{}), vault.FormatDefault)
 			s := newStore(t, f, clk, lwacreds.StoreOptions{RefreshInterval: tt.interval})
 			ctx := context.Background()
@@ -122,7 +122,7 @@ func TestStoreCachesForTheRefreshInterval(t *testing.T) {
 func TestStoreRejectedReadsAtOnce(t *testing.T) {
 	t.Parallel()
 	f := newSM(t)
-	clk := clock.NewFake(t0)
+	clk := fakeclock.New(t0)
 	f.promote(t, v1, record("secret-one", time.Time{}), vault.FormatDefault)
 	s := newStore(t, f, clk, lwacreds.StoreOptions{})
 	ctx := context.Background()
@@ -172,7 +172,7 @@ func TestStoreFallsBackToPreviousOnlyWhileItLives(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newSM(t)
-			clk := clock.NewFake(t0)
+			clk := fakeclock.New(t0)
 			prev := record("secret-one", time.Time{})
 			prev.ClientID = tt.prevClient
 			f.promote(t, v1, prev, vault.FormatDefault)
@@ -220,7 +220,7 @@ func TestStoreFallsBackToPreviousOnlyWhileItLives(t *testing.T) {
 func TestStoreFallbackEndsAtThePeriodicRead(t *testing.T) {
 	t.Parallel()
 	f := newSM(t)
-	clk := clock.NewFake(t0)
+	clk := fakeclock.New(t0)
 	f.promote(t, v1, record("secret-one", time.Time{}), vault.FormatDefault)
 	f.promote(t, v2, record("secret-two", t0.Add(7*24*time.Hour)), vault.FormatDefault)
 	s := newStore(t, f, clk, lwacreds.StoreOptions{})
@@ -253,7 +253,7 @@ func TestStoreOneReadInFlight(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newSM(t)
-			clk := clock.NewFake(t0)
+			clk := fakeclock.New(t0)
 			f.promote(t, v1, record("secret-one", time.Time{}), vault.FormatDefault)
 			s := newStore(t, f, clk, lwacreds.StoreOptions{})
 			ctx := context.Background()
@@ -291,7 +291,7 @@ func TestStoreOneReadInFlight(t *testing.T) {
 func TestStoreKeepsServingWhenAReadFails(t *testing.T) {
 	t.Parallel()
 	f := newSM(t)
-	clk := clock.NewFake(t0)
+	clk := fakeclock.New(t0)
 	f.promote(t, v1, record("secret-one", time.Time{}), vault.FormatDefault)
 	var mu sync.Mutex
 	var hidden []error
@@ -345,7 +345,7 @@ func TestStoreReportsWhyItHasNoSecret(t *testing.T) {
 			t.Parallel()
 			f := newSM(t)
 			tt.setup(t, f)
-			s := newStore(t, f, clock.NewFake(t0), lwacreds.StoreOptions{})
+			s := newStore(t, f, fakeclock.New(t0), lwacreds.StoreOptions{})
 			_, err := s.Credentials(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Credentials error = %v, want one containing %q", err, tt.want)
@@ -364,7 +364,7 @@ func TestStoreWaiterHonoursItsContext(t *testing.T) {
 	f.promote(t, v1, record("secret-one", time.Time{}), vault.FormatDefault)
 	gate := make(chan struct{})
 	f.setGate(gate)
-	s := newStore(t, f, clock.NewFake(t0), lwacreds.StoreOptions{})
+	s := newStore(t, f, fakeclock.New(t0), lwacreds.StoreOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

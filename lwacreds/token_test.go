@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/lwacreds"
 	"github.com/spapi-tools/lwa-rotator/spapi"
-	"github.com/spapi-tools/lwa-rotator/spapi/spapisim"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
+	"github.com/spapi-tools/lwa-rotator/testsupport/spapisim"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
@@ -26,7 +26,7 @@ const refreshToken = "Atzr|refresh-token-of-the-seller"
 // rig is a Store over the shared Secrets Manager model and a TokenSource over the shared LWA
 // simulator, on one fake clock.
 type rig struct {
-	clk   *clock.Fake
+	clk   *fakeclock.Fake
 	sm    *countingSM
 	sim   *spapisim.Sim
 	lwa   *lwaDoer
@@ -38,7 +38,7 @@ type rig struct {
 // (zero: 180 days after t0).
 func newRig(t *testing.T, refresh bool, secretOneDies time.Time) *rig {
 	t.Helper()
-	r := &rig{clk: clock.NewFake(t0), sm: newSM(t)}
+	r := &rig{clk: fakeclock.New(t0), sm: newSM(t)}
 	r.sim = spapisim.New(spapisim.Options{Clock: r.clk, IDs: &lwaIDs{}})
 	t.Cleanup(r.sim.Close)
 	if err := r.sim.Register(spapisim.App{
@@ -144,7 +144,7 @@ func TestTokenSourceSendsTheGrant(t *testing.T) {
 
 func TestNewTokenSourceRefusesBadOptions(t *testing.T) {
 	t.Parallel()
-	s := newStore(t, newSM(t), clock.NewFake(t0), lwacreds.StoreOptions{})
+	s := newStore(t, newSM(t), fakeclock.New(t0), lwacreds.StoreOptions{})
 	tests := []struct {
 		name string
 		make func() error

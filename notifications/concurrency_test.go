@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spapi-tools/lwa-rotator/internal/clock"
-	"github.com/spapi-tools/lwa-rotator/internal/fakesqs"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakesqs"
 )
 
 // clientBody is the smallest body ClientIDOf routes: enough for grouping, not a notification.
@@ -50,7 +50,7 @@ func parseClientBody(t *testing.T, body []byte) (clientMessage, bool) {
 // client's messages one at a time in the order received.
 func TestConsumerHandlesApplicationsConcurrentlyInOrder(t *testing.T) {
 	t.Parallel()
-	clk := clock.NewFake(epoch)
+	clk := fakeclock.New(epoch)
 	f := fakesqs.New(clk)
 	url := f.CreateQueue(testQueue, fakesqs.QueueOptions{})
 	order := []clientMessage{{"A", 1}, {"B", 1}, {"A", 2}, {"C", 1}, {"B", 2}, {"A", 3}}
@@ -125,7 +125,7 @@ func TestConsumerHandlesApplicationsConcurrentlyInOrder(t *testing.T) {
 // batch lets the messages in hand finish and hands the others back at once.
 func TestConcurrentConsumerReleasesUnreachedMessagesOnShutdown(t *testing.T) {
 	t.Parallel()
-	clk := clock.NewFake(epoch)
+	clk := fakeclock.New(epoch)
 	f := fakesqs.New(clk)
 	url := f.CreateQueue(testQueue, fakesqs.QueueOptions{VisibilityTimeout: time.Minute})
 	for i, client := range []string{"A", "A", "A"} {
@@ -161,7 +161,7 @@ func TestConsumerRunsThenAfterTheDelete(t *testing.T) {
 	for _, concurrency := range []int{1, 3} {
 		t.Run(fmt.Sprintf("concurrency %d", concurrency), func(t *testing.T) {
 			t.Parallel()
-			clk := clock.NewFake(epoch)
+			clk := fakeclock.New(epoch)
 			f := fakesqs.New(clk)
 			url := f.CreateQueue(testQueue, fakesqs.QueueOptions{})
 			order := []clientMessage{{"A", 1}, {"B", 1}, {"A", 2}}
@@ -221,7 +221,7 @@ func TestConsumerTellsWhenABacklogIsDrained(t *testing.T) {
 	for _, n := range []int{0, 3} {
 		t.Run(fmt.Sprintf("%d messages", n), func(t *testing.T) {
 			t.Parallel()
-			clk := clock.NewFake(epoch)
+			clk := fakeclock.New(epoch)
 			f := fakesqs.New(clk)
 			url := f.CreateQueue(testQueue, fakesqs.QueueOptions{})
 			var msgs []clientMessage

@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spapi-tools/lwa-rotator/internal/clock"
-	"github.com/spapi-tools/lwa-rotator/internal/fakesqs"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakesqs"
 )
 
 func TestConsumerRejectsBadConfig(t *testing.T) {
 	t.Parallel()
 	h := HandlerFunc(func(context.Context, Message) Result { return Result{} })
-	fake := fakesqs.New(clock.NewFake(epoch))
+	fake := fakesqs.New(fakeclock.New(epoch))
 	// Checked once the parallel subtests are done.
 	t.Cleanup(func() {
 		if n := fake.Count(fakesqs.OpReceiveMessage); n != 0 {

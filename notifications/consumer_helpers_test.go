@@ -10,7 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
-	"github.com/spapi-tools/lwa-rotator/internal/fakesqs"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakesqs"
 )
 
 // guard bounds every wait in the unit tests; hitting it is a failure, never the normal path.
@@ -46,7 +47,7 @@ func (o *fakeObserver) ActionFailed(_ string, a Action, err error) {
 
 // recordingClock remembers every timer duration, so backoff can be checked exactly.
 type recordingClock struct {
-	*clock.Fake
+	*fakeclock.Fake
 	mu sync.Mutex
 	ds []time.Duration
 }
@@ -69,7 +70,7 @@ func (c *recordingClock) durations() []time.Duration {
 // lasts until the test moves sqsClock or stops the consumer.
 type world struct {
 	sqs      *fakesqs.Fake
-	sqsClock *clock.Fake
+	sqsClock *fakeclock.Fake
 	url      string
 	bodies   map[string]string // message id to body, to name messages in call logs
 }
@@ -82,7 +83,7 @@ func newWorld(t *testing.T, bodies ...string) *world {
 // newWorldAt is a world whose SQS clock starts at start.
 func newWorldAt(t *testing.T, start time.Time, bodies ...string) *world {
 	t.Helper()
-	w := &world{sqsClock: clock.NewFake(start), bodies: map[string]string{}}
+	w := &world{sqsClock: fakeclock.New(start), bodies: map[string]string{}}
 	w.sqs = fakesqs.New(w.sqsClock)
 	w.url = w.sqs.CreateQueue(testQueue, fakesqs.QueueOptions{VisibilityTimeout: time.Minute})
 	for _, b := range bodies {
@@ -154,7 +155,7 @@ func (w *world) waitAction(t *testing.T, i int, want string) {
 // running is a Consumer started in the background with fakes filled in.
 type running struct {
 	*world
-	clock  *clock.Fake
+	clock  *fakeclock.Fake
 	obs    *fakeObserver
 	cancel context.CancelFunc
 	done   chan error
@@ -166,7 +167,7 @@ func startConsumer(t *testing.T, c *Consumer, w *world) *running {
 	if w == nil {
 		w = newWorld(t)
 	}
-	r := &running{world: w, clock: clock.NewFake(epoch), obs: newFakeObserver(), done: make(chan error, 1)}
+	r := &running{world: w, clock: fakeclock.New(epoch), obs: newFakeObserver(), done: make(chan error, 1)}
 	if c.SQS == nil {
 		c.SQS = w.sqs
 	}

@@ -18,8 +18,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/spapi-tools/lwa-rotator/internal/clock"
-	"github.com/spapi-tools/lwa-rotator/internal/fakesqs"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakesqs"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
@@ -158,7 +158,7 @@ func TestConsumerHeartbeat(t *testing.T) {
 		}
 		return Result{Delete: true}
 	})
-	clk := &recordingClock{Fake: clock.NewFake(epoch)}
+	clk := &recordingClock{Fake: fakeclock.New(epoch)}
 	r := startConsumer(t, &Consumer{Handler: handler, Clock: clk, VisibilityTimeout: time.Minute}, newWorld(t, "m1", "m2"))
 	<-started
 	for beat := range 2 {
@@ -246,7 +246,7 @@ func TestConsumerReceiveBackoff(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			clk := &recordingClock{Fake: clock.NewFake(epoch)}
+			clk := &recordingClock{Fake: fakeclock.New(epoch)}
 			boom := errors.New("sqs unavailable")
 			w := newWorld(t)
 			var failing atomic.Bool
@@ -393,7 +393,7 @@ func TestRetryDelayStaysUnderSQSTwelveHoursFromTheReceipt(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c := clock.NewFake(epoch)
+			c := fakeclock.New(epoch)
 			r := &run{Consumer: Consumer{Clock: c}}
 			m := Message{ReceivedAt: c.Now()}
 			c.Advance(tc.workedFor)
@@ -426,7 +426,7 @@ func TestConsumerPoll(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			// One fake clock for the consumer and SQS: the deterministic driver's set-up.
-			clk := clock.NewFake(epoch)
+			clk := fakeclock.New(epoch)
 			f := fakesqs.New(clk)
 			url := f.CreateQueue(testQueue, fakesqs.QueueOptions{})
 			for _, b := range tc.bodies {

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/spapi-tools/lwa-rotator/internal/awstest"
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/testsupport/awstest"
 )
 
 // integrationGuard bounds the waits on moto; it is a failure deadline, not a pause.

@@ -7,7 +7,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/spapi-tools/lwa-rotator/internal/moto"
+	"github.com/spapi-tools/lwa-rotator/testsupport/moto"
 )
 
 // motoURL is the shared moto_server; motoErr says why there is none.

@@ -14,8 +14,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/spapi-tools/lwa-rotator/internal/clock"
-	"github.com/spapi-tools/lwa-rotator/internal/fakesqs"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakesqs"
 )
 
 func TestCheckQueues(t *testing.T) {
@@ -38,7 +38,7 @@ func TestCheckQueues(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f := fakesqs.New(clock.NewFake(epoch))
+			f := fakesqs.New(fakeclock.New(epoch))
 			dlq := f.CreateQueue("dlq", fakesqs.QueueOptions{})
 			url := f.URL("q")
 			if !tc.missing {
@@ -77,7 +77,7 @@ func (d depths) DeadLetters(queue string, n int) { d <- [2]any{queue, n} }
 
 func TestDeadLetterWatcher(t *testing.T) {
 	t.Parallel()
-	clk := clock.NewFake(epoch)
+	clk := fakeclock.New(epoch)
 	f := fakesqs.New(clk)
 	dlq := f.CreateQueue("dlq", fakesqs.QueueOptions{})
 	ctx := context.Background()

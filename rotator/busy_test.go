@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakesm"
 )
 
 // A reload (SIGHUP), a SIGUSR1 and a metrics scrape arrive while an application is blocked in a

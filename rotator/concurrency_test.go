@@ -9,9 +9,9 @@ import (
 
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/spapi-tools/lwa-rotator/internal/clock"
-	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
 	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
@@ -57,7 +57,7 @@ const guardWait = 5 * time.Second
 func TestPassWorksOnApplicationsConcurrently(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := clock.NewFake(t0)
+	clk := fakeclock.New(t0)
 	g := &gatedSM{SM: fakesm.New(fakesm.Options{Clock: clk, Fault: refuseListing}), want: 4, reached: make(chan struct{})}
 	store := &vault.Store{SM: g}
 	var apps []App

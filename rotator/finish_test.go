@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
 	"github.com/spapi-tools/lwa-rotator/notifications"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakesm"
 )
 
 // TestPromotionBookkeepingFollowsTheDelete: a new-secret message is answered (deleted) as soon as

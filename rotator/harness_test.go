@@ -21,10 +21,11 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
-	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
 	"github.com/spapi-tools/lwa-rotator/notifications"
 	"github.com/spapi-tools/lwa-rotator/spapi"
-	"github.com/spapi-tools/lwa-rotator/spapi/amazon"
+	"github.com/spapi-tools/lwa-rotator/testsupport/amazon"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
@@ -65,7 +66,7 @@ type setup struct {
 
 type harness struct {
 	t     *testing.T
-	clk   *clock.Fake
+	clk   *fakeclock.Fake
 	sm    *fakesm.SM
 	store *vault.Store
 	amzn  *fakeAmazon
@@ -91,7 +92,7 @@ func newHarnessWith(t *testing.T, s setup) *harness {
 	t.Helper()
 	ctx := context.Background()
 	core, logs := observer.New(zap.DebugLevel)
-	h := &harness{t: t, clk: clock.NewFake(t0), obs: newCounter(), logs: logs, log: zap.New(core), poll: s.requestPoll,
+	h := &harness{t: t, clk: fakeclock.New(t0), obs: newCounter(), logs: logs, log: zap.New(core), poll: s.requestPoll,
 		old: secret.New("amzn1.oa2-cs.v1.oldsecretoldsecretoldsecret"), set: testSettings,
 		app: App{Name: "app", ClientID: clientID, Region: spapi.Region("na"), SecretID: secretID, ApplicationID: appID, Canary: s.canary}}
 	if s.settings != nil {
@@ -400,7 +401,7 @@ func (f *fakeAmazon) RotateClientSecret(_ context.Context, _ string, _ spapi.Reg
 
 // issue mints a secret outside the rotator's calls (another replica's, or a delayed one's),
 // moving the fake clock past the model's rotate interval if it must.
-func (f *fakeAmazon) issue(t *testing.T, clk *clock.Fake, with secret.Value) secret.Value {
+func (f *fakeAmazon) issue(t *testing.T, clk *fakeclock.Fake, with secret.Value) secret.Value {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -11,17 +11,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/spapi-tools/lwa-rotator/internal/clock"
-	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
 	"github.com/spapi-tools/lwa-rotator/spapi"
-	"github.com/spapi-tools/lwa-rotator/spapi/amazon"
+	"github.com/spapi-tools/lwa-rotator/testsupport/amazon"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
 // fleet is a Rotator over n applications, each with its own secret in one fake Secrets Manager.
 type fleet struct {
-	clk    *clock.Fake
+	clk    *fakeclock.Fake
 	sm     *fakesm.SM
 	r      *Rotator
 	apps   []App
@@ -32,7 +32,7 @@ type fleet struct {
 func newFleet(t *testing.T, n int, expiry func(i int) time.Time, poll time.Duration) *fleet {
 	t.Helper()
 	ctx := context.Background()
-	fl := &fleet{clk: clock.NewFake(t0)}
+	fl := &fleet{clk: fakeclock.New(t0)}
 	fl.sm = fakesm.New(fakesm.Options{Clock: fl.clk, Fault: func(op, id string) fakesm.Fault {
 		if fl.denied.Load() {
 			return refuseListing(op, id)

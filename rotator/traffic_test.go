@@ -5,8 +5,8 @@ import (
 	"maps"
 	"testing"
 
-	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
 	"github.com/spapi-tools/lwa-rotator/notifications"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Shows that the simulation (rotator/simulation, docs/reliability.md section 2) can fail: applies
+# Shows that the simulation (testsupport/simulation, docs/reliability.md section 2) can fail: applies
 # each deliberate mutant of the rotator to a temporary copy of the module, runs the simulation on
 # SEEDS seeds (default 100) and says whether any invariant check caught it. The working tree is
 # never touched. Not part of CI (a few minutes); run it after changing the rotator or the
@@ -47,7 +47,7 @@ run() {
   mkdir -p "$dir"
   tar -C "$root" --exclude=./.git -cf - . | tar -C "$dir" -xf -
   if [ $# -gt 1 ]; then mutate "$dir" "$2" "$3" "$4"; fi
-  if out=$(cd "$dir" && go test ./rotator/simulation -run '^TestSimulation$' -count=1 -seeds="$seeds" -v 2>&1); then :; fi
+  if out=$(cd "$dir" && go test ./testsupport/simulation -run '^TestSimulation$' -count=1 -seeds="$seeds" -v 2>&1); then :; fi
   if grep -q '\[build failed\]\|^# ' <<<"$out"; then
     printf '%-24s BUILD FAILED\n' "$name"
     grep -m5 '\.go:' <<<"$out" >&2 || true
@@ -76,7 +76,7 @@ wanted() {
   return 1
 }
 
-echo "simulation mutants, $seeds seeds each (go test ./rotator/simulation -run TestSimulation -seeds=$seeds)"
+echo "simulation mutants, $seeds seeds each (go test ./testsupport/simulation -run TestSimulation -seeds=$seeds)"
 status=0
 if [ ${#selected[@]} -eq 0 ]; then
   run unmutated || status=1

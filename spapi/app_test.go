@@ -16,6 +16,7 @@ import (
 
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
@@ -68,7 +69,7 @@ func newApp(s *scriptedServer, clk clock.Clock) *spapi.AppClient {
 func TestRotateSendsRequest(t *testing.T) {
 	t.Parallel()
 	s := newScripted(t, reply{status: 204})
-	clk := clock.NewFake(t0)
+	clk := fakeclock.New(t0)
 	log, logs := newLogger()
 	obs := &recordingObserver{}
 	c := newApp(s, clk)
@@ -125,7 +126,7 @@ func TestRotateErrors(t *testing.T) {
 			t.Parallel()
 			s := newScripted(t, tc.reply)
 			log, logs := newLogger()
-			c := newApp(s, clock.NewFake(t0))
+			c := newApp(s, fakeclock.New(t0))
 			c.Log = log
 
 			id, err := c.RotateClientSecret(context.Background(), testClientID, spapi.RegionEU, secret.New(testToken))
@@ -189,7 +190,7 @@ func TestRotateRateLimit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := newScripted(t, tc.replies...)
-			clk := clock.NewFake(t0)
+			clk := fakeclock.New(t0)
 			c := newApp(s, clk)
 			for i, st := range tc.steps {
 				clk.Advance(st.advance)
@@ -219,7 +220,7 @@ func TestRotateInFlightBlocksSecondCall(t *testing.T) {
 		w.WriteHeader(204)
 	}))
 	defer srv.Close()
-	c := &spapi.AppClient{Endpoints: map[spapi.Region]string{spapi.RegionNA: srv.URL}, Clock: clock.NewFake(t0)}
+	c := &spapi.AppClient{Endpoints: map[spapi.Region]string{spapi.RegionNA: srv.URL}, Clock: fakeclock.New(t0)}
 	first := make(chan error, 1)
 	go func() {
 		_, err := c.RotateClientSecret(context.Background(), testClientID, spapi.RegionNA, secret.New(testToken))
@@ -252,7 +253,7 @@ func TestRotateBadArguments(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newApp(s, clock.NewFake(t0))
+			c := newApp(s, fakeclock.New(t0))
 			if _, err := c.RotateClientSecret(context.Background(), tc.clientID, tc.region, tc.token); !errors.Is(err, spapi.ErrRequest) {
 				t.Errorf("error %v is not ErrRequest", err)
 			}
@@ -268,7 +269,7 @@ func TestRotateNetworkError(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	srv.Close()
 	obs := &recordingObserver{}
-	c := &spapi.AppClient{Endpoints: map[spapi.Region]string{spapi.RegionFE: srv.URL}, Observer: obs, Clock: clock.NewFake(t0)}
+	c := &spapi.AppClient{Endpoints: map[spapi.Region]string{spapi.RegionFE: srv.URL}, Observer: obs, Clock: fakeclock.New(t0)}
 	id, err := c.RotateClientSecret(context.Background(), testClientID, spapi.RegionFE, secret.New(testToken))
 	var e *spapi.Error
 	if !errors.As(err, &e) || !errors.Is(err, spapi.ErrTransient) || e.StatusCode != 0 || id != "" {

@@ -12,7 +12,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
 )
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -43,7 +43,7 @@ func (r *recordingObserver) all() []observation {
 // slowDoer moves the fake clock while the request is "on the wire", so a test can see that
 // durations come from the injected clock.
 type slowDoer struct {
-	clk  *clock.Fake
+	clk  *fakeclock.Fake
 	took time.Duration
 }
 

@@ -15,8 +15,8 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
-	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
@@ -40,7 +40,7 @@ func TestTokenSendsClientCredentialsGrant(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	clk := clock.NewFake(t0)
+	clk := fakeclock.New(t0)
 	log, logs := newLogger()
 	obs := &recordingObserver{}
 	c := &spapi.LWAClient{HTTP: slowDoer{clk, 250 * time.Millisecond}, Endpoint: srv.URL, Log: log, Clock: clk, Observer: obs}
@@ -116,7 +116,7 @@ func TestTokenErrors(t *testing.T) {
 			}))
 			defer srv.Close()
 			log, logs := newLogger()
-			c := &spapi.LWAClient{Endpoint: srv.URL, Log: log, Clock: clock.NewFake(t0)}
+			c := &spapi.LWAClient{Endpoint: srv.URL, Log: log, Clock: fakeclock.New(t0)}
 
 			_, err := c.Token(context.Background(), testClientID, secret.New(testSecret))
 
@@ -164,7 +164,7 @@ func TestTokenWithoutResponse(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			obs := &recordingObserver{}
-			c := &spapi.LWAClient{Endpoint: tc.endpoint, Observer: obs, Clock: clock.NewFake(t0)}
+			c := &spapi.LWAClient{Endpoint: tc.endpoint, Observer: obs, Clock: fakeclock.New(t0)}
 			_, err := c.Token(tc.ctx, testClientID, secret.New(testSecret))
 			if !errors.Is(err, spapi.ErrTransient) || !spapi.Retryable(err) {
 				t.Errorf("error %v is not transient", err)

@@ -17,7 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 

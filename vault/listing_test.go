@@ -18,8 +18,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/spapi-tools/lwa-rotator/internal/clock"
-	"github.com/spapi-tools/lwa-rotator/internal/fakesm"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
@@ -605,12 +605,12 @@ func TestDescribeManyHandsItsListingToTheNextReadMany(t *testing.T) {
 	tests := []struct {
 		name string
 		// between runs after DescribeMany; wantLists is the ListSecrets calls of the ReadMany after it.
-		between   func(t *testing.T, clk *clock.Fake, fl *fleet)
+		between   func(t *testing.T, clk *fakeclock.Fake, fl *fleet)
 		wantLists int
 	}{
-		{"right after", func(*testing.T, *clock.Fake, *fleet) {}, 0},
-		{"after the hand-off window", func(_ *testing.T, clk *clock.Fake, _ *fleet) { clk.Advance(31 * time.Second) }, 3},
-		{"a second ReadMany lists again", func(t *testing.T, _ *clock.Fake, fl *fleet) {
+		{"right after", func(*testing.T, *fakeclock.Fake, *fleet) {}, 0},
+		{"after the hand-off window", func(_ *testing.T, clk *fakeclock.Fake, _ *fleet) { clk.Advance(31 * time.Second) }, 3},
+		{"a second ReadMany lists again", func(t *testing.T, _ *fakeclock.Fake, fl *fleet) {
 			if _, err := fl.store.ReadMany(context.Background(), fl.names); err != nil {
 				t.Fatal(err)
 			}
@@ -621,7 +621,7 @@ func TestDescribeManyHandsItsListingToTheNextReadMany(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			fl := newFleet(t, 250)
-			clk := clock.NewFake(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC))
+			clk := fakeclock.New(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC))
 			fl.store.Clock = clk
 			if infos, err := fl.store.DescribeMany(ctx, fl.names); err != nil || len(infos) != 250 {
 				t.Fatalf("DescribeMany: %d infos, %v", len(infos), err)

@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/spapi-tools/lwa-rotator/internal/awstest"
-	"github.com/spapi-tools/lwa-rotator/internal/moto"
+	"github.com/spapi-tools/lwa-rotator/testsupport/awstest"
+	"github.com/spapi-tools/lwa-rotator/testsupport/moto"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 

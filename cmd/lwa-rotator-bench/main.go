@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spapi-tools/lwa-rotator/bench"
+	"github.com/spapi-tools/lwa-rotator/testsupport/bench"
 )
 
 func main() {

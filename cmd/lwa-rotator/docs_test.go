@@ -24,7 +24,7 @@ func TestDocumentedCommandsExist(t *testing.T) {
 	}
 	// A command line: the binary name, a known command word, then its arguments up to the end of
 	// the code span or line.
-	line := regexp.MustCompile("lwa-rotator (run|check-config|doctor|status|rotate|seed|healthcheck|sandbox|version)\\b([^`|#\\n]*)")
+	line := regexp.MustCompile("lwa-rotator (run|check-config|doctor|status|rotate|seed|healthcheck|version)\\b([^`|#\\n]*)")
 	flagRe := regexp.MustCompile(`(?:^|\s)--([a-z][a-z-]*)`)
 	usage := map[string]string{}
 	seen := 0

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/spapi-tools/lwa-rotator/internal/doctor"
+	"github.com/spapi-tools/lwa-rotator/internal/operator/doctor"
 	"github.com/spapi-tools/lwa-rotator/spapi"
 )
 

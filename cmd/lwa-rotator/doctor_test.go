@@ -17,7 +17,7 @@ applications:
 `
 
 // The doctor command refuses before any AWS call when the flags, the file or the transport are
-// wrong; the checks themselves are tested in internal/doctor and integration/.
+// wrong; the checks themselves are tested in internal/operator/doctor and integration/.
 func TestDoctorCommandRefusals(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(cfg, []byte(doctorTestConfig), 0o600); err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
-	"github.com/spapi-tools/lwa-rotator/internal/request"
+	"github.com/spapi-tools/lwa-rotator/internal/operator/request"
 )
 
 // waitPoll is how often --wait reads the secret: one DescribeSecret each time.

@@ -17,7 +17,6 @@ import (
 
 	"github.com/spapi-tools/lwa-rotator/config"
 	"github.com/spapi-tools/lwa-rotator/internal/daemon"
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
 )
 
 // version and revision are stamped by scripts/build.sh (-ldflags "-X main.version=… -X main.revision=…").
@@ -41,7 +40,6 @@ commands:
   status        where each application's rotation stands, read from Secrets Manager; exit 1 if any needs attention (--config FILE, --json)
   rotate        request a rotation of one application through the vault (--app NAME, --wait, --timeout D, --reason TEXT)
   seed          store an existing client secret (stdin or a no-echo prompt) as an application's first AWSCURRENT (--app NAME, --force, --expires-at T)
-  sandbox       local sandbox: moto + SP-API/LWA simulator + daemon, one full rotation (--listen, --simulator-only, --exit-after-rotation)
   healthcheck   exit 0 if the daemon's /healthz answers 200, else 1 (--listen, --url, --config, --timeout)
   version       print the version and build information
 `
@@ -65,8 +63,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdRotate(ctx, args[1:], stdout, stderr)
 	case "seed":
 		return cmdSeed(ctx, args[1:], stdout, stderr)
-	case "sandbox":
-		return cmdSandbox(ctx, args[1:], stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, args[1:], os.Getenv, stdout, stderr)
 	case "version", "--version", "-version":
@@ -130,23 +126,6 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%s: configuration OK: %d application(s), expiry queue %s, new-secret queue %s, renewBefore %s\n",
 		*cfgPath, len(cfg.Applications), cfg.Queues.Expiry, cfg.Queues.NewSecret, cfg.RenewBefore.D())
 	return nil
-}
-
-func cmdSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	o := sandbox.Options{Out: stdout, Version: version}
-	fs.StringVar(&o.Listen, "listen", "127.0.0.1:9464", "HOST:PORT for the daemon's /metrics, /healthz and /readyz")
-	fs.BoolVar(&o.SimulatorOnly, "simulator-only", false, "start moto and the SP-API/LWA simulator only, print their endpoints, and wait")
-	fs.BoolVar(&o.ExitAfterRotation, "exit-after-rotation", false, "exit 0 once the first rotation is complete")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	sig := make(chan os.Signal, 8)
-	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sig)
-	o.Signals = sig
-	return sandbox.Run(ctx, o)
 }
 
 func versionString() string {

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"golang.org/x/term"
 
-	"github.com/spapi-tools/lwa-rotator/internal/seed"
+	"github.com/spapi-tools/lwa-rotator/internal/operator/seed"
 	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"

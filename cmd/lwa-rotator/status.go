@@ -9,7 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/spapi-tools/lwa-rotator/internal/status"
+	"github.com/spapi-tools/lwa-rotator/internal/operator/status"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spapi-tools/lwa-rotator/internal/configtest"
+	"github.com/spapi-tools/lwa-rotator/testsupport/configtest"
 )
 
 func TestUnknownCommandIsRepeatedOnlyWhenItLooksLikeOne(t *testing.T) {

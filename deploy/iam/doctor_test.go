@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spapi-tools/lwa-rotator/internal/doctor"
+	"github.com/spapi-tools/lwa-rotator/internal/operator/doctor"
 )
 
 // doctorRoot is the package of `lwa-rotator doctor`'s AWS calls; cmd/lwa-rotator only builds
@@ -30,7 +30,7 @@ var doctorForbidden = []string{"vault.Store", "spapi.AppClient", "vault.SecretsM
 // readOnlyPrefixes: doctor changes nothing, so every operation it names must be a read.
 var readOnlyPrefixes = []string{"Get", "Describe", "List"}
 
-// doctorCalls returns the operations internal/doctor names, each with its sites, and checks it
+// doctorCalls returns the operations internal/operator/doctor names, each with its sites, and checks it
 // reads only and does not reach the AWS calls of other packages.
 func doctorCalls(t *testing.T) map[string][]string {
 	t.Helper()

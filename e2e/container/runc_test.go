@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spapi-tools/lwa-rotator/internal/moto"
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
+	"github.com/spapi-tools/lwa-rotator/testsupport/moto"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 

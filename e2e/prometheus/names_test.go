@@ -11,10 +11,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/internal/webhook"
 	"github.com/spapi-tools/lwa-rotator/metrics"
 	"github.com/spapi-tools/lwa-rotator/rotator"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
 )
 
 // exported is the metric contract the rules and the dashboard are written against; the
@@ -104,7 +104,7 @@ func TestExportedListMatchesMetricsPackage(t *testing.T) {
 	m.ObserveRequest("lwa", "token", 200, time.Millisecond)
 	m.DeadLetters("expiry", 0)
 	// The webhook's series live in their own package, registered on the daemon's registry.
-	webhook.New(webhook.Options{Clock: clock.NewFake(time.Unix(1e9, 0)), Registerer: reg}).
+	webhook.New(webhook.Options{Clock: fakeclock.New(time.Unix(1e9, 0)), Registerer: reg}).
 		Configure([]webhook.Target{{App: "a", URL: "https://hooks.example.com/", Key: webhook.KeySource{File: "/k"}}})
 	families, err := m.Gatherer().Gather()
 	if err != nil {

@@ -20,7 +20,7 @@ const (
 	promtoolBin   = "/usr/bin/promtool"
 )
 
-// binary is the lwa-rotator built once for the whole package.
+// binary is the sandbox command (the daemon with moto and the simulator) built once for the whole package.
 var binary string
 
 func TestMain(m *testing.M) {
@@ -29,11 +29,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "creating the build directory:", err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "lwa-rotator")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/lwa-rotator")
+	binary = filepath.Join(dir, "lwa-rotator-sandbox")
+	build := exec.Command("go", "build", "-o", binary, "./cmd/lwa-rotator-sandbox")
 	build.Dir = repoRoot
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build ./cmd/lwa-rotator: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "go build ./cmd/lwa-rotator-sandbox: %v\n%s", err, out)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -51,7 +51,7 @@ func TestPrometheusScrapesSandboxAndAlertFires(t *testing.T) {
 	defer cancel()
 
 	sbAddr := freeAddr(t)
-	sb := startProc(t, "sandbox", binary, "sandbox", "--listen", sbAddr)
+	sb := startProc(t, "sandbox", binary, "--listen", sbAddr)
 	cfgLine, err := sb.out.wait(ctx, func(l string) bool { return strings.HasPrefix(strings.TrimSpace(l), "config:") })
 	if err != nil {
 		t.Fatalf("waiting for the sandbox's config line: %v", err)

@@ -18,10 +18,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/spapi-tools/lwa-rotator/internal/awstest"
 	"github.com/spapi-tools/lwa-rotator/internal/daemon"
-	"github.com/spapi-tools/lwa-rotator/internal/moto"
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
+	"github.com/spapi-tools/lwa-rotator/testsupport/awstest"
+	"github.com/spapi-tools/lwa-rotator/testsupport/moto"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 

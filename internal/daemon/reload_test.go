@@ -21,7 +21,7 @@ import (
 
 	"github.com/spapi-tools/lwa-rotator/internal/daemon"
 
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
 )
 
 // metric returns the value of one series on addr's /metrics, and whether it is there.

@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/spapi-tools/lwa-rotator/internal/sandbox"
 	"github.com/spapi-tools/lwa-rotator/internal/webhook"
+	"github.com/spapi-tools/lwa-rotator/testsupport/sandbox"
 )
 
 // TestReloadAddsAWebhookWithItsKeyFromSecretsManager: a webhook added by SIGHUP, its key in a

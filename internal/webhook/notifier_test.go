@@ -23,6 +23,7 @@ import (
 
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/rotator"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
 )
 
 // The signing key of the tests, and a client secret that must never leave the rotator: the
@@ -80,14 +81,14 @@ func newReceiver(t *testing.T, clk clock.Clock, status func(n int64) int) *recei
 
 type fixture struct {
 	n    *Notifier
-	clk  *clock.Fake
+	clk  *fakeclock.Fake
 	reg  *prometheus.Registry
 	logs *observer.ObservedLogs
 	stop func()
 }
 
 // newFixture runs a Notifier on clk; tune, when set, adjusts its options before it starts.
-func newFixture(t *testing.T, clk *clock.Fake, tune func(*Options), targets ...Target) *fixture {
+func newFixture(t *testing.T, clk *fakeclock.Fake, tune func(*Options), targets ...Target) *fixture {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	f := &fixture{clk: clk, reg: prometheus.NewRegistry(), logs: logs}
@@ -205,7 +206,7 @@ func next(t *testing.T, r *receiver) received {
 
 func TestOneSignedEventPerPromotion(t *testing.T) {
 	t.Parallel()
-	clk := clock.NewFake(start)
+	clk := fakeclock.New(start)
 	r := newReceiver(t, clk, func(int64) int { return http.StatusNoContent })
 	f := newFixture(t, clk, nil, Target{App: "app", URL: r.srv.URL, Key: KeySource{File: keyFile(t, testKey)}})
 
@@ -271,7 +272,7 @@ func TestVerifyRefusesForgeriesAndReplays(t *testing.T) {
 
 func TestFailingReceiverIsRetriedWithBackoffAndCounted(t *testing.T) {
 	t.Parallel()
-	clk := clock.NewFake(start)
+	clk := fakeclock.New(start)
 	r := newReceiver(t, clk, func(n int64) int {
 		if n == 1 {
 			return http.StatusInternalServerError
@@ -310,7 +311,7 @@ func TestFailingReceiverIsRetriedWithBackoffAndCounted(t *testing.T) {
 
 func TestRetriesStopBeforeThePreviousSecretDies(t *testing.T) {
 	t.Parallel()
-	clk := clock.NewFake(start)
+	clk := fakeclock.New(start)
 	r := newReceiver(t, clk, func(int64) int { return http.StatusServiceUnavailable })
 	f := newFixture(t, clk, nil, Target{App: "app", URL: r.srv.URL, Key: KeySource{File: keyFile(t, testKey)}, RetryFor: 24 * time.Hour})
 	p := promotion("app", "v1")
@@ -348,7 +349,7 @@ func TestHangingReceiverNeverDelaysTheRotator(t *testing.T) {
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(release) })
 	// The hang outlasts the attempt's timeout, which outlasts the test.
-	f := newFixture(t, clock.NewFake(start), func(o *Options) { o.Timeout = time.Minute },
+	f := newFixture(t, fakeclock.New(start), func(o *Options) { o.Timeout = time.Minute },
 		Target{App: "app", URL: srv.URL, Key: KeySource{File: keyFile(t, testKey)}})
 
 	// Far more promotions than the queue holds: every call returns at once, the excess is dropped.
@@ -388,7 +389,7 @@ func TestHangingReceiverNeverDelaysTheRotator(t *testing.T) {
 
 func TestNewerPromotionSupersedesAFailingOne(t *testing.T) {
 	t.Parallel()
-	clk := clock.NewFake(start)
+	clk := fakeclock.New(start)
 	r := newReceiver(t, clk, func(n int64) int {
 		if n == 1 {
 			return http.StatusBadGateway
@@ -436,7 +437,7 @@ func (*smNotFound) Error() string {
 
 func TestKeyFromSecretsManagerAndReReadOnReload(t *testing.T) {
 	t.Parallel()
-	clk := clock.NewFake(start)
+	clk := fakeclock.New(start)
 	r := newReceiver(t, clk, func(int64) int { return http.StatusNoContent })
 	sm := &fakeSM{value: testKey}
 	tg := Target{App: "app", URL: r.srv.URL, Key: KeySource{SecretID: "lwa/webhook-key"}}
@@ -454,7 +455,7 @@ func TestKeyFromSecretsManagerAndReReadOnReload(t *testing.T) {
 func TestUnreadableKeyIsLoggedWithoutItsValue(t *testing.T) {
 	t.Parallel()
 	short := keyFile(t, "amzn1.oa2-cs.short") // too short, and secret-shaped: must not be echoed
-	f := newFixture(t, clock.NewFake(start), func(o *Options) { o.SM = &fakeSM{value: testKey} },
+	f := newFixture(t, fakeclock.New(start), func(o *Options) { o.SM = &fakeSM{value: testKey} },
 		Target{App: "short", URL: "http://127.0.0.1:1/", Key: KeySource{File: short}},
 		Target{App: "missing", URL: "http://127.0.0.1:1/", Key: KeySource{File: filepath.Join(t.TempDir(), "none")}},
 		Target{App: "sm", URL: "http://127.0.0.1:1/", Key: KeySource{SecretID: "lwa/other"}})
@@ -474,7 +475,7 @@ func TestUnreadableKeyIsLoggedWithoutItsValue(t *testing.T) {
 
 func TestRemovedWebhookAbandonsAndLosesItsGauge(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, clock.NewFake(start), nil, Target{App: "app", URL: "http://127.0.0.1:1/", Key: KeySource{File: keyFile(t, testKey)}})
+	f := newFixture(t, fakeclock.New(start), nil, Target{App: "app", URL: "http://127.0.0.1:1/", Key: KeySource{File: keyFile(t, testKey)}})
 	if got := f.acknowledged(t, "app"); got != 1 {
 		t.Fatalf("gauge %v before any promotion, want 1", got)
 	}
@@ -490,7 +491,7 @@ func TestRemovedWebhookAbandonsAndLosesItsGauge(t *testing.T) {
 
 func TestRedirectIsNotAnAcknowledgement(t *testing.T) {
 	t.Parallel()
-	clk := clock.NewFake(start)
+	clk := fakeclock.New(start)
 	elsewhere := newReceiver(t, clk, func(int64) int { return http.StatusOK })
 	srv := httptest.NewServer(http.RedirectHandler(elsewhere.srv.URL, http.StatusTemporaryRedirect))
 	t.Cleanup(srv.Close)
