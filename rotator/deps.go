@@ -63,6 +63,16 @@ type Settings struct {
 	ProbeEvery time.Duration
 	// CanaryEvery is how often a canary application rotates.
 	CanaryEvery time.Duration
+	// RotateInterval is the least time between two rotate calls for one application: Amazon
+	// allows one a minute. Zero means that minute.
+	RotateInterval time.Duration
+}
+
+func (s Settings) rotateInterval() time.Duration {
+	if s.RotateInterval > 0 {
+		return s.RotateInterval
+	}
+	return time.Minute
 }
 
 // ErrSettings marks Settings the rotator cannot run with.
@@ -76,17 +86,23 @@ func (s Settings) validate() error {
 		return fmt.Errorf("%w: retry bounds must satisfy 0 < min <= max", ErrSettings)
 	case s.ProbeEvery <= 0, s.CanaryEvery <= 0:
 		return fmt.Errorf("%w: probeEvery and canaryEvery must be positive", ErrSettings)
+	case s.RotateInterval < 0:
+		return fmt.Errorf("%w: rotateInterval must not be negative", ErrSettings)
 	}
 	return nil
 }
 
 // Status is what the rotator knows about one application, read at scrape time.
 type Status struct {
-	App            string
-	Phase          Phase
+	App   string
+	Phase Phase
+	// Reason is why the phase is what it is (the decision's).
+	Reason         Reason
 	CurrentExpiry  time.Time
 	PreviousExpiry time.Time
-	NextRotation   time.Time
+	// NextRotation is when the daemon will next act on the rotation (Decision.NextActionAt):
+	// the rotate call, or the next try at a staged secret; zero when nothing is planned.
+	NextRotation time.Time
 	LastSuccess    time.Time
 	InFlightSince  time.Time
 	// RequestedAt is the time of an operator's rotation request not yet served (lwa-rotator rotate).

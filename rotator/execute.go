@@ -36,6 +36,7 @@ func (r *Rotator) pass(ctx context.Context, a *appState) time.Time {
 		a.probeAt = act.nextProbe
 	}
 	a.setStatus(func(st *Status) { publish(st, f, act, s, now) })
+	r.noteCurrent(a, f, act.externalChange, act.probe)
 	if act.acts() {
 		a.lastActive.Store(now.UnixNano())
 	}
@@ -161,7 +162,7 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 	r.checkpoint(StepRotateCalled)
 	r.obs.Rotation(app.Name, ResultRequested)
 	log.Info("rotation accepted; awaiting the new secret on SQS", zap.String("request_id", reqID))
-	if st.RequestPending() {
+	if RequestPending(st) {
 		a.setStatus(func(s *Status) { s.RequestedAt = time.Time{} })
 		if err := r.vault.ClearRequest(ctx, app.SecretID); err != nil {
 			// Served is saved, so the request is not acted on twice; a later pass removes it.
@@ -187,7 +188,7 @@ func (r *Rotator) saveIntent(ctx context.Context, a *appState, st, in vault.Rota
 	a.setStatus(func(s *Status) { s.InFlightSince = now })
 	r.checkpoint(StepIntentSaved)
 	fields := []zap.Field{zap.Bool("manual", a.manual.Load()), zap.Int("attempts", in.Attempts)}
-	if st.RequestPending() {
+	if RequestPending(st) {
 		fields = append(fields, zap.Time("request_at", st.Request.At), zap.String("request_by", st.Request.By))
 	}
 	log.Info("rotation due; requesting a new client secret", fields...)
@@ -268,18 +269,22 @@ func (r *Rotator) read(ctx context.Context, a *appState, app App) (facts, error)
 	if err != nil {
 		return facts{}, err
 	}
-	if id := snap.Current.ID; a.knownCurrent != "" && id != a.knownCurrent && !vault.StagedByDaemon(id) {
-		// Someone else moved AWSCURRENT (a value stored by hand after a rotation in the Developer
-		// Console looks like this; another replica's promotion carries a notification's token):
-		// count it, say so, and prove the new secret at once.
+	return facts{app: app, snap: snap, manual: a.manual.Load(), probeAt: a.probeAt, knownCurrent: a.knownCurrent}, nil
+}
+
+// noteCurrent performs what a decision says of the current version: an external change is
+// counted and said, and the daemon remembers the version it has now seen. The caller holds a.work.
+func (r *Rotator) noteCurrent(a *appState, f facts, external, probing bool) {
+	if external {
 		a.setStatus(func(s *Status) { s.ExternalChanges++ })
+		if !probing {
+			a.probeAt = r.clock.Now() // a pass that settles a pending version first probes on the next
+		}
 		r.log.Warn("AWSCURRENT moved to a version this daemon did not promote; proving it with LWA now",
-			zap.String("app", app.Name), zap.String("secret_id", app.SecretID), zap.String("version_id", id),
+			zap.String("app", f.app.Name), zap.String("secret_id", f.app.SecretID), zap.String("version_id", f.snap.Current.ID),
 			zap.String("previous_version_id", a.knownCurrent))
-		a.probeAt = r.clock.Now()
 	}
-	a.knownCurrent = snap.Current.ID
-	return facts{app: app, snap: snap, manual: a.manual.Load(), probeAt: a.probeAt}, nil
+	a.knownCurrent = f.snap.Current.ID
 }
 
 // probe proves AWSCURRENT with one LWA token call. A failure that is not LWA's verdict (LWA
@@ -325,9 +330,10 @@ func publish(s *Status, f facts, act action, set Settings, now time.Time) {
 	s.CurrentExpiry = act.expiry
 	s.PreviousExpiry = f.snap.Current.Record.PreviousExpiresAt
 	s.InFlightSince = st.RequestedAt
-	s.NextRotation = later(act.planned, st.NextAttemptAt)
+	s.Reason = act.reason
+	s.NextRotation = act.actAt
 	s.RequestedAt = time.Time{}
-	if st.RequestPending() {
+	if RequestPending(st) {
 		s.RequestedAt = st.Request.At
 	}
 	s.Canary, s.CanaryInterval = f.app.Canary, 0

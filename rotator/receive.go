@@ -97,6 +97,7 @@ func (r *Rotator) receive(ctx context.Context, a *appState, n notifications.Noti
 	if err != nil {
 		return handled(app, notifications.OutcomeFailed, func() { log.Warn("reading the vault for a notification; will retry", zap.Error(err)) })
 	}
+	r.noteCurrent(a, f, movedExternally(f), false)
 	v := judge(n, f, r.clock.Now())
 	rid := f.snap.State.RotationID
 	if rid == "" && v.stage {
