@@ -76,8 +76,7 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 	}
 	store := &vault.Store{SM: smClient, Format: vault.Format(cfg.SecretFormat), Log: log, Clock: o.Clock}
 	lwa := &spapi.LWAClient{HTTP: httpClient, Endpoint: lwaEndpoint(cfg), Log: log, Clock: o.Clock, Observer: d.metrics}
-	app := &spapi.AppClient{HTTP: httpClient, Endpoints: spapiEndpoints(cfg), Log: log, Clock: o.Clock, Observer: d.metrics,
-		MinInterval: cfg.Endpoints.RotateInterval.D()}
+	app := &spapi.AppClient{HTTP: httpClient, Endpoints: spapiEndpoints(cfg), Log: log, Clock: o.Clock, Observer: d.metrics}
 
 	var err error
 	d.secrets, err = vault.NewAtRest(ctx, cfg.KMSKeyID, store, kmsClient, log)
@@ -159,7 +158,8 @@ const passConcurrency = 8
 
 func settings(cfg *config.Config) rotator.Settings {
 	return rotator.Settings{RenewBefore: cfg.RenewBefore.D(), AwaitDeadline: cfg.AwaitDeadline.D(),
-		RetryMin: cfg.Retry.Min.D(), RetryMax: cfg.Retry.Max.D(), ProbeEvery: cfg.ProbeInterval.D(), CanaryEvery: cfg.CanaryEvery.D()}
+		RetryMin: cfg.Retry.Min.D(), RetryMax: cfg.Retry.Max.D(), ProbeEvery: cfg.ProbeInterval.D(), CanaryEvery: cfg.CanaryEvery.D(),
+		RotateInterval: cfg.Endpoints.RotateInterval.D()}
 }
 
 func apps(cfg *config.Config) []rotator.App {
