@@ -141,29 +141,35 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 		in.RotationID = newRotationID()
 	}
 	log := r.log.With(zap.String("app", app.Name), zap.String("secret_id", app.SecretID), rotationID(in.RotationID))
-	if wait, ok := r.saveIntent(ctx, a, st, in, log); !ok {
+	if err := r.vault.SaveChanges(ctx, app.SecretID, st, in); err != nil {
+		wait, noRoom := afterIntentFailure(err, r.rand())
+		if noRoom {
+			a.setStatus(func(s *Status) { s.LastError = err.Error() })
+			log.Error("saving rotation intent: no room for the daemon's tags; not rotating", zap.Error(err))
+		} else {
+			log.Error("saving rotation intent; not rotating yet", zap.Error(err))
+		}
 		return now.Add(wait)
 	}
+	r.republish(a, f, in)
+	r.checkpoint(StepIntentSaved)
+	r.sayRequesting(a, st, in, log)
+	var out requestOutcome
 	tok, err := r.lwa.Token(ctx, app.ClientID, f.snap.Current.Record.ClientSecret)
 	noteValidity(a, err, now) // the rotate request's token call is that day's probe too
 	if err != nil {
-		// No rotate call was made: the operator's request stays pending for the retry.
-		return r.requestFailed(ctx, a, in, failedBeforeCall(in, st), err, "minting an LWA token with the current secret", log)
+		out.tokenErr = err
+		return r.requestFailed(ctx, a, f, in, st, out, "minting an LWA token with the current secret", log)
 	}
 	reqID, err := r.spapi.RotateClientSecret(ctx, app.ClientID, app.Region, tok.AccessToken)
 	if err != nil {
-		after := in
-		if spapi.Refused(err) {
-			// Amazon refused it outright: nothing was minted, and the request is still owed.
-			after = failedBeforeCall(in, st)
-		}
-		return r.requestFailed(ctx, a, in, after, err, "calling rotateApplicationClientSecret", log)
+		out.callErr = err
+		return r.requestFailed(ctx, a, f, in, st, out, "calling rotateApplicationClientSecret", log)
 	}
 	r.checkpoint(StepRotateCalled)
 	r.obs.Rotation(app.Name, ResultRequested)
 	log.Info("rotation accepted; awaiting the new secret on SQS", zap.String("request_id", reqID))
 	if RequestPending(st) {
-		a.setStatus(func(s *Status) { s.RequestedAt = time.Time{} })
 		if err := r.vault.ClearRequest(ctx, app.SecretID); err != nil {
 			// Served is saved, so the request is not acted on twice; a later pass removes it.
 			log.Warn("removing the served rotation request; will retry", zap.Error(err))
@@ -172,46 +178,56 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 	return act.wakeAt
 }
 
-// saveIntent writes the intent before the rotate call; on failure it says how long to wait.
-func (r *Rotator) saveIntent(ctx context.Context, a *appState, st, in vault.RotationState, log *zap.Logger) (time.Duration, bool) {
-	if err := r.vault.SaveChanges(ctx, a.app.Load().SecretID, st, in); err != nil {
-		if errors.Is(err, vault.ErrNoTagRoom) {
-			// Retrying cannot help until someone removes tags: say so once an hour, not in a loop.
-			a.setStatus(func(s *Status) { s.LastError = err.Error() })
-			log.Error("saving rotation intent: no room for the daemon's tags; not rotating", zap.Error(err))
-			return idleRecheck, false
-		}
-		log.Error("saving rotation intent; not rotating yet", zap.Error(err))
-		return backoff.Equal(1, vaultRetryMin, vaultRetryMax, r.rand), false
-	}
-	now := r.clock.Now()
-	a.setStatus(func(s *Status) { s.InFlightSince = now })
-	r.checkpoint(StepIntentSaved)
+// republish publishes the decision on f with the state the executor has just written, so that
+// the status and the next-rotation metric tell what the daemon will do next at once, not after
+// its next pass. Only the tags changed: the labels and records in f are still what the vault holds.
+func (r *Rotator) republish(a *appState, f facts, st vault.RotationState) {
+	f.snap.State = st
+	f.manual = a.manual.Load()
+	now, s := r.clock.Now(), r.settings()
+	act := plan(f, s, now, r.rand())
+	a.setStatus(func(x *Status) { publish(x, f, act, s, now) })
+}
+
+func (r *Rotator) sayRequesting(a *appState, st, in vault.RotationState, log *zap.Logger) {
 	fields := []zap.Field{zap.Bool("manual", a.manual.Load()), zap.Int("attempts", in.Attempts)}
 	if RequestPending(st) {
 		fields = append(fields, zap.Time("request_at", st.Request.At), zap.String("request_by", st.Request.By))
 	}
 	log.Info("rotation due; requesting a new client secret", fields...)
-	return 0, true
 }
 
-// failedBeforeCall undoes the intent's record of a call that never reached Amazon.
-func failedBeforeCall(in, before vault.RotationState) vault.RotationState {
-	in.LastCallAt, in.ServedRequest = before.LastCallAt, before.ServedRequest
-	return in
+// afterIntentFailure is how long to wait after the intent could not be saved, and whether the
+// cause is a secret with no room for the daemon's tags: retrying cannot help until someone
+// removes tags, so that is said once an hour, not in a loop.
+func afterIntentFailure(err error, jitter float64) (time.Duration, bool) {
+	if errors.Is(err, vault.ErrNoTagRoom) {
+		return idleRecheck, true
+	}
+	return backoff.Equal(1, vaultRetryMin, vaultRetryMax, func() float64 { return jitter }), false
+}
+
+// requestOutcome is what became of a rotate request that failed, as the executor saw it.
+type requestOutcome struct {
+	tokenErr error // no token could be minted with the current secret: no call was made
+	callErr  error // the rotate call failed
+}
+
+func (o requestOutcome) err() error {
+	if o.tokenErr != nil {
+		return o.tokenErr
+	}
+	return o.callErr
 }
 
 // requestFailed counts and saves a failed request: saved holds what the vault has now (the
-// intent), st what it should hold before the next attempt is planned.
-func (r *Rotator) requestFailed(ctx context.Context, a *appState, saved, st vault.RotationState, err error, doing string, log *zap.Logger) time.Time {
+// intent), before what it held before the intent.
+func (r *Rotator) requestFailed(ctx context.Context, a *appState, f facts, saved, before vault.RotationState, out requestOutcome, doing string, log *zap.Logger) time.Time {
 	app, now := *a.app.Load(), r.clock.Now()
-	s := r.settings()
-	result, st := afterFailedRequest(st, err, now, s, r.rand())
+	result, st := afterFailedRequest(saved, before, out, now, r.settings(), r.rand())
 	r.obs.Rotation(app.Name, result)
-	a.setStatus(func(x *Status) {
-		x.InFlightSince = time.Time{}
-		x.NextRotation = st.NextAttemptAt
-	})
+	r.republish(a, f, st)
+	err := out.err()
 	switch result {
 	case ResultCurrentInvalid:
 		log.Error("LWA rejects the stored current secret: the application may already be locked out; restore a working secret (see the runbook)", zap.Error(err))
@@ -227,9 +243,17 @@ func (r *Rotator) requestFailed(ctx context.Context, a *appState, saved, st vaul
 	return st.NextAttemptAt
 }
 
-// afterFailedRequest is the pure part of a failed request: its result, and the state with the
-// next attempt planned (no sooner than Amazon's Retry-After).
-func afterFailedRequest(st vault.RotationState, err error, now time.Time, s Settings, jitter float64) (Result, vault.RotationState) {
+// afterFailedRequest is the pure part of a failed request: its result, and the state to save
+// with the next attempt planned (no sooner than Amazon's Retry-After). A call that never reached
+// Amazon, or that Amazon refused outright, minted nothing: the intent's record of the call (and
+// of a served operator request, which is still owed) is undone. Any other failure may have
+// minted a secret, so the call stays on record and its secret is awaited as owed.
+func afterFailedRequest(in, before vault.RotationState, out requestOutcome, now time.Time, s Settings, jitter float64) (Result, vault.RotationState) {
+	err := out.err()
+	st := in
+	if out.tokenErr != nil || spapi.Refused(out.callErr) {
+		st.LastCallAt, st.ServedRequest = before.LastCallAt, before.ServedRequest
+	}
 	result := ResultRequestFailed
 	switch {
 	case errors.Is(err, spapi.ErrInvalidClient):

@@ -125,7 +125,7 @@ func (r *Rotator) receive(ctx context.Context, a *appState, n notifications.Noti
 // the line that says so.
 func (r *Rotator) writeVerdict(ctx context.Context, a *appState, f facts, v verdict, log *zap.Logger) func() {
 	if v.clearPending != "" {
-		if err := r.vault.ClearPendingOn(ctx, f.snap, v.clearPending, false); err != nil && !errors.Is(err, vault.ErrNotFound) {
+		if err := r.vault.ClearPendingOn(ctx, f.snap, v.clearPending, false); !cleared(err) {
 			return func() { log.Warn("clearing a stale pending version; will retry", zap.Error(err)) }
 		}
 	}
@@ -153,7 +153,7 @@ func (r *Rotator) stageAndPromote(ctx context.Context, a *appState, f facts, v v
 	log.Info("new secret received; staging it as AWSPENDING", zap.String("version_id", v.token))
 	r.checkpoint(StepSecretReceived)
 	if err := r.vault.StageOn(ctx, f.snap, v.token, v.record); err != nil {
-		if errors.Is(err, vault.ErrTokenConflict) {
+		if stagingOutcome(err) == notifications.OutcomeRejected {
 			r.obs.Rotation(app.Name, ResultRejected)
 			return handled(app, notifications.OutcomeRejected, func() {
 				log.Error("a different secret was already staged under this notification id; rejecting the message", zap.String("version_id", v.token))
@@ -189,6 +189,19 @@ func (r *Rotator) stageAndPromote(ctx context.Context, a *appState, f facts, v v
 			log.Warn("new secret staged as AWSPENDING but not yet verified or promoted; continuing from the vault", zap.String("version_id", v.token))
 		})
 	}
+}
+
+// cleared judges a ClearPendingOn: a version that no longer exists has no label to clear.
+func cleared(err error) bool { return err == nil || errors.Is(err, vault.ErrNotFound) }
+
+// stagingOutcome judges a failed StageOn: a notification id whose token already holds another
+// secret can never be staged (the message is refused and goes to the dead-letter queue); any other
+// failure is tried again.
+func stagingOutcome(err error) notifications.Outcome {
+	if errors.Is(err, vault.ErrTokenConflict) {
+		return notifications.OutcomeRejected
+	}
+	return notifications.OutcomeFailed
 }
 
 func handled(app App, o notifications.Outcome, say func()) notifications.Handled {
