@@ -102,9 +102,9 @@ type Status struct {
 	PreviousExpiry time.Time
 	// NextRotation is when the daemon will next act on the rotation (Decision.NextActionAt):
 	// the rotate call, or the next try at a staged secret; zero when nothing is planned.
-	NextRotation time.Time
-	LastSuccess    time.Time
-	InFlightSince  time.Time
+	NextRotation  time.Time
+	LastSuccess   time.Time
+	InFlightSince time.Time
 	// RequestedAt is the time of an operator's rotation request not yet served (lwa-rotator rotate).
 	RequestedAt time.Time
 	// LastError is the last vault read error, while ConsecutiveFailures counts them.
