@@ -2,8 +2,7 @@ package rotator
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"fmt"
 	"errors"
 	"time"
 
@@ -138,7 +137,7 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 	app, now := *a.app.Load(), r.clock.Now()
 	in := act.intent
 	if in.RotationID == "" {
-		in.RotationID = newRotationID()
+		in.RotationID = newRotationID(r.rand)
 	}
 	log := r.log.With(zap.String("app", app.Name), zap.String("secret_id", app.SecretID), rotationID(in.RotationID))
 	if err := r.vault.SaveChanges(ctx, app.SecretID, st, in); err != nil {
@@ -388,8 +387,8 @@ func rotationID(id string) zap.Field {
 	return zap.String("rotation_id", id)
 }
 
-func newRotationID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// newRotationID draws a rotation's id from the rotator's randomness (Options.Rand), so a seeded
+// simulation replays the same ids, and with them the same watchdog backoffs.
+func newRotationID(rnd func() float64) string {
+	return fmt.Sprintf("%08x%08x", uint32(rnd()*(1<<32)), uint32(rnd()*(1<<32)))
 }

@@ -3,20 +3,17 @@ package rotator
 import (
 	"context"
 	"errors"
-	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/spapi-tools/lwa-rotator/internal/backoff"
-	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/notifications"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
 // Receive implements notifications.Receiver: it routes by client id, judges the notification on
-// one snapshot of the application's secret, and performs the verdict. The Dispatcher deletes the
-// message only for a Done outcome: once the work is durable or the message is proven stale or a
-// duplicate (design invariant 1).
+// one snapshot of the application's secret, and performs the verdict, once. The Dispatcher
+// deletes the message only for a Done outcome: once the work is durable or the message is proven
+// stale or a duplicate (design invariant 1); it holds and retries a failed one.
 func (r *Rotator) Receive(ctx context.Context, n notifications.Notification, m notifications.Message) notifications.Handled {
 	meta := n.Meta()
 	log := r.log.With(zap.String("message_id", m.ID), zap.String("notification_id", meta.Metadata.NotificationID),
@@ -29,33 +26,8 @@ func (r *Rotator) Receive(ctx context.Context, n notifications.Notification, m n
 		}}
 	}
 	log = log.With(zap.String("app", a.app.Load().Name))
-	h := r.attempt(ctx, a, n, log)
-	// Nothing durable happened yet (the vault or LWA failed before the secret was staged): keep
-	// the message in hand and try again, rather than let the failure burn SQS receives and send
-	// a genuine secret to the dead-letter queue. The consumer heartbeats the message meanwhile;
-	// the wait ends with the daemon's shutdown or before SQS's 12 hours run out.
-	for tries := 1; h.Outcome == notifications.OutcomeFailed; tries++ {
-		wait := backoff.Equal(tries, holdRetryMin, holdRetryMax, r.rand)
-		if m.HoldUntil.IsZero() || r.clock.Now().Add(wait).After(m.HoldUntil) {
-			break
-		}
-		if h.Say != nil {
-			h.Say()
-		}
-		if !r.wait(ctx, wait) {
-			break
-		}
-		h = r.attempt(ctx, a, n, log)
-	}
-	return h
+	return r.attempt(ctx, a, n, log)
 }
-
-// Holding a message through an outage retries from 5 s, doubling to 5 min: seconds after a blip,
-// a dozen calls an hour through a long outage.
-const (
-	holdRetryMin = 5 * time.Second
-	holdRetryMax = 5 * time.Minute
-)
 
 // attempt is one try at a notification, holding the application's work lock for it alone.
 func (r *Rotator) attempt(ctx context.Context, a *appState, n notifications.Notification, log *zap.Logger) notifications.Handled {
@@ -68,25 +40,6 @@ func (r *Rotator) attempt(ctx context.Context, a *appState, n notifications.Noti
 		}
 	}()
 	return r.receive(ctx, a, n, log, true)
-}
-
-// wait sleeps d on the injected clock, or until the consumer stops; it reports whether d passed.
-func (r *Rotator) wait(ctx context.Context, d time.Duration) bool {
-	if r.waitFn != nil {
-		return r.waitFn(ctx, d)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if stop := notifications.Stopping(ctx); stop != nil {
-		go func() {
-			select {
-			case <-stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
-	return clock.Sleep(ctx, r.clock, d)
 }
 
 // receive judges n on a fresh snapshot and performs the verdict. mayResettle allows one round of

@@ -105,7 +105,7 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 	// The queues' settings are read once: they change only on restart (see reload.go).
 	dispatch := &notifications.Dispatcher{
 		Receiver: d.rot, Observer: d.metrics, Log: log, AllowedSenderIDs: cfg.Queues.AllowedSenderIDs,
-		RejectedRetry: cfg.Queues.RejectedRetry.D(), RetryMin: messageRetryMin, RetryMax: messageRetryMax,
+		RejectedRetry: cfg.Queues.RejectedRetry.D(), RetryMin: messageRetryMin, RetryMax: messageRetryMax, Clock: o.Clock,
 	}
 
 	queues := map[string]string{}
