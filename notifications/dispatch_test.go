@@ -22,7 +22,9 @@ func (f *failing) Receive(context.Context, Notification, Message) Handled {
 
 type receiverFunc func(ctx context.Context, n Notification, m Message) Handled
 
-func (f receiverFunc) Receive(ctx context.Context, n Notification, m Message) Handled { return f(ctx, n, m) }
+func (f receiverFunc) Receive(ctx context.Context, n Notification, m Message) Handled {
+	return f(ctx, n, m)
+}
 
 // The Dispatcher is the one place a message is retried: it holds a message whose work failed,
 // waits a growing backoff, and tries again while the message may be held.

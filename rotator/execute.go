@@ -2,8 +2,8 @@ package rotator
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
