@@ -40,6 +40,7 @@ type Metrics struct {
 	reloadOK         prometheus.Gauge
 	reloadTime       prometheus.Gauge
 	configHash       prometheus.Gauge
+	reloadRefusals   *prometheus.CounterVec
 
 	reg      *prometheus.Registry
 	stateReg *prometheus.Registry // the state and the per-application counters; the text path writes them directly
@@ -101,6 +102,10 @@ func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, r
 			Namespace: ns, Name: "config_hash",
 			Help: "Hash of the running configuration (first 48 bits of the SHA-256 of its effective form); changes when a reload is applied.",
 		}),
+		reloadRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "config_reload_refusals_total",
+			Help: "Configurations refused, by the part that refused (config: the file did not load; otherwise the part that owns the setting).",
+		}, []string{"part"}),
 		queueName: map[string]string{},
 	}
 	m.rotations, m.notifications = m.rotationsFam.vec, m.notificationsFam.vec
@@ -112,7 +117,7 @@ func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, r
 		revision = vcsRevision()
 	}
 	buildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
-	reg.MustRegister(m.unknownVer, m.viaSNS, m.apiRequests, m.apiDuration, m.polls, m.deadLetters, m.reloadOK, m.reloadTime, m.configHash, buildInfo,
+	reg.MustRegister(m.unknownVer, m.viaSNS, m.apiRequests, m.apiDuration, m.polls, m.deadLetters, m.reloadOK, m.reloadTime, m.configHash, m.reloadRefusals, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// The per-application counters and the state live beside reg: the text path writes them
 	// itself (expose.go), Gatherer adds them to reg's for every other use.
@@ -223,6 +228,11 @@ func (m *Metrics) Reloaded(ok bool, at time.Time) {
 		return
 	}
 	m.reloadOK.Set(0)
+}
+
+// ConfigRefused counts a configuration refused by part (a fixed word from the daemon's code).
+func (m *Metrics) ConfigRefused(part string) {
+	m.reloadRefusals.WithLabelValues(part).Inc()
 }
 
 func vcsRevision() string {
