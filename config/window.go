@@ -64,6 +64,8 @@ func (c *Config) warnWindow(p *problems, where string, s window.Schedule) {
 	}
 	slack := c.RenewBefore.D() - s.Margin()
 	switch {
+	case closed == 0:
+		// Open all week (the way to exempt one application from a global window): nothing waits.
 	case slack <= 0:
 		p.warn(where+".safetyMargin", "%s is not shorter than renewBefore (%s): every renewal falls due inside the safety margin, so none waits for the window",
 			s.Margin(), c.RenewBefore.D())

@@ -157,6 +157,7 @@ func TestRotationWindowWarningsNeverRefuse(t *testing.T) {
 			nil, []string{"rotationWindow.open (line 13): open 1h0m0s a week in all, less than 2h0m0s"}},
 		{"closed longer than renewBefore - safetyMargin", "renewBefore: 10d\n" + valid + "rotationWindow: {timeZone: UTC, open: [\"Wed 10:00-14:00\"]}\n",
 			nil, []string{"rotationWindow (line 14): closed for up to 164h0m0s at a stretch, longer than renewBefore - safetyMargin (72h0m0s)"}},
+		{"open all week: nothing waits, nothing to warn of", "renewBefore: 7d\n" + valid + "rotationWindow: {timeZone: UTC, open: [\"Mon-Sun 00:00-24:00\"]}\n", nil, nil},
 		{"weekdays fit a 3-day slack", "renewBefore: 10d\n" + valid + "rotationWindow: {timeZone: UTC, open: [\"Mon-Fri 09:00-15:00\"]}\n", nil, nil},
 		{"a margin as long as renewBefore", "renewBefore: 7d\n" + valid + "rotationWindow: {timeZone: UTC, open: [\"Mon-Fri 09:00-15:00\"]}\n",
 			nil, []string{"rotationWindow.safetyMargin: 168h0m0s is not shorter than renewBefore (168h0m0s)"}},
