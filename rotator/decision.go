@@ -3,6 +3,7 @@ package rotator
 import (
 	"time"
 
+	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
@@ -39,6 +40,15 @@ type Decision struct {
 	AwaitDeadline time.Time
 	// ExternalChange: AWSCURRENT is on a version the daemon neither promoted nor saw before.
 	ExternalChange bool
+	// WindowOpensAt is when the rotation window a scheduled rotation waits for opens (zero when
+	// none waits). OutsideWindow: a scheduled rotation starts now, outside the window, because
+	// waiting would leave less than the window's safety margin before the secret expires.
+	WindowOpensAt time.Time
+	OutsideWindow bool
+	// OldSecretDiesAt is when the current secret stops working if the daemon makes its rotate
+	// call at NextActionAt: Amazon gives it seven more days, never past its own expiry. Zero
+	// when no call is planned.
+	OldSecretDiesAt time.Time
 }
 
 // Decide judges one application's rotation at now. It is pure, and it is the scheduler's own
@@ -50,9 +60,15 @@ func Decide(in Input, s Settings, now time.Time) Decision {
 
 func (a action) decision(st vault.RotationState, s Settings) Decision {
 	d := Decision{Phase: a.phase, Reason: a.reason, NextActionAt: a.actAt, Expiry: a.expiry, RenewAt: a.planned,
-		ExternalChange: a.externalChange}
+		ExternalChange: a.externalChange, WindowOpensAt: a.windowOpensAt, OutsideWindow: a.outsideWindow}
 	if a.phase == PhaseRequested {
 		d.AwaitDeadline = st.RequestedAt.Add(s.AwaitDeadline)
+	}
+	if !a.actAt.IsZero() && a.phase != PhasePending {
+		d.OldSecretDiesAt = a.actAt.Add(spapi.OldSecretGrace)
+		if !a.expiry.IsZero() && a.expiry.Before(d.OldSecretDiesAt) {
+			d.OldSecretDiesAt = a.expiry
+		}
 	}
 	return d
 }
@@ -75,6 +91,7 @@ const (
 	ReasonAwaitingSecret   Reason = "awaiting-secret"
 	ReasonNewSecretStaged  Reason = "new-secret-staged"
 	ReasonStalePending     Reason = "stale-pending"
+	ReasonWindowWait       Reason = "window-wait"
 )
 
 var explanations = map[Reason]string{
@@ -89,6 +106,7 @@ var explanations = map[Reason]string{
 	ReasonAwaitingSecret:   "a rotate call was accepted: waiting for the new secret on SQS; the watchdog asks again if none arrives by the await deadline",
 	ReasonNewSecretStaged:  "a new secret is staged as AWSPENDING: verifying it with LWA and promoting it",
 	ReasonStalePending:     "a version staged as AWSPENDING is not newer than the current secret: removing its label",
+	ReasonWindowWait:       "a scheduled rotation waits for the rotation window to open",
 }
 
 // Explain is the reason as a sentence.

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spapi-tools/lwa-rotator/rotator/window"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
@@ -190,5 +191,109 @@ func TestDecideNoticesAnExternalChange(t *testing.T) {
 		if a := plan(facts{app: in.App, snap: snap, knownCurrent: tc.known, probeAt: in.ProbeAt}, set, now, 0); a.probe != tc.want {
 			t.Errorf("known %q: probe now = %v, want %v", tc.known, a.probe, tc.want)
 		}
+	}
+}
+
+// Rotation windows, by example. Berlin is UTC+2 in summer (CEST) and UTC+1 in winter (CET);
+// 2026-06-01 is a Monday, the clocks go forward on Sunday 2026-03-29 at 01:00 UTC and back on
+// Sunday 2026-10-25 at 01:00 UTC.
+func TestDecideWindowExamples(t *testing.T) {
+	t.Parallel()
+	set := Settings{RenewBefore: 30 * 24 * time.Hour, AwaitDeadline: time.Hour, RetryMin: time.Minute, RetryMax: time.Hour,
+		ProbeEvery: 24 * time.Hour, CanaryEvery: 7 * 24 * time.Hour, RotateInterval: time.Minute}
+	const client = "amzn1.application-oa2-client.windows"
+	sched := func(open ...string) window.Schedule {
+		s, problems := window.Parse("Europe/Berlin", open, 7*24*time.Hour)
+		if len(problems) > 0 {
+			t.Fatalf("window %q: %v", open, problems)
+		}
+		return s
+	}
+	app := func(w window.Schedule, canary bool) App {
+		return App{Name: "app", ClientID: client, SecretID: "s", Window: w, Canary: canary}
+	}
+	cur := func(expires string) vault.Version {
+		return vault.Version{ID: "v-current", Record: vault.Record{ClientID: client, ClientSecret: secret.New("cur"), ExpiresAt: ex(expires)}}
+	}
+	weekdays := sched("Mon-Fri 09:00-15:00")
+	fromTuesday := sched("Tue-Fri 09:00-15:00")
+	type want struct {
+		phase   Phase
+		reason  Reason
+		next    string
+		opens   string // WindowOpensAt; "" for none
+		outside bool
+		oldDies string
+	}
+	tests := []struct {
+		name string
+		now  string
+		in   Input
+		want want
+	}{
+		{"due inside the window starts now", "2026-06-01T12:00:00Z",
+			Input{App: app(weekdays, false), Snapshot: vault.Snapshot{Current: cur("2026-07-01T12:00:00Z")}},
+			want{PhaseDue, "renewal-due", "2026-06-01T12:00:00Z", "", false, "2026-06-08T12:00:00Z"}},
+		{"due outside the window waits for Tuesday 09:00 Berlin", "2026-06-01T12:00:00Z",
+			Input{App: app(fromTuesday, false), Snapshot: vault.Snapshot{Current: cur("2026-07-01T12:00:00Z")}},
+			want{PhaseIdle, "window-wait", "2026-06-02T07:00:00Z", "2026-06-02T07:00:00Z", false, "2026-06-09T07:00:00Z"}},
+		{"at the window's start (14:00 Berlin) it is open", "2026-06-01T12:00:00Z",
+			Input{App: app(sched("Mon 14:00-15:00"), false), Snapshot: vault.Snapshot{Current: cur("2026-07-01T12:00:00Z")}},
+			want{PhaseDue, "renewal-due", "2026-06-01T12:00:00Z", "", false, "2026-06-08T12:00:00Z"}},
+		{"at the window's end (14:00 Berlin) it is closed: next Monday", "2026-06-01T12:00:00Z",
+			Input{App: app(sched("Mon 12:00-14:00"), false), Snapshot: vault.Snapshot{Current: cur("2026-07-01T12:00:00Z")}},
+			want{PhaseIdle, "window-wait", "2026-06-08T10:00:00Z", "2026-06-08T10:00:00Z", false, "2026-06-15T10:00:00Z"}},
+		{"a window crossing midnight opens on its start day", "2026-06-01T12:00:00Z",
+			Input{App: app(sched("Sun 22:00-02:00"), false), Snapshot: vault.Snapshot{Current: cur("2026-07-01T12:00:00Z")}},
+			want{PhaseIdle, "window-wait", "2026-06-07T20:00:00Z", "2026-06-07T20:00:00Z", false, "2026-06-14T20:00:00Z"}},
+		{"a window crossing midnight is open after midnight (Monday 01:00 Berlin)", "2026-05-31T23:00:00Z",
+			Input{App: app(sched("Sun 22:00-02:00"), false), Snapshot: vault.Snapshot{Current: cur("2026-06-30T23:00:00Z")}},
+			want{PhaseDue, "renewal-due", "2026-05-31T23:00:00Z", "", false, "2026-06-07T23:00:00Z"}},
+		{"safety: the next window is past expiry minus 7 days, so it rotates now, outside", "2026-06-01T12:00:00Z",
+			Input{App: app(fromTuesday, false), Snapshot: vault.Snapshot{Current: cur("2026-06-05T12:00:00Z")}},
+			want{PhaseDue, "renewal-due", "2026-06-01T12:00:00Z", "", true, "2026-06-05T12:00:00Z"}},
+		{"a renewal time on a Sunday is announced for Monday 09:00 Berlin", "2026-06-01T12:00:00Z",
+			Input{App: app(weekdays, false), Snapshot: vault.Snapshot{Current: cur("2026-09-01T12:00:00Z")}},
+			want{PhaseIdle, "window-wait", "2026-08-03T07:00:00Z", "2026-08-03T07:00:00Z", false, "2026-08-10T07:00:00Z"}},
+		{"a canary waits for the window too", "2026-06-01T12:00:00Z",
+			Input{App: app(fromTuesday, true), Snapshot: vault.Snapshot{Current: cur("2026-11-21T12:00:00Z")}},
+			want{PhaseIdle, "window-wait", "2026-06-02T07:00:00Z", "2026-06-02T07:00:00Z", false, "2026-06-09T07:00:00Z"}},
+		{"a lost secret's retry does not wait", "2026-06-01T12:00:00Z",
+			Input{App: app(fromTuesday, false), Snapshot: vault.Snapshot{Current: cur("2026-09-01T12:00:00Z"),
+				State: vault.RotationState{LastCallAt: ex("2026-06-01T10:00:00Z"), Attempts: 1, NextAttemptAt: ex("2026-06-01T11:59:00Z"), RotationID: "r1"}}},
+			want{PhaseDue, "secret-owed", "2026-06-01T12:00:00Z", "", false, "2026-06-08T12:00:00Z"}},
+		{"a rotation under way (an attempt failed) does not wait", "2026-06-01T12:00:00Z",
+			Input{App: app(fromTuesday, false), Snapshot: vault.Snapshot{Current: cur("2026-07-01T12:00:00Z"),
+				State: vault.RotationState{Attempts: 1, NextAttemptAt: ex("2026-06-01T11:59:00Z")}}},
+			want{PhaseDue, "renewal-due", "2026-06-01T12:00:00Z", "", false, "2026-06-08T12:00:00Z"}},
+		{"SIGUSR1 does not wait", "2026-06-01T12:00:00Z",
+			Input{App: app(fromTuesday, false), Manual: true, Snapshot: vault.Snapshot{Current: cur("2026-09-01T12:00:00Z")}},
+			want{PhaseDue, "manual", "2026-06-01T12:00:00Z", "", false, "2026-06-08T12:00:00Z"}},
+		{"an operator's request does not wait", "2026-06-01T12:00:00Z",
+			Input{App: app(fromTuesday, false), Snapshot: vault.Snapshot{Current: cur("2026-09-01T12:00:00Z"),
+				State: vault.RotationState{Request: vault.RotationRequest{At: ex("2026-06-01T11:55:00Z")}}}},
+			want{PhaseDue, "operator-request", "2026-06-01T12:00:00Z", "", false, "2026-06-08T12:00:00Z"}},
+		{"spring forward: 02:30 Berlin does not exist, the window opens at 03:00 CEST", "2026-03-29T00:30:00Z",
+			Input{App: app(sched("Sun 02:30-04:00"), false), Snapshot: vault.Snapshot{Current: cur("2026-04-18T00:30:00Z")}},
+			want{PhaseIdle, "window-wait", "2026-03-29T01:00:00Z", "2026-03-29T01:00:00Z", false, "2026-04-05T01:00:00Z"}},
+		{"fall back: 02:30 Berlin happens twice, the window opens at the first", "2026-10-25T00:00:00Z",
+			Input{App: app(sched("Sun 02:30-03:30"), false), Snapshot: vault.Snapshot{Current: cur("2026-11-14T00:00:00Z")}},
+			want{PhaseIdle, "window-wait", "2026-10-25T00:30:00Z", "2026-10-25T00:30:00Z", false, "2026-11-01T00:30:00Z"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := Decide(tc.in, set, ex(tc.now))
+			var opens time.Time
+			if tc.want.opens != "" {
+				opens = ex(tc.want.opens)
+			}
+			if d.Phase != tc.want.phase || d.Reason != tc.want.reason || !d.NextActionAt.Equal(ex(tc.want.next)) ||
+				!d.WindowOpensAt.Equal(opens) || d.OutsideWindow != tc.want.outside || !d.OldSecretDiesAt.Equal(ex(tc.want.oldDies)) {
+				t.Errorf("Decide = %s %q next %s opens %s outside %v old dies %s; want %s %q next %s opens %s outside %v old dies %s",
+					d.Phase, d.Reason, d.NextActionAt.Format(time.RFC3339), d.WindowOpensAt.Format(time.RFC3339), d.OutsideWindow, d.OldSecretDiesAt.Format(time.RFC3339),
+					tc.want.phase, tc.want.reason, tc.want.next, tc.want.opens, tc.want.outside, tc.want.oldDies)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/spapi-tools/lwa-rotator/rotator/window"
 	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
@@ -49,6 +50,9 @@ type App struct {
 	ApplicationID string
 	// Canary: rotate every Settings.CanaryEvery whatever the expiry (a draft application).
 	Canary bool
+	// Window is when scheduled rotations (the renewal, the canary) may start; the zero value is
+	// always open.
+	Window window.Schedule
 }
 
 // Settings are the timings the decisions use. They come from config, which owns the defaults;
@@ -122,6 +126,11 @@ type Status struct {
 	Canary          bool
 	CurrentMintedAt time.Time
 	CanaryInterval  time.Duration
+	// WindowOverrides counts the scheduled rotations this process started outside the rotation
+	// window, because waiting for it would have left less than its safety margin before expiry.
+	WindowOverrides int
+	// WindowOpensAt is when the window a scheduled rotation waits for opens (zero when none waits).
+	WindowOpensAt time.Time
 	// PendingSince is when this process first found a new secret staged as AWSPENDING and not
 	// yet promoted (verification or promotion waiting out an LWA or Secrets Manager outage).
 	PendingSince time.Time

@@ -167,6 +167,11 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 	}
 	r.checkpoint(StepRotateCalled)
 	r.obs.Rotation(app.Name, ResultRequested)
+	if act.outsideWindow {
+		a.setStatus(func(s *Status) { s.WindowOverrides++ })
+		log.Warn("rotated outside the rotation window: waiting for it would have left less than its safety margin before the secret expires",
+			zap.Time("expires_at", act.expiry), zap.String("window", app.Window.String()))
+	}
 	log.Info("rotation accepted; awaiting the new secret on SQS", zap.String("request_id", reqID))
 	if RequestPending(st) {
 		if err := r.vault.ClearRequest(ctx, app.SecretID); err != nil {
@@ -359,6 +364,7 @@ func publish(s *Status, f facts, act action, set Settings, now time.Time) {
 	if RequestPending(st) {
 		s.RequestedAt = st.Request.At
 	}
+	s.WindowOpensAt = act.windowOpensAt
 	s.Canary, s.CanaryInterval = f.app.Canary, 0
 	if f.app.Canary {
 		s.CanaryInterval = set.CanaryEvery

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spapi-tools/lwa-rotator/internal/backoff"
+	"github.com/spapi-tools/lwa-rotator/rotator/window"
 	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
@@ -69,6 +70,10 @@ type action struct {
 	actAt  time.Time
 	// externalChange: AWSCURRENT moved to a version this daemon did not promote.
 	externalChange bool
+	// windowOpensAt is when the rotation window a scheduled rotation waits for opens;
+	// outsideWindow: a scheduled rotation starts outside the window, for safety.
+	windowOpensAt time.Time
+	outsideWindow bool
 }
 
 // plan decides one scheduler pass. It is pure: jitter in [0,1) is the only randomness (it
@@ -134,11 +139,27 @@ func plan(f facts, s Settings, now time.Time, jitter float64) action {
 	// survives restarts and reaches whichever replica looks first.
 	why, dueAt := dueReason(f, st, a.planned, s, now)
 	notBefore := later(st.NextAttemptAt, callAllowedAt(st, s))
+	if scheduled(why, st) || (why == ReasonNone && !dueAt.IsZero()) {
+		// Scheduled work starts only inside the rotation window, unless waiting would leave less
+		// than its safety margin before the secret expires. A rotation under way (an attempt
+		// made, a call's secret owed) and an operator's or SIGUSR1's do not wait.
+		w := f.app.Window.StartAt(now, dueAt, a.expiry)
+		switch {
+		case why != ReasonNone && w.At.After(now):
+			why, dueAt, a.windowOpensAt = ReasonNone, w.At, w.At
+		case why == ReasonNone && w.At.After(dueAt):
+			dueAt, a.windowOpensAt = w.At, w.At
+		}
+		a.outsideWindow = why != ReasonNone && w.Reason == window.SafetyOverride
+	}
 	switch {
 	case why == ReasonNone && dueAt.IsZero():
 		a.phase, a.noExpiry, a.wakeAt, a.reason = PhaseIdle, true, now.Add(idleRecheck), ReasonNoExpiry
 	case why == ReasonNone:
 		a.phase, a.wakeAt, a.reason = PhaseIdle, earlier(dueAt, now.Add(idleRecheck)), scheduledReason(f, dueAt, a.planned)
+		if !a.windowOpensAt.IsZero() {
+			a.reason = ReasonWindowWait
+		}
 		a.actAt = later(dueAt, notBefore)
 	case now.Before(notBefore):
 		a.phase, a.wakeAt, a.reason, a.actAt = PhaseBackingOff, notBefore, why, notBefore
@@ -186,6 +207,12 @@ func dueReason(f facts, st vault.RotationState, planned time.Time, s Settings, n
 		return ReasonNone, planned
 	}
 	return ReasonNone, earlier(planned, canaryAt)
+}
+
+// scheduled: a rotation is due on the schedule alone (the renewal time, a canary's), and none is
+// under way yet.
+func scheduled(why Reason, st vault.RotationState) bool {
+	return (why == ReasonRenewal || why == ReasonCanary) && st.Attempts == 0
 }
 
 // scheduledReason names what an idle application waits for.

@@ -31,6 +31,8 @@ notice-ignored	unit	rotator/decision.go	(e.IsZero() || st.NoticedExpiry.Before(e
 served-request-pending	unit	rotator/decision.go	!st.Request.At.IsZero() && !st.Request.At.Equal(st.ServedRequest)	!st.Request.At.IsZero()	an operator's request is served again after every rotation
 no-call-limit	unit	rotator/plan.go	return st.LastCallAt.Add(s.rotateInterval())	return time.Time{}	two rotate calls within Amazon's minute
 next-is-the-deadline	unit	rotator/plan.go	a.actAt = later(watchdogRetry(st, s), callAllowedAt(st, s))	a.actAt = st.RequestedAt.Add(s.AwaitDeadline)	status and the metric name the await deadline, not the moment the watchdog calls rotate again
+window-ignored	unit	rotator/plan.go	return (why == ReasonRenewal || why == ReasonCanary) && st.Attempts == 0	return false	a scheduled rotation starts outside the rotation window
+window-holds-retries	unit	rotator/plan.go	return (why == ReasonRenewal || why == ReasonCanary) && st.Attempts == 0	return why == ReasonRenewal || why == ReasonCanary || why == ReasonSecretOwed	a rotation under way waits for the window while the old secret's clock runs
 canary-ignored	unit	rotator/plan.go	return exp.Add(-spapi.SecretLifetime).Add(s.CanaryEvery)	return time.Time{}	a canary never rotates on its own schedule
 EOF
 )

@@ -163,7 +163,7 @@ func apps(cfg *config.Config) []rotator.App {
 	out := make([]rotator.App, 0, len(cfg.Applications))
 	for _, a := range cfg.Applications {
 		out = append(out, rotator.App{Name: a.Name, ClientID: a.ClientID, Region: spapi.Region(a.Region), SecretID: a.SecretID, ApplicationID: a.ApplicationID,
-			Canary: a.Canary})
+			Canary: a.Canary, Window: a.Window})
 	}
 	return out
 }

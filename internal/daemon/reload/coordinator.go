@@ -140,6 +140,12 @@ func (c *Coordinator) Apply(ctx context.Context, next *config.Config) error {
 	if c.o.Metrics != nil {
 		c.o.Metrics.ConfigApplied(Hash(next), now)
 	}
+	// A warning is about a configuration that works but may not do what was meant (a rotation
+	// window that cannot fit renewBefore): said at every apply, never refused. Warnings name
+	// fields, never values.
+	for _, w := range next.Warnings {
+		c.o.Log.Warn("configuration warning; applied anyway", zap.String("warning", w))
+	}
 	return nil
 }
 
