@@ -280,9 +280,13 @@ func planProblems(f facts, a action) []string {
 		}
 	}
 	// Amazon allows one rotate call a minute per application.
-	callOK := st.LastCallAt.IsZero() || !now.Before(st.LastCallAt.Add(time.Minute))
+	lastCall := st.LastCallAt
+	if minted := cur.ExpiresAt.Add(-spapi.SecretLifetime); !cur.ExpiresAt.IsZero() && minted.After(lastCall) {
+		lastCall = minted // the call that minted the current secret
+	}
+	callOK := lastCall.IsZero() || !now.Before(lastCall.Add(time.Minute))
 	if a.request && !callOK {
-		bad("requests within a minute of the last rotate call (%s)", rel(st.LastCallAt))
+		bad("requests within a minute of the last rotate call (%s)", rel(lastCall))
 	}
 	// Liveness: whatever is due and allowed is done now.
 	if due && !inFlight && !wantWatchdog && !now.Before(st.NextAttemptAt) && callOK && !a.request {

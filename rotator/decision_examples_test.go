@@ -96,6 +96,10 @@ func TestDecideExamples(t *testing.T) {
 			Input{App: app, Manual: true, Snapshot: vault.Snapshot{Current: current("2026-09-01T12:00:00Z"),
 				State: vault.RotationState{LastCallAt: ex("2026-06-01T11:59:00Z")}}},
 			want{PhaseDue, "manual", "2026-06-01T12:00:00Z", "2026-09-01T12:00:00Z"}},
+		{"Amazon's one call a minute: the current secret was minted 30 s ago, by a call",
+			// 2026-11-28T11:59:30Z is 180 days after 2026-06-01T11:59:30Z.
+			Input{App: app, Manual: true, Snapshot: vault.Snapshot{Current: current("2026-11-28T11:59:30Z")}},
+			want{PhaseBackingOff, "manual", "2026-06-01T12:00:30Z", "2026-11-28T11:59:30Z"}},
 		{"requested: the watchdog's retry is the next rotate call",
 			// Await deadline 12:30; attempt 1's backoff is 30 s plus the jitter of "r1/1"
 			// (FNV-1a: 0.0527037...) times 30 s = 31.581112375 s.

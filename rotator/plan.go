@@ -121,7 +121,7 @@ func plan(f facts, s Settings, now time.Time, jitter float64) action {
 			// If no secret arrives the watchdog asks again: the moment that call is made is
 			// known now, since its backoff is drawn from the rotation's own id.
 			a.phase, a.wakeAt, a.reason = PhaseRequested, deadline, ReasonAwaitingSecret
-			a.actAt = later(watchdogRetry(st, s), callAllowedAt(st, s))
+			a.actAt = later(watchdogRetry(st, s), callAllowedAt(st, f.snap.Current.Record, s))
 			return a
 		}
 		st = watchdogState(st, s, now)
@@ -138,7 +138,7 @@ func plan(f facts, s Settings, now time.Time, jitter float64) action {
 	// An operator's request is a SIGUSR1 for this application, kept in the vault so that it
 	// survives restarts and reaches whichever replica looks first.
 	why, dueAt := dueReason(f, st, a.planned, s, now)
-	notBefore := later(st.NextAttemptAt, callAllowedAt(st, s))
+	notBefore := later(st.NextAttemptAt, callAllowedAt(st, f.snap.Current.Record, s))
 	if scheduled(why, st) || (why == ReasonNone && !dueAt.IsZero()) {
 		// Scheduled work starts only inside the rotation window, unless waiting would leave less
 		// than its safety margin before the secret expires. A rotation under way (an attempt
@@ -224,13 +224,18 @@ func scheduledReason(f facts, dueAt, planned time.Time) Reason {
 }
 
 // callAllowedAt is the earliest moment Amazon accepts another rotate call for the application:
-// one a minute (Settings.RotateInterval) after the latest call, which the vault records before
-// every call, so the limit holds across restarts and replicas.
-func callAllowedAt(st vault.RotationState, s Settings) time.Time {
-	if st.LastCallAt.IsZero() {
+// one a minute (Settings.RotateInterval) after the latest call. The vault records each call's
+// time before it is made, and a finished rotation's call is the current secret's mint time
+// (its expiry less Amazon's lifetime), so the limit holds across restarts and replicas.
+func callAllowedAt(st vault.RotationState, cur vault.Record, s Settings) time.Time {
+	last := st.LastCallAt
+	if !cur.ExpiresAt.IsZero() {
+		last = later(last, cur.ExpiresAt.Add(-spapi.SecretLifetime))
+	}
+	if last.IsZero() {
 		return time.Time{}
 	}
-	return st.LastCallAt.Add(s.rotateInterval())
+	return last.Add(s.rotateInterval())
 }
 
 // watchdogState is the state the watchdog saves at now, when no secret arrived within the await

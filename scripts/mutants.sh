@@ -29,8 +29,8 @@ staged-not-replanned	sim	rotator/receive.go	\t\ta.dirty.Store(true)\n\t\treturn 
 equal-expiry-newer	unit	rotator/plan.go	return !cur.ExpiresAt.IsZero() && !p.ExpiresAt.After(cur.ExpiresAt)	return !cur.ExpiresAt.IsZero() && p.ExpiresAt.Before(cur.ExpiresAt)	a pending version with the current secret's own expiry is resumed, and AWSPREVIOUS moves onto a copy of the current secret
 notice-ignored	unit	rotator/decision.go	(e.IsZero() || st.NoticedExpiry.Before(e))	(e.IsZero())	Amazon's earlier expiry notice is ignored and the rotation starts too late
 served-request-pending	unit	rotator/decision.go	!st.Request.At.IsZero() && !st.Request.At.Equal(st.ServedRequest)	!st.Request.At.IsZero()	an operator's request is served again after every rotation
-no-call-limit	unit	rotator/plan.go	return st.LastCallAt.Add(s.rotateInterval())	return time.Time{}	two rotate calls within Amazon's minute
-next-is-the-deadline	unit	rotator/plan.go	a.actAt = later(watchdogRetry(st, s), callAllowedAt(st, s))	a.actAt = st.RequestedAt.Add(s.AwaitDeadline)	status and the metric name the await deadline, not the moment the watchdog calls rotate again
+no-call-limit	unit	rotator/plan.go	return last.Add(s.rotateInterval())	return time.Time{}	two rotate calls within Amazon's minute
+next-is-the-deadline	unit	rotator/plan.go	a.actAt = later(watchdogRetry(st, s), callAllowedAt(st, f.snap.Current.Record, s))	a.actAt = st.RequestedAt.Add(s.AwaitDeadline)	status and the metric name the await deadline, not the moment the watchdog calls rotate again
 window-ignored	unit	rotator/plan.go	return (why == ReasonRenewal || why == ReasonCanary) && st.Attempts == 0	return false	a scheduled rotation starts outside the rotation window
 window-holds-retries	unit	rotator/plan.go	return (why == ReasonRenewal || why == ReasonCanary) && st.Attempts == 0	return why == ReasonRenewal || why == ReasonCanary || why == ReasonSecretOwed	a rotation under way waits for the window while the old secret's clock runs
 canary-ignored	unit	rotator/plan.go	return exp.Add(-spapi.SecretLifetime).Add(s.CanaryEvery)	return time.Time{}	a canary never rotates on its own schedule
