@@ -1,6 +1,7 @@
-// Package metrics exposes the daemon's Prometheus metrics: counters on a registry it is given, and
-// state gauges computed at scrape time from the rotator's snapshot, so they are never stale and
-// every configured application has its series from start-up. Handler serves them all.
+// Package metrics exposes the daemon's Prometheus metrics on the registry it is given: counters
+// the daemon's parts move, and state gauges a collector computes at scrape time from the
+// rotator's snapshot, so they are never stale and every configured application has its series
+// from start-up. Handler serves the registry through promhttp.
 package metrics
 
 import (
@@ -27,31 +28,28 @@ type Snapshotter interface{ Snapshot() []rotator.Status }
 // Metrics holds every collector the daemon updates. It implements the observer interfaces of the
 // rotator, the SQS consumer and the SP-API clients.
 type Metrics struct {
-	rotationsFam     counterFamily // per application; the text path writes them (expose.go)
-	notificationsFam counterFamily
-	rotations        *prometheus.CounterVec // rotationsFam.vec
-	notifications    *prometheus.CounterVec // notificationsFam.vec
-	unknownVer       *prometheus.CounterVec
-	viaSNS           *prometheus.CounterVec
-	apiRequests      *prometheus.CounterVec
-	apiDuration      *prometheus.HistogramVec
-	polls            *prometheus.CounterVec
-	deadLetters      *prometheus.GaugeVec
-	reloadOK         prometheus.Gauge
-	reloadTime       prometheus.Gauge
-	configHash       prometheus.Gauge
+	rotations     *prometheus.CounterVec // per application, each series from its first count
+	notifications *prometheus.CounterVec
+	unknownVer    *prometheus.CounterVec
+	viaSNS        *prometheus.CounterVec
+	apiRequests   *prometheus.CounterVec
+	apiDuration   *prometheus.HistogramVec
+	polls         *prometheus.CounterVec
+	deadLetters   *prometheus.GaugeVec
+	reloadOK      prometheus.Gauge
+	reloadTime    prometheus.Gauge
+	configHash    prometheus.Gauge
 
-	reg      *prometheus.Registry
-	stateReg *prometheus.Registry // the state and the per-application counters; the text path writes them directly
-	handler  http.Handler
+	reg     *prometheus.Registry
+	handler http.Handler
 
 	mu        sync.Mutex
 	queueName map[string]string // queue URL → bounded label
 }
 
-// New registers the counters, build information and the Go and process collectors on reg, and
-// keeps the state collector beside it: Handler and Gatherer serve both. version and revision are
-// the build's stamps; an empty revision falls back to the VCS revision Go recorded, if any.
+// New registers every collector on reg: the counters, the state collector, build information
+// and the Go and process collectors; Handler serves reg. version and revision are the build's
+// stamps; an empty revision falls back to the VCS revision Go recorded, if any.
 func New(reg *prometheus.Registry, state Snapshotter, ready func() bool, version, revision string) *Metrics {
 	return newMetrics(reg, &stateCollector{state: state, ready: ready}, version, revision)
 }
@@ -59,11 +57,14 @@ func New(reg *prometheus.Registry, state Snapshotter, ready func() bool, version
 // newMetrics takes the state as a collector so the benchmark can serve an older series set.
 func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, revision string) *Metrics {
 	m := &Metrics{
-		rotationsFam: newCounterFamily("rotations_total",
-			"Rotation attempts by application and result ("+join(rotator.Results)+").", "application", "result"),
-		notificationsFam: newCounterFamily("notifications_total",
-			"SQS notifications handled, by application (empty when unknown), type and outcome ("+join(notifications.Outcomes)+").",
-			"application", "type", "outcome"),
+		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "rotations_total",
+			Help: "Rotation attempts by application and result (" + join(rotator.Results) + ").",
+		}, []string{"application", "result"}),
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "notifications_total",
+			Help: "SQS notifications handled, by application (empty when unknown), type and outcome (" + join(notifications.Outcomes) + ").",
+		}, []string{"application", "type", "outcome"}),
 		unknownVer: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "notifications_unknown_version_total",
 			Help: "Notifications accepted whose notificationVersion or payloadVersion is not the documented one, by type.",
@@ -103,7 +104,6 @@ func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, r
 		}),
 		queueName: map[string]string{},
 	}
-	m.rotations, m.notifications = m.rotationsFam.vec, m.notificationsFam.vec
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: ns, Name: "build_info",
 		Help: "Build information; the value is always 1.",
@@ -112,20 +112,20 @@ func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, r
 		revision = vcsRevision()
 	}
 	buildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
-	reg.MustRegister(m.unknownVer, m.viaSNS, m.apiRequests, m.apiDuration, m.polls, m.deadLetters, m.reloadOK, m.reloadTime, m.configHash, buildInfo,
+	reg.MustRegister(state, m.rotations, m.notifications, m.unknownVer, m.viaSNS, m.apiRequests, m.apiDuration, m.polls, m.deadLetters,
+		m.reloadOK, m.reloadTime, m.configHash, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// The per-application counters and the state live beside reg: the text path writes them
-	// itself (expose.go), Gatherer adds them to reg's for every other use.
-	m.reg, m.stateReg = reg, prometheus.NewRegistry()
-	m.stateReg.MustRegister(state, m.rotations, m.notifications)
-	other := promhttp.HandlerFor(m.Gatherer(), promhttp.HandlerOpts{Registry: reg})
-	if sc, ok := state.(*stateCollector); ok {
-		m.handler = &textHandler{reg: reg, state: sc, other: other, counters: []counterFamily{m.rotationsFam, m.notificationsFam}}
-	} else {
-		m.handler = other
-	}
+	m.reg = reg
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	return m
 }
+
+// Handler serves /metrics: everything on the registry given to New, in the format and
+// compression the scraper negotiates.
+func (m *Metrics) Handler() http.Handler { return m.handler }
+
+// Gatherer gathers what Handler serves.
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
 
 // Init creates the counter series of the queues and of the daemon as a whole, so dashboards see
 // zeros rather than missing series. No per-application counter is made in advance: a thousand

@@ -118,3 +118,4 @@ lwa_rotator_build_info{goversion="` + runtime.Version() + `",revision="0123abcd"
 		t.Error(err)
 	}
 }
+
