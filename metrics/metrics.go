@@ -5,6 +5,8 @@
 package metrics
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"runtime"
 	"runtime/debug"
@@ -39,6 +41,10 @@ type Metrics struct {
 	reloadOK      prometheus.Gauge
 	reloadTime    prometheus.Gauge
 	configHash    prometheus.Gauge
+	// The background units' reads (unit: UnitDeadLetterWatch, UnitRequestWatch).
+	bgFailures    *prometheus.CounterVec
+	bgLastSuccess *prometheus.GaugeVec
+	bgInterval    *prometheus.GaugeVec
 
 	reg     *prometheus.Registry
 	handler http.Handler
@@ -102,6 +108,18 @@ func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, r
 			Namespace: ns, Name: "config_hash",
 			Help: "Hash of the running configuration (first 48 bits of the SHA-256 of its effective form); changes when a reload is applied.",
 		}),
+		bgFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "background_read_failures_total",
+			Help: "Failed reads of each background unit (" + UnitDeadLetterWatch + ": a dead-letter queue's depth; " + UnitRequestWatch + ": the rotation request tags).",
+		}, []string{"unit"}),
+		bgLastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "background_last_success_timestamp_seconds",
+			Help: "When each background unit last read successfully (" + UnitDeadLetterWatch + ": every dead-letter queue in one round), or started, before its first.",
+		}, []string{"unit"}),
+		bgInterval: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "background_interval_seconds",
+			Help: "The longest each background unit waits between reads (queues.deadLetterInterval; requestPollInterval).",
+		}, []string{"unit"}),
 		queueName: map[string]string{},
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -113,7 +131,7 @@ func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, r
 	}
 	buildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
 	reg.MustRegister(state, m.rotations, m.notifications, m.unknownVer, m.viaSNS, m.apiRequests, m.apiDuration, m.polls, m.deadLetters,
-		m.reloadOK, m.reloadTime, m.configHash, buildInfo,
+		m.reloadOK, m.reloadTime, m.configHash, m.bgFailures, m.bgLastSuccess, m.bgInterval, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg = reg
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
@@ -207,6 +225,45 @@ func (m *Metrics) Polled(queueURL string, _ int, err error) {
 // DeadLetters records the depth of a queue's dead-letter queue.
 func (m *Metrics) DeadLetters(queue string, messages int) {
 	m.deadLetters.WithLabelValues(queue).Set(float64(messages))
+}
+
+// The background units: loops that read AWS on their own schedule, each reporting on its reads
+// so that a unit that stopped working shows even where the figures it keeps (a dead-letter
+// queue's depth) stay at their last value.
+const (
+	UnitDeadLetterWatch = "dead_letter_watch" // notifications.DeadLetterWatcher
+	UnitRequestWatch    = "request_watch"     // the rotator's watch for operators' rotation requests
+)
+
+// BackgroundUnit makes the series of a unit that starts at start and reads at least every
+// interval. Its last success starts at start, so a unit that never reads successfully ages like
+// one that stopped.
+func (m *Metrics) BackgroundUnit(unit string, interval time.Duration, start time.Time) {
+	m.bgFailures.WithLabelValues(unit)
+	m.bgInterval.WithLabelValues(unit).Set(interval.Seconds())
+	m.bgLastSuccess.WithLabelValues(unit).Set(ts(start))
+}
+
+// DeadLetterReadFailed implements notifications.DeadLetterObserver. The queue's depth gauge keeps
+// its last value; the unit's last success tells its age.
+func (m *Metrics) DeadLetterReadFailed(string) {
+	m.bgFailures.WithLabelValues(UnitDeadLetterWatch).Inc()
+}
+
+// DeadLettersRead implements notifications.DeadLetterObserver: every depth gauge is fresh as of at.
+func (m *Metrics) DeadLettersRead(at time.Time) {
+	m.bgLastSuccess.WithLabelValues(UnitDeadLetterWatch).Set(ts(at))
+}
+
+// RequestWatchRead implements rotator.Observer: one read of the rotation request tags (a
+// listing, or one secret's tags) ended at at. A read cut short by shutdown is no failure.
+func (m *Metrics) RequestWatchRead(at time.Time, err error) {
+	switch {
+	case err == nil:
+		m.bgLastSuccess.WithLabelValues(UnitRequestWatch).Set(ts(at))
+	case !errors.Is(err, context.Canceled):
+		m.bgFailures.WithLabelValues(UnitRequestWatch).Inc()
+	}
 }
 
 // ConfigApplied records that a configuration with hash now runs (start-up or a reload).
