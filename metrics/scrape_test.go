@@ -79,6 +79,10 @@ func traffic(m *Metrics, apps []string) {
 	m.DeadLetters("expiry", 0)
 	m.DeadLetters("new_secret", 0)
 	m.ConfigApplied(1234, time.Unix(1.7e9, 0))
+	m.BackgroundUnit(UnitDeadLetterWatch, time.Minute, time.Unix(1.7e9, 0))
+	m.BackgroundUnit(UnitRequestWatch, time.Minute, time.Unix(1.7e9, 0))
+	m.DeadLettersRead(time.Unix(1.7e9+60, 0))
+	m.RequestWatchRead(time.Unix(1.7e9+60, 0), nil)
 }
 
 func names(s fixedSnapshot) []string {
