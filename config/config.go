@@ -9,6 +9,8 @@ import (
 	"os"
 	"reflect"
 	"time"
+
+	"github.com/spapi-tools/lwa-rotator/rotator/window"
 )
 
 // Config is the daemon's whole configuration.
@@ -46,6 +48,13 @@ type Config struct {
 	// AtRest says what start-up does when a queue lacks server-side encryption or a secret is not
 	// encrypted with the configured customer-managed key: "refuse" (default) or "warn".
 	AtRest string `yaml:"atRest"`
+	// RotationWindow is the weekly hours in which scheduled rotations may start, for every
+	// application without one of its own.
+	RotationWindow RotationWindow `yaml:"rotationWindow"`
+
+	// Warnings are about a valid configuration that may not do what was meant (check-config
+	// prints them); they never refuse it. Each names its field, never a value.
+	Warnings []string `json:"-"`
 }
 
 // Queues are the SQS queue URLs registered for the two notification types; they may be equal.
@@ -85,7 +94,28 @@ type Application struct {
 	// Webhook, when its url is set, is told of every promotion of this application's secret so
 	// the services that cache it can reload (docs/consumers.md).
 	Webhook Webhook `yaml:"webhook"`
+	// RotationWindow, when set, replaces the global rotationWindow whole for this application.
+	RotationWindow RotationWindow `yaml:"rotationWindow"`
+
+	// Window is the application's rotation window, resolved from its own rotationWindow or the
+	// global one; the zero Schedule (always open) when neither is set.
+	Window window.Schedule `json:"-"`
 }
+
+// RotationWindow is one or more weekly ranges of wall-clock time in an IANA time zone, such as
+// "Mon-Fri 09:00-15:00" in Europe/Berlin (syntax: window.Parse). A block with no field set is
+// no window; a block with any field set must have timeZone and open.
+type RotationWindow struct {
+	TimeZone string   `yaml:"timeZone"`
+	Open     []string `yaml:"open"`
+	// SafetyMargin: a rotation whose secret would expire within this margin by the time the
+	// next window opens does not wait for it (default 7d).
+	SafetyMargin Duration `yaml:"safetyMargin"`
+}
+
+// set tells a block that is there from one that is not: an explicit empty open list counts, so
+// that it is reported rather than read as no window.
+func (w RotationWindow) set() bool { return w.TimeZone != "" || w.Open != nil || w.SafetyMargin != 0 }
 
 // Webhook is an HTTP endpoint told of each promotion: a signed JSON event that never carries the
 // secret. The HMAC key comes from exactly one of HMACKeySecretID and HMACKeyFile, and is re-read
@@ -130,6 +160,9 @@ const (
 	// DefaultWebhookRetryFor keeps retrying a webhook for most of the 7 days the previous
 	// secret still works.
 	DefaultWebhookRetryFor = 6 * 24 * time.Hour
+	// DefaultSafetyMargin: a rotation that cannot start in a window before its secret is within
+	// a week of expiry starts outside it, leaving a week to retry.
+	DefaultSafetyMargin = 7 * 24 * time.Hour
 )
 
 // Load reads path, applies the LWA_ROTATOR_* overrides found through getenv, fills defaults and
@@ -147,7 +180,8 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 
 // Parse is Load without the file read. Every problem of the file (syntax, unknown keys, wrong
 // types, invalid values) and of the environment overrides is reported in one *ValidationError,
-// each naming its field and line, none quoting a value that could be a secret.
+// each naming its field and line, none quoting a value that could be a secret. The warnings
+// about a valid configuration are in its Warnings.
 func Parse(raw []byte, getenv func(string) string) (*Config, error) {
 	var c Config
 	p := newProblems()
@@ -163,6 +197,7 @@ func Parse(raw []byte, getenv func(string) string) (*Config, error) {
 	if len(p.list) > 0 {
 		return nil, &ValidationError{Problems: p.list}
 	}
+	c.Warnings = p.warnings
 	return &c, nil
 }
 
@@ -213,7 +248,9 @@ func (c *Config) applyDefaults() {
 		if w := &c.Applications[i].Webhook; w.Enabled() && w.RetryFor == 0 {
 			w.RetryFor = Duration(DefaultWebhookRetryFor)
 		}
+		c.Applications[i].RotationWindow.applyDefaults()
 	}
+	c.RotationWindow.applyDefaults()
 }
 
 // ValidationError carries every problem found in a configuration.

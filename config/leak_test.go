@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -43,6 +44,12 @@ func TestSecretInEveryFieldIsReportedNeverEchoed(t *testing.T) {
 	if len(paths) < 20 {
 		t.Fatalf("found only %d fields: the walk over the configuration type is broken", len(paths))
 	}
+	for _, want := range []string{"rotationWindow.timeZone", "rotationWindow.open[0]", "rotationWindow.safetyMargin",
+		"applications[0].rotationWindow.timeZone", "applications[0].rotationWindow.open[0]", "applications[0].rotationWindow.safetyMargin"} {
+		if !slices.Contains(paths, want) {
+			t.Errorf("the walk misses %s", want)
+		}
+	}
 	for _, path := range paths {
 		for _, value := range []string{pasted, pastedTail, "https://sqs.example.com/" + pasted} {
 			t.Run(path, func(t *testing.T) {
@@ -76,6 +83,14 @@ func TestSecretAsAKeyOrInAWrongTypeIsNeverEchoed(t *testing.T) {
 		"in a broken line":          "listen: \"" + pasted + "\n",
 		"in a flow with bad syntax": "applications: [" + pasted + ", {]\n",
 		"as a duplicate key":        "logLevel: info\nlogLevel: " + pasted + "\n",
+		"in a window's range":       "rotationWindow:\n  timeZone: UTC\n  open: [\"Mon 09:00-10:00 " + pasted + "\"]\n",
+		"among a range's days":      "rotationWindow:\n  timeZone: UTC\n  open: [\"Mon," + pastedTail + " 09:00-10:00\"]\n",
+		"as a window's time zone":   "rotationWindow: {timeZone: " + pastedTail + ", open: [\"Mon 09:00-10:00\"]}\n",
+		"as a window's open list":   "rotationWindow: {timeZone: UTC, open: " + pasted + "}\n",
+		"as a window's margin":      "rotationWindow: {timeZone: UTC, open: [\"Mon 09:00-10:00\"], safetyMargin: " + pasted + "}\n",
+		"as a whole window":         "rotationWindow: " + pasted + "\n",
+		"as an application's range": "applications:\n  - name: a\n    rotationWindow: {timeZone: UTC, open: [" + pasted + "]}\n",
+		"as an application's zone":  "applications:\n  - name: a\n    rotationWindow: {timeZone: \"" + pasted + "\", open: [\"Mon 09:00-10:00\"]}\n",
 	}
 	for name, raw := range tests {
 		t.Run(name, func(t *testing.T) {

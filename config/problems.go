@@ -26,6 +26,8 @@ func LooksLikeSecret(s string) bool { return secretPrefix.MatchString(s) || long
 // holds a value the user typed, except one that matched its field's own closed alphabet.
 type problems struct {
 	list []string
+	// warnings are about a valid configuration; they never refuse it.
+	warnings []string
 	// quiet are the paths already reported as unreadable (a secret-shaped value, a wrong type):
 	// later checks of those fields and their children stay quiet, so the operator reads the one
 	// message that matters.
@@ -63,6 +65,11 @@ func (p *problems) addf(path string, line int, format string, a ...any) {
 		return
 	}
 	p.list = append(p.list, p.where(path, line)+": "+fmt.Sprintf(format, a...))
+}
+
+// warn records a warning about a field, at the line the field was read from.
+func (p *problems) warn(path, format string, a ...any) {
+	p.warnings = append(p.warnings, p.where(path, 0)+": "+fmt.Sprintf(format, a...))
 }
 
 // broken reports a field that could not be read and silences what follows from it.

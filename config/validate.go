@@ -163,6 +163,7 @@ func (c *Config) validate(p *problems) {
 		}
 		c.validateWebhook(p, where+".webhook", a.Webhook)
 	}
+	c.validateWindows(p)
 	// A webhook key read from an application's own secret would sign with the LWA secret.
 	for i, a := range c.Applications {
 		if id := a.Webhook.HMACKeySecretID; id != "" && secrets[id] {

@@ -30,17 +30,18 @@ type Snapshotter interface{ Snapshot() []rotator.Status }
 // Metrics holds every collector the daemon updates. It implements the observer interfaces of the
 // rotator, the SQS consumer and the SP-API clients.
 type Metrics struct {
-	rotations     *prometheus.CounterVec // per application, each series from its first count
-	notifications *prometheus.CounterVec
-	unknownVer    *prometheus.CounterVec
-	viaSNS        *prometheus.CounterVec
-	apiRequests   *prometheus.CounterVec
-	apiDuration   *prometheus.HistogramVec
-	polls         *prometheus.CounterVec
-	deadLetters   *prometheus.GaugeVec
-	reloadOK      prometheus.Gauge
-	reloadTime    prometheus.Gauge
-	configHash    prometheus.Gauge
+	rotations      *prometheus.CounterVec // per application, each series from its first count
+	notifications  *prometheus.CounterVec
+	unknownVer     *prometheus.CounterVec
+	viaSNS         *prometheus.CounterVec
+	apiRequests    *prometheus.CounterVec
+	apiDuration    *prometheus.HistogramVec
+	polls          *prometheus.CounterVec
+	deadLetters    *prometheus.GaugeVec
+	reloadOK       prometheus.Gauge
+	reloadTime     prometheus.Gauge
+	configHash     prometheus.Gauge
+	reloadRefusals *prometheus.CounterVec
 	// The background units' reads (unit: UnitDeadLetterWatch, UnitRequestWatch).
 	bgFailures    *prometheus.CounterVec
 	bgLastSuccess *prometheus.GaugeVec
@@ -108,6 +109,10 @@ func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, r
 			Namespace: ns, Name: "config_hash",
 			Help: "Hash of the running configuration (first 48 bits of the SHA-256 of its effective form); changes when a reload is applied.",
 		}),
+		reloadRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "config_reload_refusals_total",
+			Help: "Configurations refused, by the part that refused (config: the file did not load; otherwise the part that owns the setting).",
+		}, []string{"part"}),
 		bgFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "background_read_failures_total",
 			Help: "Failed reads of each background unit (" + UnitDeadLetterWatch + ": a dead-letter queue's depth; " + UnitRequestWatch + ": the rotation request tags).",
@@ -131,7 +136,7 @@ func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, r
 	}
 	buildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
 	reg.MustRegister(state, m.rotations, m.notifications, m.unknownVer, m.viaSNS, m.apiRequests, m.apiDuration, m.polls, m.deadLetters,
-		m.reloadOK, m.reloadTime, m.configHash, m.bgFailures, m.bgLastSuccess, m.bgInterval, buildInfo,
+		m.reloadOK, m.reloadTime, m.configHash, m.reloadRefusals, m.bgFailures, m.bgLastSuccess, m.bgInterval, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg = reg
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
@@ -280,6 +285,11 @@ func (m *Metrics) Reloaded(ok bool, at time.Time) {
 		return
 	}
 	m.reloadOK.Set(0)
+}
+
+// ConfigRefused counts a configuration refused by part (a fixed word from the daemon's code).
+func (m *Metrics) ConfigRefused(part string) {
+	m.reloadRefusals.WithLabelValues(part).Inc()
 }
 
 func vcsRevision() string {

@@ -21,7 +21,10 @@ func (r *run) handleBatch(ctx context.Context, batch []Message) {
 	}
 	// Calls about messages already in hand must complete during shutdown too: an unfinished
 	// delete brings a finished message back, an unfinished release delays the next replica.
-	work := context.WithValue(context.WithoutCancel(ctx), stoppingKey{}, ctx.Done())
+	work := context.WithoutCancel(ctx)
+	for i := range batch {
+		batch[i].Stop = ctx.Done()
+	}
 	if r.Concurrency > 1 {
 		r.handleGroups(ctx, work, batch)
 		return

@@ -43,17 +43,10 @@ type Message struct {
 	// visibility meanwhile): SQS's 12 hours from the receipt, less room for two visibility
 	// timeouts of work and the clock margin. Zero: do not hold it.
 	HoldUntil time.Time
-}
-
-type stoppingKey struct{}
-
-// Stopping returns a channel closed when the consumer that handed over the message is shutting
-// down. A handler's context is never cancelled by shutdown (the work in hand must finish), so a
-// handler that waits, holding a message through an outage, watches this instead. Nil when ctx
-// did not come from a Consumer.
-func Stopping(ctx context.Context) <-chan struct{} {
-	ch, _ := ctx.Value(stoppingKey{}).(<-chan struct{})
-	return ch
+	// Stop is closed when the consumer that handed over the message shuts down. A handler's
+	// context is never cancelled by shutdown (the work in hand must finish), so a handler that
+	// waits, holding a message through an outage, stops waiting on this instead. Nil: never.
+	Stop <-chan struct{}
 }
 
 // Result tells the consumer what to do with a message once the handler returns. Delete only when

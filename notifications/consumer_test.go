@@ -133,6 +133,13 @@ func TestConsumerMessageFields(t *testing.T) {
 	close(got)
 	var msgs []Message
 	for m := range got {
+		// Stop tells a handler holding the message that the consumer is gone: closed by now.
+		select {
+		case <-m.Stop:
+		default:
+			t.Errorf("message %s: Stop is nil or still open after the consumer stopped", m.ID)
+		}
+		m.Stop = nil
 		msgs = append(msgs, m)
 	}
 	stored := w.sqs.Messages(w.url)

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/spapi-tools/lwa-rotator/internal/backoff"
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
 )
 
 // Handled is what a Receiver did with one notification. Say, when set, writes the receiver's
@@ -53,6 +54,12 @@ type Dispatcher struct {
 	// client's messages keep failing, and resets once one is done (required).
 	RetryMin, RetryMax time.Duration
 	Rand               func() float64 // jitter in [0,1); nil: math/rand/v2
+	// Clock times how long a held message waits between tries; nil: the real clock.
+	Clock clock.Clock
+	// Wait, when set, replaces how a held message waits d before the next try (default: sleep on
+	// Clock until d passes or the message's Stop closes); it reports whether to try again. The
+	// deterministic simulation moves its clock here.
+	Wait func(ctx context.Context, m Message, d time.Duration) bool
 
 	once    sync.Once
 	senders map[string]bool
@@ -72,6 +79,12 @@ func (d *Dispatcher) init() {
 		}
 		if d.Rand == nil {
 			d.Rand = rand.Float64
+		}
+		if d.Clock == nil {
+			d.Clock = clock.Real{}
+		}
+		if d.Wait == nil {
+			d.Wait = d.sleep
 		}
 	})
 }
@@ -103,7 +116,48 @@ func (d *Dispatcher) Handle(ctx context.Context, m Message) Result {
 		}
 	}
 	h := d.Receiver.Receive(ctx, n, m)
+	// Nothing durable happened yet (the vault or LWA failed before the secret was staged): keep
+	// the message in hand and try again, rather than let the failure burn SQS receives and send
+	// a genuine secret to the dead-letter queue. The consumer heartbeats the message meanwhile;
+	// the wait ends with the consumer's shutdown, or before SQS's 12 hours run out. This is the
+	// one place a message is retried; the queue's delay after a failure is the fallback.
+	for tries := 1; h.Outcome == OutcomeFailed; tries++ {
+		wait := backoff.Equal(tries, holdRetryMin, holdRetryMax, d.Rand)
+		if m.HoldUntil.IsZero() || d.Clock.Now().Add(wait).After(m.HoldUntil) {
+			break
+		}
+		if h.Say != nil {
+			h.Say()
+		}
+		if !d.Wait(ctx, m, wait) {
+			break
+		}
+		h = d.Receiver.Receive(ctx, n, m)
+	}
 	return d.answer(ClientID(n), h, n.Meta().Type)
+}
+
+// Holding a message through an outage retries from 5 s, doubling to 5 min: seconds after a blip,
+// a dozen tries an hour through a long outage.
+const (
+	holdRetryMin = 5 * time.Second
+	holdRetryMax = 5 * time.Minute
+)
+
+// sleep waits d on the clock, or until the message's consumer stops; it reports whether d passed.
+func (d *Dispatcher) sleep(ctx context.Context, m Message, wait time.Duration) bool {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if m.Stop != nil {
+		go func() {
+			select {
+			case <-m.Stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return clock.Sleep(ctx, d.Clock, wait)
 }
 
 // answer counts h, lets the receiver say its last word, and maps the verdict to the queue.

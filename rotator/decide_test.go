@@ -279,8 +279,13 @@ func planProblems(f facts, a action) []string {
 			bad("after a request wakes at %s, not at the await deadline", rel(a.wakeAt))
 		}
 	}
+	// Amazon allows one rotate call a minute per application.
+	callOK := st.LastCallAt.IsZero() || !now.Before(st.LastCallAt.Add(time.Minute))
+	if a.request && !callOK {
+		bad("requests within a minute of the last rotate call (%s)", rel(st.LastCallAt))
+	}
 	// Liveness: whatever is due and allowed is done now.
-	if due && !inFlight && !wantWatchdog && !now.Before(st.NextAttemptAt) && !a.request {
+	if due && !inFlight && !wantWatchdog && !now.Before(st.NextAttemptAt) && callOK && !a.request {
 		bad("a due rotation is not requested (phase %s)", a.phase)
 	}
 	if !a.request && !a.watchdog && !inFlight && a.wakeAt.After(now.Add(idleRecheck)) && !now.Before(st.NextAttemptAt) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/spapi-tools/lwa-rotator/rotator/window"
 	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
@@ -51,6 +52,9 @@ type App struct {
 	ApplicationID string
 	// Canary: rotate every Settings.CanaryEvery whatever the expiry (a draft application).
 	Canary bool
+	// Window is when scheduled rotations (the renewal, the canary) may start; the zero value is
+	// always open.
+	Window window.Schedule
 }
 
 // Settings are the timings the decisions use. They come from config, which owns the defaults;
@@ -65,6 +69,16 @@ type Settings struct {
 	ProbeEvery time.Duration
 	// CanaryEvery is how often a canary application rotates.
 	CanaryEvery time.Duration
+	// RotateInterval is the least time between two rotate calls for one application: Amazon
+	// allows one a minute. Zero means that minute.
+	RotateInterval time.Duration
+}
+
+func (s Settings) rotateInterval() time.Duration {
+	if s.RotateInterval > 0 {
+		return s.RotateInterval
+	}
+	return time.Minute
 }
 
 // ErrSettings marks Settings the rotator cannot run with.
@@ -78,19 +92,25 @@ func (s Settings) validate() error {
 		return fmt.Errorf("%w: retry bounds must satisfy 0 < min <= max", ErrSettings)
 	case s.ProbeEvery <= 0, s.CanaryEvery <= 0:
 		return fmt.Errorf("%w: probeEvery and canaryEvery must be positive", ErrSettings)
+	case s.RotateInterval < 0:
+		return fmt.Errorf("%w: rotateInterval must not be negative", ErrSettings)
 	}
 	return nil
 }
 
 // Status is what the rotator knows about one application, read at scrape time.
 type Status struct {
-	App            string
-	Phase          Phase
+	App   string
+	Phase Phase
+	// Reason is why the phase is what it is (the decision's).
+	Reason         Reason
 	CurrentExpiry  time.Time
 	PreviousExpiry time.Time
-	NextRotation   time.Time
-	LastSuccess    time.Time
-	InFlightSince  time.Time
+	// NextRotation is when the daemon will next act on the rotation (Decision.NextActionAt):
+	// the rotate call, or the next try at a staged secret; zero when nothing is planned.
+	NextRotation  time.Time
+	LastSuccess   time.Time
+	InFlightSince time.Time
 	// RequestedAt is the time of an operator's rotation request not yet served (lwa-rotator rotate).
 	RequestedAt time.Time
 	// LastError is the last vault read error, while ConsecutiveFailures counts them.
@@ -108,6 +128,11 @@ type Status struct {
 	Canary          bool
 	CurrentMintedAt time.Time
 	CanaryInterval  time.Duration
+	// WindowOverrides counts the scheduled rotations this process started outside the rotation
+	// window, because waiting for it would have left less than its safety margin before expiry.
+	WindowOverrides int
+	// WindowOpensAt is when the window a scheduled rotation waits for opens (zero when none waits).
+	WindowOpensAt time.Time
 	// PendingSince is when this process first found a new secret staged as AWSPENDING and not
 	// yet promoted (verification or promotion waiting out an LWA or Secrets Manager outage).
 	PendingSince time.Time

@@ -2,9 +2,8 @@ package rotator
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -36,6 +35,7 @@ func (r *Rotator) pass(ctx context.Context, a *appState) time.Time {
 		a.probeAt = act.nextProbe
 	}
 	a.setStatus(func(st *Status) { publish(st, f, act, s, now) })
+	r.noteCurrent(a, f, act.externalChange, act.probe)
 	if act.acts() {
 		a.lastActive.Store(now.UnixNano())
 	}
@@ -137,32 +137,43 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 	app, now := *a.app.Load(), r.clock.Now()
 	in := act.intent
 	if in.RotationID == "" {
-		in.RotationID = newRotationID()
+		in.RotationID = newRotationID(r.rand)
 	}
 	log := r.log.With(zap.String("app", app.Name), zap.String("secret_id", app.SecretID), rotationID(in.RotationID))
-	if wait, ok := r.saveIntent(ctx, a, st, in, log); !ok {
+	if err := r.vault.SaveChanges(ctx, app.SecretID, st, in); err != nil {
+		wait, noRoom := afterIntentFailure(err, r.rand())
+		if noRoom {
+			a.setStatus(func(s *Status) { s.LastError = err.Error() })
+			log.Error("saving rotation intent: no room for the daemon's tags; not rotating", zap.Error(err))
+		} else {
+			log.Error("saving rotation intent; not rotating yet", zap.Error(err))
+		}
 		return now.Add(wait)
 	}
+	r.republish(a, f, in)
+	r.checkpoint(StepIntentSaved)
+	r.sayRequesting(a, st, in, log)
+	var out requestOutcome
 	tok, err := r.lwa.Token(ctx, app.ClientID, f.snap.Current.Record.ClientSecret)
 	noteValidity(a, err, now) // the rotate request's token call is that day's probe too
 	if err != nil {
-		// No rotate call was made: the operator's request stays pending for the retry.
-		return r.requestFailed(ctx, a, in, failedBeforeCall(in, st), err, "minting an LWA token with the current secret", log)
+		out.tokenErr = err
+		return r.requestFailed(ctx, a, f, in, st, out, "minting an LWA token with the current secret", log)
 	}
 	reqID, err := r.spapi.RotateClientSecret(ctx, app.ClientID, app.Region, tok.AccessToken)
 	if err != nil {
-		after := in
-		if spapi.Refused(err) {
-			// Amazon refused it outright: nothing was minted, and the request is still owed.
-			after = failedBeforeCall(in, st)
-		}
-		return r.requestFailed(ctx, a, in, after, err, "calling rotateApplicationClientSecret", log)
+		out.callErr = err
+		return r.requestFailed(ctx, a, f, in, st, out, "calling rotateApplicationClientSecret", log)
 	}
 	r.checkpoint(StepRotateCalled)
 	r.obs.Rotation(app.Name, ResultRequested)
+	if act.outsideWindow {
+		a.setStatus(func(s *Status) { s.WindowOverrides++ })
+		log.Warn("rotated outside the rotation window: waiting for it would have left less than its safety margin before the secret expires",
+			zap.Time("expires_at", act.expiry), zap.String("window", app.Window.String()))
+	}
 	log.Info("rotation accepted; awaiting the new secret on SQS", zap.String("request_id", reqID))
-	if st.RequestPending() {
-		a.setStatus(func(s *Status) { s.RequestedAt = time.Time{} })
+	if RequestPending(st) {
 		if err := r.vault.ClearRequest(ctx, app.SecretID); err != nil {
 			// Served is saved, so the request is not acted on twice; a later pass removes it.
 			log.Warn("removing the served rotation request; will retry", zap.Error(err))
@@ -171,46 +182,56 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 	return act.wakeAt
 }
 
-// saveIntent writes the intent before the rotate call; on failure it says how long to wait.
-func (r *Rotator) saveIntent(ctx context.Context, a *appState, st, in vault.RotationState, log *zap.Logger) (time.Duration, bool) {
-	if err := r.vault.SaveChanges(ctx, a.app.Load().SecretID, st, in); err != nil {
-		if errors.Is(err, vault.ErrNoTagRoom) {
-			// Retrying cannot help until someone removes tags: say so once an hour, not in a loop.
-			a.setStatus(func(s *Status) { s.LastError = err.Error() })
-			log.Error("saving rotation intent: no room for the daemon's tags; not rotating", zap.Error(err))
-			return idleRecheck, false
-		}
-		log.Error("saving rotation intent; not rotating yet", zap.Error(err))
-		return backoff.Equal(1, vaultRetryMin, vaultRetryMax, r.rand), false
-	}
-	now := r.clock.Now()
-	a.setStatus(func(s *Status) { s.InFlightSince = now })
-	r.checkpoint(StepIntentSaved)
+// republish publishes the decision on f with the state the executor has just written, so that
+// the status and the next-rotation metric tell what the daemon will do next at once, not after
+// its next pass. Only the tags changed: the labels and records in f are still what the vault holds.
+func (r *Rotator) republish(a *appState, f facts, st vault.RotationState) {
+	f.snap.State = st
+	f.manual = a.manual.Load()
+	now, s := r.clock.Now(), r.settings()
+	act := plan(f, s, now, r.rand())
+	a.setStatus(func(x *Status) { publish(x, f, act, s, now) })
+}
+
+func (r *Rotator) sayRequesting(a *appState, st, in vault.RotationState, log *zap.Logger) {
 	fields := []zap.Field{zap.Bool("manual", a.manual.Load()), zap.Int("attempts", in.Attempts)}
-	if st.RequestPending() {
+	if RequestPending(st) {
 		fields = append(fields, zap.Time("request_at", st.Request.At), zap.String("request_by", st.Request.By))
 	}
 	log.Info("rotation due; requesting a new client secret", fields...)
-	return 0, true
 }
 
-// failedBeforeCall undoes the intent's record of a call that never reached Amazon.
-func failedBeforeCall(in, before vault.RotationState) vault.RotationState {
-	in.LastCallAt, in.ServedRequest = before.LastCallAt, before.ServedRequest
-	return in
+// afterIntentFailure is how long to wait after the intent could not be saved, and whether the
+// cause is a secret with no room for the daemon's tags: retrying cannot help until someone
+// removes tags, so that is said once an hour, not in a loop.
+func afterIntentFailure(err error, jitter float64) (time.Duration, bool) {
+	if errors.Is(err, vault.ErrNoTagRoom) {
+		return idleRecheck, true
+	}
+	return backoff.Equal(1, vaultRetryMin, vaultRetryMax, func() float64 { return jitter }), false
+}
+
+// requestOutcome is what became of a rotate request that failed, as the executor saw it.
+type requestOutcome struct {
+	tokenErr error // no token could be minted with the current secret: no call was made
+	callErr  error // the rotate call failed
+}
+
+func (o requestOutcome) err() error {
+	if o.tokenErr != nil {
+		return o.tokenErr
+	}
+	return o.callErr
 }
 
 // requestFailed counts and saves a failed request: saved holds what the vault has now (the
-// intent), st what it should hold before the next attempt is planned.
-func (r *Rotator) requestFailed(ctx context.Context, a *appState, saved, st vault.RotationState, err error, doing string, log *zap.Logger) time.Time {
+// intent), before what it held before the intent.
+func (r *Rotator) requestFailed(ctx context.Context, a *appState, f facts, saved, before vault.RotationState, out requestOutcome, doing string, log *zap.Logger) time.Time {
 	app, now := *a.app.Load(), r.clock.Now()
-	s := r.settings()
-	result, st := afterFailedRequest(st, err, now, s, r.rand())
+	result, st := afterFailedRequest(saved, before, out, now, r.settings(), r.rand())
 	r.obs.Rotation(app.Name, result)
-	a.setStatus(func(x *Status) {
-		x.InFlightSince = time.Time{}
-		x.NextRotation = st.NextAttemptAt
-	})
+	r.republish(a, f, st)
+	err := out.err()
 	switch result {
 	case ResultCurrentInvalid:
 		log.Error("LWA rejects the stored current secret: the application may already be locked out; restore a working secret (see the runbook)", zap.Error(err))
@@ -226,9 +247,17 @@ func (r *Rotator) requestFailed(ctx context.Context, a *appState, saved, st vaul
 	return st.NextAttemptAt
 }
 
-// afterFailedRequest is the pure part of a failed request: its result, and the state with the
-// next attempt planned (no sooner than Amazon's Retry-After).
-func afterFailedRequest(st vault.RotationState, err error, now time.Time, s Settings, jitter float64) (Result, vault.RotationState) {
+// afterFailedRequest is the pure part of a failed request: its result, and the state to save
+// with the next attempt planned (no sooner than Amazon's Retry-After). A call that never reached
+// Amazon, or that Amazon refused outright, minted nothing: the intent's record of the call (and
+// of a served operator request, which is still owed) is undone. Any other failure may have
+// minted a secret, so the call stays on record and its secret is awaited as owed.
+func afterFailedRequest(in, before vault.RotationState, out requestOutcome, now time.Time, s Settings, jitter float64) (Result, vault.RotationState) {
+	err := out.err()
+	st := in
+	if out.tokenErr != nil || spapi.Refused(out.callErr) {
+		st.LastCallAt, st.ServedRequest = before.LastCallAt, before.ServedRequest
+	}
 	result := ResultRequestFailed
 	switch {
 	case errors.Is(err, spapi.ErrInvalidClient):
@@ -268,18 +297,22 @@ func (r *Rotator) read(ctx context.Context, a *appState, app App) (facts, error)
 	if err != nil {
 		return facts{}, err
 	}
-	if id := snap.Current.ID; a.knownCurrent != "" && id != a.knownCurrent && !vault.StagedByDaemon(id) {
-		// Someone else moved AWSCURRENT (a value stored by hand after a rotation in the Developer
-		// Console looks like this; another replica's promotion carries a notification's token):
-		// count it, say so, and prove the new secret at once.
+	return facts{app: app, snap: snap, manual: a.manual.Load(), probeAt: a.probeAt, knownCurrent: a.knownCurrent}, nil
+}
+
+// noteCurrent performs what a decision says of the current version: an external change is
+// counted and said, and the daemon remembers the version it has now seen. The caller holds a.work.
+func (r *Rotator) noteCurrent(a *appState, f facts, external, probing bool) {
+	if external {
 		a.setStatus(func(s *Status) { s.ExternalChanges++ })
+		if !probing {
+			a.probeAt = r.clock.Now() // a pass that settles a pending version first probes on the next
+		}
 		r.log.Warn("AWSCURRENT moved to a version this daemon did not promote; proving it with LWA now",
-			zap.String("app", app.Name), zap.String("secret_id", app.SecretID), zap.String("version_id", id),
+			zap.String("app", f.app.Name), zap.String("secret_id", f.app.SecretID), zap.String("version_id", f.snap.Current.ID),
 			zap.String("previous_version_id", a.knownCurrent))
-		a.probeAt = r.clock.Now()
 	}
-	a.knownCurrent = snap.Current.ID
-	return facts{app: app, snap: snap, manual: a.manual.Load(), probeAt: a.probeAt}, nil
+	a.knownCurrent = f.snap.Current.ID
 }
 
 // probe proves AWSCURRENT with one LWA token call. A failure that is not LWA's verdict (LWA
@@ -325,11 +358,13 @@ func publish(s *Status, f facts, act action, set Settings, now time.Time) {
 	s.CurrentExpiry = act.expiry
 	s.PreviousExpiry = f.snap.Current.Record.PreviousExpiresAt
 	s.InFlightSince = st.RequestedAt
-	s.NextRotation = later(act.planned, st.NextAttemptAt)
+	s.Reason = act.reason
+	s.NextRotation = act.actAt
 	s.RequestedAt = time.Time{}
-	if st.RequestPending() {
+	if RequestPending(st) {
 		s.RequestedAt = st.Request.At
 	}
+	s.WindowOpensAt = act.windowOpensAt
 	s.Canary, s.CanaryInterval = f.app.Canary, 0
 	if f.app.Canary {
 		s.CanaryInterval = set.CanaryEvery
@@ -358,8 +393,8 @@ func rotationID(id string) zap.Field {
 	return zap.String("rotation_id", id)
 }
 
-func newRotationID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// newRotationID draws a rotation's id from the rotator's randomness (Options.Rand), so a seeded
+// simulation replays the same ids, and with them the same watchdog backoffs.
+func newRotationID(rnd func() float64) string {
+	return fmt.Sprintf("%08x%08x", uint32(rnd()*(1<<32)), uint32(rnd()*(1<<32)))
 }

@@ -162,7 +162,7 @@ func (h *harness) restart() {
 
 func (h *harness) dispatcher(allowed []string) *notifications.Dispatcher {
 	return &notifications.Dispatcher{Receiver: h.r, Observer: h.obs, Log: h.log, AllowedSenderIDs: allowed,
-		RejectedRetry: rejectedRetry, RetryMin: time.Minute, RetryMax: time.Hour, Rand: func() float64 { return 0.5 }}
+		RejectedRetry: rejectedRetry, RetryMin: time.Minute, RetryMax: time.Hour, Rand: func() float64 { return 0.5 }, Clock: h.clk}
 }
 
 // running starts the Rotator's Run loop and returns the context it runs under; the test's

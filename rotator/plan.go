@@ -1,9 +1,12 @@
 package rotator
 
 import (
+	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/spapi-tools/lwa-rotator/internal/backoff"
+	"github.com/spapi-tools/lwa-rotator/rotator/window"
 	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
@@ -29,6 +32,8 @@ type facts struct {
 	manual bool
 	// probeAt is when AWSCURRENT is next proven with LWA; zero before the first pass.
 	probeAt time.Time
+	// knownCurrent is the AWSCURRENT version this process last saw or promoted ("" if none).
+	knownCurrent string
 }
 
 // action is what one scheduler pass does for an application, in this order: settle a pending
@@ -58,15 +63,31 @@ type action struct {
 	nextProbe time.Time
 	// expiry and planned feed the status; wakeAt is when the next pass is wanted.
 	expiry, planned, wakeAt time.Time
+	// reason says why the phase is what it is; actAt is when the daemon will next act on the
+	// rotation itself (a rotate call, or finishing a pending secret): what status and the
+	// next-rotation metric report. Zero when nothing is planned (no expiry known).
+	reason Reason
+	actAt  time.Time
+	// externalChange: AWSCURRENT moved to a version this daemon did not promote.
+	externalChange bool
+	// windowOpensAt is when the rotation window a scheduled rotation waits for opens;
+	// outsideWindow: a scheduled rotation starts outside the window, for safety.
+	windowOpensAt time.Time
+	outsideWindow bool
 }
 
-// plan decides one scheduler pass. It is pure: jitter in [0,1) is the only randomness, and now
-// the only clock.
+// plan decides one scheduler pass. It is pure: jitter in [0,1) is the only randomness (it
+// spreads the probes and the pending retries, never a rotate call's time), and now the only clock.
 func plan(f facts, s Settings, now time.Time, jitter float64) action {
 	st, cur := f.snap.State, f.snap.Current.Record
-	a := action{expiry: vault.EffectiveExpiry(cur, st)}
+	a := action{expiry: EffectiveExpiry(cur, st)}
 	if !a.expiry.IsZero() {
 		a.planned = a.expiry.Add(-s.RenewBefore)
+	}
+	if movedExternally(f) {
+		// Prove a secret someone else made current at once.
+		a.externalChange = true
+		f.probeAt = now
 	}
 	if p := f.snap.Pending; p != nil {
 		// A crash after staging, or a verification that failed transiently, left AWSPENDING
@@ -74,10 +95,11 @@ func plan(f facts, s Settings, now time.Time, jitter float64) action {
 		// which would shorten the life of the secret about to be promoted.
 		a.phase = PhasePending
 		a.wakeAt = now.Add(backoff.Equal(1, vaultRetryMin, vaultRetryMax, func() float64 { return jitter }))
+		a.actAt = a.wakeAt
 		if notNewer(p.Record, cur) || p.Record.ClientID != f.app.ClientID {
-			a.clearPending = p.ID
+			a.clearPending, a.reason = p.ID, ReasonStalePending
 		} else {
-			a.resume = true
+			a.resume, a.reason = true, ReasonNewSecretStaged
 		}
 		return a
 	}
@@ -89,43 +111,60 @@ func plan(f facts, s Settings, now time.Time, jitter float64) action {
 		a.finished, a.save = true, &after
 		st = after
 		// The expiry a notice recorded was the old secret's: plan on the current one's.
-		a.expiry, a.planned = vault.EffectiveExpiry(cur, st), time.Time{}
+		a.expiry, a.planned = EffectiveExpiry(cur, st), time.Time{}
 		if !a.expiry.IsZero() {
 			a.planned = a.expiry.Add(-s.RenewBefore)
 		}
 	}
 	if !st.RequestedAt.IsZero() {
 		if deadline := st.RequestedAt.Add(s.AwaitDeadline); now.Before(deadline) {
-			a.phase, a.wakeAt = PhaseRequested, deadline
+			// If no secret arrives the watchdog asks again: the moment that call is made is
+			// known now, since its backoff is drawn from the rotation's own id.
+			a.phase, a.wakeAt, a.reason = PhaseRequested, deadline, ReasonAwaitingSecret
+			a.actAt = later(watchdogRetry(st, s), callAllowedAt(st, s))
 			return a
 		}
-		st.Attempts++
-		st.NextAttemptAt = now.Add(backoff.Equal(st.Attempts, s.RetryMin, s.RetryMax, func() float64 { return jitter }))
-		st.RequestedAt = time.Time{}
+		st = watchdogState(st, s, now)
 		saved := st
 		a.watchdog, a.save = true, &saved
 	}
 	a.invalidRequest = st.Request.Invalid
-	if (st.RequestServed() && st.RequestedAt.IsZero()) || st.Request.Invalid {
+	if (RequestServed(st) && st.RequestedAt.IsZero()) || st.Request.Invalid {
 		// A rotate call was made for the request but the process stopped before removing it, or
 		// the request cannot be read.
 		a.clearRequest = true
 		st.ServedRequest, st.Request = time.Time{}, vault.RotationRequest{}
 	}
-	// owed: the current secret predates our latest rotate call, whose secret has not landed.
-	owed := !answered(st, cur)
 	// An operator's request is a SIGUSR1 for this application, kept in the vault so that it
 	// survives restarts and reaches whichever replica looks first.
-	due := f.manual || st.RequestPending() || owed || (!a.planned.IsZero() && !now.Before(a.planned)) || canaryDue(f, s, now)
+	why, dueAt := dueReason(f, st, a.planned, s, now)
+	notBefore := later(st.NextAttemptAt, callAllowedAt(st, s))
+	if scheduled(why, st) || (why == ReasonNone && !dueAt.IsZero()) {
+		// Scheduled work starts only inside the rotation window, unless waiting would leave less
+		// than its safety margin before the secret expires. A rotation under way (an attempt
+		// made, a call's secret owed) and an operator's or SIGUSR1's do not wait.
+		w := f.app.Window.StartAt(now, dueAt, a.expiry)
+		switch {
+		case why != ReasonNone && w.At.After(now):
+			why, dueAt, a.windowOpensAt = ReasonNone, w.At, w.At
+		case why == ReasonNone && w.At.After(dueAt):
+			dueAt, a.windowOpensAt = w.At, w.At
+		}
+		a.outsideWindow = why != ReasonNone && w.Reason == window.SafetyOverride
+	}
 	switch {
-	case !due && a.planned.IsZero():
-		a.phase, a.noExpiry, a.wakeAt = PhaseIdle, true, now.Add(idleRecheck)
-	case !due:
-		a.phase, a.wakeAt = PhaseIdle, earlier(a.planned, now.Add(idleRecheck))
-	case now.Before(st.NextAttemptAt):
-		a.phase, a.wakeAt = PhaseBackingOff, st.NextAttemptAt
+	case why == ReasonNone && dueAt.IsZero():
+		a.phase, a.noExpiry, a.wakeAt, a.reason = PhaseIdle, true, now.Add(idleRecheck), ReasonNoExpiry
+	case why == ReasonNone:
+		a.phase, a.wakeAt, a.reason = PhaseIdle, earlier(dueAt, now.Add(idleRecheck)), scheduledReason(f, dueAt, a.planned)
+		if !a.windowOpensAt.IsZero() {
+			a.reason = ReasonWindowWait
+		}
+		a.actAt = later(dueAt, notBefore)
+	case now.Before(notBefore):
+		a.phase, a.wakeAt, a.reason, a.actAt = PhaseBackingOff, notBefore, why, notBefore
 	default:
-		a.phase, a.request, a.wakeAt = PhaseDue, true, now.Add(s.AwaitDeadline)
+		a.phase, a.request, a.wakeAt, a.reason, a.actAt = PhaseDue, true, now.Add(s.AwaitDeadline), why, now
 		a.intent = intent(st, now)
 	}
 	if a.watchdog {
@@ -133,6 +172,94 @@ func plan(f facts, s Settings, now time.Time, jitter float64) action {
 	}
 	planProbe(&a, f, s, now, jitter)
 	return a
+}
+
+// movedExternally: someone else moved AWSCURRENT since this process last looked (a value stored
+// by hand after a rotation in the Developer Console looks like this; another replica's promotion
+// carries a notification's token and does not).
+func movedExternally(f facts) bool {
+	id := f.snap.Current.ID
+	return f.knownCurrent != "" && id != f.knownCurrent && !vault.StagedByDaemon(id)
+}
+
+// dueReason says why a rotation is due at now, or (ReasonNone) when it next becomes due on its
+// own: the renewal time or a canary's next rotation, zero when neither is known. The order is
+// the order an operator asks "why": their own request first, the schedule last.
+func dueReason(f facts, st vault.RotationState, planned time.Time, s Settings, now time.Time) (Reason, time.Time) {
+	canaryAt := canaryDueAt(f, s)
+	switch {
+	case f.manual:
+		return ReasonManual, now
+	case RequestPending(st):
+		return ReasonOperatorRequest, now
+	case !answered(st, f.snap.Current.Record):
+		// The current secret predates our latest rotate call, whose secret has not landed.
+		return ReasonSecretOwed, now
+	case !planned.IsZero() && !now.Before(planned):
+		return ReasonRenewal, now
+	case !canaryAt.IsZero() && !now.Before(canaryAt):
+		return ReasonCanary, now
+	}
+	switch {
+	case planned.IsZero():
+		return ReasonNone, canaryAt
+	case canaryAt.IsZero():
+		return ReasonNone, planned
+	}
+	return ReasonNone, earlier(planned, canaryAt)
+}
+
+// scheduled: a rotation is due on the schedule alone (the renewal time, a canary's), and none is
+// under way yet.
+func scheduled(why Reason, st vault.RotationState) bool {
+	return (why == ReasonRenewal || why == ReasonCanary) && st.Attempts == 0
+}
+
+// scheduledReason names what an idle application waits for.
+func scheduledReason(f facts, dueAt, planned time.Time) Reason {
+	if f.app.Canary && dueAt.Before(planned) {
+		return ReasonCanaryScheduled
+	}
+	return ReasonRenewalScheduled
+}
+
+// callAllowedAt is the earliest moment Amazon accepts another rotate call for the application:
+// one a minute (Settings.RotateInterval) after the latest call, which the vault records before
+// every call, so the limit holds across restarts and replicas.
+func callAllowedAt(st vault.RotationState, s Settings) time.Time {
+	if st.LastCallAt.IsZero() {
+		return time.Time{}
+	}
+	return st.LastCallAt.Add(s.rotateInterval())
+}
+
+// watchdogState is the state the watchdog saves at now, when no secret arrived within the await
+// deadline: one more attempt, the next one a backoff after the deadline (after now, when the
+// daemon was not running at the deadline: the secret gets its backoff's grace either way).
+func watchdogState(st vault.RotationState, s Settings, now time.Time) vault.RotationState {
+	st.NextAttemptAt = watchdogRetry(st, s)
+	if late := now.Sub(st.RequestedAt.Add(s.AwaitDeadline)); late > 0 {
+		st.NextAttemptAt = st.NextAttemptAt.Add(late)
+	}
+	st.Attempts++
+	st.RequestedAt = time.Time{}
+	return st
+}
+
+// watchdogRetry is when the watchdog's next attempt is due if it runs at the await deadline: a
+// backoff after it, its jitter drawn from the rotation id and the attempt, so every process (a replica, the status
+// command) computes the same moment.
+func watchdogRetry(st vault.RotationState, s Settings) time.Time {
+	n := st.Attempts + 1
+	j := retryJitter(st.RotationID, n)
+	return st.RequestedAt.Add(s.AwaitDeadline).Add(backoff.Equal(n, s.RetryMin, s.RetryMax, func() float64 { return j }))
+}
+
+// retryJitter maps a rotation id and an attempt to [0,1), the same in every process.
+func retryJitter(rotationID string, attempt int) float64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s/%d", rotationID, attempt)
+	return float64(h.Sum64()>>11) / (1 << 53)
 }
 
 // planProbe schedules the daily proof of AWSCURRENT: the first one at a random point of the
@@ -154,17 +281,21 @@ func planProbe(a *action, f facts, s Settings, now time.Time, jitter float64) {
 	}
 }
 
-// canaryDue: a canary rotates CanaryEvery after its current secret was minted.
-func canaryDue(f facts, s Settings, now time.Time) bool {
+// canaryDueAt: a canary rotates CanaryEvery after its current secret was minted; zero for an
+// application that is not a canary, or whose secret's mint time is unknown.
+func canaryDueAt(f facts, s Settings) time.Time {
 	exp := f.snap.Current.Record.ExpiresAt
-	return f.app.Canary && !exp.IsZero() && !now.Before(exp.Add(-spapi.SecretLifetime).Add(s.CanaryEvery))
+	if !f.app.Canary || exp.IsZero() {
+		return time.Time{}
+	}
+	return exp.Add(-spapi.SecretLifetime).Add(s.CanaryEvery)
 }
 
 // intent is the state saved before a rotate call. A served request is noted in the same
 // TagResource call, so a restart sees the request served and the rotation in flight together,
 // never one without the other.
 func intent(st vault.RotationState, now time.Time) vault.RotationState {
-	if st.RequestPending() {
+	if RequestPending(st) {
 		st.ServedRequest = st.Request.At
 	}
 	st.RequestedAt, st.LastCallAt = now, now

@@ -3,20 +3,17 @@ package rotator
 import (
 	"context"
 	"errors"
-	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/spapi-tools/lwa-rotator/internal/backoff"
-	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/notifications"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
 // Receive implements notifications.Receiver: it routes by client id, judges the notification on
-// one snapshot of the application's secret, and performs the verdict. The Dispatcher deletes the
-// message only for a Done outcome: once the work is durable or the message is proven stale or a
-// duplicate (design invariant 1).
+// one snapshot of the application's secret, and performs the verdict, once. The Dispatcher
+// deletes the message only for a Done outcome: once the work is durable or the message is proven
+// stale or a duplicate (design invariant 1); it holds and retries a failed one.
 func (r *Rotator) Receive(ctx context.Context, n notifications.Notification, m notifications.Message) notifications.Handled {
 	meta := n.Meta()
 	log := r.log.With(zap.String("message_id", m.ID), zap.String("notification_id", meta.Metadata.NotificationID),
@@ -29,33 +26,8 @@ func (r *Rotator) Receive(ctx context.Context, n notifications.Notification, m n
 		}}
 	}
 	log = log.With(zap.String("app", a.app.Load().Name))
-	h := r.attempt(ctx, a, n, log)
-	// Nothing durable happened yet (the vault or LWA failed before the secret was staged): keep
-	// the message in hand and try again, rather than let the failure burn SQS receives and send
-	// a genuine secret to the dead-letter queue. The consumer heartbeats the message meanwhile;
-	// the wait ends with the daemon's shutdown or before SQS's 12 hours run out.
-	for tries := 1; h.Outcome == notifications.OutcomeFailed; tries++ {
-		wait := backoff.Equal(tries, holdRetryMin, holdRetryMax, r.rand)
-		if m.HoldUntil.IsZero() || r.clock.Now().Add(wait).After(m.HoldUntil) {
-			break
-		}
-		if h.Say != nil {
-			h.Say()
-		}
-		if !r.wait(ctx, wait) {
-			break
-		}
-		h = r.attempt(ctx, a, n, log)
-	}
-	return h
+	return r.attempt(ctx, a, n, log)
 }
-
-// Holding a message through an outage retries from 5 s, doubling to 5 min: seconds after a blip,
-// a dozen calls an hour through a long outage.
-const (
-	holdRetryMin = 5 * time.Second
-	holdRetryMax = 5 * time.Minute
-)
 
 // attempt is one try at a notification, holding the application's work lock for it alone.
 func (r *Rotator) attempt(ctx context.Context, a *appState, n notifications.Notification, log *zap.Logger) notifications.Handled {
@@ -70,25 +42,6 @@ func (r *Rotator) attempt(ctx context.Context, a *appState, n notifications.Noti
 	return r.receive(ctx, a, n, log, true)
 }
 
-// wait sleeps d on the injected clock, or until the consumer stops; it reports whether d passed.
-func (r *Rotator) wait(ctx context.Context, d time.Duration) bool {
-	if r.waitFn != nil {
-		return r.waitFn(ctx, d)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if stop := notifications.Stopping(ctx); stop != nil {
-		go func() {
-			select {
-			case <-stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
-	return clock.Sleep(ctx, r.clock, d)
-}
-
 // receive judges n on a fresh snapshot and performs the verdict. mayResettle allows one round of
 // settling a newer pending secret first; a second waits for redelivery rather than looping.
 func (r *Rotator) receive(ctx context.Context, a *appState, n notifications.Notification, log *zap.Logger, mayResettle bool) notifications.Handled {
@@ -97,6 +50,7 @@ func (r *Rotator) receive(ctx context.Context, a *appState, n notifications.Noti
 	if err != nil {
 		return handled(app, notifications.OutcomeFailed, func() { log.Warn("reading the vault for a notification; will retry", zap.Error(err)) })
 	}
+	r.noteCurrent(a, f, movedExternally(f), false)
 	v := judge(n, f, r.clock.Now())
 	rid := f.snap.State.RotationID
 	if rid == "" && v.stage {
@@ -124,7 +78,7 @@ func (r *Rotator) receive(ctx context.Context, a *appState, n notifications.Noti
 // the line that says so.
 func (r *Rotator) writeVerdict(ctx context.Context, a *appState, f facts, v verdict, log *zap.Logger) func() {
 	if v.clearPending != "" {
-		if err := r.vault.ClearPendingOn(ctx, f.snap, v.clearPending, false); err != nil && !errors.Is(err, vault.ErrNotFound) {
+		if err := r.vault.ClearPendingOn(ctx, f.snap, v.clearPending, false); !cleared(err) {
 			return func() { log.Warn("clearing a stale pending version; will retry", zap.Error(err)) }
 		}
 	}
@@ -152,7 +106,7 @@ func (r *Rotator) stageAndPromote(ctx context.Context, a *appState, f facts, v v
 	log.Info("new secret received; staging it as AWSPENDING", zap.String("version_id", v.token))
 	r.checkpoint(StepSecretReceived)
 	if err := r.vault.StageOn(ctx, f.snap, v.token, v.record); err != nil {
-		if errors.Is(err, vault.ErrTokenConflict) {
+		if stagingOutcome(err) == notifications.OutcomeRejected {
 			r.obs.Rotation(app.Name, ResultRejected)
 			return handled(app, notifications.OutcomeRejected, func() {
 				log.Error("a different secret was already staged under this notification id; rejecting the message", zap.String("version_id", v.token))
@@ -188,6 +142,19 @@ func (r *Rotator) stageAndPromote(ctx context.Context, a *appState, f facts, v v
 			log.Warn("new secret staged as AWSPENDING but not yet verified or promoted; continuing from the vault", zap.String("version_id", v.token))
 		})
 	}
+}
+
+// cleared judges a ClearPendingOn: a version that no longer exists has no label to clear.
+func cleared(err error) bool { return err == nil || errors.Is(err, vault.ErrNotFound) }
+
+// stagingOutcome judges a failed StageOn: a notification id whose token already holds another
+// secret can never be staged (the message is refused and goes to the dead-letter queue); any other
+// failure is tried again.
+func stagingOutcome(err error) notifications.Outcome {
+	if errors.Is(err, vault.ErrTokenConflict) {
+		return notifications.OutcomeRejected
+	}
+	return notifications.OutcomeFailed
 }
 
 func handled(app App, o notifications.Outcome, say func()) notifications.Handled {

@@ -40,10 +40,6 @@ type Options struct {
 	// Checkpoint, when set, is called at each Step of a rotation, so the crash tests can kill
 	// the process exactly there.
 	Checkpoint func(Step)
-	// Wait, when set, replaces how a message held through an outage waits d before the next try
-	// (default: sleep on Clock until d passes or the consumer stops); it reports whether to try
-	// again. The deterministic simulation moves its clock here.
-	Wait func(ctx context.Context, d time.Duration) bool
 	// PassConcurrency is how many applications one scheduler pass works on at once (0 or 1: one
 	// at a time, in configuration order, as deterministic tests need).
 	PassConcurrency int
@@ -79,7 +75,6 @@ type Rotator struct {
 	requestPoll time.Duration
 
 	passConcurrency int
-	waitFn          func(ctx context.Context, d time.Duration) bool
 	firstPassDone   func()
 
 	// reg is the application list and the settings, an immutable value swapped whole on reload:
@@ -157,7 +152,7 @@ func New(o Options) (*Rotator, error) {
 	r := &Rotator{
 		clock: o.Clock, log: o.Log, obs: o.Observer, vault: o.Vault, lwa: o.LWA, spapi: o.SPAPI, rand: o.Rand,
 		checkpoint: o.Checkpoint, promoted: o.Promoted, requestPoll: o.RequestPoll, wake: make(chan struct{}, 1),
-		passConcurrency: o.PassConcurrency, waitFn: o.Wait, firstPassDone: o.FirstPassDone,
+		passConcurrency: o.PassConcurrency, firstPassDone: o.FirstPassDone,
 	}
 	r.reg.Store(&registry{byClient: map[string]*appState{}})
 	r.reconfigure(o.Apps, o.Settings)

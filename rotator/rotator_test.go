@@ -51,8 +51,10 @@ func TestWhenRotationIsDue(t *testing.T) {
 				if !next.Equal(t0.Add(time.Hour)) {
 					t.Errorf("next wake-up = %v, want the await deadline %v", next, t0.Add(time.Hour))
 				}
-				if s := h.status(); s.Phase != PhaseDue || !s.InFlightSince.Equal(t0) {
-					t.Errorf("status = %+v, want due and in flight since %v", s, t0)
+				// The call was made: the status says what the daemon now waits for, and when it
+				// will act if no secret comes (the watchdog's retry, after the await deadline).
+				if s := h.status(); s.Phase != PhaseRequested || !s.InFlightSince.Equal(t0) || !s.NextRotation.After(t0.Add(time.Hour)) {
+					t.Errorf("status = %+v, want requested, in flight since %v, next rotation after the await deadline", s, t0)
 				}
 				return
 			}

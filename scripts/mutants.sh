@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Shows that the simulation (testsupport/simulation, docs/reliability.md section 2) can fail: applies
-# each deliberate mutant of the rotator to a temporary copy of the module, runs the simulation on
-# SEEDS seeds (default 100) and says whether any invariant check caught it. The working tree is
-# never touched. Not part of CI (a few minutes); run it after changing the rotator or the
-# simulation, and put what it prints in docs/reliability.md.
+# Shows that the tests can fail: applies each deliberate mutant of the rotator to a temporary copy
+# of the module and runs the suite that must catch it: the seeded simulation (testsupport/simulation,
+# docs/reliability.md section 2) on SEEDS seeds (default 100), or the rotator's decision tests
+# (the examples and the grid). The working tree is never touched. Run it after changing the rotator
+# or the simulation, and put what it prints in docs/reliability.md.
 #
 #   ./scripts/mutants.sh            # every mutant
+#   ./scripts/mutants.sh --unit     # only the mutants the decision tests must catch (CI runs this)
 #   SEEDS=300 ./scripts/mutants.sh no-watchdog skip-promote
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,16 +15,25 @@ seeds=${SEEDS:-100}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# name, file, the exact text replaced (it must occur once), its replacement, what it breaks.
+# name, suite (sim or unit), file, the exact text replaced (it must occur once), its replacement,
+# what it breaks.
 mutants=$(
   cat <<'EOF'
-skip-promote	rotator/promote.go	if err := r.vault.PromoteOn(ctx, f.snap, v.ID); err != nil {	if err := error(nil); err != nil {	verified secrets are never made AWSCURRENT
-skip-verification	rotator/promote.go	if _, err := r.lwa.Token(ctx, app.ClientID, v.Record.ClientSecret); err != nil {	if err := error(nil); err != nil {	any staged secret is promoted without LWA's word
-no-never-backwards	rotator/judge.go	if stored := cur.ExpiresAt; !stored.IsZero() && !n.ExpiresAt.After(stored) {	if stored := cur.ExpiresAt; false && !n.ExpiresAt.After(stored) {	an older secret is staged and promoted over a newer one
-no-intent	rotator/execute.go	if err := r.vault.SaveChanges(ctx, a.app.Load().SecretID, st, in); err != nil {	if err := error(nil); err != nil {	the rotate call is made without recording it first
-no-watchdog	rotator/plan.go	if deadline := st.RequestedAt.Add(s.AwaitDeadline); now.Before(deadline) {	if deadline := now.Add(idleRecheck); true {	a rotation whose secret never came is waited for forever
-delete-on-stage-failure	rotator/receive.go	return handled(app, notifications.OutcomeFailed, func() { log.Warn("staging the new secret as AWSPENDING; will retry", zap.Error(err)) })	return handled(app, notifications.OutcomeProcessed, nil)	a message is deleted although its secret was not written
-staged-not-replanned	rotator/receive.go	\t\ta.dirty.Store(true)\n\t\treturn handled(app, notifications.OutcomeStaged,	\t\treturn handled(app, notifications.OutcomeStaged,	a message whose secret is staged but unverified is deleted with no pass planned to finish it
+skip-promote	sim	rotator/promote.go	if err := r.vault.PromoteOn(ctx, f.snap, v.ID); err != nil {	if err := error(nil); err != nil {	verified secrets are never made AWSCURRENT
+skip-verification	sim	rotator/promote.go	if _, err := r.lwa.Token(ctx, app.ClientID, v.Record.ClientSecret); err != nil {	if err := error(nil); err != nil {	any staged secret is promoted without LWA's word
+no-never-backwards	sim	rotator/judge.go	if stored := cur.ExpiresAt; !stored.IsZero() && !n.ExpiresAt.After(stored) {	if stored := cur.ExpiresAt; false && !n.ExpiresAt.After(stored) {	an older secret is staged and promoted over a newer one
+no-intent	sim	rotator/execute.go	if err := r.vault.SaveChanges(ctx, a.app.Load().SecretID, st, in); err != nil {	if err := error(nil); err != nil {	the rotate call is made without recording it first
+no-watchdog	sim	rotator/plan.go	if deadline := st.RequestedAt.Add(s.AwaitDeadline); now.Before(deadline) {	if deadline := now.Add(idleRecheck); true {	a rotation whose secret never came is waited for forever
+delete-on-stage-failure	sim	rotator/receive.go	return handled(app, notifications.OutcomeFailed, func() { log.Warn("staging the new secret as AWSPENDING; will retry", zap.Error(err)) })	return handled(app, notifications.OutcomeProcessed, nil)	a message is deleted although its secret was not written
+staged-not-replanned	sim	rotator/receive.go	\t\ta.dirty.Store(true)\n\t\treturn handled(app, notifications.OutcomeStaged,	\t\treturn handled(app, notifications.OutcomeStaged,	a message whose secret is staged but unverified is deleted with no pass planned to finish it
+equal-expiry-newer	unit	rotator/plan.go	return !cur.ExpiresAt.IsZero() && !p.ExpiresAt.After(cur.ExpiresAt)	return !cur.ExpiresAt.IsZero() && p.ExpiresAt.Before(cur.ExpiresAt)	a pending version with the current secret's own expiry is resumed, and AWSPREVIOUS moves onto a copy of the current secret
+notice-ignored	unit	rotator/decision.go	(e.IsZero() || st.NoticedExpiry.Before(e))	(e.IsZero())	Amazon's earlier expiry notice is ignored and the rotation starts too late
+served-request-pending	unit	rotator/decision.go	!st.Request.At.IsZero() && !st.Request.At.Equal(st.ServedRequest)	!st.Request.At.IsZero()	an operator's request is served again after every rotation
+no-call-limit	unit	rotator/plan.go	return st.LastCallAt.Add(s.rotateInterval())	return time.Time{}	two rotate calls within Amazon's minute
+next-is-the-deadline	unit	rotator/plan.go	a.actAt = later(watchdogRetry(st, s), callAllowedAt(st, s))	a.actAt = st.RequestedAt.Add(s.AwaitDeadline)	status and the metric name the await deadline, not the moment the watchdog calls rotate again
+window-ignored	unit	rotator/plan.go	return (why == ReasonRenewal || why == ReasonCanary) && st.Attempts == 0	return false	a scheduled rotation starts outside the rotation window
+window-holds-retries	unit	rotator/plan.go	return (why == ReasonRenewal || why == ReasonCanary) && st.Attempts == 0	return why == ReasonRenewal || why == ReasonCanary || why == ReasonSecretOwed	a rotation under way waits for the window while the old secret's clock runs
+canary-ignored	unit	rotator/plan.go	return exp.Add(-spapi.SecretLifetime).Add(s.CanaryEvery)	return time.Time{}	a canary never rotates on its own schedule
 EOF
 )
 
@@ -39,6 +49,26 @@ if text.count(old) != 1:
     sys.exit(f"{f}: the mutated text occurs {text.count(old)} times, not once; update scripts/mutants.sh")
 open(path, "w").write(text.replace(old, new))
 EOF
+}
+
+# unit NAME FILE FROM TO: copies the module, applies the mutant, runs the rotator's decision tests,
+# prints a row; fails when they pass (the mutant was missed).
+unit() {
+  local name=$1 dir="$work/$1" out
+  mkdir -p "$dir"
+  tar -C "$root" --exclude=./.git -cf - . | tar -C "$dir" -xf -
+  mutate "$dir" "$2" "$3" "$4"
+  if out=$(cd "$dir" && go test ./rotator -run '^(TestDecide|TestPlan|TestJudge)' -count=1 2>&1); then
+    printf '%-24s missed   (the decision tests pass)\n' "$name"
+    return 1
+  fi
+  if grep -q '\[build failed\]\|^# \|setup failed' <<<"$out"; then
+    printf '%-24s BUILD FAILED\n' "$name"
+    grep -m5 '\.go:' <<<"$out" >&2 || true
+    return 1
+  fi
+  printf '%-24s caught   (%s)\n' "$name" "$(grep -m3 -oE '^\s*--- FAIL: [A-Za-z_/]+' <<<"$out" | sed -E 's/^\s*--- FAIL: //' | paste -sd ',' -)"
+  rm -rf "$dir"
 }
 
 # run NAME [FILE FROM TO]: copies the module, applies the mutant, runs the simulation, prints a row.
@@ -68,6 +98,8 @@ run() {
   fi
 }
 
+only_unit=0
+if [ "${1:-}" = "--unit" ]; then only_unit=1; shift; fi
 selected=("$@")
 wanted() {
   [ ${#selected[@]} -eq 0 ] && return 0
@@ -76,14 +108,17 @@ wanted() {
   return 1
 }
 
-echo "simulation mutants, $seeds seeds each (go test ./testsupport/simulation -run TestSimulation -seeds=$seeds)"
+echo "mutants: decision tests (go test ./rotator -run 'TestDecide|TestPlan|TestJudge'); simulation, $seeds seeds each (go test ./testsupport/simulation -run TestSimulation -seeds=$seeds)"
 status=0
-if [ ${#selected[@]} -eq 0 ]; then
+if [ ${#selected[@]} -eq 0 ] && [ $only_unit = 0 ]; then
   run unmutated || status=1
 fi
-while IFS=$'\t' read -r name file from to what; do
+while IFS=$'\t' read -r name suite file from to what; do
   wanted "$name" || continue
-  run "$name" "$file" "$from" "$to" || status=1
+  case "$suite" in
+    unit) unit "$name" "$file" "$from" "$to" || status=1 ;;
+    sim) [ $only_unit = 1 ] && continue; run "$name" "$file" "$from" "$to" || status=1 ;;
+  esac
   printf '%-24s   %s\n' "" "$what"
 done <<<"$mutants"
 exit $status

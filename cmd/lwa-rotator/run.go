@@ -35,7 +35,7 @@ const usage = `usage: lwa-rotator <command> [flags]
 
 commands:
   run           run the daemon (--config FILE, --listen HOST:PORT)
-  check-config  validate a configuration file and print every problem (--config FILE)
+  check-config  validate a configuration file and print every problem, then any warning (--config FILE)
   doctor        check, read-only, the queues, keys, secrets, LWA and SP-API set-up; a fix for each failure (--config FILE, --json)
   status        where each application's rotation stands, read from Secrets Manager; exit 1 if any needs attention (--config FILE, --json)
   rotate        request a rotation of one application through the vault (--app NAME, --wait, --timeout D, --reason TEXT)
@@ -125,6 +125,10 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: configuration OK: %d application(s), expiry queue %s, new-secret queue %s, renewBefore %s\n",
 		*cfgPath, len(cfg.Applications), cfg.Queues.Expiry, cfg.Queues.NewSecret, cfg.RenewBefore.D())
+	// Warnings do not fail the check: the configuration is valid, perhaps not what was meant.
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
 	return nil
 }
 

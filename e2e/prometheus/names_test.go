@@ -30,6 +30,7 @@ var exported = map[string]bool{
 	"lwa_rotator_config_last_reload_successful":                false,
 	"lwa_rotator_config_last_reload_success_timestamp_seconds": false,
 	"lwa_rotator_config_hash":                                  false,
+	"lwa_rotator_config_reload_refusals_total":                 false,
 	"lwa_rotator_build_info":                                   false,
 	"lwa_rotator_rotations_total":                              false,
 	"lwa_rotator_notifications_total":                          false,
@@ -61,11 +62,13 @@ var onlyWithWebhook = map[string]bool{
 
 // onlyWhileSet are the series exported only while they are set: timestamps (no rotation in
 // flight, no secret waiting to be promoted) and per-application counters before their first
-// count (AWSCURRENT never changed by hand): none in a settled sandbox.
+// count (AWSCURRENT never changed by hand) and the refusals before the first refused
+// configuration: none in a settled sandbox.
 var onlyWhileSet = map[string]bool{
 	"lwa_rotator_rotation_in_flight_since_timestamp_seconds": true,
 	"lwa_rotator_pending_secret_since_timestamp_seconds":     true,
 	"lwa_rotator_current_changed_externally_total":           true,
+	"lwa_rotator_config_reload_refusals_total":               true,
 }
 
 var metricToken = regexp.MustCompile(`lwa_rotator_[a-z_]+`)
@@ -106,6 +109,7 @@ func TestExportedListMatchesMetricsPackage(t *testing.T) {
 	m.Rotation("a", rotator.ResultSuccess) // per-application counters appear with their first count
 	m.ObserveRequest("lwa", "token", 200, time.Millisecond)
 	m.DeadLetters("expiry", 0)
+	m.ConfigRefused("config") // the refusals appear with the first
 	m.BackgroundUnit(metrics.UnitDeadLetterWatch, time.Minute, set)
 	m.BackgroundUnit(metrics.UnitRequestWatch, time.Minute, set)
 	// The webhook's series live in their own package, registered on the daemon's registry.

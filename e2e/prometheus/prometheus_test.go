@@ -116,6 +116,7 @@ func TestPrometheusScrapesSandboxAndAlertFires(t *testing.T) {
 		t.Fatalf("sending SIGHUP to the sandbox: %v", err)
 	}
 	eventually(ctx, t, "lwa_rotator_config_last_reload_successful == 0", valueIs(api, "lwa_rotator_config_last_reload_successful", 0))
+	eventually(ctx, t, "the refusal counted as the file's", valueIs(api, `lwa_rotator_config_reload_refusals_total{part="config"}`, 1))
 	var fired alert
 	eventually(ctx, t, "LWAConfigReloadFailed firing", func(ctx context.Context) (bool, string) {
 		as, err := api.alerts(ctx)

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/spapi-tools/lwa-rotator/config"
 	"github.com/spapi-tools/lwa-rotator/internal/awsmetrics"
+	"github.com/spapi-tools/lwa-rotator/internal/daemon/reload"
 	"github.com/spapi-tools/lwa-rotator/internal/webhook"
 	"github.com/spapi-tools/lwa-rotator/metrics"
 	"github.com/spapi-tools/lwa-rotator/notifications"
@@ -40,17 +40,18 @@ type daemon struct {
 	deadLetters []notifications.DeadLetterQueue
 	sqs         notifications.QueueAttributes
 
-	// secrets checks the applications' secrets at start-up and on every reload.
-	secrets *vault.AtRest
 	// webhooks tells each application's consumers of its promotions.
 	webhooks *webhook.Notifier
-
-	mu  sync.Mutex
-	cfg *config.Config // the running configuration: the last one applied
+	// config holds the running configuration and applies every new one to the parts.
+	config *reload.Coordinator
 }
 
+// build makes the parts from the start-up configuration, then applies it through the coordinator
+// as its first apply: a configuration a part refuses stops the start-up with that part's reason,
+// exactly as it would refuse a reload. Only what a part is built from (its restart-only fields)
+// is read here.
 func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, level *zap.AtomicLevel) (*daemon, error) {
-	d := &daemon{opts: o, log: log, level: level, cfg: cfg, reg: prometheus.NewRegistry()}
+	d := &daemon{opts: o, log: log, level: level, reg: prometheus.NewRegistry()}
 	d.health = newHealth()
 	d.metrics = metrics.New(d.reg, snapshotFunc(func() []rotator.Status {
 		if d.rot == nil {
@@ -76,37 +77,33 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 	}
 	store := &vault.Store{SM: smClient, Format: vault.Format(cfg.SecretFormat), Log: log, Clock: o.Clock}
 	lwa := &spapi.LWAClient{HTTP: httpClient, Endpoint: lwaEndpoint(cfg), Log: log, Clock: o.Clock, Observer: d.metrics}
-	app := &spapi.AppClient{HTTP: httpClient, Endpoints: spapiEndpoints(cfg), Log: log, Clock: o.Clock, Observer: d.metrics,
-		MinInterval: cfg.Endpoints.RotateInterval.D()}
+	app := &spapi.AppClient{HTTP: httpClient, Endpoints: spapiEndpoints(cfg), Log: log, Clock: o.Clock, Observer: d.metrics}
 
-	var err error
-	d.secrets, err = vault.NewAtRest(ctx, cfg.KMSKeyID, store, kmsClient, log)
+	secrets, err := vault.NewAtRest(ctx, cfg.KMSKeyID, store, kmsClient, log)
 	if err != nil {
 		return nil, err
 	}
 	dlqs, queueViolations := notifications.CheckQueues(ctx, sqsClient, uniq(cfg.Queues.Expiry, cfg.Queues.NewSecret), d.health, log)
-	if err := d.vet(ctx, nil, cfg, queueViolations); err != nil {
-		return nil, err
-	}
 	d.webhooks = webhook.New(webhook.Options{Clock: o.Clock, Log: log, Registerer: d.reg, HTTP: httpClient, SM: smClient})
-	d.webhooks.Configure(webhookTargets(cfg))
-	d.rot, err = rotator.New(rotator.Options{
-		Apps: apps(cfg), Settings: settings(cfg), Vault: store, LWA: lwa, SPAPI: app, Clock: o.Clock, Log: log,
-		Observer: d.metrics, RequestPoll: cfg.RequestPollInterval.D(),
+	rp := &rotatorPart{log: log, opts: rotator.Options{
+		Vault: store, LWA: lwa, SPAPI: app, Clock: o.Clock, Log: log, Observer: d.metrics,
 		Checkpoint: crashPoint(o.Getenv("LWA_ROTATOR_TEST_CRASH_AT"), log),
 		Promoted:   d.webhooks.Promoted, PassConcurrency: passConcurrency,
 		// The start-up pass over many applications leaves megabytes of garbage (listing pages,
 		// batched values) that an idle daemon would otherwise carry until its heap grew enough
 		// for the next collection, hours later: collect once and hand it back to the system.
 		FirstPassDone: debug.FreeOSMemory,
-	})
-	if err != nil {
+	}}
+	d.config = reload.New(reload.Options{Path: o.ConfigPath, Getenv: o.Getenv, Clock: o.Clock, Log: log, Metrics: d.metrics,
+		Parts: parts(o, log, level, queueViolations, secrets, d.webhooks, rp)})
+	if err := d.config.Apply(ctx, cfg); err != nil {
 		return nil, err
 	}
+	d.rot = rp.rot
 	// The queues' settings are read once: they change only on restart (see reload.go).
 	dispatch := &notifications.Dispatcher{
 		Receiver: d.rot, Observer: d.metrics, Log: log, AllowedSenderIDs: cfg.Queues.AllowedSenderIDs,
-		RejectedRetry: cfg.Queues.RejectedRetry.D(), RetryMin: messageRetryMin, RetryMax: messageRetryMax,
+		RejectedRetry: cfg.Queues.RejectedRetry.D(), RetryMin: messageRetryMin, RetryMax: messageRetryMax, Clock: o.Clock,
 	}
 
 	queues := map[string]string{}
@@ -123,8 +120,7 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 		}
 	}
 	d.sqs = sqsClient
-	d.metrics.ConfigApplied(configHash(cfg), o.Clock.Now())
-	// Both intervals change only on restart (reload.go), so the units' series are made once.
+	// A reload refuses a change of either interval, so the units' series are made once.
 	if cfg.RequestPollInterval.D() > 0 {
 		d.metrics.BackgroundUnit(metrics.UnitRequestWatch, cfg.RequestPollInterval.D(), o.Clock.Now())
 	}
@@ -166,14 +162,15 @@ const passConcurrency = 8
 
 func settings(cfg *config.Config) rotator.Settings {
 	return rotator.Settings{RenewBefore: cfg.RenewBefore.D(), AwaitDeadline: cfg.AwaitDeadline.D(),
-		RetryMin: cfg.Retry.Min.D(), RetryMax: cfg.Retry.Max.D(), ProbeEvery: cfg.ProbeInterval.D(), CanaryEvery: cfg.CanaryEvery.D()}
+		RetryMin: cfg.Retry.Min.D(), RetryMax: cfg.Retry.Max.D(), ProbeEvery: cfg.ProbeInterval.D(), CanaryEvery: cfg.CanaryEvery.D(),
+		RotateInterval: cfg.Endpoints.RotateInterval.D()}
 }
 
 func apps(cfg *config.Config) []rotator.App {
 	out := make([]rotator.App, 0, len(cfg.Applications))
 	for _, a := range cfg.Applications {
 		out = append(out, rotator.App{Name: a.Name, ClientID: a.ClientID, Region: spapi.Region(a.Region), SecretID: a.SecretID, ApplicationID: a.ApplicationID,
-			Canary: a.Canary})
+			Canary: a.Canary, Window: a.Window})
 	}
 	return out
 }

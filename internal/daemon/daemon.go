@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"go.uber.org/zap"
 
-	"github.com/spapi-tools/lwa-rotator/config"
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/internal/daemon/reload"
 	"github.com/spapi-tools/lwa-rotator/notifications"
 )
 
@@ -60,16 +60,17 @@ func Run(ctx context.Context, o Options) error {
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 30 * time.Second
 	}
-	cfg, err := config.Load(o.ConfigPath, o.Getenv)
+	// Loaded as every reload loads it, before any AWS call: an AWS endpoint variable that breaks
+	// the transport rule is refused here.
+	cfg, err := reload.Load(o.ConfigPath, o.Getenv)
 	if err != nil {
 		return err
 	}
 	level := o.Level
 	if level == nil {
-		l, err := zap.ParseAtomicLevel(cfg.LogLevel)
-		if err != nil {
-			return fmt.Errorf("parsing log level: %w", err)
-		}
+		// logLevel is the log part's: the first apply sets it, so the start-up checks before it
+		// log at info.
+		l := zap.NewAtomicLevel()
 		level = &l
 	}
 	log := o.Log
@@ -79,9 +80,6 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	defer func() { _ = log.Sync() }()
-	if err := cfg.CheckAWSEndpoints(o.Getenv); err != nil {
-		return err
-	}
 
 	d, err := build(ctx, o, cfg, log, level)
 	if err != nil {
@@ -136,7 +134,8 @@ func Run(ctx context.Context, o Options) error {
 			case <-reloadCtx.Done():
 				return
 			case <-reloads:
-				d.reload(reloadCtx)
+				// A refusal is logged and counted by the coordinator; the running configuration stays.
+				_ = d.config.Reload(reloadCtx)
 			}
 		}
 	})

@@ -49,6 +49,12 @@ type running struct {
 // start runs the daemon in-process; signals are plain channel values.
 func start(t *testing.T, o sandbox.EnvOptions, getenv func(string) string) (*running, error) {
 	t.Helper()
+	return startWith(t, o, getenv, nil)
+}
+
+// startWith is start with edit changing the daemon's options last.
+func startWith(t *testing.T, o sandbox.EnvOptions, getenv func(string) string, edit func(*daemon.Options)) (*running, error) {
+	t.Helper()
 	o.AWSEndpoint, o.Dir = motoURL, t.TempDir()
 	env, err := sandbox.NewEnv(context.Background(), o)
 	if err != nil {
@@ -62,10 +68,12 @@ func start(t *testing.T, o sandbox.EnvOptions, getenv func(string) string) (*run
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	go func() {
-		r.done <- daemon.Run(context.Background(), daemon.Options{ConfigPath: env.ConfigPath, Getenv: getenv, Listen: "127.0.0.1:0",
-			AWS: env.AWSConfig(), Signals: r.signals, Log: zap.New(core), Level: &lvl, OnListen: func(a string) { listening <- a }})
-	}()
+	do := daemon.Options{ConfigPath: env.ConfigPath, Getenv: getenv, Listen: "127.0.0.1:0",
+		AWS: env.AWSConfig(), Signals: r.signals, Log: zap.New(core), Level: &lvl, OnListen: func(a string) { listening <- a }}
+	if edit != nil {
+		edit(&do)
+	}
+	go func() { r.done <- daemon.Run(context.Background(), do) }()
 	select {
 	case r.addr = <-listening:
 		t.Cleanup(func() {
@@ -170,8 +178,8 @@ func TestAtRestChecks(t *testing.T) {
 			if tc.wantErr != (err != nil) {
 				t.Fatalf("Run = %v, wantErr %v", err, tc.wantErr)
 			}
-			if tc.wantErr && (!errors.Is(err, vault.ErrAtRest) || !strings.Contains(err.Error(), "no server-side encryption")) {
-				t.Fatalf("Run = %v, want an at-rest refusal naming the unencrypted queue", err)
+			if tc.wantErr && (!errors.Is(err, vault.ErrAtRest) || !strings.Contains(err.Error(), "  - queues: queue "+env.ExpiryQueue+" has no server-side encryption")) {
+				t.Fatalf("Run = %v, want the queues part's at-rest refusal naming the unencrypted queue", err)
 			}
 		})
 	}
@@ -194,7 +202,7 @@ func TestSecretOnAnotherKeyRefused(t *testing.T) {
 	}
 	env := map[string]string{"LWA_ROTATOR_KMS_KEY_ID": aws.ToString(other.KeyMetadata.Arn)}
 	_, err = start(t, sandbox.EnvOptions{}, func(k string) string { return env[k] })
-	if !errors.Is(err, vault.ErrAtRest) || !strings.Contains(err.Error(), "not the configured key") {
+	if !errors.Is(err, vault.ErrAtRest) || !strings.Contains(err.Error(), "  - vault: secret ") || !strings.Contains(err.Error(), "not the configured key") {
 		t.Fatalf("want a refusal for a secret on another key, got %v", err)
 	}
 }

@@ -2,88 +2,201 @@ package daemon
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"reflect"
-	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/spapi-tools/lwa-rotator/config"
+	"github.com/spapi-tools/lwa-rotator/internal/daemon/reload"
+	"github.com/spapi-tools/lwa-rotator/internal/webhook"
+	"github.com/spapi-tools/lwa-rotator/rotator"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
-// Start-up and SIGHUP share one path: a configuration is loaded, vetted by every check, and only
-// then applied as a whole. A reload that fails any check, or changes a field only a restart can
-// apply, is refused and the running configuration stays (Alertmanager's coordinator works this
-// way: subscribers that can veto, then apply, then a hash of what runs).
+// The parts of the daemon that own settings, each with its rules: the coordinator
+// (internal/daemon/reload) asks every part to check a configuration and applies it only when none
+// refuses, at start-up (running is nil) and on every SIGHUP. A part built once from the start-up
+// configuration refuses a reload that changes what it was built with, rather than pretend.
 
-// refusal is a configuration that failed its checks; each problem names its field or resource.
-type refusal struct {
-	problems []string
-	// atRest is set when encryption findings refused it (atRest: refuse).
-	atRest bool
+// parts are the daemon's owners of settings, checked and applied in this order: the log level
+// first, so the apply's own lines use it; webhooks before the rotator, so an added application's
+// first promotion finds its webhook. queueFindings are the queues' encryption findings, read when
+// the queues were checked at start-up.
+func parts(o Options, log *zap.Logger, level *zap.AtomicLevel, queueFindings []string, secrets secretChecker,
+	webhooks *webhook.Notifier, rot *rotatorPart) []reload.Part {
+	return []reload.Part{
+		listenerPart(o.Listen != ""),
+		logPart(level, o.Level != nil),
+		queuesPart(log, queueFindings),
+		restartOnlyPart("endpoints", endpointFields),
+		vaultPart(log, secrets),
+		webhooksPart(webhooks),
+		rot.part(),
+	}
 }
 
-func (r *refusal) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "configuration refused (%d problems)", len(r.problems))
-	if r.atRest {
-		fmt.Fprintf(&b, ": %v (set atRest: warn to start anyway)", vault.ErrAtRest)
-	}
-	b.WriteString(":")
-	for _, p := range r.problems {
-		b.WriteString("\n  - ")
-		b.WriteString(p)
-	}
-	return b.String()
+// field is a setting read once, when its part is built.
+type field struct {
+	path string
+	get  func(*config.Config) any
 }
 
-func (r *refusal) Unwrap() error {
-	if r.atRest {
-		return vault.ErrAtRest
+// The restart-only fields, by the part built from them. Every other field reloads (README).
+var (
+	queueFields = []field{
+		{"queues.expiry", func(c *config.Config) any { return c.Queues.Expiry }},
+		{"queues.newSecret", func(c *config.Config) any { return c.Queues.NewSecret }},
+		{"queues.visibilityTimeout", func(c *config.Config) any { return c.Queues.VisibilityTimeout }},
+		{"queues.rejectedRetry", func(c *config.Config) any { return c.Queues.RejectedRetry }},
+		{"queues.deadLetterInterval", func(c *config.Config) any { return c.Queues.DeadLetterInterval }},
+		{"queues.allowedSenderIds", func(c *config.Config) any { return c.Queues.AllowedSenderIDs }},
 	}
-	return nil
-}
+	vaultFields = []field{
+		{"kmsKeyId", func(c *config.Config) any { return c.KMSKeyID }},
+		{"secretFormat", func(c *config.Config) any { return c.SecretFormat }},
+	}
+	endpointFields = []field{
+		{"endpoints.lwa", func(c *config.Config) any { return c.Endpoints.LWA }},
+		{"endpoints.spapi", func(c *config.Config) any { return c.Endpoints.SPAPI }},
+		{"endpoints.rotateInterval", func(c *config.Config) any { return c.Endpoints.RotateInterval }},
+		{"allowInsecureLoopback", func(c *config.Config) any { return c.AllowInsecureLoopback }},
+	}
+	rotatorFields = []field{
+		{"requestPollInterval", func(c *config.Config) any { return c.RequestPollInterval }},
+	}
+)
 
-// vet runs every check next must pass before it runs: the transport rule for AWS endpoints, the
-// restart-only fields (against the running configuration; nil at start-up), and the at-rest and
-// tag-room checks of every secret that is new or points elsewhere. queueViolations are the
-// queues' encryption findings, gathered at start-up only since queues change only on restart.
-func (d *daemon) vet(ctx context.Context, running, next *config.Config, queueViolations []string) error {
-	r := &refusal{}
-	if err := next.CheckAWSEndpoints(d.opts.Getenv); err != nil {
-		var ve *config.ValidationError
-		if errors.As(err, &ve) {
-			r.problems = append(r.problems, ve.Problems...)
+// RestartOnlyFields names the fields a reload refuses to change, for the README's list and tests.
+func RestartOnlyFields() []string {
+	out := []string{"listen"}
+	for _, fs := range [][]field{queueFields, vaultFields, endpointFields, rotatorFields} {
+		for _, f := range fs {
+			out = append(out, f.path)
 		}
 	}
-	if running != nil {
-		r.problems = append(r.problems, restartOnlyChanges(running, next, d.opts.Listen != "")...)
+	return out
+}
+
+// changed lists "path: changes only on restart" for each of fields that differs; none at start-up.
+func changed(running, next *config.Config, fields []field) []string {
+	if running == nil {
+		return nil
 	}
-	violations, refusals, err := d.secrets.Check(ctx, secretRefs(changedApps(running, next)))
-	if err != nil {
-		return err
+	var out []string
+	for _, f := range fields {
+		if !equalValues(f.get(running), f.get(next)) {
+			out = append(out, f.path+": changes only on restart")
+		}
 	}
-	r.problems = append(r.problems, refusals...)
-	violations = append(queueViolations, violations...)
-	if len(violations) > 0 {
-		if next.AtRest == "warn" {
-			for _, v := range violations {
-				d.log.Warn("encryption at rest: "+v, zap.String("at_rest", "warn"))
+	return out
+}
+
+// equalValues treats an empty list or map like a missing one.
+func equalValues(a, b any) bool {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	if (va.Kind() == reflect.Slice || va.Kind() == reflect.Map) && va.Len() == 0 && vb.Len() == 0 {
+		return true
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+func refuse(problems []string) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	return &reload.Refusal{Problems: problems}
+}
+
+// restartOnlyPart is a part whose every setting is read once, when it is built.
+func restartOnlyPart(name string, fields []field) reload.Part {
+	return reload.Part{Name: name, Check: func(_ context.Context, running, next *config.Config) (func(), error) {
+		return nil, refuse(changed(running, next, fields))
+	}}
+}
+
+// listenerPart: the HTTP listener is bound once. With --listen the file's listen is not what
+// runs, so changing it changes nothing.
+func listenerPart(listenFromFlag bool) reload.Part {
+	return reload.Part{Name: "listener", Check: func(_ context.Context, running, next *config.Config) (func(), error) {
+		if running == nil || listenFromFlag || running.Listen == next.Listen {
+			return nil, nil
+		}
+		return nil, refuse([]string{"listen: changes only on restart"})
+	}}
+}
+
+// logPart owns logLevel, unless the caller fixed the level (Options.Level).
+func logPart(level *zap.AtomicLevel, fromCaller bool) reload.Part {
+	return reload.Part{Name: "log", Check: func(_ context.Context, _, next *config.Config) (func(), error) {
+		if fromCaller {
+			return nil, nil
+		}
+		l, err := zap.ParseAtomicLevel(next.LogLevel)
+		if err != nil {
+			return nil, refuse([]string{"logLevel: is not a log level"})
+		}
+		return func() { level.SetLevel(l.Level()) }, nil
+	}}
+}
+
+// atRest applies the configuration's atRest policy to encryption findings: with warn they are
+// logged when the configuration is applied, otherwise they refuse it.
+func atRest(log *zap.Logger, next *config.Config, findings []string) (warn func(), problems []string) {
+	if len(findings) == 0 {
+		return nil, nil
+	}
+	if next.AtRest == "warn" {
+		return func() {
+			for _, f := range findings {
+				log.Warn("encryption at rest: "+f, zap.String("at_rest", "warn"))
 			}
-		} else {
-			r.problems = append(r.problems, violations...)
-			r.atRest = true
+		}, nil
+	}
+	return nil, append(append([]string{}, findings...), "atRest: refuses these encryption findings; atRest: warn logs them and runs")
+}
+
+// queuesPart owns the queues: their consumers, dispatcher and dead-letter watcher are built once.
+// Their encryption was read when they were built (findings), so it is judged at start-up only.
+func queuesPart(log *zap.Logger, findings []string) reload.Part {
+	return reload.Part{Name: "queues", Check: func(_ context.Context, running, next *config.Config) (func(), error) {
+		if running != nil {
+			return nil, refuse(changed(running, next, queueFields))
 		}
-	}
-	if len(r.problems) > 0 {
-		return r
-	}
-	return nil
+		warn, problems := atRest(log, next, findings)
+		if len(problems) > 0 {
+			return nil, &reload.Refusal{Problems: problems, Cause: vault.ErrAtRest}
+		}
+		return warn, nil
+	}}
+}
+
+// secretChecker is the part of vault.AtRest the vault part uses.
+type secretChecker interface {
+	Check(ctx context.Context, secrets []vault.SecretRef) (violations, refusals []string, err error)
+}
+
+// vaultPart owns the secrets' store (kmsKeyId, secretFormat: built once) and checks every secret
+// that is new or points elsewhere: encrypted with the configured key (atRest decides) and with
+// room for the daemon's tags (always refused without).
+func vaultPart(log *zap.Logger, secrets secretChecker) reload.Part {
+	return reload.Part{Name: "vault", Check: func(ctx context.Context, running, next *config.Config) (func(), error) {
+		if problems := changed(running, next, vaultFields); len(problems) > 0 {
+			return nil, refuse(problems)
+		}
+		violations, refusals, err := secrets.Check(ctx, secretRefs(changedApps(running, next)))
+		if err != nil {
+			return nil, err
+		}
+		warn, problems := atRest(log, next, violations)
+		var cause error
+		if len(problems) > 0 {
+			cause = vault.ErrAtRest
+		}
+		if problems = append(refusals, problems...); len(problems) > 0 {
+			return nil, &reload.Refusal{Problems: problems, Cause: cause}
+		}
+		return warn, nil
+	}}
 }
 
 func secretRefs(apps []config.Application) []vault.SecretRef {
@@ -113,118 +226,50 @@ func changedApps(running, next *config.Config) []config.Application {
 	return out
 }
 
-// restartOnly are the fields whose clients, consumers and listener are built once: a reload
-// cannot apply a change to them, so it refuses rather than pretend. Every other field reloads
-// (README lists them).
-var restartOnly = []struct {
-	field string
-	get   func(*config.Config) any
-}{
-	{"queues.expiry", func(c *config.Config) any { return c.Queues.Expiry }},
-	{"queues.newSecret", func(c *config.Config) any { return c.Queues.NewSecret }},
-	{"queues.visibilityTimeout", func(c *config.Config) any { return c.Queues.VisibilityTimeout }},
-	{"queues.rejectedRetry", func(c *config.Config) any { return c.Queues.RejectedRetry }},
-	{"queues.deadLetterInterval", func(c *config.Config) any { return c.Queues.DeadLetterInterval }},
-	{"queues.allowedSenderIds", func(c *config.Config) any { return c.Queues.AllowedSenderIDs }},
-	{"kmsKeyId", func(c *config.Config) any { return c.KMSKeyID }},
-	{"requestPollInterval", func(c *config.Config) any { return c.RequestPollInterval }},
-	{"secretFormat", func(c *config.Config) any { return c.SecretFormat }},
-	{"endpoints.lwa", func(c *config.Config) any { return c.Endpoints.LWA }},
-	{"endpoints.spapi", func(c *config.Config) any { return c.Endpoints.SPAPI }},
-	{"endpoints.rotateInterval", func(c *config.Config) any { return c.Endpoints.RotateInterval }},
-	{"allowInsecureLoopback", func(c *config.Config) any { return c.AllowInsecureLoopback }},
+// webhooksPart owns the applications' webhook blocks; they reload whole: URLs and key sources are
+// replaced and every key is read again.
+func webhooksPart(n *webhook.Notifier) reload.Part {
+	return reload.Part{Name: "webhooks", Check: func(_ context.Context, _, next *config.Config) (func(), error) {
+		targets := webhookTargets(next)
+		return func() { n.Configure(targets) }, nil
+	}}
 }
 
-// RestartOnlyFields names the fields a reload refuses to change, for the README's list and tests.
-func RestartOnlyFields() []string {
-	out := []string{"listen"}
-	for _, f := range restartOnly {
-		out = append(out, f.field)
-	}
-	return out
+// rotatorPart owns the applications and the rotation settings. The rotator is built by the first
+// apply, so its applications and settings reach it only through this part, at start-up as on a
+// reload; requestPollInterval is read when it is built.
+type rotatorPart struct {
+	opts rotator.Options // all but Apps and Settings
+	log  *zap.Logger
+	rot  *rotator.Rotator
 }
 
-func restartOnlyChanges(running, next *config.Config, listenFromFlag bool) []string {
-	var out []string
-	// With --listen the file's listen is not what runs, so changing it changes nothing.
-	if !listenFromFlag && running.Listen != next.Listen {
-		out = append(out, "listen: changes only on restart")
-	}
-	for _, f := range restartOnly {
-		if !equalValues(f.get(running), f.get(next)) {
-			out = append(out, f.field+": changes only on restart")
+func (p *rotatorPart) part() reload.Part {
+	return reload.Part{Name: "rotator", Check: p.check}
+}
+
+func (p *rotatorPart) check(_ context.Context, running, next *config.Config) (func(), error) {
+	a, s := apps(next), settings(next)
+	if p.rot == nil {
+		o := p.opts
+		o.Apps, o.Settings, o.RequestPoll = a, s, next.RequestPollInterval.D()
+		// New only builds (no goroutine, no call); it refuses what Reconfigure would.
+		rot, err := rotator.New(o)
+		if err != nil {
+			return nil, err
 		}
+		return func() { p.rot = rot }, nil
 	}
-	return out
-}
-
-// equalValues treats an empty list or map like a missing one.
-func equalValues(a, b any) bool {
-	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
-	if (va.Kind() == reflect.Slice || va.Kind() == reflect.Map) && va.Len() == 0 && vb.Len() == 0 {
-		return true
+	if problems := changed(running, next, rotatorFields); len(problems) > 0 {
+		return nil, refuse(problems)
 	}
-	return reflect.DeepEqual(a, b)
-}
-
-// configHash identifies the running configuration in a metric: the first 48 bits of the SHA-256
-// of its effective form (after environment overrides and defaults), exact in a float64. The
-// configuration holds no secret, so its hash reveals none.
-func configHash(c *config.Config) float64 {
-	b, _ := json.Marshal(c)
-	sum := sha256.Sum256(b)
-	return float64(binary.BigEndian.Uint64(sum[:8]) >> 16)
-}
-
-// reload re-reads the configuration (SIGHUP) and applies it only if every check passes. State
-// first, then words: the metric moves before the log lines.
-func (d *daemon) reload(ctx context.Context) {
-	now := d.opts.Clock.Now
-	d.mu.Lock()
-	running := d.cfg
-	d.mu.Unlock()
-	var problems []string
-	next, err := config.Load(d.opts.ConfigPath, d.opts.Getenv)
-	if err == nil {
-		err = d.vet(ctx, running, next, nil)
+	if err := p.rot.Check(a, s); err != nil {
+		return nil, err
 	}
-	var ve *config.ValidationError
-	var rf *refusal
-	switch {
-	case err == nil:
-	case errors.As(err, &ve):
-		problems = ve.Problems
-	case errors.As(err, &rf):
-		problems = rf.problems
-	default:
-		problems = []string{err.Error()}
-	}
-	if len(problems) > 0 {
-		d.metrics.Reloaded(false, now())
-		for _, p := range problems {
-			d.log.Error("SIGHUP: configuration reload failed; keeping the running configuration", zap.String("problem", p))
+	return func() {
+		if err := p.rot.Reconfigure(a, s); err != nil {
+			// Check accepted the same values: reaching this is a bug in the rotator's Check.
+			p.log.Error("applying the rotator's settings", zap.Error(err))
 		}
-		return
-	}
-	d.apply(next)
-	d.metrics.ConfigApplied(configHash(next), now())
-	d.log.Info("SIGHUP: configuration reloaded", zap.Int("applications", len(next.Applications)))
-}
-
-// apply hands a vetted configuration to every part that reloads.
-func (d *daemon) apply(cfg *config.Config) {
-	d.mu.Lock()
-	d.cfg = cfg
-	d.mu.Unlock()
-	if d.opts.Level == nil {
-		if l, err := zap.ParseAtomicLevel(cfg.LogLevel); err == nil {
-			d.level.SetLevel(l.Level())
-		}
-	}
-	if err := d.rot.Reconfigure(apps(cfg), settings(cfg)); err != nil {
-		// vet checked the same configuration; reaching this is a bug in config's validation.
-		d.log.Error("applying the rotator's settings", zap.Error(err))
-	}
-	// Webhooks reload whole: URLs and key sources are replaced and every key is read again.
-	d.webhooks.Configure(webhookTargets(cfg))
+	}, nil
 }

@@ -86,6 +86,7 @@ func TestReloadIsAsStrictAsStartUp(t *testing.T) {
 		// edit changes the running file; setup may make AWS resources first.
 		edit        func(t *testing.T, env *sandbox.Env, cfg string) string
 		wantProblem string
+		wantPart    string
 	}{
 		{"an added application whose secret is on another KMS key", func(t *testing.T, env *sandbox.Env, cfg string) string {
 			key, err := env.AWS.KMS.CreateKey(context.Background(), &kms.CreateKeyInput{})
@@ -93,30 +94,31 @@ func TestReloadIsAsStrictAsStartUp(t *testing.T) {
 				t.Fatal(err)
 			}
 			return addApp(otherSecret(t, env, aws.ToString(key.KeyMetadata.Arn), 0))(cfg)
-		}, "not the configured key"},
+		}, "not the configured key", "vault"},
 		{"an added application whose secret has no room for the daemon's tags", func(t *testing.T, env *sandbox.Env, cfg string) string {
 			return addApp(otherSecret(t, env, env.KMSKeyARN, 45))(cfg)
-		}, "needs room for 10 more"},
+		}, "needs room for 10 more", "vault"},
 		{"a changed queue URL", func(t *testing.T, env *sandbox.Env, cfg string) string {
 			return strings.Replace(cfg, "  newSecret: "+env.SecretQueue, "  newSecret: "+env.SecretQueue+"-moved", 1)
-		}, "queues.newSecret: changes only on restart"},
+		}, "queues.newSecret: changes only on restart", "queues"},
 		{"a changed secret format", func(_ *testing.T, _ *sandbox.Env, cfg string) string {
 			return cfg + "secretFormat: lambda-sample\n"
-		}, "secretFormat: changes only on restart"},
+		}, "secretFormat: changes only on restart", "vault"},
 		{"a changed rejected retry", func(_ *testing.T, _ *sandbox.Env, cfg string) string {
 			return strings.Replace(cfg, "  rejectedRetry: 15m0s\n", "  rejectedRetry: 20m\n", 1)
-		}, "queues.rejectedRetry: changes only on restart"},
+		}, "queues.rejectedRetry: changes only on restart", "queues"},
 		{"a changed LWA endpoint", func(_ *testing.T, _ *sandbox.Env, cfg string) string {
 			return strings.Replace(cfg, "  lwa: http://", "  lwa: https://", 1)
-		}, "endpoints.lwa: changes only on restart"},
+		}, "endpoints.lwa: changes only on restart", "endpoints"},
 		{"an invalid file", func(_ *testing.T, _ *sandbox.Env, cfg string) string {
 			return cfg + "clientSecret: x\n"
-		}, "clientSecret (line"},
+		}, "clientSecret (line", "config"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r, err := start(t, sandbox.EnvOptions{SecretLifetimeLeft: 150 * 24 * time.Hour}, nil)
+			// The daemon owns its log level here, so the log part's state can be read on /loglevel.
+			r, err := startWith(t, sandbox.EnvOptions{SecretLifetimeLeft: 150 * 24 * time.Hour}, nil, func(o *daemon.Options) { o.Level = nil })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,13 +126,16 @@ func TestReloadIsAsStrictAsStartUp(t *testing.T) {
 			if !ok || hash == 0 {
 				t.Fatalf("no configuration hash at start-up")
 			}
+			next := nextRotation(t, r)
 			raw, err := os.ReadFile(r.env.ConfigPath)
 			if err != nil {
 				t.Fatal(err)
 			}
-			edited := tc.edit(t, r.env, string(raw))
-			if edited == string(raw) {
-				t.Fatal("the edit changed nothing: the test would prove nothing")
+			// Beside the change refused, changes every reloading part would take: none may run.
+			edited := tc.edit(t, r.env, strings.Replace(strings.Replace(string(raw), "logLevel: info", "logLevel: debug", 1),
+				"renewBefore: 30d", "renewBefore: 20d", 1))
+			if !strings.Contains(edited, "logLevel: debug") || !strings.Contains(edited, "renewBefore: 20d") {
+				t.Fatal("the reloadable changes were not made: the test would prove less")
 			}
 			if err := os.WriteFile(r.env.ConfigPath, []byte(edited), 0o600); err != nil {
 				t.Fatal(err)
@@ -140,11 +145,21 @@ func TestReloadIsAsStrictAsStartUp(t *testing.T) {
 				v, _ := metric(t, r.addr, "lwa_rotator_config_last_reload_successful")
 				return v == 0 && r.logs.FilterMessage("SIGHUP: configuration reload failed; keeping the running configuration").
 					Filter(func(e observerEntry) bool {
-						return strings.Contains(e.ContextMap()["problem"].(string), tc.wantProblem)
+						return e.ContextMap()["part"] == tc.wantPart && strings.Contains(e.ContextMap()["problem"].(string), tc.wantProblem)
 					}).Len() == 1
 			})
+			if n, _ := metric(t, r.addr, `lwa_rotator_config_reload_refusals_total{part="`+tc.wantPart+`"}`); n != 1 {
+				t.Errorf("refusals_total{part=%q} = %v, want 1", tc.wantPart, n)
+			}
+			// Every part still runs the old configuration.
 			if got, _ := metric(t, r.addr, "lwa_rotator_config_hash"); got != hash {
 				t.Errorf("the configuration hash moved on a refused reload")
+			}
+			if _, body := get(t, "http://"+r.addr+"/loglevel"); !strings.Contains(body, `"level":"info"`) {
+				t.Errorf("the log level moved on a refused reload: %s", body)
+			}
+			if got, _ := metric(t, r.addr, `lwa_rotator_next_rotation_timestamp_seconds{application="demo-app"}`); got != next {
+				t.Errorf("the next rotation moved on a refused reload (renewBefore applied)")
 			}
 			if _, ok := metric(t, r.addr, `lwa_rotator_secret_expiry_timestamp_seconds{application="second"}`); ok {
 				t.Errorf("the refused application is running")
@@ -160,16 +175,21 @@ func TestReloadIsAsStrictAsStartUp(t *testing.T) {
 
 func TestReloadAppliesAndMovesTheHash(t *testing.T) {
 	t.Parallel()
-	r, err := start(t, sandbox.EnvOptions{SecretLifetimeLeft: 150 * 24 * time.Hour}, nil)
+	r, err := startWith(t, sandbox.EnvOptions{SecretLifetimeLeft: 150 * 24 * time.Hour}, nil, func(o *daemon.Options) { o.Level = nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	hash, _ := metric(t, r.addr, "lwa_rotator_config_hash")
+	next := nextRotation(t, r)
+	if _, body := get(t, "http://"+r.addr+"/loglevel"); !strings.Contains(body, `"level":"info"`) {
+		t.Fatalf("the start-up's logLevel is not applied: %s", body)
+	}
 	raw, err := os.ReadFile(r.env.ConfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	renamed := strings.Replace(string(raw), "renewBefore: 30d", "renewBefore: 20d", 1)
+	renamed = strings.Replace(renamed, "logLevel: info", "logLevel: warn", 1)
 	renamed = addApp(otherSecret(t, r.env, r.env.KMSKeyARN, 3))(renamed)
 	if err := os.WriteFile(r.env.ConfigPath, []byte(renamed), 0o600); err != nil {
 		t.Fatal(err)
@@ -183,6 +203,25 @@ func TestReloadAppliesAndMovesTheHash(t *testing.T) {
 	if v, _ := metric(t, r.addr, "lwa_rotator_config_last_reload_successful"); v != 1 {
 		t.Fatalf("config_last_reload_successful = %v after a good reload", v)
 	}
+	if _, body := get(t, "http://"+r.addr+"/loglevel"); !strings.Contains(body, `"level":"warn"`) {
+		t.Errorf("the reloaded logLevel is not applied: %s", body)
+	}
+	// renewBefore 30d → 20d: the rotation is planned 10 days (864,000 s) later.
+	eventually(t, 20*time.Second, "the rotator planning with the new renewBefore", func() bool {
+		got, _ := metric(t, r.addr, `lwa_rotator_next_rotation_timestamp_seconds{application="demo-app"}`)
+		return got == next+864000
+	})
+}
+
+// nextRotation waits for the first pass to plan the sandbox's application and returns when.
+func nextRotation(t *testing.T, r *running) float64 {
+	t.Helper()
+	var next float64
+	eventually(t, 20*time.Second, "the first pass planning demo-app", func() bool {
+		next, _ = metric(t, r.addr, `lwa_rotator_next_rotation_timestamp_seconds{application="demo-app"}`)
+		return next > 0
+	})
+	return next
 }
 
 func TestStartUpRefusesASecretWithoutTagRoom(t *testing.T) {
@@ -201,8 +240,8 @@ func TestStartUpRefusesASecretWithoutTagRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = runOnce(t, env)
-	if err == nil || !strings.Contains(err.Error(), "has 45 tags of its own; the daemon needs room for 10 more") {
-		t.Fatalf("want a refusal naming the tag room, got %v", err)
+	if err == nil || !strings.Contains(err.Error(), "  - vault: secret "+env.SecretID+" has 45 tags of its own; the daemon needs room for 10 more") {
+		t.Fatalf("want the vault part's refusal naming the tag room, got %v", err)
 	}
 }
 

@@ -131,7 +131,7 @@ func (r *runner) queueBacklog(ctx context.Context, w *world, count int) (backlog
 	// Genuine new secrets: the simulator rotates the application itself and delivers the
 	// notification, as Amazon would after someone's rotate call.
 	lwa := &spapi.LWAClient{Endpoint: w.env.SimURL + "/auth/o2/token"}
-	app := &spapi.AppClient{Endpoints: map[spapi.Region]string{"na": w.env.SimURL}, MinInterval: time.Millisecond}
+	app := &spapi.AppClient{Endpoints: map[spapi.Region]string{"na": w.env.SimURL}}
 	for _, i := range rotate {
 		a := apps[i]
 		cur, _, _ := w.env.Sim.Newest(a.ClientID)

@@ -68,7 +68,7 @@ func RunNaive(ctx context.Context, cfgPath, listen string, signals <-chan os.Sig
 		eps[spapi.Region(r)] = u
 	}
 	n := &naive{cfg: cfg, format: format, sm: c.SecretsManager, sqs: c.SQS, kms: c.KMS,
-		lwa: &spapi.LWAClient{Endpoint: cfg.Endpoints.LWA}, app: &spapi.AppClient{Endpoints: eps, MinInterval: time.Duration(cfg.Endpoints.RotateInterval)},
+		lwa: &spapi.LWAClient{Endpoint: cfg.Endpoints.LWA}, app: &spapi.AppClient{Endpoints: eps},
 		byID: map[string]config.Application{}, rotated: map[string]time.Time{}}
 	for _, a := range cfg.Applications {
 		n.byID[a.ClientID] = a

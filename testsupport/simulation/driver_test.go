@@ -190,13 +190,14 @@ func (s *sim) restart(why string) {
 	rot, err := rotator.New(rotator.Options{Apps: s.apps(), Vault: store, LWA: fakeLWA{s}, SPAPI: fakeSPAPI{s},
 		Settings: rotator.Settings{RenewBefore: renewBefore, AwaitDeadline: awaitDeadline, RetryMin: retryMin, RetryMax: retryMax,
 			ProbeEvery: config.DefaultProbeInterval, CanaryEvery: config.DefaultCanaryEvery},
-		Clock: s.clk, Log: s.log, Observer: observer{s}, Rand: s.rand, Checkpoint: s.checkpoint, Wait: s.holdWait})
+		Clock: s.clk, Log: s.log, Observer: observer{s}, Rand: s.rand, Checkpoint: s.checkpoint})
 	if err != nil {
 		panic(err)
 	}
 	s.rot = rot
 	d := &notifications.Dispatcher{Receiver: rot, Observer: observer{s}, Log: s.log, AllowedSenderIDs: []string{amazonSender},
-		RejectedRetry: rejectedRetry, RetryMin: messageRetryMin, RetryMax: messageRetryMax, Rand: s.rand}
+		RejectedRetry: rejectedRetry, RetryMin: messageRetryMin, RetryMax: messageRetryMax, Rand: s.rand,
+		Clock: s.clk, Wait: s.holdWait}
 	s.consumers = nil
 	for _, url := range s.queues() {
 		s.consumers = append(s.consumers, &notifications.Consumer{SQS: sqsAPI{s}, QueueURL: url, Handler: guard{s, d},

@@ -140,7 +140,7 @@ func (g guard) Handle(ctx context.Context, m notifications.Message) (res notific
 // holdWait is the rotator's Wait hook: time passes while a message is held, up to the batch's
 // heartbeat. Events due meanwhile run when the poll returns, as they would queue behind a busy
 // process.
-func (s *sim) holdWait(_ context.Context, d time.Duration) bool {
+func (s *sim) holdWait(_ context.Context, _ notifications.Message, d time.Duration) bool {
 	if s.holdLimit.IsZero() || !s.clk.Now().Add(d).Before(s.holdLimit) {
 		return false
 	}

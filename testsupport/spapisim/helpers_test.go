@@ -104,7 +104,7 @@ func defaultApp() spapisim.App {
 
 // app is a fresh rotate client, so its local rate limit never hides the simulator's.
 func (e *env) app() *spapi.AppClient {
-	return &spapi.AppClient{Endpoints: map[spapi.Region]string{spapi.RegionNA: e.srv.URL}, Clock: e.clk, MinInterval: time.Nanosecond}
+	return &spapi.AppClient{Endpoints: map[spapi.Region]string{spapi.RegionNA: e.srv.URL}, Clock: e.clk}
 }
 
 // rotate mints a token with sec and calls rotate.
