@@ -1,9 +1,12 @@
-// Package metrics exposes the daemon's Prometheus metrics: counters on a registry it is given, and
-// state gauges computed at scrape time from the rotator's snapshot, so they are never stale and
-// every configured application has its series from start-up. Handler serves them all.
+// Package metrics exposes the daemon's Prometheus metrics on the registry it is given: counters
+// the daemon's parts move, and state gauges a collector computes at scrape time from the
+// rotator's snapshot, so they are never stale and every configured application has its series
+// from start-up. Handler serves the registry through promhttp.
 package metrics
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"runtime"
 	"runtime/debug"
@@ -27,32 +30,33 @@ type Snapshotter interface{ Snapshot() []rotator.Status }
 // Metrics holds every collector the daemon updates. It implements the observer interfaces of the
 // rotator, the SQS consumer and the SP-API clients.
 type Metrics struct {
-	rotationsFam     counterFamily // per application; the text path writes them (expose.go)
-	notificationsFam counterFamily
-	rotations        *prometheus.CounterVec // rotationsFam.vec
-	notifications    *prometheus.CounterVec // notificationsFam.vec
-	unknownVer       *prometheus.CounterVec
-	viaSNS           *prometheus.CounterVec
-	apiRequests      *prometheus.CounterVec
-	apiDuration      *prometheus.HistogramVec
-	polls            *prometheus.CounterVec
-	deadLetters      *prometheus.GaugeVec
-	reloadOK         prometheus.Gauge
-	reloadTime       prometheus.Gauge
-	configHash       prometheus.Gauge
-	reloadRefusals   *prometheus.CounterVec
+	rotations      *prometheus.CounterVec // per application, each series from its first count
+	notifications  *prometheus.CounterVec
+	unknownVer     *prometheus.CounterVec
+	viaSNS         *prometheus.CounterVec
+	apiRequests    *prometheus.CounterVec
+	apiDuration    *prometheus.HistogramVec
+	polls          *prometheus.CounterVec
+	deadLetters    *prometheus.GaugeVec
+	reloadOK       prometheus.Gauge
+	reloadTime     prometheus.Gauge
+	configHash     prometheus.Gauge
+	reloadRefusals *prometheus.CounterVec
+	// The background units' reads (unit: UnitDeadLetterWatch, UnitRequestWatch).
+	bgFailures    *prometheus.CounterVec
+	bgLastSuccess *prometheus.GaugeVec
+	bgInterval    *prometheus.GaugeVec
 
-	reg      *prometheus.Registry
-	stateReg *prometheus.Registry // the state and the per-application counters; the text path writes them directly
-	handler  http.Handler
+	reg     *prometheus.Registry
+	handler http.Handler
 
 	mu        sync.Mutex
 	queueName map[string]string // queue URL → bounded label
 }
 
-// New registers the counters, build information and the Go and process collectors on reg, and
-// keeps the state collector beside it: Handler and Gatherer serve both. version and revision are
-// the build's stamps; an empty revision falls back to the VCS revision Go recorded, if any.
+// New registers every collector on reg: the counters, the state collector, build information
+// and the Go and process collectors; Handler serves reg. version and revision are the build's
+// stamps; an empty revision falls back to the VCS revision Go recorded, if any.
 func New(reg *prometheus.Registry, state Snapshotter, ready func() bool, version, revision string) *Metrics {
 	return newMetrics(reg, &stateCollector{state: state, ready: ready}, version, revision)
 }
@@ -60,11 +64,14 @@ func New(reg *prometheus.Registry, state Snapshotter, ready func() bool, version
 // newMetrics takes the state as a collector so the benchmark can serve an older series set.
 func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, revision string) *Metrics {
 	m := &Metrics{
-		rotationsFam: newCounterFamily("rotations_total",
-			"Rotation attempts by application and result ("+join(rotator.Results)+").", "application", "result"),
-		notificationsFam: newCounterFamily("notifications_total",
-			"SQS notifications handled, by application (empty when unknown), type and outcome ("+join(notifications.Outcomes)+").",
-			"application", "type", "outcome"),
+		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "rotations_total",
+			Help: "Rotation attempts by application and result (" + join(rotator.Results) + ").",
+		}, []string{"application", "result"}),
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "notifications_total",
+			Help: "SQS notifications handled, by application (empty when unknown), type and outcome (" + join(notifications.Outcomes) + ").",
+		}, []string{"application", "type", "outcome"}),
 		unknownVer: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "notifications_unknown_version_total",
 			Help: "Notifications accepted whose notificationVersion or payloadVersion is not the documented one, by type.",
@@ -106,9 +113,20 @@ func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, r
 			Namespace: ns, Name: "config_reload_refusals_total",
 			Help: "Configurations refused, by the part that refused (config: the file did not load; otherwise the part that owns the setting).",
 		}, []string{"part"}),
+		bgFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "background_read_failures_total",
+			Help: "Failed reads of each background unit (" + UnitDeadLetterWatch + ": a dead-letter queue's depth; " + UnitRequestWatch + ": the rotation request tags).",
+		}, []string{"unit"}),
+		bgLastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "background_last_success_timestamp_seconds",
+			Help: "When each background unit last read successfully (" + UnitDeadLetterWatch + ": every dead-letter queue in one round), or started, before its first.",
+		}, []string{"unit"}),
+		bgInterval: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "background_interval_seconds",
+			Help: "The longest each background unit waits between reads (queues.deadLetterInterval; requestPollInterval).",
+		}, []string{"unit"}),
 		queueName: map[string]string{},
 	}
-	m.rotations, m.notifications = m.rotationsFam.vec, m.notificationsFam.vec
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: ns, Name: "build_info",
 		Help: "Build information; the value is always 1.",
@@ -117,20 +135,20 @@ func newMetrics(reg *prometheus.Registry, state prometheus.Collector, version, r
 		revision = vcsRevision()
 	}
 	buildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
-	reg.MustRegister(m.unknownVer, m.viaSNS, m.apiRequests, m.apiDuration, m.polls, m.deadLetters, m.reloadOK, m.reloadTime, m.configHash, m.reloadRefusals, buildInfo,
+	reg.MustRegister(state, m.rotations, m.notifications, m.unknownVer, m.viaSNS, m.apiRequests, m.apiDuration, m.polls, m.deadLetters,
+		m.reloadOK, m.reloadTime, m.configHash, m.reloadRefusals, m.bgFailures, m.bgLastSuccess, m.bgInterval, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// The per-application counters and the state live beside reg: the text path writes them
-	// itself (expose.go), Gatherer adds them to reg's for every other use.
-	m.reg, m.stateReg = reg, prometheus.NewRegistry()
-	m.stateReg.MustRegister(state, m.rotations, m.notifications)
-	other := promhttp.HandlerFor(m.Gatherer(), promhttp.HandlerOpts{Registry: reg})
-	if sc, ok := state.(*stateCollector); ok {
-		m.handler = &textHandler{reg: reg, state: sc, other: other, counters: []counterFamily{m.rotationsFam, m.notificationsFam}}
-	} else {
-		m.handler = other
-	}
+	m.reg = reg
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	return m
 }
+
+// Handler serves /metrics: everything on the registry given to New, in the format and
+// compression the scraper negotiates.
+func (m *Metrics) Handler() http.Handler { return m.handler }
+
+// Gatherer gathers what Handler serves.
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
 
 // Init creates the counter series of the queues and of the daemon as a whole, so dashboards see
 // zeros rather than missing series. No per-application counter is made in advance: a thousand
@@ -212,6 +230,45 @@ func (m *Metrics) Polled(queueURL string, _ int, err error) {
 // DeadLetters records the depth of a queue's dead-letter queue.
 func (m *Metrics) DeadLetters(queue string, messages int) {
 	m.deadLetters.WithLabelValues(queue).Set(float64(messages))
+}
+
+// The background units: loops that read AWS on their own schedule, each reporting on its reads
+// so that a unit that stopped working shows even where the figures it keeps (a dead-letter
+// queue's depth) stay at their last value.
+const (
+	UnitDeadLetterWatch = "dead_letter_watch" // notifications.DeadLetterWatcher
+	UnitRequestWatch    = "request_watch"     // the rotator's watch for operators' rotation requests
+)
+
+// BackgroundUnit makes the series of a unit that starts at start and reads at least every
+// interval. Its last success starts at start, so a unit that never reads successfully ages like
+// one that stopped.
+func (m *Metrics) BackgroundUnit(unit string, interval time.Duration, start time.Time) {
+	m.bgFailures.WithLabelValues(unit)
+	m.bgInterval.WithLabelValues(unit).Set(interval.Seconds())
+	m.bgLastSuccess.WithLabelValues(unit).Set(ts(start))
+}
+
+// DeadLetterReadFailed implements notifications.DeadLetterObserver. The queue's depth gauge keeps
+// its last value; the unit's last success tells its age.
+func (m *Metrics) DeadLetterReadFailed(string) {
+	m.bgFailures.WithLabelValues(UnitDeadLetterWatch).Inc()
+}
+
+// DeadLettersRead implements notifications.DeadLetterObserver: every depth gauge is fresh as of at.
+func (m *Metrics) DeadLettersRead(at time.Time) {
+	m.bgLastSuccess.WithLabelValues(UnitDeadLetterWatch).Set(ts(at))
+}
+
+// RequestWatchRead implements rotator.Observer: one read of the rotation request tags (a
+// listing, or one secret's tags) ended at at. A read cut short by shutdown is no failure.
+func (m *Metrics) RequestWatchRead(at time.Time, err error) {
+	switch {
+	case err == nil:
+		m.bgLastSuccess.WithLabelValues(UnitRequestWatch).Set(ts(at))
+	case !errors.Is(err, context.Canceled):
+		m.bgFailures.WithLabelValues(UnitRequestWatch).Inc()
+	}
 }
 
 // ConfigApplied records that a configuration with hash now runs (start-up or a reload).

@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -116,5 +118,77 @@ lwa_rotator_build_info{goversion="` + runtime.Version() + `",revision="0123abcd"
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "lwa_rotator_build_info"); err != nil {
 		t.Error(err)
+	}
+}
+
+// The background units' series: made by BackgroundUnit, the last success moved by a read that
+// succeeded (for the dead-letter watch, a round that read every queue), the failures by each
+// failed read; a read cut short by shutdown is no failure, and a failed read leaves the depth
+// gauge at its last value.
+func TestBackgroundUnitsReportTheirReads(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	m := New(prometheus.NewRegistry(), fixedSnapshot{}, nil, "dev", "")
+	m.BackgroundUnit(UnitDeadLetterWatch, time.Minute, start)
+	m.BackgroundUnit(UnitRequestWatch, 5*time.Minute, start)
+
+	m.DeadLetters("expiry", 3)
+	m.DeadLettersRead(start.Add(time.Minute))
+	m.DeadLetterReadFailed("expiry")
+	m.DeadLetterReadFailed("expiry")
+
+	m.RequestWatchRead(start.Add(5*time.Minute), nil)
+	m.RequestWatchRead(start.Add(10*time.Minute), errors.New("AccessDenied"))
+	m.RequestWatchRead(start.Add(11*time.Minute), fmt.Errorf("reading rotation state of secret lwa/a: %w", context.Canceled))
+
+	want := `
+# HELP lwa_rotator_background_interval_seconds The longest each background unit waits between reads (queues.deadLetterInterval; requestPollInterval).
+# TYPE lwa_rotator_background_interval_seconds gauge
+lwa_rotator_background_interval_seconds{unit="dead_letter_watch"} 60
+lwa_rotator_background_interval_seconds{unit="request_watch"} 300
+# HELP lwa_rotator_background_last_success_timestamp_seconds When each background unit last read successfully (dead_letter_watch: every dead-letter queue in one round), or started, before its first.
+# TYPE lwa_rotator_background_last_success_timestamp_seconds gauge
+lwa_rotator_background_last_success_timestamp_seconds{unit="dead_letter_watch"} 1.78027206e+09
+lwa_rotator_background_last_success_timestamp_seconds{unit="request_watch"} 1.7802723e+09
+# HELP lwa_rotator_background_read_failures_total Failed reads of each background unit (dead_letter_watch: a dead-letter queue's depth; request_watch: the rotation request tags).
+# TYPE lwa_rotator_background_read_failures_total counter
+lwa_rotator_background_read_failures_total{unit="dead_letter_watch"} 2
+lwa_rotator_background_read_failures_total{unit="request_watch"} 1
+# HELP lwa_rotator_dead_letter_messages Messages in each notification queue's dead-letter queue (refused messages, which may carry a secret).
+# TYPE lwa_rotator_dead_letter_messages gauge
+lwa_rotator_dead_letter_messages{queue="expiry"} 3
+`
+	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), "lwa_rotator_background_interval_seconds",
+		"lwa_rotator_background_last_success_timestamp_seconds", "lwa_rotator_background_read_failures_total",
+		"lwa_rotator_dead_letter_messages"); err != nil {
+		t.Error(err)
+	}
+}
+
+// A unit not started has no series: a daemon without dead-letter queues has no watch to report.
+func TestBackgroundUnitsWithoutSeriesUntilStarted(t *testing.T) {
+	t.Parallel()
+	m := New(prometheus.NewRegistry(), fixedSnapshot{}, nil, "dev", "")
+	m.BackgroundUnit(UnitRequestWatch, time.Minute, time.Unix(1e9, 0))
+	families, err := m.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := 0
+	for _, f := range families {
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				switch {
+				case l.GetName() != "unit":
+				case l.GetValue() == UnitRequestWatch:
+					started++
+				default:
+					t.Errorf("%s has a series for unit %q, which never started", f.GetName(), l.GetValue())
+				}
+			}
+		}
+	}
+	if started != 3 {
+		t.Errorf("the started unit has %d series, want 3 (interval, last success, failures)", started)
 	}
 }

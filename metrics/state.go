@@ -4,59 +4,50 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/spapi-tools/lwa-rotator/rotator"
 )
 
-// family is one per-application state gauge (or counter). Both ways of serving the state read
-// the same list and the same series function (stateSeries), so they cannot drift apart.
+// family is one per-application state gauge (or counter), or the daemon's readiness.
 type family struct {
-	name, help string
-	typ        dto.MetricType
-	desc       *prometheus.Desc
-	header     []byte // "# HELP ...\n# TYPE ...\n" in the text format
-	idx        int    // position in appFamilies
+	name string
+	vt   prometheus.ValueType
+	desc *prometheus.Desc
 }
 
-func newFamily(name, help string, typ dto.MetricType, labels ...string) *family {
+func newFamily(name, help string, vt prometheus.ValueType, labels ...string) *family {
 	name = ns + "_" + name
-	kind := "gauge"
-	if typ == dto.MetricType_COUNTER {
-		kind = "counter"
-	}
-	h := "# HELP " + name + " " + helpEscaper.Replace(help) + "\n# TYPE " + name + " " + kind + "\n"
-	return &family{name: name, help: help, typ: typ, desc: prometheus.NewDesc(name, help, labels, nil), header: []byte(h)}
+	return &family{name: name, vt: vt, desc: prometheus.NewDesc(name, help, labels, nil)}
 }
 
-// The families in the order they are served; the text path sorts nothing at scrape time.
+// The state's families. Their descriptions never change, so one set serves every registry.
 var (
 	famLastProbe = newFamily("last_probe_timestamp_seconds",
-		"When LWA last gave its verdict on the AWSCURRENT secret (absent: not yet since start-up).", dto.MetricType_GAUGE, "application")
+		"When LWA last gave its verdict on the AWSCURRENT secret (absent: not yet since start-up).", prometheus.GaugeValue, "application")
 	famAppReady = newFamily("application_ready",
-		"1 when the application's secret was read from the vault on the last attempt.", dto.MetricType_GAUGE, "application")
+		"1 when the application's secret was read from the vault on the last attempt.", prometheus.GaugeValue, "application")
 	famCanaryInterval = newFamily("canary_interval_seconds",
-		"For a canary application, how often it is rotated (canaryEvery).", dto.MetricType_GAUGE, "application")
+		"For a canary application, how often it is rotated (canaryEvery).", prometheus.GaugeValue, "application")
 	famCanaryLast = newFamily("canary_last_success_timestamp_seconds",
-		"For a canary application, when its current secret was minted: its last completed rotation (0: unknown).", dto.MetricType_GAUGE, "application")
+		"For a canary application, when its current secret was minted: its last completed rotation (0: unknown).", prometheus.GaugeValue, "application")
 	famExternal = newFamily("current_changed_externally_total",
-		"Times AWSCURRENT was found on a version no replica of this daemon staged (stored by hand, or after a rotation in the Developer Console); absent until the first.", dto.MetricType_COUNTER, "application")
+		"Times AWSCURRENT was found on a version no replica of this daemon staged (stored by hand, or after a rotation in the Developer Console); absent until the first.", prometheus.CounterValue, "application")
 	famValid = newFamily("current_secret_valid",
-		"1 when LWA last accepted the AWSCURRENT secret (a daily probe or a rotation's token call), 0 when it answered invalid_client; absent until proven.", dto.MetricType_GAUGE, "application")
+		"1 when LWA last accepted the AWSCURRENT secret (a daily probe or a rotation's token call), 0 when it answered invalid_client; absent until proven.", prometheus.GaugeValue, "application")
 	famLastSuccess = newFamily("last_success_timestamp_seconds",
-		"When this process last promoted a verified new secret; absent if it has not.", dto.MetricType_GAUGE, "application")
+		"When this process last promoted a verified new secret; absent if it has not.", prometheus.GaugeValue, "application")
 	famNext = newFamily("next_rotation_timestamp_seconds",
-		"When the next rotation is planned (expiry minus renewBefore, or the next retry); 0 when unknown.", dto.MetricType_GAUGE, "application")
+		"When the next rotation is planned (expiry minus renewBefore, or the next retry); 0 when unknown.", prometheus.GaugeValue, "application")
 	famPendingSince = newFamily("pending_secret_since_timestamp_seconds",
-		"Since when a new secret staged as AWSPENDING waits to be verified and promoted (absent: none waiting).", dto.MetricType_GAUGE, "application")
+		"Since when a new secret staged as AWSPENDING waits to be verified and promoted (absent: none waiting).", prometheus.GaugeValue, "application")
 	famPrevExpiry = newFamily("previous_secret_expiry_timestamp_seconds",
-		"When the previous (AWSPREVIOUS) client secret stops working; absent when unknown.", dto.MetricType_GAUGE, "application")
+		"When the previous (AWSPREVIOUS) client secret stops working; absent when unknown.", prometheus.GaugeValue, "application")
 	famInFlightSince = newFamily("rotation_in_flight_since_timestamp_seconds",
-		"When the rotation now in flight (a rotate call accepted, its new secret not landed) was requested; absent when none is.", dto.MetricType_GAUGE, "application")
+		"When the rotation now in flight (a rotate call accepted, its new secret not landed) was requested; absent when none is.", prometheus.GaugeValue, "application")
 	famExpiry = newFamily("secret_expiry_timestamp_seconds",
-		"When the application's current (AWSCURRENT) client secret expires; 0 when unknown.", dto.MetricType_GAUGE, "application")
+		"When the application's current (AWSCURRENT) client secret expires; 0 when unknown.", prometheus.GaugeValue, "application")
 	famReady = newFamily("ready",
-		"1 when the daemon is ready: configuration valid, queues and vault reachable.", dto.MetricType_GAUGE)
+		"1 when the daemon is ready: configuration valid, queues and vault reachable.", prometheus.GaugeValue)
 
 	appFamilies = []*family{famLastProbe, famAppReady, famCanaryInterval, famCanaryLast, famExternal, famValid, famLastSuccess,
 		famNext, famPendingSince, famPrevExpiry, famInFlightSince, famExpiry}
@@ -93,8 +84,8 @@ func stateSeries(s rotator.Status, emit func(f *family, v float64)) {
 	emit(famExpiry, ts(s.CurrentExpiry))
 }
 
-// stateCollector turns the rotator's snapshot into metrics at scrape time, for the formats the
-// text writer (expose.go) does not serve and for Gather.
+// stateCollector turns the rotator's snapshot into metrics at scrape time: a state gauge is never
+// stale, and an application's series come and go with the configuration.
 type stateCollector struct {
 	state Snapshotter
 	ready func() bool
@@ -110,11 +101,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.state.Snapshot() {
 		stateSeries(s, func(f *family, v float64) {
-			vt := prometheus.GaugeValue
-			if f.typ == dto.MetricType_COUNTER {
-				vt = prometheus.CounterValue
-			}
-			ch <- prometheus.MustNewConstMetric(f.desc, vt, v, s.App)
+			ch <- prometheus.MustNewConstMetric(f.desc, f.vt, v, s.App)
 		})
 	}
 	ch <- prometheus.MustNewConstMetric(famReady.desc, prometheus.GaugeValue, boolf(c.isReady()))

@@ -40,9 +40,14 @@ func deadLetterURL(queueURL string, attrs map[string]string) (string, bool) {
 	return queueURL[:i+1] + name, true
 }
 
-// DeadLetterObserver receives each DLQ's depth.
+// DeadLetterObserver receives each DLQ's depth, and how the reads went: a failed read leaves
+// its queue's last depth standing, so the last round that read them all tells their age.
 type DeadLetterObserver interface {
 	DeadLetters(queue string, messages int)
+	// DeadLetterReadFailed: reading the depth of queue's DLQ failed.
+	DeadLetterReadFailed(queue string)
+	// DeadLettersRead: a round read the depth of every DLQ; it ended at at.
+	DeadLettersRead(at time.Time)
 }
 
 // DeadLetterWatcher reads each DLQ's depth every Every and tells Observer.
@@ -55,7 +60,8 @@ type DeadLetterWatcher struct {
 	Log      *zap.Logger // default discards
 }
 
-// Run watches until ctx ends. A failed read is logged and skipped until the next round.
+// Run watches until ctx ends. A failed read is counted, logged and skipped until the next
+// round; a round that shutdown cut short is not reported.
 func (w *DeadLetterWatcher) Run(ctx context.Context) {
 	clk, log := w.Clock, w.Log
 	if clk == nil {
@@ -65,15 +71,22 @@ func (w *DeadLetterWatcher) Run(ctx context.Context) {
 		log = zap.NewNop()
 	}
 	for {
+		complete := true
 		for _, d := range w.Queues {
 			n, err := queueDepth(ctx, w.SQS, d.URL)
 			if err != nil {
-				if ctx.Err() == nil {
-					log.Warn("reading the dead-letter queue's depth", zap.String("queue", d.Label), zap.String("dlq_url", d.URL), zap.Error(err))
+				if ctx.Err() != nil {
+					return
 				}
+				complete = false
+				w.Observer.DeadLetterReadFailed(d.Label)
+				log.Warn("reading the dead-letter queue's depth", zap.String("queue", d.Label), zap.String("dlq_url", d.URL), zap.Error(err))
 				continue
 			}
 			w.Observer.DeadLetters(d.Label, n)
+		}
+		if complete {
+			w.Observer.DeadLettersRead(clk.Now())
 		}
 		if !clock.Sleep(ctx, clk, w.Every) {
 			return

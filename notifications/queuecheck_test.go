@@ -71,9 +71,13 @@ func TestCheckQueues(t *testing.T) {
 	}
 }
 
+// depths records what a DeadLetterWatcher reports: {queue, depth}, {"failed", queue} and
+// {"read", at}.
 type depths chan [2]any
 
-func (d depths) DeadLetters(queue string, n int) { d <- [2]any{queue, n} }
+func (d depths) DeadLetters(queue string, n int)   { d <- [2]any{queue, n} }
+func (d depths) DeadLetterReadFailed(queue string) { d <- [2]any{"failed", queue} }
+func (d depths) DeadLettersRead(at time.Time)      { d <- [2]any{"read", at} }
 
 func TestDeadLetterWatcher(t *testing.T) {
 	t.Parallel()
@@ -110,6 +114,9 @@ func TestDeadLetterWatcher(t *testing.T) {
 	if d := <-got; d != [2]any{"expiry", 2} {
 		t.Errorf("first round = %v, want expiry 2", d)
 	}
+	if d := <-got; d != [2]any{"failed", "gone"} {
+		t.Errorf("first round = %v, want the missing queue's read failed", d)
+	}
 	if _, err := f.Send(ctx, dlq, "c", fakesqs.SendOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +124,9 @@ func TestDeadLetterWatcher(t *testing.T) {
 	round(2)
 	if d := <-got; d != [2]any{"expiry", 3} {
 		t.Errorf("second round = %v, want expiry 3", d)
+	}
+	if d := <-got; d != [2]any{"failed", "gone"} {
+		t.Errorf("second round = %v, want the missing queue's read failed", d)
 	}
 	cancel()
 	select {
@@ -127,7 +137,8 @@ func TestDeadLetterWatcher(t *testing.T) {
 	if len(got) != 0 {
 		t.Errorf("unexpected depths %v", <-got)
 	}
-	// The missing queue's failed reads were logged, once per round, and skipped.
+	// The missing queue's failed reads were logged, once per round, and skipped; no round read
+	// every queue, so none said the depths were fresh.
 	if n := logs.FilterMessage("reading the dead-letter queue's depth").Len(); n != 2 {
 		t.Errorf("%d failed reads logged, want 2 (the missing queue, each round)", n)
 	}

@@ -36,9 +36,11 @@ type SecretRotator interface {
 	RotateClientSecret(ctx context.Context, clientID string, region spapi.Region, accessToken secret.Value) (string, error)
 }
 
-// Observer is told about every rotation outcome worth a counter.
+// Observer is told about every rotation outcome worth a counter, and about every read of the
+// request watch (a listing, or one secret's tags), so that a watch that cannot read shows.
 type Observer interface {
 	Rotation(app string, result Result)
+	RequestWatchRead(at time.Time, err error)
 }
 
 // App is one configured application.
@@ -149,3 +151,5 @@ const (
 type nopObserver struct{}
 
 func (nopObserver) Rotation(string, Result) {}
+
+func (nopObserver) RequestWatchRead(time.Time, error) {}

@@ -453,11 +453,12 @@ func (f *fakeAmazon) fail(tokenErr, rotateErr error, applied bool) {
 	f.tokenErr, f.rotateErr, f.rotateErrApplied = tokenErr, rotateErr, applied
 }
 
-// counter counts rotation results and notification outcomes.
+// counter counts rotation results, notification outcomes and the request watch's reads.
 type counter struct {
 	mu    sync.Mutex
 	rot   map[Result]int
 	notes map[notifications.Outcome]int
+	reads []watchRead
 }
 
 func newCounter() *counter {
@@ -468,6 +469,24 @@ func (c *counter) Rotation(_ string, r Result) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rot[r]++
+}
+
+// watchRead is one read the request watch reported.
+type watchRead struct {
+	at time.Time
+	ok bool
+}
+
+func (c *counter) RequestWatchRead(at time.Time, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reads = append(c.reads, watchRead{at: at, ok: err == nil})
+}
+
+func (c *counter) watchReads() []watchRead {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]watchRead(nil), c.reads...)
 }
 
 func (c *counter) Notification(_, _ string, o notifications.Outcome) {

@@ -135,9 +135,11 @@ func (r *Rotator) watchListedRequests(ctx context.Context) bool {
 				r.log.Info("cannot list secrets; watching for rotation requests one secret at a time", zap.Error(err))
 				return false
 			}
+			r.obs.RequestWatchRead(r.clock.Now(), err)
 			r.log.Debug("listing rotation requests", zap.Error(err))
 			continue
 		}
+		r.obs.RequestWatchRead(r.clock.Now(), nil)
 		for _, a := range reg.order {
 			if st, ok := found[a.app.Load().SecretID]; ok {
 				r.noteRequest(a, st)

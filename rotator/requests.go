@@ -49,10 +49,12 @@ func (r *Rotator) checkRequest(ctx context.Context, a *appState) {
 	app := *a.app.Load()
 	st, err := r.vault.LoadState(ctx, app.SecretID)
 	if err != nil {
+		r.obs.RequestWatchRead(r.clock.Now(), err)
 		// The pass reports vault failures; the watch only looks for requests.
 		r.log.Debug("reading tags for rotation requests", zap.String("app", app.Name), zap.Error(err))
 		return
 	}
+	r.obs.RequestWatchRead(r.clock.Now(), nil)
 	r.noteRequest(a, st)
 }
 

@@ -45,6 +45,9 @@ var exported = map[string]bool{
 	"lwa_rotator_api_requests_total":                           false,
 	"lwa_rotator_sqs_polls_total":                              false,
 	"lwa_rotator_dead_letter_messages":                         false,
+	"lwa_rotator_background_read_failures_total":               false,
+	"lwa_rotator_background_last_success_timestamp_seconds":    false,
+	"lwa_rotator_background_interval_seconds":                  false,
 	"lwa_rotator_webhook_deliveries_total":                     false,
 	"lwa_rotator_webhook_acknowledged":                         false,
 	"lwa_rotator_api_request_duration_seconds":                 true, // histogram
@@ -107,6 +110,8 @@ func TestExportedListMatchesMetricsPackage(t *testing.T) {
 	m.ObserveRequest("lwa", "token", 200, time.Millisecond)
 	m.DeadLetters("expiry", 0)
 	m.ConfigRefused("config") // the refusals appear with the first
+	m.BackgroundUnit(metrics.UnitDeadLetterWatch, time.Minute, set)
+	m.BackgroundUnit(metrics.UnitRequestWatch, time.Minute, set)
 	// The webhook's series live in their own package, registered on the daemon's registry.
 	webhook.New(webhook.Options{Clock: fakeclock.New(time.Unix(1e9, 0)), Registerer: reg}).
 		Configure([]webhook.Target{{App: "a", URL: "https://hooks.example.com/", Key: webhook.KeySource{File: "/k"}}})

@@ -120,6 +120,13 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 		}
 	}
 	d.sqs = sqsClient
+	// A reload refuses a change of either interval, so the units' series are made once.
+	if cfg.RequestPollInterval.D() > 0 {
+		d.metrics.BackgroundUnit(metrics.UnitRequestWatch, cfg.RequestPollInterval.D(), o.Clock.Now())
+	}
+	if len(d.deadLetters) > 0 {
+		d.metrics.BackgroundUnit(metrics.UnitDeadLetterWatch, cfg.Queues.DeadLetterInterval.D(), o.Clock.Now())
+	}
 	for url := range queues {
 		d.consumers = append(d.consumers, &notifications.Consumer{
 			SQS: sqsClient, QueueURL: url, Handler: dispatch, Log: log, Clock: o.Clock,

@@ -193,6 +193,9 @@ func (o observer) Rotation(app string, result rotator.Result) {
 	}
 }
 
+// RequestWatchRead: the simulation checks the vault's state, not the watch's reads.
+func (observer) RequestWatchRead(time.Time, error) {}
+
 func (o observer) Notification(app, typ string, outcome notifications.Outcome) {
 	short := map[string]string{notifications.TypeExpiry: "expiry", notifications.TypeNewSecret: "new-secret"}[typ]
 	if short == "" {
