@@ -61,7 +61,6 @@ const (
 func (r *Rotator) attempt(ctx context.Context, a *appState, n notifications.Notification, log *zap.Logger) notifications.Handled {
 	a.work.Lock()
 	defer func() {
-		a.lastActive.Store(r.clock.Now().UnixNano())
 		a.work.Unlock()
 		if a.dirty.Load() {
 			r.poke() // a pass skipped this application while it was busy, or the verdict asked for one
