@@ -16,13 +16,19 @@ import (
 // writes that take what they need from that snapshot instead of describing the secret again.
 type Vault interface {
 	Read(ctx context.Context, secretID string) (vault.Snapshot, error)
+	// ReadListed answers for many secrets at once where it can; each snapshot it returns is
+	// Listed and may lag, so a pass concludes only "nothing to do" from it. An id it leaves out
+	// is read with Read.
+	ReadListed(ctx context.Context, secretIDs []string) (map[string]vault.Snapshot, error)
 	StageOn(ctx context.Context, snap vault.Snapshot, token string, r vault.Record) error
 	PromoteOn(ctx context.Context, snap vault.Snapshot, versionID string) error
 	ClearPendingOn(ctx context.Context, snap vault.Snapshot, versionID string, staged bool) error
 	SaveChanges(ctx context.Context, secretID string, was, st vault.RotationState) error
 	// ClearRequest removes an operator's rotation request once a rotate call for it was accepted.
 	ClearRequest(ctx context.Context, secretID string) error
-	// LoadState reads the tags alone (the request watch).
+	// Requests and LoadState are the request watch's: the states of the secrets carrying a
+	// request, in one call (vault.ErrListDenied when that cannot be had), or one secret's tags.
+	Requests(ctx context.Context, secretIDs []string) (map[string]vault.RotationState, error)
 	LoadState(ctx context.Context, secretID string) (vault.RotationState, error)
 }
 

@@ -36,9 +36,6 @@ func (r *Rotator) pass(ctx context.Context, a *appState) time.Time {
 	}
 	a.setStatus(func(st *Status) { publish(st, f, act, s, now) })
 	r.noteCurrent(a, f, act.externalChange, act.probe)
-	if act.acts() {
-		a.lastActive.Store(now.UnixNano())
-	}
 	log = log.With(rotationID(f.snap.State.RotationID))
 	if act.clearPending != "" || act.resume {
 		return r.settle(ctx, a, f, act, log)

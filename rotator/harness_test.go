@@ -121,7 +121,7 @@ func newHarnessWith(t *testing.T, s setup) *harness {
 		t.Fatal(err)
 	}
 	h.amzn = &fakeAmazon{clk: h.clk, model: model}
-	if err := h.store.SaveState(ctx, secretID, s.state); err != nil {
+	if err := h.store.SaveChanges(ctx, secretID, vault.RotationState{}, s.state); err != nil {
 		t.Fatal(err)
 	}
 	if !s.state.Request.At.IsZero() {

@@ -2,93 +2,54 @@ package rotator
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
-// lister is what a Vault may offer besides one read per secret: snapshots and request tags of
-// many secrets in a few calls (vault.Store does, through ListSecrets and BatchGetSecretValue).
-// Listings are eventually consistent, so the rotator only ever concludes "nothing to do" from
-// one; whatever would act is planned again on a fresh Read.
-type lister interface {
-	ReadMany(ctx context.Context, ids []string) (map[string]vault.Snapshot, error)
-	Requests(ctx context.Context, ids []string) (map[string]vault.RotationState, error)
-}
-
-const (
-	// listMin is the number of applications due together from which a pass lists their secrets
-	// instead of describing each: below it a listing (one call per 100 secrets in the account,
-	// the daemon's or not) saves nothing.
-	listMin = 10
-	// listLag is how long after this process worked on an application a listing is not trusted
-	// for it: Secrets Manager says a listing may not show the last five minutes' changes.
-	listLag = 10 * time.Minute
-)
-
-// listed is an application's snapshot from a listing, and when the listing began.
-type listed struct {
-	snap vault.Snapshot
-	at   time.Time
-}
-
-// listable: nothing this process did or heard of lately may be missing from a listing of the
-// application's secret. An application not yet read counts even though it is marked for the
-// pass (a start-up or a reload added it), since nothing happened to it yet.
-func (a *appState) listable(since time.Time, dirty bool) bool {
-	return (!dirty || !a.status.Load().Known) && since.Sub(time.Unix(0, a.lastActive.Load())) > listLag
-}
-
-// prefetch lists the secrets of the due applications that are listable, when there are enough
-// of them and the vault can. A failure only costs the per-application reads the pass would have
-// made anyway.
-func (r *Rotator) prefetch(ctx context.Context, due []*appState) map[*appState]*listed {
-	l, ok := r.vault.(lister)
-	if !ok {
-		return nil
-	}
-	now := r.clock.Now()
-	var quiet []*appState
+// listedFor asks the vault to answer for the due applications at once (Vault.ReadListed), all
+// but those an event marked since they were first read: a trigger, a notice, a request or a
+// promotion is planned on a fresh read. The vault decides whether that is worth a listing and
+// leaves out the secrets it wrote lately; whatever it leaves out, or a failure, costs only the
+// reads the pass makes anyway.
+func (r *Rotator) listedFor(ctx context.Context, due []*appState) map[*appState]vault.Snapshot {
+	ids := make([]string, 0, len(due))
 	for _, a := range due {
-		if a.listable(now, a.dirty.Load()) {
-			quiet = append(quiet, a)
+		if a.mayList(a.dirty.Load()) {
+			ids = append(ids, a.app.Load().SecretID)
 		}
 	}
-	if len(quiet) < listMin {
-		return nil
-	}
-	ids := make([]string, 0, len(quiet))
-	for _, a := range quiet {
-		ids = append(ids, a.app.Load().SecretID)
-	}
-	snaps, err := l.ReadMany(ctx, ids)
+	snaps, err := r.vault.ReadListed(ctx, ids)
 	if err != nil {
-		r.log.Debug("listing the secrets of a pass; reading them one by one", zap.Int("applications", len(ids)), zap.Error(err))
-		return nil
+		r.log.Debug("reading the secrets of a pass from a listing; reading them one by one", zap.Int("applications", len(ids)), zap.Error(err))
 	}
-	out := make(map[*appState]*listed, len(snaps))
-	for _, a := range quiet {
+	out := make(map[*appState]vault.Snapshot, len(snaps))
+	for _, a := range due {
 		if s, ok := snaps[a.app.Load().SecretID]; ok {
-			out[a] = &listed{snap: s, at: now}
+			out[a] = s
 		}
 	}
 	return out
 }
 
-// planListed plans on a listed snapshot and reports whether that settled the pass: only when
-// the application is still listable, the plan does nothing but wait, and the listing shows the
-// AWSCURRENT this process knows (a moved one is proven on a fresh read). dirty is whether the
-// application was marked for this pass. The caller holds a.work.
-func (r *Rotator) planListed(a *appState, app App, l listed, dirty bool) (time.Time, bool) {
-	snap := l.snap
-	if app.SecretID != snap.SecretID || !a.listable(l.at, dirty) || (a.knownCurrent != "" && snap.Current.ID != a.knownCurrent) {
+// mayList: a listed snapshot may stand for the application's pass unless something happened to
+// it that the pass must plan for (dirty). An application not yet read counts even though it is
+// marked (a start-up or a reload added it), since nothing happened to it yet.
+func (a *appState) mayList(dirty bool) bool { return !dirty || !a.status.Load().Known }
+
+// planListed plans on a listed snapshot, which may lag the vault, and reports whether that
+// settled the pass: only when the application may still be planned on one (dirty is whether it
+// was marked for this pass), the plan does nothing but wait, and the snapshot shows the
+// AWSCURRENT this process knows (a moved one is proven on a fresh read). Otherwise the pass
+// reads the secret and plans again. The caller holds a.work.
+func (r *Rotator) planListed(a *appState, snap vault.Snapshot, dirty bool) (time.Time, bool) {
+	app := *a.app.Load()
+	if !snap.Listed || app.SecretID != snap.SecretID || !a.mayList(dirty) || (a.knownCurrent != "" && snap.Current.ID != a.knownCurrent) {
 		return time.Time{}, false
 	}
-	f := facts{app: app, snap: snap, manual: a.manual.Load(), probeAt: a.probeAt}
+	f := facts{app: app, snap: snap, manual: a.manual.Load(), probeAt: a.probeAt, knownCurrent: a.knownCurrent}
 	s, now := r.settings(), r.clock.Now()
 	act := plan(f, s, now, r.rand())
 	if act.acts() {
@@ -106,44 +67,4 @@ func (r *Rotator) planListed(a *appState, app App, l listed, dirty bool) (time.T
 func (a action) acts() bool {
 	return a.clearPending != "" || a.resume || a.watchdog || a.finished || a.save != nil || a.clearRequest ||
 		a.invalidRequest || a.request || a.noExpiry || a.probe
-}
-
-// watchListedRequests is the request watch on a vault that can list: one listing of the
-// secrets carrying a request tag per RequestPoll, whatever the number of applications. It
-// reports false, at once or later, when the vault cannot list, for the per-secret watch to take
-// over.
-func (r *Rotator) watchListedRequests(ctx context.Context) bool {
-	l, ok := r.vault.(lister)
-	if !ok {
-		return false
-	}
-	for {
-		if !clock.Sleep(ctx, r.clock, r.requestPoll) {
-			return true
-		}
-		reg := r.reg.Load()
-		ids := make([]string, 0, len(reg.order))
-		for _, a := range reg.order {
-			ids = append(ids, a.app.Load().SecretID)
-		}
-		found, err := l.Requests(ctx, ids)
-		if err != nil {
-			if ctx.Err() != nil {
-				return true
-			}
-			if errors.Is(err, vault.ErrListDenied) {
-				r.log.Info("cannot list secrets; watching for rotation requests one secret at a time", zap.Error(err))
-				return false
-			}
-			r.obs.RequestWatchRead(r.clock.Now(), err)
-			r.log.Debug("listing rotation requests", zap.Error(err))
-			continue
-		}
-		r.obs.RequestWatchRead(r.clock.Now(), nil)
-		for _, a := range reg.order {
-			if st, ok := found[a.app.Load().SecretID]; ok {
-				r.noteRequest(a, st)
-			}
-		}
-	}
 }

@@ -81,7 +81,6 @@ func (r *Rotator) finishLater(a *appState, f facts, v vault.Version, log *zap.Lo
 	return func(ctx context.Context) {
 		a.work.Lock()
 		defer func() {
-			a.lastActive.Store(r.clock.Now().UnixNano())
 			a.work.Unlock()
 			if a.dirty.Load() {
 				r.poke()

@@ -33,7 +33,6 @@ func (r *Rotator) Receive(ctx context.Context, n notifications.Notification, m n
 func (r *Rotator) attempt(ctx context.Context, a *appState, n notifications.Notification, log *zap.Logger) notifications.Handled {
 	a.work.Lock()
 	defer func() {
-		a.lastActive.Store(r.clock.Now().UnixNano())
 		a.work.Unlock()
 		if a.dirty.Load() {
 			r.poke() // a pass skipped this application while it was busy, or the verdict asked for one

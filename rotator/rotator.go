@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
 // Options wires a Rotator. Vault, LWA, SPAPI and valid Settings are required.
@@ -115,9 +116,6 @@ type appState struct {
 	resumeFailures int
 	// counted is the version whose promotion this process last counted as a success.
 	counted string
-	// lastActive (unix nanoseconds) is when this process last handled a message for the
-	// application or a pass acted on it: a listing taken soon after may not show that work yet.
-	lastActive atomic.Int64
 	// finishing is the version a message promoted whose bookkeeping waits for the message's
 	// deletion (finishLater); a pass in between clears it and does the bookkeeping itself.
 	finishing string
@@ -260,13 +258,13 @@ func (r *Rotator) Tick(ctx context.Context) time.Time {
 			due = append(due, a)
 		}
 	}
-	pre := r.prefetch(ctx, due)
+	listed := r.listedFor(ctx, due)
 	if r.passConcurrency <= 1 {
 		for _, a := range due {
 			if ctx.Err() != nil {
 				break
 			}
-			r.tryPass(ctx, a, pre[a])
+			r.tryPass(ctx, a, listed[a])
 		}
 	} else {
 		// Applications are independent: a start-up over a thousand of them takes a fraction of
@@ -279,7 +277,7 @@ func (r *Rotator) Tick(ctx context.Context) time.Time {
 			wg.Go(func() {
 				for a := range work {
 					if ctx.Err() == nil {
-						r.tryPass(ctx, a, pre[a])
+						r.tryPass(ctx, a, listed[a])
 					}
 				}
 			})
@@ -300,16 +298,16 @@ func (r *Rotator) Tick(ctx context.Context) time.Time {
 }
 
 // tryPass runs a pass unless the application is busy (its message's end pokes the scheduler).
-// l, when not nil, is the application's snapshot from this pass's listing.
-func (r *Rotator) tryPass(ctx context.Context, a *appState, l *listed) {
+// listed, when its Listed is set, is the application's snapshot from this pass's listing.
+func (r *Rotator) tryPass(ctx context.Context, a *appState, listed vault.Snapshot) {
 	if !a.work.TryLock() {
 		a.dirty.Store(true)
 		return
 	}
 	defer a.work.Unlock()
 	dirty := a.dirty.Swap(false) // an event from here on marks it for the next pass
-	if l != nil {
-		if next, ok := r.planListed(a, *a.app.Load(), *l, dirty); ok {
+	if listed.Listed {
+		if next, ok := r.planListed(a, listed, dirty); ok {
 			a.nextAt.Store(next.UnixNano())
 			return
 		}

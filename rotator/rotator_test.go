@@ -430,7 +430,11 @@ func TestInterruptedPromotionIsResumed(t *testing.T) {
 	ctx := context.Background()
 	newSecret, _ := h.mint("n2", t0.Add(180*day), t0.Add(7*day))
 	// The process died after staging: AWSPENDING holds a verifiable secret, the message is gone.
-	if err := h.store.Stage(ctx, secretID, vault.TokenFor("n2"), vault.Record{ClientID: clientID, ClientSecret: newSecret,
+	snap, err := h.store.Read(ctx, secretID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.StageOn(ctx, snap, vault.TokenFor("n2"), vault.Record{ClientID: clientID, ClientSecret: newSecret,
 		ExpiresAt: t0.Add(180 * day), PreviousExpiresAt: t0.Add(7 * day)}); err != nil {
 		t.Fatal(err)
 	}
@@ -603,10 +607,12 @@ func TestPromotionLosesTheRaceToANewerSecret(t *testing.T) {
 	other := &vault.Store{SM: h.sm} // the other replica's store over the same Secrets Manager
 	var raceErr error
 	h.amzn.onToken = func() { // the other replica acts between our verification and our promotion
-		cur := h.world().cur.ID
-		if raceErr = other.Stage(ctx, secretID, vault.TokenFor("newer"), vault.Record{ClientID: clientID, ClientSecret: newer,
-			ExpiresAt: t0.Add(181 * day), PreviousExpiresAt: t0.Add(7 * day)}); raceErr == nil {
-			raceErr = other.Promote(ctx, secretID, vault.TokenFor("newer"), cur)
+		snap, err := other.Read(ctx, secretID)
+		if raceErr = err; err == nil {
+			if raceErr = other.StageOn(ctx, snap, vault.TokenFor("newer"), vault.Record{ClientID: clientID, ClientSecret: newer,
+				ExpiresAt: t0.Add(181 * day), PreviousExpiresAt: t0.Add(7 * day)}); raceErr == nil {
+				raceErr = other.PromoteOn(ctx, snap, vault.TokenFor("newer"))
+			}
 		}
 	}
 	// Staged but not promoted: the message leaves as staged, and the vault decides the rest.

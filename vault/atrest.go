@@ -20,16 +20,10 @@ type KeyDescriber interface {
 	DescribeKey(ctx context.Context, in *kms.DescribeKeyInput, optFns ...func(*kms.Options)) (*kms.DescribeKeyOutput, error)
 }
 
-// SecretDescriber is what the check reads of a secret; *Store satisfies it.
+// SecretDescriber is what the check reads of the secrets; *Store satisfies it, listing them when
+// it can (DescribeAll).
 type SecretDescriber interface {
-	Describe(ctx context.Context, secretID string) (Info, error)
-}
-
-// ManyDescriber is what a store offers when it can describe many secrets in few calls; *Store
-// does, from ListSecrets pages. The check uses it when its store has it, and describes one by
-// one the secrets it leaves out or when it fails (ErrListDenied included).
-type ManyDescriber interface {
-	DescribeMany(ctx context.Context, secretIDs []string) (map[string]Info, error)
+	DescribeAll(ctx context.Context, secretIDs []string) ([]Info, []error)
 }
 
 // SecretRef names one application's secret for the check.
@@ -101,57 +95,16 @@ func (c *AtRest) Check(ctx context.Context, secrets []SecretRef) (violations, re
 	return violations, refusals, nil
 }
 
-// checkConcurrency bounds the DescribeSecret calls of one check when the secrets cannot be
-// listed (ListSecrets not granted): a thousand secrets take a fraction of a second instead of
-// seconds, far inside Secrets Manager's published rate for DescribeSecret.
-const checkConcurrency = 8
-
-// describeAll describes every secret, keeping their order: from one listing when the store can
-// (ten calls for a thousand secrets), and a bounded number at a time, one call each, for the
-// rest. A listing may lag changes by minutes; a secret re-encrypted with another key just
-// before start-up may be judged by its old key, which the next restart corrects.
+// describeAll describes every secret, keeping their order. The store lists them when it can (ten
+// calls for a thousand secrets); a listing may lag changes by minutes, so a secret re-encrypted
+// with another key just before start-up may be judged by its old key, which the next restart
+// corrects.
 func (c *AtRest) describeAll(ctx context.Context, secrets []SecretRef) ([]Info, []error) {
-	infos, errs := make([]Info, len(secrets)), make([]error, len(secrets))
-	var listed map[string]Info
-	if md, ok := c.store.(ManyDescriber); ok && len(secrets) > 0 {
-		ids := make([]string, len(secrets))
-		for i, ref := range secrets {
-			ids[i] = ref.SecretID
-		}
-		var err error
-		if listed, err = md.DescribeMany(ctx, ids); err != nil {
-			// A refusal was logged once by the store; anything else is worth a line too.
-			if !errors.Is(err, ErrListDenied) {
-				c.log.Warn("listing secrets for the at-rest check failed; describing each", zap.Error(err))
-			}
-			listed = nil
-		}
-	}
-	var rest []int
+	ids := make([]string, len(secrets))
 	for i, ref := range secrets {
-		if info, ok := listed[ref.SecretID]; ok {
-			infos[i] = info
-			continue
-		}
-		rest = append(rest, i)
+		ids[i] = ref.SecretID
 	}
-	// A fixed set of workers, not a goroutine per secret: their stacks would stay with the
-	// process after start-up.
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range min(checkConcurrency, len(rest)) {
-		wg.Go(func() {
-			for i := range work {
-				infos[i], errs[i] = c.store.Describe(ctx, secrets[i].SecretID)
-			}
-		})
-	}
-	for _, i := range rest {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	return infos, errs
+	return c.store.DescribeAll(ctx, ids)
 }
 
 // keyARN resolves a key id, ARN or alias to the key's ARN and insists it is customer-managed.

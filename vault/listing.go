@@ -27,19 +27,29 @@ type Lister interface {
 
 // ErrListDenied: reading many secrets at once is not possible for this process, because IAM
 // refused ListSecrets (an operator may choose not to grant it) or the client cannot list. The
-// Store remembers it for the process's life and makes no further listing call; callers read each
-// secret on its own (Read, LoadState, Describe), at what that costs.
+// Store remembers it for the process's life and makes no further listing call: ReadListed
+// answers nothing and DescribeAll describes each secret, and the callers of Requests read each
+// secret on its own (LoadState), at what that costs.
 var ErrListDenied = errors.New("vault: listing secrets is denied")
 
-// The API's page limits.
+// The API's page limits, and when a listing is worth making.
 const (
 	listPage  = 100 // ListSecrets MaxResults
 	batchPage = 20  // BatchGetSecretValue SecretIdList
 	// maxFilterValue is the longest value a ListSecrets filter takes.
 	maxFilterValue = 512
-	// fetchConcurrency bounds the value reads of one ReadMany, as checkConcurrency does the
-	// at-rest check's.
+	// fetchConcurrency bounds the per-secret calls one read of many secrets makes at once: a
+	// thousand take a fraction of a second instead of seconds, far inside Secrets Manager's
+	// published rates.
 	fetchConcurrency = 8
+	// listMin is the number of ids from which ReadListed lists: a listing costs one call per 100
+	// secrets under the ids' common name prefix (every secret in the account when they have
+	// none), so below it reading each secret costs about the same and is fresh.
+	listMin = 10
+	// listLag is how long after the Store wrote to a secret it answers for that secret from no
+	// listing: AWS documents that ListSecrets may not reflect the last five minutes' changes,
+	// and this leaves as much again as margin.
+	listLag = 10 * time.Minute
 )
 
 // listing is what the Store remembers about the account-wide calls. Its lock is never held
@@ -49,34 +59,46 @@ type listing struct {
 	// denied is the first ListSecrets refusal (wrapping ErrListDenied), batchDenied the first
 	// BatchGetSecretValue refusal; nil while allowed.
 	denied, batchDenied error
-	// handed is DescribeMany's listing, kept for the next ReadMany of the same filter.
-	handed handoff
 }
 
-// handoff is one listing passed from the at-rest check to the pass after it, so a start-up
-// lists the secrets once. It serves one ReadMany, within handoffFor of being taken: far inside
-// the five minutes a listing may lag anyway, and dropped once used, so the store does not keep a
-// thousand entries for its life.
-type handoff struct {
-	filter  string
-	at      time.Time
-	entries []types.SecretListEntry
+// writeLog is when the Store last wrote to each secret, keyed by the id the write named, so that
+// it never answers for a secret from a listing that may not show its own write yet. Its lock is
+// never held across a call.
+type writeLog struct {
+	mu sync.Mutex
+	at map[string]time.Time
 }
 
-const handoffFor = 30 * time.Second
-
-func filterKey(filters []types.Filter) string { return fmt.Sprint(filters) }
-
-// takeHandoff returns the entries DescribeMany left for filters, if fresh enough, and forgets them.
-func (s *Store) takeHandoff(filters []types.Filter) ([]types.SecretListEntry, bool) {
-	s.list.mu.Lock()
-	defer s.list.mu.Unlock()
-	h := s.list.handed
-	s.list.handed = handoff{}
-	if h.entries == nil || h.filter != filterKey(filters) || s.now().Sub(h.at) > handoffFor {
-		return nil, false
+// noteWrite records a write about to be made to secretID: before the call, since one that fails
+// (a timeout, say) may still have taken effect.
+func (s *Store) noteWrite(secretID string) {
+	now := s.now()
+	s.writes.mu.Lock()
+	defer s.writes.mu.Unlock()
+	if s.writes.at == nil {
+		s.writes.at = map[string]time.Time{}
 	}
-	return h.entries, true
+	s.writes.at[secretID] = now
+}
+
+// wroteSince reports whether the Store wrote to secretID after t.
+func (s *Store) wroteSince(secretID string, t time.Time) bool {
+	s.writes.mu.Lock()
+	defer s.writes.mu.Unlock()
+	at, ok := s.writes.at[secretID]
+	return ok && at.After(t)
+}
+
+// forgetWritesBefore drops the writes made before t, which no longer keep a secret from a
+// listing, so the log holds only the secrets written in the last listLag.
+func (s *Store) forgetWritesBefore(t time.Time) {
+	s.writes.mu.Lock()
+	defer s.writes.mu.Unlock()
+	for id, at := range s.writes.at {
+		if !at.After(t) {
+			delete(s.writes.at, id)
+		}
+	}
 }
 
 // deniedErr returns the remembered ListSecrets refusal, nil while listing is allowed.
@@ -147,9 +169,8 @@ type listed struct {
 	entry types.SecretListEntry
 }
 
-// listFor lists the secrets of ids, one call per page of 100, filtered on their common name
-// prefix when they have one, and matches each entry to the ids naming it. ids not listed are
-// absent from the result.
+// listFor lists the secrets under filters, one call per page of 100, and matches each entry to
+// the ids naming it. ids not listed are absent from the result.
 func (s *Store) listFor(ctx context.Context, ids []string, filters []types.Filter) ([]listed, error) {
 	entries, err := s.list1(ctx, ids, filters)
 	if err != nil {
@@ -303,47 +324,81 @@ func otherTags(tags []types.Tag) int {
 	return n
 }
 
-// DescribeMany returns what Describe does for many secrets from ListSecrets pages: one call
-// per 100 listed secrets. An id that is not listed is absent (the caller describes it on its
-// own); ErrListDenied when the listing is refused.
-func (s *Store) DescribeMany(ctx context.Context, ids []string) (map[string]Info, error) {
-	out := map[string]Info{}
+// DescribeAll is Describe for each of ids, in their order: infos[i] and errs[i] answer ids[i].
+// When the Store can list, it takes them from ListSecrets pages (one call per 100 secrets under
+// the ids' common name prefix: 10 for 1,000 secrets); the ids the listing leaves out, and all of
+// them when the Store cannot list, are described one DescribeSecret each, fetchConcurrency at a
+// time. A listed Info may lag a change by up to five minutes (a secret re-encrypted with another
+// key just before may be reported with its old key). The Store's own writes never change what
+// an Info holds (the key, the tags not its own), so here they keep no secret from the listing.
+func (s *Store) DescribeAll(ctx context.Context, ids []string) ([]Info, []error) {
+	infos, errs := make([]Info, len(ids)), make([]error, len(ids))
 	if len(ids) == 0 {
-		return out, nil
+		return infos, errs
 	}
-	filters := nameFilter(ids)
-	at := s.now()
-	entries, err := s.list1(ctx, ids, filters)
-	if err != nil {
-		return nil, fmt.Errorf("describing %d secrets: %w", len(ids), err)
+	listed := map[string]Info{}
+	entries, err := s.list1(ctx, ids, nameFilter(ids))
+	switch {
+	case err == nil:
+		for _, l := range matchIDs(ids, entries) {
+			e := l.entry
+			listed[l.id] = Info{ARN: aws.ToString(e.ARN), Name: aws.ToString(e.Name), KMSKeyID: aws.ToString(e.KmsKeyId), OtherTags: otherTags(e.Tags)}
+		}
+	case !errors.Is(err, ErrListDenied):
+		// A refusal was logged once by deny; anything else is worth a line too.
+		s.log().Warn("listing secrets to describe them failed; describing each", zap.Int("secrets", len(ids)), zap.Error(err))
 	}
-	s.list.mu.Lock()
-	s.list.handed = handoff{filter: filterKey(filters), at: at, entries: entries}
-	s.list.mu.Unlock()
-	found := matchIDs(ids, entries)
-	for _, l := range found {
-		e := l.entry
-		out[l.id] = Info{ARN: aws.ToString(e.ARN), Name: aws.ToString(e.Name), KMSKeyID: aws.ToString(e.KmsKeyId), OtherTags: otherTags(e.Tags)}
+	var rest []int
+	for i, id := range ids {
+		if info, ok := listed[id]; ok {
+			infos[i] = info
+			continue
+		}
+		rest = append(rest, i)
 	}
-	return out, nil
+	// A fixed set of workers, not a goroutine per secret: their stacks would stay with the
+	// process after start-up.
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(fetchConcurrency, len(rest)) {
+		wg.Go(func() {
+			for i := range work {
+				infos[i], errs[i] = s.Describe(ctx, ids[i])
+			}
+		})
+	}
+	for _, i := range rest {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return infos, errs
 }
 
-// Requests returns the rotation state of each configured secret that carries an operator's
+// Requests returns the rotation state of each of ids whose secret carries an operator's
 // rotation request tag (lwa-rotator:request-at, valid or not), keyed by the id as given: one
 // ListSecrets call per 100 requesting secrets in the account, however many ids there are.
 // Whether a request is still pending is the caller's to judge (RotationState.RequestPending).
-// The listing may lag a request or its clearing by up to five minutes (see ReadMany); a caller
-// acts on a request only after a fresh read. A secret whose tags do not decode is left out: its
-// pass reports that. ErrListDenied when the listing is refused.
+//
+// The listing may lag a request by up to five minutes, so a request may be found a round late,
+// and the caller acts on one only after a fresh Read. A listing can also still show a request
+// the Store has served and removed: a secret the Store wrote in the last listLag whose listed
+// tags show a pending request is read again on its own (one DescribeSecret) before it is
+// reported. A secret whose tags do not decode is left out: its pass reports that.
+//
+// ErrListDenied when the Store cannot list (refused by IAM, remembered; or a client without the
+// call): the caller then reads each secret's tags with LoadState, at the pace it chooses.
 func (s *Store) Requests(ctx context.Context, ids []string) (map[string]RotationState, error) {
 	out := map[string]RotationState{}
 	if len(ids) == 0 {
 		return out, nil
 	}
+	since := s.now().Add(-listLag)
 	found, err := s.listFor(ctx, ids, []types.Filter{{Key: types.FilterNameStringTypeTagKey, Values: []string{TagRequestAt}}})
 	if err != nil {
 		return nil, fmt.Errorf("listing rotation requests: %w", err)
 	}
+	requested := func(st RotationState) bool { return !st.Request.At.IsZero() || st.Request.Invalid }
 	for _, l := range found {
 		st, err := StateFromTags(l.entry.Tags)
 		if err != nil {
@@ -351,51 +406,69 @@ func (s *Store) Requests(ctx context.Context, ids []string) (map[string]Rotation
 			continue
 		}
 		// The tag-key filter is a prefix match: make sure it is the request tag itself.
-		if st.Request.At.IsZero() && !st.Request.Invalid {
+		if !requested(st) {
 			continue
+		}
+		if st.RequestPending() && s.wroteSince(l.id, since) {
+			if st, err = s.LoadState(ctx, l.id); err != nil {
+				s.log().Debug("reading the rotation state of a secret written lately", zap.String("secret", l.id), zap.Error(err))
+				continue
+			}
+			if !requested(st) {
+				continue
+			}
 		}
 		out[l.id] = st
 	}
 	return out, nil
 }
 
-// ReadMany takes the snapshots of many secrets with few calls: ListSecrets pages (100 secrets
-// each, filtered on the ids' common name prefix) give every secret's labels, tags and key; the
-// records behind AWSCURRENT and AWSPENDING come from the version cache, else from
-// BatchGetSecretValue (20 current versions a call) and GetSecretValue by version id for a
-// pending one. Warm, 1,000 secrets cost 10 calls instead of Read's 1,000.
+// ReadListed takes snapshots of many secrets from a listing, for a caller that only needs to
+// learn whether there is anything to do: ListSecrets pages (100 secrets a call, filtered on the
+// ids' common name prefix) give every secret's labels, tags and key, and the records behind
+// AWSCURRENT and AWSPENDING come from the version cache, else from BatchGetSecretValue (20
+// current values a call) and GetSecretValue by version id for a pending one. Warm, 1,000
+// secrets cost 10 calls instead of Read's 1,000.
 //
-// The map is keyed by the id as given. An id it cannot snapshot this way is simply absent, and
-// the caller reads it with Read: a secret not listed (missing, not yet visible, another region
-// or account), one without AWSCURRENT, one whose tags or values do not decode, one whose value
-// the batch could not return or returned at another version than the listing named.
+// Every snapshot it returns has Listed set and may lag the vault: AWS documents that
+// ListSecrets may not reflect changes from the last five minutes. Conclude only "nothing to do"
+// from one; anything that would write, call out or prove something is decided on a fresh Read,
+// taken under whatever serialises the caller's work on that secret, and the write methods are
+// given that snapshot. The Store never answers from a listing for a secret it wrote in the last
+// listLag (10 minutes), nor for one it wrote while the listing was taken: a listed snapshot
+// never misses this Store's own writes, only other writers' (another replica, an operator).
 //
-// ListSecrets is eventually consistent: AWS documents that it may not reflect changes from the
-// last five minutes. A snapshot from ReadMany may therefore lag a write; callers conclude only
-// "nothing to do" from it and take a fresh Read before any write, whose snapshot the write
-// methods are given.
+// The map is keyed by the id as given. An id absent from it is the caller's to Read: one this
+// Store wrote lately; every id when fewer than listMin (10) remain, since a listing would save
+// nothing; a secret not listed (missing, not yet visible, another region or account), one
+// without AWSCURRENT, one whose tags or values do not decode, one whose value the batch could
+// not return or returned at another version than the listing named.
 //
-// ErrListDenied when ListSecrets is refused (remembered: later calls return it at once). A
-// refused BatchGetSecretValue is remembered too but does not fail ReadMany: uncached values are
-// then read one GetSecretValue each, which still saves every DescribeSecret.
-func (s *Store) ReadMany(ctx context.Context, ids []string) (map[string]Snapshot, error) {
-	out := map[string]Snapshot{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	filters := nameFilter(ids)
-	entries, ok := s.takeHandoff(filters)
-	if !ok {
-		var err error
-		if entries, err = s.list1(ctx, ids, filters); err != nil {
-			return nil, fmt.Errorf("reading %d secrets: %w", len(ids), err)
+// The error says why nothing was listed, for the caller's log: ErrListDenied when ListSecrets
+// is refused (logged once and remembered: later calls make no call) or the client cannot list.
+// A refused BatchGetSecretValue is remembered too but fails nothing: uncached values are then
+// read one GetSecretValue each, which still saves every DescribeSecret.
+func (s *Store) ReadListed(ctx context.Context, ids []string) (map[string]Snapshot, error) {
+	since := s.now().Add(-listLag)
+	s.forgetWritesBefore(since)
+	var quiet []string
+	for _, id := range ids {
+		if !s.wroteSince(id, since) {
+			quiet = append(quiet, id)
 		}
 	}
-	found := matchIDs(ids, entries)
+	out := map[string]Snapshot{}
+	if len(quiet) < listMin {
+		return out, nil
+	}
+	entries, err := s.list1(ctx, quiet, nameFilter(quiet))
+	if err != nil {
+		return nil, fmt.Errorf("reading %d secrets from a listing: %w", len(quiet), err)
+	}
 	snaps := map[string]*Snapshot{}
 	var needCurrent []currentWant // uncached AWSCURRENT versions
 	var needPending []string      // ids whose uncached pending version is to be read
-	for _, l := range found {
+	for _, l := range matchIDs(quiet, entries) {
 		e := l.entry
 		st, err := StateFromTags(e.Tags)
 		if err != nil {
@@ -407,7 +480,7 @@ func (s *Store) ReadMany(ctx context.Context, ids []string) (map[string]Snapshot
 		if cur == "" {
 			continue // ErrNoCurrent, which Read reports
 		}
-		snap := &Snapshot{SecretID: l.id, Labels: labels, State: st, KMSKeyID: aws.ToString(e.KmsKeyId), OtherTags: otherTags(e.Tags)}
+		snap := &Snapshot{SecretID: l.id, Labels: labels, State: st, KMSKeyID: aws.ToString(e.KmsKeyId), OtherTags: otherTags(e.Tags), Listed: true}
 		snaps[l.id] = snap
 		if r, ok := s.cache.get(l.id, cur); ok {
 			snap.Current = Version{ID: cur, Record: r, Stages: labels[cur]}
@@ -424,17 +497,18 @@ func (s *Store) ReadMany(ctx context.Context, ids []string) (map[string]Snapshot
 	}
 	failed, err := s.fetch(ctx, snaps, needCurrent, needPending)
 	if err != nil {
-		return nil, fmt.Errorf("reading %d secrets: %w", len(ids), err)
+		return nil, fmt.Errorf("reading %d secrets from a listing: %w", len(quiet), err)
 	}
 	for id, snap := range snaps {
-		if !failed[id] {
+		// A write this Store made while the listing was taken may be missing from it.
+		if !failed[id] && !s.wroteSince(id, since) {
 			out[id] = *snap
 		}
 	}
 	return out, nil
 }
 
-// currentWant is one uncached AWSCURRENT version ReadMany needs.
+// currentWant is one uncached AWSCURRENT version ReadListed needs.
 type currentWant struct{ id, arn, version string }
 
 // fetch fills in the uncached records of snaps, a bounded number of calls at a time, and

@@ -2,6 +2,7 @@ package vault_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -36,35 +37,34 @@ func motoFleet(t *testing.T, n int) (s *vault.Store, names, arns []string) {
 	return s, names, arns
 }
 
-// TestMotoReadManyEqualsRead: against the real API (moto), ReadMany's snapshots are Read's, for
-// names, full ARNs and ARNs without the random suffix, with a pending version, rotation state
-// and tags of the secret's own in the mix; a second ReadMany reads no value.
-func TestMotoReadManyEqualsRead(t *testing.T) {
+// TestMotoReadListedEqualsRead: against the real API (moto), ReadListed's snapshots are Read's,
+// for names, full ARNs and ARNs without the random suffix, with a pending version, rotation state
+// and tags of the secret's own in the mix (written by another store, so none is the reader's
+// own recent write); a second ReadListed is one ListSecrets and reads no value.
+func TestMotoReadListedEqualsRead(t *testing.T) {
 	t.Parallel()
-	s, names, arns := motoFleet(t, 25)
+	writer, names, arns := motoFleet(t, 25)
 	ctx := context.Background()
-	snap, err := s.Read(ctx, names[0])
+	snap, err := writer.Read(ctx, names[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.StageOn(ctx, snap, vault.TokenFor("moto-listing"), newRecord()); err != nil {
+	if err := writer.StageOn(ctx, snap, vault.TokenFor("moto-listing"), newRecord()); err != nil {
 		t.Fatal(err)
 	}
 	st := vault.RotationState{RequestedAt: time.Date(2026, 8, 1, 9, 0, 0, 5, time.UTC), Attempts: 1, RotationID: "r-9"}
-	if err := s.SaveState(ctx, names[1], st); err != nil {
+	if err := writer.SaveChanges(ctx, names[1], vault.RotationState{}, st); err != nil {
 		t.Fatal(err)
 	}
 	ids := slices.Clone(names)
 	ids[2], ids[3] = arns[2], arns[3][:len(arns[3])-7]
 	ids = append(ids, names[0]+"-missing")
+	calls := &callCounter{}
+	reader := &vault.Store{SM: countingMoto(calls)}
 	for _, pass := range []string{"cold", "warm"} {
-		reader := &vault.Store{SM: motoClients.SecretsManager}
-		if pass == "warm" {
-			reader = s
-		}
-		got, err := reader.ReadMany(ctx, ids)
+		got, err := reader.ReadListed(ctx, ids)
 		if err != nil {
-			t.Fatalf("%s ReadMany: %v", pass, err)
+			t.Fatalf("%s ReadListed: %v", pass, err)
 		}
 		if len(got) != 25 || !slices.Contains(slices.Collect(maps.Keys(got)), arns[3][:len(arns[3])-7]) {
 			t.Fatalf("%s: snapshots of %v, want the 25 ids that exist", pass, slices.Sorted(maps.Keys(got)))
@@ -72,12 +72,24 @@ func TestMotoReadManyEqualsRead(t *testing.T) {
 		if got[names[0]].Pending == nil || got[names[1]].State != st {
 			t.Errorf("%s: pending %+v, state %+v", pass, got[names[0]].Pending, got[names[1]].State)
 		}
+		if n := calls.take(); pass == "warm" && !maps.Equal(n, map[string]int{"ListSecrets": 1}) {
+			t.Errorf("warm calls = %v, want 1 ListSecrets", n)
+		}
 		assertSameAsRead(t, motoClients.SecretsManager, got)
+	}
+	// The reader's own write keeps that secret out of its listed answers for a while.
+	if err := reader.ClearRequest(ctx, names[5]); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := reader.ReadListed(ctx, ids); err != nil || len(got) != 24 {
+		t.Fatalf("after the reader's own write: %d snapshots, %v; want 24", len(got), err)
+	} else if _, ok := got[names[5]]; ok {
+		t.Errorf("%s, written by the reader a moment ago, was answered from the listing", names[5])
 	}
 }
 
-// TestMotoRequests: moto's tag-key filter finds the requesting secrets; DescribeMany's infos
-// are Describe's.
+// TestMotoRequests: moto's tag-key filter finds the requesting secrets; DescribeAll's infos are
+// Describe's.
 func TestMotoRequests(t *testing.T) {
 	t.Parallel()
 	s, names, _ := motoFleet(t, 6)
@@ -104,13 +116,13 @@ func TestMotoRequests(t *testing.T) {
 			t.Errorf("%s: %+v", id, st)
 		}
 	}
-	infos, err := s.DescribeMany(ctx, names)
-	if err != nil || len(infos) != 6 {
-		t.Fatalf("DescribeMany = %v, %v", infos, err)
+	infos, errs := s.DescribeAll(ctx, names)
+	if err := errors.Join(errs...); err != nil || len(infos) != 6 {
+		t.Fatalf("DescribeAll = %v, %v", infos, err)
 	}
-	for _, id := range names {
-		if want, err := s.Describe(ctx, id); err != nil || infos[id] != want {
-			t.Errorf("%s: listed %+v, described %+v (%v)", id, infos[id], want, err)
+	for i, id := range names {
+		if want, err := s.Describe(ctx, id); err != nil || infos[i] != want {
+			t.Errorf("%s: listed %+v, described %+v (%v)", id, infos[i], want, err)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,9 +26,12 @@ import (
 
 var accessDenied = &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized", Fault: smithy.FaultClient}
 
-// fleet is a model holding n applications' secrets (lwa/app-000 …) and some foreign ones.
+// fleet is a model holding n applications' secrets (lwa/app-000 …) and some foreign ones,
+// behind a listing that can be made to lag.
 type fleet struct {
 	fake  *fakesm.SM
+	lag   *lagging
+	clk   *fakeclock.Fake
 	store *vault.Store
 	logs  *observer.ObservedLogs
 	names []string
@@ -37,16 +41,17 @@ type fleet struct {
 
 func newFleet(t *testing.T, n int, foreign ...string) *fleet {
 	t.Helper()
-	fl := &fleet{}
+	fl := &fleet{clk: fakeclock.New(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC))}
 	fl.fake = fakesm.New(fakesm.Options{Fault: func(op, _ string) fakesm.Fault {
 		if fn := fl.fault.Load(); fn != nil {
 			return (*fn)(op)
 		}
 		return fakesm.Fault{}
 	}})
+	fl.lag = &lagging{SM: fl.fake, last: map[string]*sm.ListSecretsOutput{}}
 	core, logs := observer.New(zapcore.DebugLevel)
 	fl.logs = logs
-	fl.store = &vault.Store{SM: fl.fake, Log: zap.New(core)}
+	fl.store = &vault.Store{SM: fl.lag, Log: zap.New(core), Clock: fl.clk}
 	ctx := context.Background()
 	for i := range n {
 		name := fmt.Sprintf("lwa/app-%03d", i)
@@ -73,6 +78,39 @@ func (fl *fleet) failOn(op string, err error) {
 		return fakesm.Fault{}
 	}
 	fl.fault.Store(&fn)
+}
+
+// other is another writer over the same model (a replica, an operator): its writes are not the
+// fleet store's own.
+func (fl *fleet) other() *vault.Store { return &vault.Store{SM: fl.fake} }
+
+// lagging is the model behind a listing that does not show the latest changes, as AWS documents
+// ListSecrets may not: while stale is set, ListSecrets answers what it answered last for the
+// same input.
+type lagging struct {
+	*fakesm.SM
+	stale atomic.Bool
+	mu    sync.Mutex
+	last  map[string]*sm.ListSecretsOutput
+}
+
+func (l *lagging) ListSecrets(ctx context.Context, in *sm.ListSecretsInput, opts ...func(*sm.Options)) (*sm.ListSecretsOutput, error) {
+	key := fmt.Sprint(in.Filters, aws.ToString(in.NextToken))
+	if l.stale.Load() {
+		l.mu.Lock()
+		out, ok := l.last[key]
+		l.mu.Unlock()
+		if ok {
+			return out, nil
+		}
+	}
+	out, err := l.SM.ListSecrets(ctx, in, opts...)
+	if err == nil {
+		l.mu.Lock()
+		l.last[key] = out
+		l.mu.Unlock()
+	}
+	return out, err
 }
 
 // sameSnapshot compares two snapshots field by field (records by value, label lists as sets).
@@ -105,7 +143,8 @@ func sameSnapshot(a, b vault.Snapshot) error {
 	return nil
 }
 
-// assertSameAsRead checks each snapshot against a Read of the same id by a store of its own.
+// assertSameAsRead checks each listed snapshot against a Read of the same id by a store of its
+// own: the same facts, and marked as listed where Read's is not.
 func assertSameAsRead(t *testing.T, sm vault.SecretsManager, got map[string]vault.Snapshot) {
 	t.Helper()
 	fresh := &vault.Store{SM: sm}
@@ -116,12 +155,15 @@ func assertSameAsRead(t *testing.T, sm vault.SecretsManager, got map[string]vaul
 			continue
 		}
 		if err := sameSnapshot(snap, want); err != nil {
-			t.Errorf("ReadMany(%s) differs from Read: %v", id, err)
+			t.Errorf("ReadListed(%s) differs from Read: %v", id, err)
+		}
+		if !snap.Listed || want.Listed {
+			t.Errorf("%s: Listed is %v from ReadListed and %v from Read, want true and false", id, snap.Listed, want.Listed)
 		}
 	}
 }
 
-func TestReadManyCosts(t *testing.T) {
+func TestReadListedCosts(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
@@ -161,9 +203,11 @@ func TestReadManyCosts(t *testing.T) {
 		{"repeated ids", func(fl *fleet) []string { return append(slices.Clone(fl.names[:30]), fl.names[0], fl.arns[1]) },
 			nil, 31, 1, 2, 1},
 		{"ids not listed are left out", func(fl *fleet) []string {
-			return []string{fl.names[0], "lwa/app-missing", "arn:aws:secretsmanager:eu-west-1:1:secret:lwa/app-000-AbCdEf"}
+			return append(slices.Clone(fl.names[:12]), "lwa/app-missing", "arn:aws:secretsmanager:eu-west-1:1:secret:lwa/app-000-AbCdEf")
 		},
-			nil, 1, 3, 1, 3},
+			nil, 12, 3, 1, 3},
+		// A listing would cost as much as reading each: the caller reads them.
+		{"fewer than ten ids: no call", func(fl *fleet) []string { return fl.names[:9] }, nil, 0, 0, 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,9 +217,9 @@ func TestReadManyCosts(t *testing.T) {
 			ctx := context.Background()
 			for _, pass := range []string{"cold", "warm"} {
 				fl.fake.ResetCalls()
-				got, err := fl.store.ReadMany(ctx, ids)
+				got, err := fl.store.ReadListed(ctx, ids)
 				if err != nil {
-					t.Fatalf("%s ReadMany: %v", pass, err)
+					t.Fatalf("%s ReadListed: %v", pass, err)
 				}
 				if len(got) != tc.want {
 					t.Errorf("%s: %d snapshots, want %d", pass, len(got), tc.want)
@@ -207,24 +251,24 @@ func zzForeign(n int) []string {
 	return out
 }
 
-// TestReadManySnapshots: what each kind of secret gives, and what is left out for Read.
-func TestReadManySnapshots(t *testing.T) {
+// TestReadListedSnapshots: what each kind of secret gives, and what is left out for Read.
+func TestReadListedSnapshots(t *testing.T) {
 	t.Parallel()
-	fl := newFleet(t, 6)
+	fl := newFleet(t, 12)
 	ctx := context.Background()
-	s := fl.store
-	// app-000 has a pending version.
+	s, other := fl.store, fl.other()
+	// app-000 has a pending version, staged by another writer.
 	snap, err := s.Read(ctx, fl.names[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok := vault.TokenFor("listing-pending")
-	if err := (&vault.Store{SM: fl.fake}).StageOn(ctx, snap, tok, newRecord()); err != nil {
+	if err := other.StageOn(ctx, snap, tok, newRecord()); err != nil {
 		t.Fatal(err)
 	}
 	// app-001 carries rotation state and tags of its own.
 	st := vault.RotationState{RequestedAt: time.Date(2026, 8, 1, 9, 0, 0, 5, time.UTC), Attempts: 2, RotationID: "r-1"}
-	if err := s.SaveState(ctx, fl.names[1], st); err != nil {
+	if err := other.SaveChanges(ctx, fl.names[1], vault.RotationState{}, st); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := fl.fake.TagResource(ctx, &sm.TagResourceInput{SecretId: aws.String(fl.names[1]), Tags: []types.Tag{{Key: aws.String("team"), Value: aws.String("x")}}}); err != nil {
@@ -243,14 +287,16 @@ func TestReadManySnapshots(t *testing.T) {
 	}
 	ids := append(slices.Clone(fl.names), "lwa/app-empty")
 	fl.fake.ResetCalls()
-	got, err := s.ReadMany(ctx, ids)
+	got, err := s.ReadListed(ctx, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{fl.names[0], fl.names[1], fl.names[4], fl.names[5]}; !slices.Equal(slices.Sorted(maps.Keys(got)), want) {
+	want := slices.Concat(fl.names[:2], fl.names[4:])
+	if !slices.Equal(slices.Sorted(maps.Keys(got)), want) {
 		t.Fatalf("snapshots of %v, want %v", slices.Sorted(maps.Keys(got)), want)
 	}
-	// One listing, one batch for the five listed current versions, one read of the pending one.
+	// One listing, one batch for the listed current versions not read before (app-000's was),
+	// one read of the pending one.
 	if calls := fl.fake.Calls(); calls[fakesm.OpListSecrets] != 1 || calls[fakesm.OpBatchGetSecretValue] != 1 || calls[fakesm.OpGetSecretValue] != 1 || len(calls) != 3 {
 		t.Errorf("calls = %v, want 1 ListSecrets, 1 BatchGetSecretValue, 1 GetSecretValue", calls)
 	}
@@ -264,18 +310,147 @@ func TestReadManySnapshots(t *testing.T) {
 	// What was left out, Read reports.
 	for _, id := range []string{fl.names[2], fl.names[3], "lwa/app-empty"} {
 		if _, err := s.Read(ctx, id); err == nil {
-			t.Errorf("Read(%s) succeeded; ReadMany left it out", id)
+			t.Errorf("Read(%s) succeeded; ReadListed left it out", id)
 		}
 	}
 }
 
-// TestReadManyLeavesOutACurrentThatMoved: AWSCURRENT moves between the listing and the batch;
-// the batch's value is of another version than the labels say, so the secret is left for Read.
-func TestReadManyLeavesOutACurrentThatMoved(t *testing.T) {
+// TestListedSnapshotsNeverMissTheStoresOwnWrites: the listing lags (it answers what it did
+// before the write), and for ten minutes after any write the Store made to a secret, that
+// secret is left out for the caller's Read rather than served from the listing.
+func TestListedSnapshotsNeverMissTheStoresOwnWrites(t *testing.T) {
 	t.Parallel()
-	fl := newFleet(t, 3)
+	tok := vault.TokenFor("own-write")
+	stage := func(t *testing.T, s *vault.Store, snap vault.Snapshot) {
+		t.Helper()
+		if err := s.StageOn(context.Background(), snap, tok, newRecord()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		// prepare is another writer's work before the listing; write is the Store's after it.
+		prepare func(t *testing.T, fl *fleet, snap vault.Snapshot)
+		write   func(t *testing.T, fl *fleet, snap vault.Snapshot)
+		// wantLeftOut: the secret is missing from the listed answer before ten minutes pass.
+		wantLeftOut bool
+	}{
+		{name: "StageOn", wantLeftOut: true,
+			write: func(t *testing.T, fl *fleet, snap vault.Snapshot) { stage(t, fl.store, snap) }},
+		{name: "PromoteOn", wantLeftOut: true,
+			prepare: func(t *testing.T, fl *fleet, snap vault.Snapshot) { stage(t, fl.other(), snap) },
+			write: func(t *testing.T, fl *fleet, snap vault.Snapshot) {
+				if err := fl.store.PromoteOn(context.Background(), snap, tok); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{name: "ClearPendingOn", wantLeftOut: true,
+			prepare: func(t *testing.T, fl *fleet, snap vault.Snapshot) { stage(t, fl.other(), snap) },
+			write: func(t *testing.T, fl *fleet, snap vault.Snapshot) {
+				if err := fl.store.ClearPendingOn(context.Background(), snap, tok, false); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{name: "SaveChanges", wantLeftOut: true,
+			write: func(t *testing.T, fl *fleet, snap vault.Snapshot) {
+				if err := fl.store.SaveChanges(context.Background(), snap.SecretID, snap.State, vault.RotationState{Attempts: 1}); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{name: "ClearRequest", wantLeftOut: true,
+			write: func(t *testing.T, fl *fleet, snap vault.Snapshot) {
+				if err := fl.store.ClearRequest(context.Background(), snap.SecretID); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		// The call failed, but a lost answer may hide a write that happened.
+		{name: "a failed write", wantLeftOut: true,
+			write: func(t *testing.T, fl *fleet, snap vault.Snapshot) {
+				fl.failOn(fakesm.OpTagResource, &types.InternalServiceError{Message: aws.String("timeout")})
+				if err := fl.store.SaveChanges(context.Background(), snap.SecretID, snap.State, vault.RotationState{Attempts: 1}); err == nil {
+					t.Fatal("SaveChanges succeeded through the fault")
+				}
+			}},
+		// Nothing to save makes no call and keeps the secret on the listing.
+		{name: "a save that changes nothing", wantLeftOut: false,
+			write: func(t *testing.T, fl *fleet, snap vault.Snapshot) {
+				if err := fl.store.SaveChanges(context.Background(), snap.SecretID, snap.State, snap.State); err != nil {
+					t.Fatal(err)
+				}
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fl := newFleet(t, 12)
+			ctx := context.Background()
+			id := fl.names[0]
+			if tc.prepare != nil {
+				snap, err := fl.store.Read(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tc.prepare(t, fl, snap)
+			}
+			if got, err := fl.store.ReadListed(ctx, fl.names); err != nil || len(got) != 12 {
+				t.Fatalf("the listing before the write: %d snapshots, %v", len(got), err)
+			}
+			snap, err := fl.store.Read(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.write(t, fl, snap)
+			fl.fault.Store(nil)
+			fl.lag.stale.Store(true) // the listing does not show the write yet
+
+			fl.clk.Advance(10*time.Minute - time.Second)
+			got, err := fl.store.ReadListed(ctx, fl.names)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, listed := got[id]; listed == tc.wantLeftOut || len(got) != 12-map[bool]int{true: 1, false: 0}[tc.wantLeftOut] {
+				t.Fatalf("9m59s after the write: %s listed %v among %d snapshots; want left out %v", id, listed, len(got), tc.wantLeftOut)
+			}
+			fl.clk.Advance(time.Second)
+			if got, err = fl.store.ReadListed(ctx, fl.names); err != nil || len(got) != 12 {
+				t.Fatalf("ten minutes after the write: %d snapshots, %v; want every secret listed again", len(got), err)
+			}
+		})
+	}
+}
+
+// TestAWriteDuringTheListingKeepsTheSecretOut: the listing began before the Store's write, so
+// it may not show it, even though the write came first in no order the Store can see.
+func TestAWriteDuringTheListingKeepsTheSecretOut(t *testing.T) {
+	t.Parallel()
+	fl := newFleet(t, 12)
 	ctx := context.Background()
-	other := &vault.Store{SM: fl.fake}
+	var once atomic.Bool
+	fn := func(op string) fakesm.Fault {
+		if op == fakesm.OpListSecrets && once.CompareAndSwap(false, true) {
+			if err := fl.store.ClearRequest(ctx, fl.names[4]); err != nil {
+				t.Errorf("ClearRequest: %v", err)
+			}
+		}
+		return fakesm.Fault{}
+	}
+	fl.fault.Store(&fn)
+	got, err := fl.store.ReadListed(ctx, fl.names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got[fl.names[4]]; ok || len(got) != 11 {
+		t.Fatalf("snapshots of %v, want all but %s", slices.Sorted(maps.Keys(got)), fl.names[4])
+	}
+}
+
+// TestReadListedLeavesOutACurrentThatMoved: AWSCURRENT moves between the listing and the batch;
+// the batch's value is of another version than the labels say, so the secret is left for Read.
+func TestReadListedLeavesOutACurrentThatMoved(t *testing.T) {
+	t.Parallel()
+	fl := newFleet(t, 10)
+	ctx := context.Background()
+	other := fl.other()
 	var once atomic.Bool
 	fn := func(op string) fakesm.Fault {
 		if op == fakesm.OpBatchGetSecretValue && once.CompareAndSwap(false, true) {
@@ -293,11 +468,11 @@ func TestReadManyLeavesOutACurrentThatMoved(t *testing.T) {
 		return fakesm.Fault{}
 	}
 	fl.fault.Store(&fn)
-	got, err := fl.store.ReadMany(ctx, fl.names)
+	got, err := fl.store.ReadListed(ctx, fl.names)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := got[fl.names[1]]; ok || len(got) != 2 {
+	if _, ok := got[fl.names[1]]; ok || len(got) != 9 {
 		t.Fatalf("snapshots of %v, want all but %s", slices.Sorted(maps.Keys(got)), fl.names[1])
 	}
 	if snap, err := fl.store.Read(ctx, fl.names[1]); err != nil || !sameRecord(snap.Current.Record, newRecord()) {
@@ -305,11 +480,11 @@ func TestReadManyLeavesOutACurrentThatMoved(t *testing.T) {
 	}
 }
 
-// TestReadManyPrunesTheCache: a version that lost its labels is forgotten, so one labelled
+// TestReadListedPrunesTheCache: a version that lost its labels is forgotten, so one labelled
 // again later is read again rather than trusted from memory.
-func TestReadManyPrunesTheCache(t *testing.T) {
+func TestReadListedPrunesTheCache(t *testing.T) {
 	t.Parallel()
-	fl := newFleet(t, 1)
+	fl := newFleet(t, 10)
 	ctx := context.Background()
 	id := fl.names[0]
 	snap, err := fl.store.Read(ctx, id)
@@ -320,6 +495,7 @@ func TestReadManyPrunesTheCache(t *testing.T) {
 	if err := fl.store.StageOn(ctx, snap, tok, newRecord()); err != nil {
 		t.Fatal(err)
 	}
+	fl.clk.Advance(10 * time.Minute) // past the wait after the Store's own write
 	move := func(in *sm.UpdateSecretVersionStageInput) {
 		in.SecretId, in.VersionStage = aws.String(id), aws.String(vault.StagePending)
 		if _, err := fl.fake.UpdateSecretVersionStage(ctx, in); err != nil {
@@ -327,14 +503,14 @@ func TestReadManyPrunesTheCache(t *testing.T) {
 		}
 	}
 	move(&sm.UpdateSecretVersionStageInput{RemoveFromVersionId: aws.String(tok)})
-	if _, err := fl.store.ReadMany(ctx, []string{id}); err != nil {
+	if _, err := fl.store.ReadListed(ctx, fl.names); err != nil {
 		t.Fatal(err)
 	}
 	move(&sm.UpdateSecretVersionStageInput{MoveToVersionId: aws.String(tok)})
 	fl.fake.ResetCalls()
-	got, err := fl.store.ReadMany(ctx, []string{id})
+	got, err := fl.store.ReadListed(ctx, fl.names)
 	if err != nil || got[id].Pending == nil || got[id].Pending.ID != tok {
-		t.Fatalf("ReadMany = %+v, %v; want the pending version back", got[id].Pending, err)
+		t.Fatalf("ReadListed = %+v, %v; want the pending version back", got[id].Pending, err)
 	}
 	if n := fl.fake.Count(fakesm.OpGetSecretValue); n != 1 {
 		t.Errorf("%d GetSecretValue for the relabelled version, want 1: the cache kept an unlabelled version", n)
@@ -347,14 +523,13 @@ func TestListingDenied(t *testing.T) {
 	t.Parallel()
 	t.Run("ListSecrets", func(t *testing.T) {
 		t.Parallel()
-		fl := newFleet(t, 5)
+		fl := newFleet(t, 12)
 		fl.failOn(fakesm.OpListSecrets, accessDenied)
 		ctx := context.Background()
 		calls := []func() error{
-			func() error { _, err := fl.store.ReadMany(ctx, fl.names); return err },
+			func() error { _, err := fl.store.ReadListed(ctx, fl.names); return err },
 			func() error { _, err := fl.store.Requests(ctx, fl.names); return err },
-			func() error { _, err := fl.store.DescribeMany(ctx, fl.names); return err },
-			func() error { _, err := fl.store.ReadMany(ctx, fl.names); return err },
+			func() error { _, err := fl.store.ReadListed(ctx, fl.names); return err },
 		}
 		for i, call := range calls {
 			err := call()
@@ -363,8 +538,14 @@ func TestListingDenied(t *testing.T) {
 				t.Errorf("call %d = %v, want ErrListDenied wrapping AccessDeniedException", i, err)
 			}
 		}
-		if n := fl.fake.Count(fakesm.OpListSecrets); n != 1 {
-			t.Errorf("%d ListSecrets calls, want 1: the refusal must be remembered", n)
+		// DescribeAll describes each secret instead.
+		fl.fake.ResetCalls()
+		infos, errs := fl.store.DescribeAll(ctx, fl.names)
+		if n := fl.fake.Count(fakesm.OpDescribeSecret); n != 12 || errors.Join(errs...) != nil || infos[11].Name != fl.names[11] {
+			t.Errorf("DescribeAll after the refusal: %d DescribeSecret, errors %v, last %+v; want 12 clean", n, errors.Join(errs...), infos[11])
+		}
+		if n := fl.fake.Count(fakesm.OpListSecrets); n != 0 {
+			t.Errorf("%d ListSecrets calls after the first refusal, want 0: the refusal must be remembered", n)
 		}
 		if n := fl.logs.FilterLevelExact(zapcore.WarnLevel).Len(); n != 1 {
 			t.Errorf("%d warnings, want 1", n)
@@ -379,9 +560,9 @@ func TestListingDenied(t *testing.T) {
 		fl := newFleet(t, 45)
 		fl.failOn(fakesm.OpBatchGetSecretValue, accessDenied)
 		ctx := context.Background()
-		got, err := fl.store.ReadMany(ctx, fl.names[:30])
+		got, err := fl.store.ReadListed(ctx, fl.names[:30])
 		if err != nil || len(got) != 30 {
-			t.Fatalf("ReadMany = %d snapshots, %v; want 30", len(got), err)
+			t.Fatalf("ReadListed = %d snapshots, %v; want 30", len(got), err)
 		}
 		calls := fl.fake.Calls()
 		if calls[fakesm.OpBatchGetSecretValue] != 1 || calls[fakesm.OpGetSecretValue] != 30 || calls[fakesm.OpListSecrets] != 1 {
@@ -389,11 +570,11 @@ func TestListingDenied(t *testing.T) {
 		}
 		assertSameAsRead(t, fl.fake, got)
 		fl.fake.ResetCalls()
-		if got, err = fl.store.ReadMany(ctx, fl.names); err != nil || len(got) != 45 {
-			t.Fatalf("second ReadMany = %d snapshots, %v", len(got), err)
+		if got, err = fl.store.ReadListed(ctx, fl.names); err != nil || len(got) != 45 {
+			t.Fatalf("second ReadListed = %d snapshots, %v", len(got), err)
 		}
 		if calls := fl.fake.Calls(); calls[fakesm.OpBatchGetSecretValue] != 0 || calls[fakesm.OpGetSecretValue] != 15 {
-			t.Errorf("second ReadMany calls = %v, want no batch and 15 GetSecretValue", calls)
+			t.Errorf("second ReadListed calls = %v, want no batch and 15 GetSecretValue", calls)
 		}
 		if n := fl.logs.FilterLevelExact(zapcore.WarnLevel).Len(); n != 1 {
 			t.Errorf("%d warnings, want 1", n)
@@ -404,10 +585,13 @@ func TestListingDenied(t *testing.T) {
 	})
 	t.Run("a client without listing", func(t *testing.T) {
 		t.Parallel()
-		fl := newFleet(t, 1)
+		fl := newFleet(t, 10)
 		s := &vault.Store{SM: describeOnly{fl.fake}}
-		if _, err := s.ReadMany(context.Background(), fl.names); !errors.Is(err, vault.ErrListDenied) {
-			t.Errorf("ReadMany over a client without ListSecrets = %v, want ErrListDenied", err)
+		if _, err := s.ReadListed(context.Background(), fl.names); !errors.Is(err, vault.ErrListDenied) {
+			t.Errorf("ReadListed over a client without ListSecrets = %v, want ErrListDenied", err)
+		}
+		if _, err := s.Requests(context.Background(), fl.names); !errors.Is(err, vault.ErrListDenied) {
+			t.Errorf("Requests over a client without ListSecrets = %v, want ErrListDenied", err)
 		}
 	})
 }
@@ -437,7 +621,7 @@ func TestRequests(t *testing.T) {
 	request(fl.names[120], valid(at.Add(time.Minute))...)
 	request(fl.names[249], types.Tag{Key: aws.String(vault.TagRequestAt), Value: aws.String("yesterday")})
 	// A served request, whose tags are still there, is returned too: the caller judges.
-	if err := fl.store.SaveState(ctx, fl.names[200], vault.RotationState{ServedRequest: at}); err != nil {
+	if err := fl.other().SaveChanges(ctx, fl.names[200], vault.RotationState{}, vault.RotationState{ServedRequest: at}); err != nil {
 		t.Fatal(err)
 	}
 	request(fl.names[200], valid(at)...)
@@ -472,24 +656,62 @@ func TestRequests(t *testing.T) {
 	}
 }
 
-func TestDescribeMany(t *testing.T) {
+// TestRequestsRereadWhatTheStoreServed: the Store served a request and removed its tags, and the
+// lagging listing still shows it pending; the secret is read on its own, and the request is
+// not reported again. A request on a secret the Store did not write is taken from the listing.
+func TestRequestsRereadWhatTheStoreServed(t *testing.T) {
+	t.Parallel()
+	fl := newFleet(t, 12)
+	ctx := context.Background()
+	at := time.Date(2026, 8, 3, 10, 0, 0, 0, time.UTC)
+	tags, err := vault.RequestTags(vault.RotationRequest{At: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{3, 8} {
+		if _, err := fl.fake.TagResource(ctx, &sm.TagResourceInput{SecretId: aws.String(fl.names[i]), Tags: tags}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := fl.store.Requests(ctx, fl.names); err != nil || len(got) != 2 {
+		t.Fatalf("Requests before serving = %v, %v; want two", got, err)
+	}
+	if err := fl.store.ClearRequest(ctx, fl.names[3]); err != nil {
+		t.Fatal(err)
+	}
+	fl.lag.stale.Store(true)
+	fl.fake.ResetCalls()
+	got, err := fl.store.Requests(ctx, fl.names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{fl.names[8]}; !slices.Equal(slices.Sorted(maps.Keys(got)), want) {
+		t.Errorf("requests of %v, want %v", slices.Sorted(maps.Keys(got)), want)
+	}
+	if calls := fl.fake.Calls(); calls[fakesm.OpDescribeSecret] != 1 || len(calls) != 1 {
+		t.Errorf("calls behind the lagging listing = %v, want one DescribeSecret (%s)", calls, fl.names[3])
+	}
+}
+
+func TestDescribeAll(t *testing.T) {
 	t.Parallel()
 	fl := newFleet(t, 120, "other/one")
 	ctx := context.Background()
 	ids := append(slices.Clone(fl.names), "lwa/app-gone")
 	fl.fake.ResetCalls()
-	got, err := fl.store.DescribeMany(ctx, ids)
-	if err != nil || len(got) != 120 {
-		t.Fatalf("DescribeMany = %d infos, %v; want 120", len(got), err)
+	infos, errs := fl.store.DescribeAll(ctx, ids)
+	// Two pages for the 120, and the one not listed described on its own.
+	if calls := fl.fake.Calls(); calls[fakesm.OpListSecrets] != 2 || calls[fakesm.OpDescribeSecret] != 1 || len(calls) != 2 {
+		t.Errorf("calls = %v, want 2 ListSecrets and 1 DescribeSecret", calls)
 	}
-	for _, id := range fl.names {
+	if len(infos) != 121 || len(errs) != 121 || !errors.Is(errs[120], vault.ErrNotFound) || errors.Join(errs[:120]...) != nil {
+		t.Fatalf("DescribeAll = %d infos, errors %v; want 121, the last one ErrNotFound", len(infos), errors.Join(errs...))
+	}
+	for i, id := range fl.names {
 		want, err := fl.store.Describe(ctx, id)
-		if err != nil || got[id] != want {
-			t.Errorf("%s: listed %+v, described %+v (%v)", id, got[id], want, err)
+		if err != nil || infos[i] != want {
+			t.Errorf("%s: listed %+v, described %+v (%v)", id, infos[i], want, err)
 		}
-	}
-	if n := fl.fake.Count(fakesm.OpListSecrets); n != 2 {
-		t.Errorf("%d ListSecrets for 120 secrets, want 2", n)
 	}
 }
 
@@ -540,25 +762,45 @@ func TestAtRestListsWhenItCan(t *testing.T) {
 	}
 }
 
-// TestListingCostsAtAThousand backs the numbers docs/security.md gives for the listing grant:
-// 1,000 applications cost 10 ListSecrets and 50 BatchGetSecretValue on a cold cache, 10
-// ListSecrets warm (Read: 1,000 DescribeSecret, plus 1,000 GetSecretValue cold), and the
-// request watch one ListSecrets a round.
+// TestListingCostsAtAThousand backs the numbers docs/security.md and docs/performance.md give for
+// the listing grant at 1,000 applications: a start-up (the at-rest check, then the first pass
+// on a cold cache) costs 20 ListSecrets and 50 BatchGetSecretValue, a later pass 10 ListSecrets
+// (Read: 1,000 DescribeSecret, plus 1,000 GetSecretValue cold), and the request watch one
+// ListSecrets a round.
 func TestListingCostsAtAThousand(t *testing.T) {
 	t.Parallel()
 	fl := newFleet(t, 1000)
 	ctx := context.Background()
+	k := &countingKMS{}
+	check, err := vault.NewAtRest(ctx, ourKeyID, fl.store, k, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []vault.SecretRef
+	for _, id := range fl.names {
+		refs = append(refs, vault.SecretRef{App: id, SecretID: id})
+	}
+	fl.fake.ResetCalls()
+	if violations, refusals, err := check.Check(ctx, refs); err != nil || len(violations)+len(refusals) != 0 {
+		t.Fatalf("Check = %v %v %v", violations, refusals, err)
+	}
+	if calls := fl.fake.Calls(); !maps.Equal(calls, map[string]int{fakesm.OpListSecrets: 10}) {
+		t.Errorf("the at-rest check's calls = %v, want 10 ListSecrets", calls)
+	}
+	if n := k.total(); n != 1 {
+		t.Errorf("%d DescribeKey calls, want 1", n)
+	}
 	want := []map[string]int{
 		{fakesm.OpListSecrets: 10, fakesm.OpBatchGetSecretValue: 50},
 		{fakesm.OpListSecrets: 10},
 	}
 	for i, w := range want {
 		fl.fake.ResetCalls()
-		if got, err := fl.store.ReadMany(ctx, fl.names); err != nil || len(got) != 1000 {
-			t.Fatalf("ReadMany #%d: %d snapshots, %v", i+1, len(got), err)
+		if got, err := fl.store.ReadListed(ctx, fl.names); err != nil || len(got) != 1000 {
+			t.Fatalf("ReadListed #%d: %d snapshots, %v", i+1, len(got), err)
 		}
 		if calls := fl.fake.Calls(); !maps.Equal(calls, w) {
-			t.Errorf("ReadMany #%d calls = %v, want %v", i+1, calls, w)
+			t.Errorf("ReadListed #%d calls = %v, want %v", i+1, calls, w)
 		}
 	}
 	fl.fake.ResetCalls()
@@ -570,10 +812,10 @@ func TestListingCostsAtAThousand(t *testing.T) {
 	}
 }
 
-// TestReadManyPrefersTheExactARN: the full ARN of one secret is also the partial ARN of a secret
-// named like it with the suffix; the id names the secret whose ARN it is, whichever is listed
-// first.
-func TestReadManyPrefersTheExactARN(t *testing.T) {
+// TestReadListedPrefersTheExactARN: the full ARN of one secret is also the partial ARN of a
+// secret named like it with the suffix; the id names the secret whose ARN it is, whichever is
+// listed first.
+func TestReadListedPrefersTheExactARN(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	arn := newFleet(t, 1).arns[0] // the model's ARNs depend on the name alone
@@ -584,62 +826,23 @@ func TestReadManyPrefersTheExactARN(t *testing.T) {
 	if _, err := s.Create(ctx, twin, "", newRecord()); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Create(ctx, "lwa/app-000", "", sampleRecord()); err != nil || got != arn {
-		t.Fatalf("Create = %s, %v; want %s", got, err, arn)
+	ids := []string{arn}
+	for i := range 10 {
+		name := fmt.Sprintf("lwa/app-%03d", i)
+		got, err := s.Create(ctx, name, "", sampleRecord())
+		if err != nil || (i == 0 && got != arn) {
+			t.Fatalf("Create(%s) = %s, %v; want %s for app-000", name, got, err, arn)
+		}
+		if i > 0 {
+			ids = append(ids, name)
+		}
 	}
-	got, err := s.ReadMany(ctx, []string{arn})
+	got, err := s.ReadListed(ctx, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap, ok := got[arn]; !ok || !sameRecord(snap.Current.Record, sampleRecord()) {
-		t.Errorf("ReadMany(%s): the ARN named the wrong secret (or none)", arn)
+	if snap, ok := got[arn]; !ok || !sameRecord(snap.Current.Record, sampleRecord()) || len(got) != 10 {
+		t.Errorf("ReadListed(%s): the ARN named the wrong secret (or none); %d snapshots", arn, len(got))
 	}
 	assertSameAsRead(t, fake, got)
-}
-
-// TestDescribeManyHandsItsListingToTheNextReadMany: start-up's at-rest check lists the secrets,
-// and the first pass right after takes its snapshots from that listing instead of listing
-// again; once, and only while the listing is fresh.
-func TestDescribeManyHandsItsListingToTheNextReadMany(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		// between runs after DescribeMany; wantLists is the ListSecrets calls of the ReadMany after it.
-		between   func(t *testing.T, clk *fakeclock.Fake, fl *fleet)
-		wantLists int
-	}{
-		{"right after", func(*testing.T, *fakeclock.Fake, *fleet) {}, 0},
-		{"after the hand-off window", func(_ *testing.T, clk *fakeclock.Fake, _ *fleet) { clk.Advance(31 * time.Second) }, 3},
-		{"a second ReadMany lists again", func(t *testing.T, _ *fakeclock.Fake, fl *fleet) {
-			if _, err := fl.store.ReadMany(context.Background(), fl.names); err != nil {
-				t.Fatal(err)
-			}
-		}, 3},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			fl := newFleet(t, 250)
-			clk := fakeclock.New(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC))
-			fl.store.Clock = clk
-			if infos, err := fl.store.DescribeMany(ctx, fl.names); err != nil || len(infos) != 250 {
-				t.Fatalf("DescribeMany: %d infos, %v", len(infos), err)
-			}
-			tc.between(t, clk, fl)
-			fl.fake.ResetCalls()
-			snaps, err := fl.store.ReadMany(ctx, fl.names)
-			if err != nil || len(snaps) != 250 {
-				t.Fatalf("ReadMany: %d snapshots, %v", len(snaps), err)
-			}
-			if n := fl.fake.Count(fakesm.OpListSecrets); n != tc.wantLists {
-				t.Errorf("ReadMany made %d ListSecrets calls, want %d", n, tc.wantLists)
-			}
-			for _, id := range fl.names[:3] {
-				if s := snaps[id]; s.Current.ID == "" || s.KMSKeyID == "" {
-					t.Errorf("snapshot of %s = %+v, want its current version and key", id, s)
-				}
-			}
-		})
-	}
 }

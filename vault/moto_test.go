@@ -4,16 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/spapi-tools/lwa-rotator/testsupport/awstest"
 	"github.com/spapi-tools/lwa-rotator/testsupport/moto"
@@ -41,8 +46,40 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// motoSecret creates a KMS key and a secret holding sampleRecord under a name unique to t.
-func motoSecret(t *testing.T) (s *vault.Store, name, keyID, arn string) {
+// callCounter counts the calls a Secrets Manager client sends to moto, by operation.
+type callCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// take returns the calls counted since the last take.
+func (c *callCounter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n
+	c.n = map[string]int{}
+	return n
+}
+
+// countingMoto is a client of the shared moto whose calls c counts.
+func countingMoto(c *callCounter) *sm.Client {
+	c.take()
+	return sm.New(motoClients.SecretsManager.Options(), func(o *sm.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Initialize.Add(middleware.InitializeMiddlewareFunc("count",
+				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+					c.mu.Lock()
+					c.n[awsmiddleware.GetOperationName(ctx)]++
+					c.mu.Unlock()
+					return next.HandleInitialize(ctx, in)
+				}), middleware.Before)
+		})
+	})
+}
+
+// motoSecret creates a KMS key and a secret holding sampleRecord under a name unique to t, and a
+// store over a client whose calls calls counts.
+func motoSecret(t *testing.T) (s *vault.Store, calls *callCounter, name, keyID, arn string) {
 	t.Helper()
 	ctx := context.Background()
 	key, err := motoClients.KMS.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String(t.Name())})
@@ -52,12 +89,14 @@ func motoSecret(t *testing.T) (s *vault.Store, name, keyID, arn string) {
 	keyID = aws.ToString(key.KeyMetadata.KeyId)
 	// The counter keeps names unique when -count reruns a test against the same moto.
 	name = fmt.Sprintf("lwa/%s-%d", strings.NewReplacer("/", "-", " ", "_").Replace(t.Name()), secretSeq.Add(1))
-	s = &vault.Store{SM: motoClients.SecretsManager}
+	calls = &callCounter{}
+	s = &vault.Store{SM: countingMoto(calls)}
 	arn, err = s.Create(ctx, name, keyID, sampleRecord())
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	return s, name, keyID, arn
+	calls.take()
+	return s, calls, name, keyID, arn
 }
 
 func motoStages(t *testing.T, name string) map[string][]string {
@@ -67,98 +106,274 @@ func motoStages(t *testing.T, name string) map[string][]string {
 		t.Fatalf("DescribeSecret: %v", err)
 	}
 	for id, st := range out.VersionIdsToStages {
+		if len(st) == 0 {
+			// moto lists a version that lost its last label; AWS leaves it out.
+			delete(out.VersionIdsToStages, id)
+			continue
+		}
 		slices.Sort(st)
 		out.VersionIdsToStages[id] = st
 	}
 	return out.VersionIdsToStages
 }
 
+func motoRead(t *testing.T, s *vault.Store, name string) vault.Snapshot {
+	t.Helper()
+	snap, err := s.Read(context.Background(), name)
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	return snap
+}
+
+// TestMotoRotation is the daemon's rotation against moto: Read, StageOn, PromoteOn, and the
+// label left behind cleared with ClearPendingOn, with the calls each step costs.
 func TestMotoRotation(t *testing.T) {
 	t.Parallel()
-	s, name, _, _ := motoSecret(t)
+	s, calls, name, _, _ := motoSecret(t)
 	ctx := context.Background()
-	old, err := s.Current(ctx, name)
-	if err != nil || !sameRecord(old.Record, sampleRecord()) {
-		t.Fatalf("Current after Create = %+v, %v", old, err)
+	snap := motoRead(t, s, name)
+	old := snap.Current.ID
+	if !sameRecord(snap.Current.Record, sampleRecord()) || snap.Pending != nil {
+		t.Fatalf("first snapshot: current %+v, pending %+v", snap.Current, snap.Pending)
 	}
+	if got := calls.take(); !maps.Equal(got, map[string]int{"DescribeSecret": 1, "GetSecretValue": 1}) {
+		t.Errorf("first Read calls = %v, want 1 DescribeSecret and 1 GetSecretValue", got)
+	}
+
 	tok := vault.TokenFor("b0a1c2d3-notification")
-	for i := range 2 { // the second Stage is a redelivery
-		if err := s.Stage(ctx, name, tok, newRecord()); err != nil {
-			t.Fatalf("Stage #%d: %v", i+1, err)
-		}
+	if err := s.StageOn(ctx, snap, tok, newRecord()); err != nil {
+		t.Fatalf("StageOn: %v", err)
 	}
-	if st := motoStages(t, name); len(st) != 2 || !slices.Equal(st[tok], []string{"AWSPENDING"}) {
-		t.Fatalf("after Stage twice: stages %v, want one pending version %s beside the current one", st, tok)
+	if got := calls.take(); !maps.Equal(got, map[string]int{"PutSecretValue": 1}) {
+		t.Errorf("StageOn calls = %v, want 1 PutSecretValue", got)
 	}
-	p, ok, err := s.Pending(ctx, name)
-	if err != nil || !ok || p.ID != tok || !sameRecord(p.Record, newRecord()) {
-		t.Fatalf("Pending = %s, %v, %v", p.ID, ok, err)
+	if st := motoStages(t, name); len(st) != 2 || !slices.Equal(st[tok], []string{"AWSPENDING"}) || !slices.Equal(st[old], []string{"AWSCURRENT"}) {
+		t.Fatalf("after StageOn: stages %v, want %s pending beside the current %s", st, tok, old)
 	}
-	if err := s.Promote(ctx, name, tok, old.ID); err != nil {
-		t.Fatalf("Promote: %v", err)
+	// A redelivery judged on a fresh snapshot finds the token pending with the same record:
+	// nothing to write.
+	staged := motoRead(t, s, name)
+	if staged.Pending == nil || staged.Pending.ID != tok || !sameRecord(staged.Pending.Record, newRecord()) {
+		t.Fatalf("snapshot after StageOn: pending %+v", staged.Pending)
 	}
-	if err := s.Promote(ctx, name, tok, old.ID); err != nil {
-		t.Fatalf("second Promote: %v", err)
+	calls.take()
+	if err := s.StageOn(ctx, staged, tok, newRecord()); err != nil {
+		t.Fatalf("StageOn again: %v", err)
 	}
-	// A stale compare-and-set changes nothing: AWSCURRENT is no longer on the old version.
-	if err := s.Stage(ctx, name, vault.TokenFor("older"), newRecord()); err != nil {
-		t.Fatal(err)
+	if got := calls.take(); len(got) != 0 {
+		t.Errorf("a retried StageOn with the same token and record made calls %v, want none", got)
 	}
-	if err := s.Promote(ctx, name, vault.TokenFor("older"), old.ID); !errors.Is(err, vault.ErrCurrentMoved) {
-		t.Fatalf("Promote against a moved AWSCURRENT = %v, want ErrCurrentMoved", err)
+
+	if err := s.PromoteOn(ctx, staged, tok); err != nil {
+		t.Fatalf("PromoteOn: %v", err)
 	}
-	if err := s.ClearPending(ctx, name, vault.TokenFor("older")); err != nil {
-		t.Fatal(err)
+	if got := calls.take(); !maps.Equal(got, map[string]int{"UpdateSecretVersionStage": 1}) {
+		t.Errorf("PromoteOn calls = %v, want 1 UpdateSecretVersionStage", got)
 	}
-	cur, err := s.Current(ctx, name)
-	if err != nil || cur.ID != tok || !sameRecord(cur.Record, newRecord()) {
-		t.Fatalf("Current after Promote = %s, %v", cur.ID, err)
+	// AWSPREVIOUS moved to the old current by itself; AWSPENDING stays on the promoted version.
+	want := map[string][]string{tok: {"AWSCURRENT", "AWSPENDING"}, old: {"AWSPREVIOUS"}}
+	if st := motoStages(t, name); !maps.EqualFunc(st, want, slices.Equal) {
+		t.Fatalf("after PromoteOn: stages %v, want %v", st, want)
 	}
-	prev, err := s.Previous(ctx, name)
-	if err != nil || prev.ID != old.ID || !sameRecord(prev.Record, sampleRecord()) {
-		t.Fatalf("Previous after Promote = %s, %v; want %s", prev.ID, err, old.ID)
+	after := motoRead(t, s, name)
+	if after.Current.ID != tok || !sameRecord(after.Current.Record, newRecord()) || after.Pending != nil || after.Holder(vault.StagePrevious) != old {
+		t.Fatalf("snapshot after PromoteOn: current %s, pending %+v, previous %s", after.Current.ID, after.Pending, after.Holder(vault.StagePrevious))
 	}
-	for id, st := range motoStages(t, name) {
-		if slices.Contains(st, "AWSPENDING") {
-			t.Errorf("version %s still has AWSPENDING: %v", id, st)
-		}
+	calls.take()
+	if err := s.PromoteOn(ctx, after, tok); err != nil {
+		t.Fatalf("PromoteOn of the current version: %v", err)
 	}
-	if _, ok, err := s.Pending(ctx, name); ok || err != nil {
-		t.Errorf("Pending after Promote = %v, %v", ok, err)
+	if got := calls.take(); len(got) != 0 {
+		t.Errorf("PromoteOn of the version already current made calls %v, want none", got)
+	}
+
+	if err := s.ClearPendingOn(ctx, after, tok, false); err != nil {
+		t.Fatalf("ClearPendingOn: %v", err)
+	}
+	if got := calls.take(); !maps.Equal(got, map[string]int{"UpdateSecretVersionStage": 1}) {
+		t.Errorf("ClearPendingOn calls = %v, want 1 UpdateSecretVersionStage", got)
+	}
+	want[tok] = []string{"AWSCURRENT"}
+	if st := motoStages(t, name); !maps.EqualFunc(st, want, slices.Equal) {
+		t.Fatalf("after ClearPendingOn: stages %v, want %v", st, want)
+	}
+	if err := s.ClearPendingOn(ctx, motoRead(t, s, name), tok, false); err != nil {
+		t.Fatalf("ClearPendingOn with nothing to clear: %v", err)
+	}
+	if got := calls.take(); !maps.Equal(got, map[string]int{"DescribeSecret": 1}) {
+		t.Errorf("Read and ClearPendingOn with nothing to clear: calls %v, want the Read's DescribeSecret alone", got)
 	}
 }
 
-func TestMotoStageConflictAndClearPending(t *testing.T) {
+// TestMotoStageOnTokenConflict: a different value under a token already used is ErrTokenConflict
+// and leaves the stored bytes alone. Who enforces it differs by case. AWS refuses a put whose
+// ClientRequestToken names a version holding other bytes (ResourceExistsException); moto 5.2.1
+// refuses it only for a version not labelled AWSPENDING, and silently overwrites a pending one.
+// So a snapshot showing the token pending is judged by the Store itself, before any call; once
+// the label is gone, the service's refusal is what the Store reads.
+func TestMotoStageOnTokenConflict(t *testing.T) {
 	t.Parallel()
-	s, name, _, _ := motoSecret(t)
+	s, calls, name, _, _ := motoSecret(t)
 	ctx := context.Background()
 	tok := vault.TokenFor("conflict")
-	if err := s.Stage(ctx, name, tok, newRecord()); err != nil {
-		t.Fatalf("Stage: %v", err)
+	if err := s.StageOn(ctx, motoRead(t, s, name), tok, newRecord()); err != nil {
+		t.Fatalf("StageOn: %v", err)
 	}
-	// moto would overwrite here; the store's own byte check must refuse.
-	if err := s.Stage(ctx, name, tok, sampleRecord()); !errors.Is(err, vault.ErrTokenConflict) {
-		t.Fatalf("Stage with other bytes = %v, want ErrTokenConflict", err)
-	}
-	if p, _, err := s.Pending(ctx, name); err != nil || !sameRecord(p.Record, newRecord()) {
-		t.Fatalf("pending value changed after a refused Stage (err %v)", err)
-	}
-	for i := range 2 {
-		if err := s.ClearPending(ctx, name, tok); err != nil {
-			t.Fatalf("ClearPending #%d: %v", i+1, err)
+	value := func() string {
+		t.Helper()
+		out, err := motoClients.SecretsManager.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: aws.String(name), VersionId: aws.String(tok)})
+		if err != nil {
+			t.Fatal(err)
 		}
+		return aws.ToString(out.SecretString)
 	}
-	if _, ok, err := s.Pending(ctx, name); ok || err != nil {
-		t.Fatalf("Pending after ClearPending = %v, %v", ok, err)
+	want := value()
+
+	// The Store's check: the snapshot shows the token pending with another record.
+	pending := motoRead(t, s, name)
+	calls.take()
+	if err := s.StageOn(ctx, pending, tok, sampleRecord()); !errors.Is(err, vault.ErrTokenConflict) {
+		t.Fatalf("StageOn of other bytes under a pending token = %v, want ErrTokenConflict", err)
 	}
-	if cur, err := s.Current(ctx, name); err != nil || !sameRecord(cur.Record, sampleRecord()) {
-		t.Fatalf("Current after ClearPending = %v", err)
+	if got := calls.take(); len(got) != 0 {
+		t.Errorf("the refusal made calls %v; it is the Store's, from the snapshot", got)
+	}
+
+	// The service's check: the label is gone, so moto refuses the put and the Store compares.
+	if err := s.ClearPendingOn(ctx, pending, tok, false); err != nil {
+		t.Fatal(err)
+	}
+	cleared := motoRead(t, s, name)
+	calls.take()
+	err := s.StageOn(ctx, cleared, tok, sampleRecord())
+	var exists *types.ResourceExistsException
+	if !errors.Is(err, vault.ErrTokenConflict) || !errors.As(err, &exists) {
+		t.Fatalf("StageOn of other bytes under an unlabelled token = %v, want ErrTokenConflict wrapping moto's ResourceExistsException", err)
+	}
+	if got := calls.take(); !maps.Equal(got, map[string]int{"PutSecretValue": 1, "GetSecretValue": 1}) {
+		t.Errorf("calls = %v, want the refused put and the read that compares", got)
+	}
+	if got := value(); got != want {
+		t.Error("a refused StageOn changed the token's bytes")
+	}
+
+	// The same record again under the unlabelled token: the put is a no-op that attaches no
+	// label (AWS's rule, which moto keeps), and one label move puts AWSPENDING back.
+	if err := s.StageOn(ctx, cleared, tok, newRecord()); err != nil {
+		t.Fatalf("StageOn of the same record under an unlabelled token: %v", err)
+	}
+	if got := calls.take(); !maps.Equal(got, map[string]int{"PutSecretValue": 1, "UpdateSecretVersionStage": 1}) {
+		t.Errorf("calls = %v, want one put and one label move", got)
+	}
+	if st := motoStages(t, name); !slices.Equal(st[tok], []string{"AWSPENDING"}) || value() != want {
+		t.Fatalf("after re-staging: stages %v; want %s pending with its first bytes", st, tok)
 	}
 }
 
-func TestMotoStateAndDescribe(t *testing.T) {
+// TestMotoStageOnAcrossASecretFormatChange: the daemon restarts with another secretFormat between
+// two deliveries of one message, and the label was lost meanwhile (a verification that failed).
+// The redelivery puts the same record in the other shape; moto refuses the put (other bytes
+// under a used token), and the Store finds the same secret there, not a token conflict: the
+// version keeps the bytes it was first put with and gets its label back.
+func TestMotoStageOnAcrossASecretFormatChange(t *testing.T) {
 	t.Parallel()
-	s, name, keyID, arn := motoSecret(t)
+	s, _, name, _, _ := motoSecret(t)
+	ctx := context.Background()
+	tok := vault.TokenFor("format-change")
+	if err := s.StageOn(ctx, motoRead(t, s, name), tok, newRecord()); err != nil {
+		t.Fatalf("StageOn: %v", err)
+	}
+	if err := s.ClearPendingOn(ctx, motoRead(t, s, name), tok, false); err != nil {
+		t.Fatal(err)
+	}
+	restarted := &vault.Store{SM: motoClients.SecretsManager, Format: vault.FormatLambdaSample}
+	if err := restarted.StageOn(ctx, motoRead(t, restarted, name), tok, newRecord()); err != nil {
+		t.Fatalf("StageOn after the format change = %v, want the genuine secret accepted", err)
+	}
+	snap := motoRead(t, restarted, name)
+	if p := snap.Pending; p == nil || p.ID != tok || !sameRecord(p.Record, newRecord()) {
+		t.Fatalf("pending after the format change: %+v", p)
+	}
+	out, err := motoClients.SecretsManager.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: aws.String(name), VersionId: aws.String(tok)})
+	if err != nil || !strings.HasPrefix(aws.ToString(out.SecretString), `{"clientId":`) {
+		t.Fatalf("the version's bytes changed shape (err %v)", err)
+	}
+	// A different secret under the same token is still a conflict, in either format.
+	if err := restarted.StageOn(ctx, snap, tok, sampleRecord()); !errors.Is(err, vault.ErrTokenConflict) {
+		t.Fatalf("StageOn of another secret under the token = %v, want ErrTokenConflict", err)
+	}
+}
+
+// TestMotoPromoteOnIsACompareAndSet: another replica promoted a version after our snapshot. Our
+// PromoteOn names the snapshot's current in RemoveFromVersionId, which no longer holds AWSCURRENT,
+// and moto refuses it as AWS does (InvalidParameterException): nothing moves, and the caller
+// judges again on a fresh snapshot.
+func TestMotoPromoteOnIsACompareAndSet(t *testing.T) {
+	t.Parallel()
+	s, _, name, _, _ := motoSecret(t)
+	ctx := context.Background()
+	ours, theirs := vault.TokenFor("ours"), vault.TokenFor("theirs")
+	if err := s.StageOn(ctx, motoRead(t, s, name), ours, newRecord()); err != nil {
+		t.Fatal(err)
+	}
+	snap := motoRead(t, s, name)
+	replica := &vault.Store{SM: motoClients.SecretsManager}
+	rsnap := motoRead(t, replica, name)
+	if err := replica.StageOn(ctx, rsnap, theirs, newRecord()); err != nil {
+		t.Fatal(err)
+	}
+	if err := replica.PromoteOn(ctx, rsnap, theirs); err != nil {
+		t.Fatalf("the replica's PromoteOn: %v", err)
+	}
+	err := s.PromoteOn(ctx, snap, ours)
+	var invalid *types.InvalidParameterException
+	if !errors.As(err, &invalid) {
+		t.Fatalf("PromoteOn on a snapshot whose AWSCURRENT moved = %v, want the service's InvalidParameterException", err)
+	}
+	want := map[string][]string{theirs: {"AWSCURRENT", "AWSPENDING"}, snap.Current.ID: {"AWSPREVIOUS"}}
+	if st := motoStages(t, name); !maps.EqualFunc(st, want, slices.Equal) {
+		t.Fatalf("after the refused promotion: stages %v, want %v", st, want)
+	}
+}
+
+// TestMotoSaveChanges: only the fields that differ from the state the caller read are written,
+// one TagResource for those set, one UntagResource for those cleared, nothing for no change;
+// LoadState reads back what was saved.
+func TestMotoSaveChanges(t *testing.T) {
+	t.Parallel()
+	s, calls, name, _, _ := motoSecret(t)
+	ctx := context.Background()
+	at := time.Date(2026, 8, 1, 9, 0, 0, 5, time.UTC)
+	steps := []struct {
+		name      string
+		st        vault.RotationState
+		wantCalls map[string]int
+	}{
+		{"set", vault.RotationState{RequestedAt: at, NoticedExpiry: expiry, Attempts: 2, RotationID: "r-1"}, map[string]int{"TagResource": 1}},
+		{"no change", vault.RotationState{RequestedAt: at, NoticedExpiry: expiry, Attempts: 2, RotationID: "r-1"}, map[string]int{}},
+		{"clear", vault.RotationState{NoticedExpiry: expiry}, map[string]int{"UntagResource": 1}},
+		{"set and clear", vault.RotationState{LastCallAt: at, Attempts: 1}, map[string]int{"TagResource": 1, "UntagResource": 1}},
+	}
+	var was vault.RotationState
+	for _, step := range steps {
+		calls.take()
+		if err := s.SaveChanges(ctx, name, was, step.st); err != nil {
+			t.Fatalf("%s: SaveChanges: %v", step.name, err)
+		}
+		if got := calls.take(); !maps.Equal(got, step.wantCalls) {
+			t.Errorf("%s: calls = %v, want %v", step.name, got, step.wantCalls)
+		}
+		if got, err := s.LoadState(ctx, name); err != nil || got != step.st {
+			t.Fatalf("%s: LoadState = %+v, %v; want %+v", step.name, got, err, step.st)
+		}
+		was = step.st
+	}
+}
+
+func TestMotoDescribe(t *testing.T) {
+	t.Parallel()
+	s, _, name, keyID, arn := motoSecret(t)
 	ctx := context.Background()
 	info, err := s.Describe(ctx, name)
 	if err != nil {
@@ -167,45 +382,7 @@ func TestMotoStateAndDescribe(t *testing.T) {
 	if info.ARN != arn || info.Name != name || !strings.Contains(info.KMSKeyID, keyID) {
 		t.Fatalf("Describe = %+v, want ARN %s, name %s, key %s", info, arn, name, keyID)
 	}
-	st := vault.RotationState{RequestedAt: time.Date(2026, 8, 1, 9, 0, 0, 5, time.UTC), NoticedExpiry: expiry, Attempts: 2, RotationID: "r-1"}
-	if err := s.SaveState(ctx, name, st); err != nil {
-		t.Fatalf("SaveState: %v", err)
-	}
-	if got, err := s.LoadState(ctx, name); err != nil || got != st {
-		t.Fatalf("LoadState = %+v, %v; want %+v", got, err, st)
-	}
-	st.Attempts, st.RotationID = 0, ""
-	if err := s.SaveState(ctx, name, st); err != nil {
-		t.Fatalf("SaveState (clearing): %v", err)
-	}
-	if got, err := s.LoadState(ctx, name); err != nil || got != st {
-		t.Fatalf("LoadState after clearing = %+v, %v; want %+v", got, err, st)
-	}
 	if _, err := s.Describe(ctx, name+"-missing"); !errors.Is(err, vault.ErrNotFound) {
 		t.Fatalf("Describe of a missing secret = %v, want ErrNotFound", err)
-	}
-}
-
-// TestMotoStageAcrossASecretFormatChange: the daemon restarts with another secretFormat between
-// two deliveries of one message. The redelivery re-stages the same record in the other shape; it
-// is the same secret, not a token conflict, and the version first put stays as it was.
-func TestMotoStageAcrossASecretFormatChange(t *testing.T) {
-	t.Parallel()
-	s, name, _, _ := motoSecret(t)
-	ctx := context.Background()
-	tok := vault.TokenFor("format-change")
-	if err := s.Stage(ctx, name, tok, newRecord()); err != nil {
-		t.Fatalf("Stage: %v", err)
-	}
-	restarted := &vault.Store{SM: motoClients.SecretsManager, Format: vault.FormatLambdaSample}
-	if err := restarted.Stage(ctx, name, tok, newRecord()); err != nil {
-		t.Fatalf("Stage after the format change = %v, want the genuine secret accepted", err)
-	}
-	if p, _, err := restarted.Pending(ctx, name); err != nil || !sameRecord(p.Record, newRecord()) {
-		t.Fatalf("pending after the format change (err %v)", err)
-	}
-	// A different secret under the same token is still a conflict, in either format.
-	if err := restarted.Stage(ctx, name, tok, sampleRecord()); !errors.Is(err, vault.ErrTokenConflict) {
-		t.Fatalf("Stage of another secret under the token = %v, want ErrTokenConflict", err)
 	}
 }

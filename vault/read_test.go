@@ -33,8 +33,10 @@ func TestReadErrors(t *testing.T) {
 		{"current of secret without value", func() error { _, err := f.store.Current(ctx, "empty"); return err }, vault.ErrNoCurrent},
 		{"no previous yet", func() error { _, err := f.store.Previous(ctx, secretName); return err }, vault.ErrNotFound},
 		{"pending of missing secret", func() error { _, _, err := f.store.Pending(ctx, "nope"); return err }, vault.ErrNotFound},
-		{"stage into missing secret", func() error { return f.store.Stage(ctx, "nope", vault.TokenFor("x"), newRecord()) }, vault.ErrNotFound},
-		{"promote unknown version", func() error { return f.store.Promote(ctx, secretName, vault.TokenFor("never"), f.oldVer) }, vault.ErrNotFound},
+		{"stage into missing secret", func() error {
+			return f.store.StageOn(ctx, vault.Snapshot{SecretID: "nope"}, vault.TokenFor("x"), newRecord())
+		}, vault.ErrNotFound},
+		{"promote unknown version", func() error { return f.store.PromoteOn(ctx, f.read(t), vault.TokenFor("never")) }, vault.ErrNotFound},
 		{"create existing", func() error { _, err := f.store.Create(ctx, secretName, "", sampleRecord()); return err }, nil},
 	}
 	for _, tc := range tests {

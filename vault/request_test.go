@@ -37,16 +37,17 @@ func TestRotationRequestLifecycle(t *testing.T) {
 		t.Fatalf("a fresh request: pending %v served %v, want pending", st.RequestPending(), st.RequestServed())
 	}
 
-	// SaveState neither writes nor removes the request: a state read before the request was
-	// written must not wipe it.
-	if err := f.store.SaveState(ctx, secretName, vault.RotationState{Attempts: 1}); err != nil {
+	// SaveChanges neither writes nor removes the request: a save judged on a state read before
+	// the request was written must not wipe it.
+	if err := f.store.SaveChanges(ctx, secretName, vault.RotationState{}, vault.RotationState{Attempts: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ = f.store.LoadState(ctx, secretName); !st.RequestPending() {
-		t.Fatal("SaveState of an older state removed the pending request")
+		t.Fatal("SaveChanges of an older state removed the pending request")
 	}
-	st.ServedRequest = st.Request.At
-	if err := f.store.SaveState(ctx, secretName, st); err != nil {
+	served := st
+	served.ServedRequest = st.Request.At
+	if err := f.store.SaveChanges(ctx, secretName, st, served); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ = f.store.LoadState(ctx, secretName); st.RequestPending() || !st.RequestServed() {

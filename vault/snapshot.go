@@ -29,6 +29,10 @@ type Snapshot struct {
 	KMSKeyID string
 	// OtherTags counts the secret's tags that are not the daemon's.
 	OtherTags int
+	// Listed: the snapshot comes from ListSecrets (ReadListed), which AWS documents may not
+	// reflect the last five minutes' changes. Conclude only "nothing to do" from it; whatever
+	// acts is decided on a Read, whose snapshot the write methods are given.
+	Listed bool
 }
 
 // Holder returns the version carrying stage, or "".
@@ -138,6 +142,7 @@ func (s *Store) StageOn(ctx context.Context, snap Snapshot, token string, r Reco
 	if err != nil {
 		return fmt.Errorf("staging version %s of secret %s: %w", token, snap.SecretID, err)
 	}
+	s.noteWrite(snap.SecretID)
 	out, err := s.SM.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 		SecretId:           aws.String(snap.SecretID),
 		ClientRequestToken: aws.String(token),
@@ -188,6 +193,7 @@ func (s *Store) ClearPendingOn(ctx context.Context, snap Snapshot, versionID str
 	if !staged && !slices.Contains(snap.Labels[versionID], StagePending) {
 		return nil
 	}
+	s.noteWrite(snap.SecretID)
 	_, err := s.SM.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId:            aws.String(snap.SecretID),
 		VersionStage:        aws.String(StagePending),

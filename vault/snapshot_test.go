@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"go.uber.org/zap"
 
 	"github.com/spapi-tools/lwa-rotator/testsupport/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
@@ -80,9 +81,29 @@ func TestStageOn(t *testing.T) {
 		wantErr   error
 		wantCalls map[string]int
 		wantValue string // the bytes the token holds afterwards ("" : Encode(record))
+		// check looks at what else the row is about.
+		check func(t *testing.T, f fixture)
 	}{
 		{name: "fresh token: one put", record: newRecord(),
-			wantCalls: map[string]int{fakesm.OpPutSecretValue: 1}},
+			wantCalls: map[string]int{fakesm.OpPutSecretValue: 1},
+			check: func(t *testing.T, f fixture) {
+				if f.logs.FilterField(zap.String("version", tok)).Len() == 0 {
+					t.Error("no log line names the staged version")
+				}
+				if vault.CurrentVersion(f.fake.Versions(secretName)) != f.oldVer {
+					t.Error("staging moved AWSCURRENT")
+				}
+			}},
+		{name: "an abandoned rotation's version is pending: the put takes the label from it", record: newRecord(),
+			prepare: func(t *testing.T, f fixture) {
+				stageRaw(t, f, vault.TokenFor("abandoned"), encoded(t, sampleRecord()), vault.StagePending)
+			},
+			wantCalls: map[string]int{fakesm.OpPutSecretValue: 1},
+			check: func(t *testing.T, f fixture) {
+				if st := f.fake.Versions(secretName)[vault.TokenFor("abandoned")]; len(st) != 0 {
+					t.Errorf("the abandoned version still has %v", st)
+				}
+			}},
 		{name: "already pending with the same record: nothing written", record: newRecord(),
 			prepare:   func(t *testing.T, f fixture) { stageRaw(t, f, tok, encoded(t, newRecord()), vault.StagePending) },
 			wantCalls: map[string]int{}},
@@ -94,6 +115,19 @@ func TestStageOn(t *testing.T) {
 				stageRaw(t, f, tok, `{"clientId":"x","clientSecret":"y"}`, vault.StagePending)
 			},
 			wantCalls: map[string]int{fakesm.OpPutSecretValue: 1, fakesm.OpGetSecretValue: 1}, wantValue: `{"clientId":"x","clientSecret":"y"}`},
+		{name: "another replica staged the same record under the token since the snapshot: AWS's put is a no-op", record: newRecord(),
+			stale:     func(t *testing.T, f fixture) { stageRaw(t, f, tok, encoded(t, newRecord()), vault.StagePending) },
+			wantCalls: map[string]int{fakesm.OpPutSecretValue: 1}},
+		{name: "another replica staged the same record in the other format since the snapshot: the same secret, no conflict", record: newRecord(),
+			stale: func(t *testing.T, f fixture) {
+				b, err := vault.Encode(newRecord(), vault.FormatLambdaSample)
+				if err != nil {
+					t.Fatal(err)
+				}
+				stageRaw(t, f, tok, string(b), vault.StagePending)
+			},
+			wantCalls: map[string]int{fakesm.OpPutSecretValue: 1, fakesm.OpGetSecretValue: 1, fakesm.OpUpdateSecretVersionStage: 1},
+			wantValue: "lambda"},
 		{name: "token names an unlabelled version with the same bytes: the label is attached", record: newRecord(),
 			prepare: func(t *testing.T, f fixture) {
 				stageRaw(t, f, tok, encoded(t, newRecord()), vault.StagePending)
@@ -127,6 +161,9 @@ func TestStageOn(t *testing.T) {
 				want = encoded(t, tc.record)
 			case "new":
 				want = encoded(t, newRecord())
+			case "lambda":
+				b, _ := vault.Encode(tc.record, vault.FormatLambdaSample)
+				want = string(b)
 			}
 			if got, _ := f.fake.Value(secretName, tok); got != want {
 				t.Error("the token's bytes are not the ones expected")
@@ -135,6 +172,9 @@ func TestStageOn(t *testing.T) {
 				if holder := vault.PendingVersion(f.fake.Versions(secretName)); holder != tok {
 					t.Errorf("AWSPENDING on %q, want %s", holder, tok)
 				}
+			}
+			if tc.check != nil {
+				tc.check(t, f)
 			}
 		})
 	}
@@ -168,11 +208,17 @@ func TestPromoteOnAndClearPendingOn(t *testing.T) {
 	if err := f.store.PromoteOn(ctx, snap, tok); err != nil {
 		t.Fatalf("PromoteOn: %v", err)
 	}
+	// One call: AWSPREVIOUS follows the old current, and AWSPENDING stays on the promoted version,
+	// where it no longer counts as pending.
 	st := f.fake.Versions(secretName)
-	if !slices.Contains(st[tok], vault.StageCurrent) || !slices.Contains(st[f.oldVer], vault.StagePrevious) {
+	if !slices.Equal(slices.Sorted(slices.Values(st[tok])), []string{vault.StageCurrent, vault.StagePending}) ||
+		!slices.Equal(st[f.oldVer], []string{vault.StagePrevious}) {
 		t.Fatalf("after PromoteOn: %v", st)
 	}
 	after := f.read(t)
+	if after.Pending != nil || after.Current.ID != tok || !sameRecord(after.Current.Record, newRecord()) {
+		t.Fatalf("snapshot after PromoteOn: current %s, pending %+v", after.Current.ID, after.Pending)
+	}
 	if err := f.store.PromoteOn(ctx, after, tok); err != nil {
 		t.Fatalf("PromoteOn again: %v", err)
 	}

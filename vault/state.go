@@ -31,7 +31,7 @@ type RotationState struct {
 	// whatever the daemon's and the operator's clocks say (lwa-rotator:served-request).
 	ServedRequest time.Time
 	// Request is an operator's rotation request (lwa-rotator rotate). LoadState fills it;
-	// SaveState never writes or removes it, so a request written while the daemon holds an older
+	// SaveChanges never writes or removes it, so a request written while the daemon holds an older
 	// copy of the state survives; only ClearRequest removes it.
 	Request RotationRequest
 }
@@ -180,6 +180,7 @@ func RequestTags(r RotationRequest) ([]types.Tag, error) {
 // ClearRequest removes a rotation request and the daemon's note that it was served.
 func (s *Store) ClearRequest(ctx context.Context, secretID string) error {
 	keys := append(slices.Clone(RequestTagKeys), TagServedRequest)
+	s.noteWrite(secretID)
 	if _, err := s.SM.UntagResource(ctx, &secretsmanager.UntagResourceInput{SecretId: aws.String(secretID), TagKeys: keys}); err != nil {
 		return fmt.Errorf("clearing the rotation request on secret %s: %w", secretID, mapErr(err))
 	}
@@ -197,35 +198,22 @@ func EffectiveExpiry(rec Record, st RotationState) time.Time {
 	return e
 }
 
-// SaveState writes st as tags: non-zero fields are tagged, zero fields untagged. Tagging and
-// untagging are two calls, so a failure between them can leave old zeroed fields behind; the
-// caller retries SaveState until it succeeds.
-func (s *Store) SaveState(ctx context.Context, secretID string, st RotationState) error {
-	return s.saveState(ctx, secretID, nil, st)
-}
-
 // SaveChanges writes only the fields of st that differ from was (the state the caller's snapshot
 // read): a save that sets fields is one TagResource, one that only clears fields one
-// UntagResource, and one that changes nothing makes no call.
+// UntagResource, one that does both the two calls, and one that changes nothing makes no call.
+// A failure between the two calls leaves the cleared fields behind; the caller saves again.
 func (s *Store) SaveChanges(ctx context.Context, secretID string, was, st RotationState) error {
-	return s.saveState(ctx, secretID, &was, st)
-}
-
-func (s *Store) saveState(ctx context.Context, secretID string, was *RotationState, st RotationState) error {
 	if st.Attempts < 0 {
 		return fmt.Errorf("saving rotation state of secret %s: negative attempts %d", secretID, st.Attempts)
 	}
 	if len(st.RotationID) > maxTagValue || !legalTagValue.MatchString(st.RotationID) {
 		return fmt.Errorf("saving rotation state of secret %s: rotation id %q is not a legal tag value", secretID, st.RotationID)
 	}
-	var old map[string]string
-	if was != nil {
-		old = stateTagValues(*was)
-	}
+	old := stateTagValues(was)
 	var set []types.Tag
 	var unset []string
 	for _, f := range stateFields(st) {
-		if old != nil && old[f.key] == f.value {
+		if old[f.key] == f.value {
 			continue
 		}
 		if f.value == "" {
@@ -234,6 +222,10 @@ func (s *Store) saveState(ctx context.Context, secretID string, was *RotationSta
 		}
 		set = append(set, types.Tag{Key: aws.String(f.key), Value: aws.String(f.value)})
 	}
+	if len(set)+len(unset) == 0 {
+		return nil
+	}
+	s.noteWrite(secretID)
 	if len(set) > 0 {
 		_, err := s.SM.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(secretID), Tags: set})
 		if err != nil {
@@ -250,10 +242,8 @@ func (s *Store) saveState(ctx context.Context, secretID string, was *RotationSta
 			return fmt.Errorf("untagging rotation state on secret %s: %w", secretID, mapErr(err))
 		}
 	}
-	if len(set)+len(unset) > 0 {
-		s.log().Debug("saved rotation state", zap.String("secret", secretID), zap.String("rotation", st.RotationID),
-			zap.Int("attempts", st.Attempts))
-	}
+	s.log().Debug("saved rotation state", zap.String("secret", secretID), zap.String("rotation", st.RotationID),
+		zap.Int("attempts", st.Attempts))
 	return nil
 }
 

@@ -45,11 +45,11 @@ func TestStateTags(t *testing.T) {
 			ctx := context.Background()
 			// Start from a fully tagged secret so untagging is exercised too.
 			full := tests[0].st
-			if err := f.store.SaveState(ctx, secretName, full); err != nil {
-				t.Fatalf("SaveState(full): %v", err)
+			if err := f.store.SaveChanges(ctx, secretName, vault.RotationState{}, full); err != nil {
+				t.Fatalf("SaveChanges(full): %v", err)
 			}
-			if err := f.store.SaveState(ctx, secretName, tc.st); err != nil {
-				t.Fatalf("SaveState: %v", err)
+			if err := f.store.SaveChanges(ctx, secretName, full, tc.st); err != nil {
+				t.Fatalf("SaveChanges: %v", err)
 			}
 			tags := f.fake.Tags(secretName)
 			if len(tags) != len(tc.wantTags) {
@@ -89,8 +89,8 @@ func TestStateRejects(t *testing.T) {
 			f := newFixture(t)
 			ctx := context.Background()
 			if tc.save != nil {
-				if err := f.store.SaveState(ctx, secretName, *tc.save); err == nil {
-					t.Fatal("SaveState accepted it")
+				if err := f.store.SaveChanges(ctx, secretName, vault.RotationState{}, *tc.save); err == nil {
+					t.Fatal("SaveChanges accepted it")
 				}
 				if n := f.fake.Count(fakesm.OpTagResource) + f.fake.Count(fakesm.OpUntagResource); n != 0 {
 					t.Fatalf("%d tag calls after a rejected state", n)
@@ -108,9 +108,9 @@ func TestStateRejects(t *testing.T) {
 	}
 }
 
-// TestSaveStateOnASecretWithoutTagRoom: someone filled the secret with tags of their own. The
+// TestSaveChangesOnASecretWithoutTagRoom: someone filled the secret with tags of their own. The
 // failed tag write is told apart from a transient failure, so the caller can stop retrying.
-func TestSaveStateOnASecretWithoutTagRoom(t *testing.T) {
+func TestSaveChangesOnASecretWithoutTagRoom(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
@@ -135,9 +135,9 @@ func TestSaveStateOnASecretWithoutTagRoom(t *testing.T) {
 			}
 			full := vault.RotationState{RequestedAt: time.Unix(1, 0), NextAttemptAt: time.Unix(2, 0), NoticedExpiry: time.Unix(3, 0),
 				LastCallAt: time.Unix(4, 0), Attempts: 1, RotationID: "r1", ServedRequest: time.Unix(5, 0)}
-			err := f.store.SaveState(ctx, secretName, full)
+			err := f.store.SaveChanges(ctx, secretName, vault.RotationState{}, full)
 			if got := errors.Is(err, vault.ErrNoTagRoom); got != tc.wantNoTag {
-				t.Fatalf("SaveState = %v; ErrNoTagRoom %v, want %v", err, got, tc.wantNoTag)
+				t.Fatalf("SaveChanges = %v; ErrNoTagRoom %v, want %v", err, got, tc.wantNoTag)
 			}
 			info, derr := f.store.Describe(ctx, secretName)
 			if derr != nil || info.OtherTags != tc.ownTags {

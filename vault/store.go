@@ -31,8 +31,6 @@ var (
 	ErrTokenConflict = errors.New("vault: client request token already used for a different value")
 	// ErrNoCurrent: the secret exists but no version carries AWSCURRENT.
 	ErrNoCurrent = errors.New("vault: secret has no AWSCURRENT version")
-	// ErrCurrentMoved: AWSCURRENT is not on the version the caller judged against.
-	ErrCurrentMoved = errors.New("vault: AWSCURRENT moved since it was read")
 )
 
 // SecretsManager holds the Secrets Manager calls the Store makes; *secretsmanager.Client
@@ -52,11 +50,13 @@ type Store struct {
 	SM     SecretsManager
 	Format Format
 	Log    *zap.Logger
-	// Clock, nil for the real one, times how long a listing may be handed on (ReadMany).
+	// Clock, nil for the real one, times the Store's own writes, so that it never answers from a
+	// listing that may not show them yet (ReadListed).
 	Clock clock.Clock
 
-	cache versionCache
-	list  listing
+	cache  versionCache
+	list   listing
+	writes writeLog
 }
 
 // Version is one version of a secret with its staging labels.

@@ -202,7 +202,7 @@ func TestDaemonPolicyMatchesCalls(t *testing.T) {
 }
 
 // TestTagConditionCoversVaultTags: the tag-key condition must admit every tag the vault writes,
-// or SaveState fails with AccessDenied in production while passing against moto.
+// or SaveChanges fails with AccessDenied in production while passing against moto.
 func TestTagConditionCoversVaultTags(t *testing.T) {
 	t.Parallel()
 	var patterns strs

@@ -608,8 +608,3 @@ func (f *SM) Secrets() []string {
 	defer f.mu.Unlock()
 	return slices.Clone(f.order)
 }
-
-// hasPrefixFold is the service's filter match: a case-insensitive prefix.
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}

@@ -27,7 +27,7 @@ func (f *SM) ListSecrets(_ context.Context, in *sm.ListSecretsInput, _ ...func(*
 	return finish(flt, func() (*sm.ListSecretsOutput, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		page, next, err := f.page(in.Filters, in.MaxResults, in.NextToken, MaxListResults)
+		page, next, err := f.page(in.Filters, in.MaxResults, in.NextToken)
 		if err != nil {
 			return nil, err
 		}
@@ -41,54 +41,38 @@ func (f *SM) ListSecrets(_ context.Context, in *sm.ListSecretsInput, _ ...func(*
 	})
 }
 
+// BatchGetSecretValue answers a SecretIdList, as vault.Store calls it; the Filters form, which no
+// caller uses, is refused rather than modelled.
 func (f *SM) BatchGetSecretValue(_ context.Context, in *sm.BatchGetSecretValueInput, _ ...func(*sm.Options)) (*sm.BatchGetSecretValueOutput, error) {
 	flt := f.begin(OpBatchGetSecretValue, "")
 	return finish(flt, func() (*sm.BatchGetSecretValueOutput, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		out := &sm.BatchGetSecretValueOutput{}
 		switch {
-		case len(in.SecretIdList) > 0 && len(in.Filters) > 0:
-			return nil, invalidParam("Specify either SecretIdList or Filters, not both.")
+		case len(in.Filters) > 0:
+			return nil, invalidParam("this model answers SecretIdList only; Filters are not modelled")
+		case len(in.SecretIdList) == 0:
+			return nil, invalidParam("Specify either SecretIdList or Filters.")
 		case len(in.SecretIdList) > MaxBatchResults:
 			return nil, validation(fmt.Sprintf("SecretIdList can name at most %d secrets, got %d", MaxBatchResults, len(in.SecretIdList)))
-		case len(in.SecretIdList) > 0:
-			if in.MaxResults != nil || in.NextToken != nil {
-				return nil, invalidParam("MaxResults and NextToken apply to Filters only.")
-			}
-			for _, id := range in.SecretIdList {
-				s, err := f.lookup(aws.String(id))
-				if err == nil {
-					var e types.SecretValueEntry
-					if e, err = s.currentValue(); err == nil {
-						out.SecretValues = append(out.SecretValues, e)
-						continue
-					}
-				}
-				// A secret that cannot be read is reported beside the others, not as the call's error.
-				out.Errors = append(out.Errors, types.APIErrorType{SecretId: aws.String(id), ErrorCode: aws.String(errorCode(err)),
-					Message: aws.String(err.Error())})
-			}
-			return out, nil
-		case len(in.Filters) > 0:
-			page, next, err := f.page(in.Filters, in.MaxResults, in.NextToken, MaxBatchResults)
-			if err != nil {
-				return nil, err
-			}
-			out.NextToken = next
-			for _, s := range page {
-				e, err := s.currentValue()
-				if err != nil {
-					out.Errors = append(out.Errors, types.APIErrorType{SecretId: aws.String(s.name), ErrorCode: aws.String(errorCode(err)),
-						Message: aws.String(err.Error())})
+		case in.MaxResults != nil || in.NextToken != nil:
+			return nil, invalidParam("MaxResults and NextToken apply to Filters only.")
+		}
+		out := &sm.BatchGetSecretValueOutput{}
+		for _, id := range in.SecretIdList {
+			s, err := f.lookup(aws.String(id))
+			if err == nil {
+				var e types.SecretValueEntry
+				if e, err = s.currentValue(); err == nil {
+					out.SecretValues = append(out.SecretValues, e)
 					continue
 				}
-				out.SecretValues = append(out.SecretValues, e)
 			}
-			return out, nil
-		default:
-			return nil, invalidParam("Specify either SecretIdList or Filters.")
+			// A secret that cannot be read is reported beside the others, not as the call's error.
+			out.Errors = append(out.Errors, types.APIErrorType{SecretId: aws.String(id), ErrorCode: aws.String(errorCode(err)),
+				Message: aws.String(err.Error())})
 		}
+		return out, nil
 	})
 }
 
@@ -112,13 +96,13 @@ func (s *secret) currentValue() (types.SecretValueEntry, error) {
 }
 
 // page returns the secrets matching filters from the position token names, at most max (or
-// limit) of them, and the token of the rest. The token is the index of the next secret in
-// creation order; the caller holds f.mu.
-func (f *SM) page(filters []types.Filter, max *int32, token *string, limit int) ([]*secret, *string, error) {
-	n := limit
+// MaxListResults) of them, and the token of the rest. The token is the index of the next secret
+// in creation order; the caller holds f.mu.
+func (f *SM) page(filters []types.Filter, max *int32, token *string) ([]*secret, *string, error) {
+	n := MaxListResults
 	if max != nil {
-		if *max < 1 || int(*max) > limit {
-			return nil, nil, validation(fmt.Sprintf("MaxResults must be between 1 and %d, got %d", limit, *max))
+		if *max < 1 || int(*max) > MaxListResults {
+			return nil, nil, validation(fmt.Sprintf("MaxResults must be between 1 and %d, got %d", MaxListResults, *max))
 		}
 		n = int(*max)
 	}
@@ -163,10 +147,10 @@ func checkFilters(filters []types.Filter) error {
 	}
 	for _, flt := range filters {
 		switch flt.Key {
-		case types.FilterNameStringTypeName, types.FilterNameStringTypeDescription, types.FilterNameStringTypeTagKey,
-			types.FilterNameStringTypeTagValue, types.FilterNameStringTypeAll:
+		case types.FilterNameStringTypeName, types.FilterNameStringTypeTagKey:
 		default:
-			return invalidParam(fmt.Sprintf("filter key %q is not supported by this fake", flt.Key))
+			// The daemon filters on name and tag-key only; other keys are refused, not modelled.
+			return invalidParam(fmt.Sprintf("filter key %q is not modelled", flt.Key))
 		}
 		if n := len(flt.Values); n < 1 || n > maxFilterValues {
 			return validation(fmt.Sprintf("filter %s must have 1 to %d values, got %d", flt.Key, maxFilterValues, n))
@@ -181,8 +165,7 @@ func checkFilters(filters []types.Filter) error {
 }
 
 // matches applies the documented filter rules: every filter must match; within one filter any
-// value may; a value starting with ! negates; name and tags match a case-sensitive prefix,
-// description and all a case-insensitive one.
+// value may; a value starting with ! negates; name and tag-key match a case-sensitive prefix.
 func (s *secret) matches(filters []types.Filter) bool {
 	for _, flt := range filters {
 		any := false
@@ -202,33 +185,8 @@ func (s *secret) matches(filters []types.Filter) bool {
 }
 
 func (s *secret) matchOne(key types.FilterNameStringType, val string) bool {
-	switch key {
-	case types.FilterNameStringTypeName:
-		return strings.HasPrefix(s.name, val)
-	case types.FilterNameStringTypeDescription:
-		return hasPrefixFold(s.description, val)
-	case types.FilterNameStringTypeTagKey:
+	if key == types.FilterNameStringTypeTagKey {
 		return slices.ContainsFunc(s.tagOrder, func(k string) bool { return strings.HasPrefix(k, val) })
-	case types.FilterNameStringTypeTagValue:
-		for _, v := range s.tags {
-			if strings.HasPrefix(v, val) {
-				return true
-			}
-		}
-		return false
-	default: // all: any word prefixes any attribute
-		for _, w := range strings.Fields(val) {
-			for _, attr := range append([]string{s.name, s.description}, s.tagOrder...) {
-				if hasPrefixFold(attr, w) {
-					return true
-				}
-			}
-			for _, v := range s.tags {
-				if hasPrefixFold(v, w) {
-					return true
-				}
-			}
-		}
-		return false
 	}
+	return strings.HasPrefix(s.name, val)
 }

@@ -92,8 +92,8 @@ func TestVaultFaults(t *testing.T) {
 	}
 
 	was := vault.RotationState{NoticedExpiry: s.clk.Now(), Attempts: 3}
-	if err := store.SaveState(ctx, id, was); err != nil {
-		t.Fatalf("SaveState: %v", err)
+	if err := store.SaveChanges(ctx, id, vault.RotationState{}, was); err != nil {
+		t.Fatalf("SaveChanges: %v", err)
 	}
 	s.arm(side, svcVault, 1, 0, true)
 	side.faults[svcVault].skip = 0
