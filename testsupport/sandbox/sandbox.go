@@ -139,7 +139,8 @@ func (e *Env) Doctor(ctx context.Context) (doctor.Report, error) {
 		return doctor.Report{}, fmt.Errorf("loading the sandbox configuration for doctor: %w", err)
 	}
 	return doctor.Run(ctx, cfg, doctor.Deps{SQS: e.AWS.SQS, KMS: e.AWS.KMS, SecretsManager: e.AWS.SecretsManager,
-		LWA: &spapi.LWAClient{Endpoint: cfg.Endpoints.LWA}}), nil
+		LWA: &spapi.LWAClient{Endpoint: cfg.Endpoints.LWA}, Vault: e.Store, Apps: daemon.RotatorApps(cfg), Settings: daemon.RotatorSettings(cfg),
+		Clock: e.opts.Clock}), nil
 }
 
 // WaitRotated waits until AWSCURRENT holds the simulator's newest secret and it is not the first.
