@@ -158,9 +158,14 @@ func Seed(ctx context.Context, d Deps, o Options, value secret.Value) (Result, e
 	if cur := vault.CurrentVersion(desc.VersionIdsToStages); cur != "" {
 		snap, err := d.Vault.Read(ctx, id)
 		switch {
+		case errors.Is(err, vault.ErrMalformed) && vault.PendingVersion(desc.VersionIdsToStages) != "" && !o.Force:
+			// The daemon's read fails, perhaps on the staged version alone: with no decision to
+			// go by, neither the working secret nor the staged one is put at risk.
+			return Result{}, fmt.Errorf("%w: version %s is staged as AWSPENDING on secret %s, which cannot be read as the daemon reads it: %w (--force to seed anyway)",
+				ErrWouldOverwrite, vault.PendingVersion(desc.VersionIdsToStages), id, err)
 		case errors.Is(err, vault.ErrMalformed):
-			// Not a record the daemon can read: it can do nothing with this secret, so there is
-			// no rotation to race and no working secret to keep.
+			// AWSCURRENT is not a record the daemon can read: it can do nothing with this secret,
+			// so there is no rotation to race and no working secret to keep.
 			res.Replaced = cur
 		case err != nil:
 			return Result{}, err

@@ -127,6 +127,10 @@ func TestSeed(t *testing.T) {
 			next: "2026-06-01T12:30:31.581112375Z"},
 		{name: "a new secret staged", exists: &existing{current: stored(dead, vault.FormatDefault, "2026-09-01T12:00:00Z"), pending: stored(other, vault.FormatDefault, "2026-11-28T12:00:00Z")},
 			lwa: fakeLWA{valid: []secret.Value{good}}, value: good, wantErr: ErrWouldOverwrite, errSays: "(phase pending, the daemon acts next at 2026-06-01T12:00:02.5Z)"},
+		{name: "a staged version the daemon cannot read", exists: &existing{current: stored(other, vault.FormatDefault, "2026-09-01T12:00:00Z"), pending: "not json"},
+			lwa: fakeLWA{valid: []secret.Value{good, other}}, value: good, wantErr: ErrWouldOverwrite, errSays: "cannot be read as the daemon reads it"},
+		{name: "a current version the daemon cannot read, with one staged, forced", exists: &existing{current: "not json", pending: stored(other, vault.FormatDefault, "2026-11-28T12:00:00Z")},
+			lwa: fakeLWA{valid: []secret.Value{good}}, value: good, force: true, want: Stored, phase: "pending", reason: "new-secret-staged", next: "2026-06-01T12:00:02.5Z"},
 		// The latest call's secret was lost: seeding the working one is the remedy, not a race.
 		{name: "a lost secret owed", exists: &existing{current: stored(dead, vault.FormatDefault, "2026-09-01T12:00:00Z"),
 			tags: map[string]string{vault.TagLastCallAt: "2026-06-01T10:00:00Z", vault.TagAttempts: "1", vault.TagNextAttemptAt: "2026-06-01T12:10:00Z"}},
