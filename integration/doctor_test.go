@@ -132,10 +132,11 @@ func rewriteConfig(t *testing.T, env *sandbox.Env, old, new string) {
 	}
 }
 
-// TestDoctorPassesOnTheSandboxSetUp: the sandbox's own world is what doctor asks for.
+// TestDoctorPassesOnTheSandboxSetUp: the sandbox's own world is what doctor asks for. Its secret
+// has 150 days left, outside renewBefore, so the daemon has nothing owed yet.
 func TestDoctorPassesOnTheSandboxSetUp(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t, sandbox.EnvOptions{})
+	env := newEnv(t, sandbox.EnvOptions{SecretLifetimeLeft: 150 * 24 * time.Hour})
 	r := runDoctor(t, env, "--json")
 	if r.exit != 0 || !r.report.OK || r.report.Failed != 0 || r.report.Warned != 0 {
 		t.Fatalf("doctor on the sandbox set-up: exit %d, ok %v, %d failed, %d warned\n%s", r.exit, r.report.OK, r.report.Failed, r.report.Warned, r.out)
@@ -147,10 +148,15 @@ func TestDoctorPassesOnTheSandboxSetUp(t *testing.T) {
 	// Two queues with a DLQ each, one application, one region.
 	for id, n := range map[string]int{"kms-key": 1, "queue-exists": 2, "queue-standard": 2, "queue-sse": 2, "queue-key-policy": 2,
 		"queue-policy": 2, "queue-retention": 2, "queue-dlq": 2, "queue-max-receive": 2, "dlq-sse": 2, "dlq-retention": 2,
-		"secret-exists": 1, "secret-key": 1, "secret-record": 1, "secret-pending": 1, "secret-tags": 1, "lwa-token": 1, "spapi-endpoint": 1} {
+		"secret-exists": 1, "secret-key": 1, "secret-record": 1, "secret-pending": 1, "secret-tags": 1, "lwa-token": 1, "rotation": 1, "spapi-endpoint": 1} {
 		if ids[id] != n {
 			t.Errorf("check %s ran %d times, want %d", id, ids[id], n)
 		}
+	}
+	want := "phase idle (renewal-scheduled): waiting for the renewal time (the current secret's expiry minus renewBefore); the daemon acts next at " +
+		env.Applications[0].FirstExpiry.Add(-30*24*time.Hour).UTC().Format(time.RFC3339Nano)
+	if i := slices.IndexFunc(r.report.Checks, func(it doctor.Item) bool { return it.ID == "rotation" }); i < 0 || r.report.Checks[i].Summary != want {
+		t.Errorf("the rotation check does not report the daemon's decision %q:\n%s", want, r.out)
 	}
 	text := runDoctor(t, env)
 	if text.exit != 0 || !strings.Contains(text.out, "✓ lwa-token") || strings.Contains(text.out, "✗") {
@@ -282,18 +288,6 @@ func TestDoctorNamesEachBrokenSetUp(t *testing.T) {
 			}
 			return []string{"secret-record " + env.AppName}, "clientSecret"
 		}},
-		{"leftover AWSPENDING", func(t *testing.T, env *sandbox.Env) ([]string, string) {
-			b, err := vault.Encode(vault.Record{ClientID: env.ClientID, ClientSecret: unknownSecret}, vault.FormatDefault)
-			if err != nil {
-				t.Fatal(err)
-			}
-			token := strings.Repeat("ab", 16)
-			if _, err := env.AWS.SecretsManager.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(env.SecretID),
-				SecretString: aws.String(string(b)), ClientRequestToken: aws.String(token), VersionStages: []string{vault.StagePending}}); err != nil {
-				t.Fatal(err)
-			}
-			return []string{"secret-pending " + env.AppName}, "--remove-from-version-id " + token
-		}},
 		{"no room for the daemon's tags", func(t *testing.T, env *sandbox.Env) ([]string, string) {
 			var tags []smtypes.Tag
 			for i := range vault.MaxTags - len(vault.StateTags) + 1 { // one more than leaves room
@@ -336,6 +330,48 @@ func TestDoctorNamesEachBrokenSetUp(t *testing.T) {
 			assertNoSecret(t, r.out+text.out, env.FirstSecret, unknownSecret)
 		})
 	}
+}
+
+// TestDoctorReportsTheDaemonsDecision: the rotation check warns where status calls attention (a
+// secret inside renewBefore that no daemon has rotated), and the secret-pending check says what the
+// daemon does with a staged version: warnings, so doctor still exits 0.
+func TestDoctorReportsTheDaemonsDecision(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newEnv(t, sandbox.EnvOptions{}) // 20 days left, and no daemon running
+	find := func(r doctorRun, id string) doctor.Item {
+		t.Helper()
+		i := slices.IndexFunc(r.report.Checks, func(it doctor.Item) bool { return it.ID == id })
+		if i < 0 {
+			t.Fatalf("no %s check:\n%s", id, r.out)
+		}
+		return r.report.Checks[i]
+	}
+	r := runDoctor(t, env, "--json")
+	rot := find(r, "rotation")
+	if r.exit != 0 || rot.Status != doctor.Warn || !strings.HasPrefix(rot.Summary, "phase due (renewal-due)") ||
+		!strings.Contains(rot.Summary, "inside renewBefore (30d)") || !strings.Contains(rot.Fix, "daemon is running") {
+		t.Fatalf("a secret inside renewBefore: exit %d, rotation %+v", r.exit, rot)
+	}
+	// A version staged with no newer expiry than the current secret: the daemon removes its label.
+	b, err := vault.Encode(vault.Record{ClientID: env.ClientID, ClientSecret: unknownSecret}, vault.FormatDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.Repeat("ab", 16)
+	if _, err := env.AWS.SecretsManager.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(env.SecretID),
+		SecretString: aws.String(string(b)), ClientRequestToken: aws.String(token), VersionStages: []string{vault.StagePending}}); err != nil {
+		t.Fatal(err)
+	}
+	r = runDoctor(t, env, "--json")
+	pend, rot := find(r, "secret-pending"), find(r, "rotation")
+	if r.exit != 0 || pend.Status != doctor.Warn || !strings.Contains(pend.Summary, "(stale-pending)") || !strings.Contains(pend.Fix, "--remove-from-version-id "+token) {
+		t.Errorf("a stale AWSPENDING: exit %d, secret-pending %+v", r.exit, pend)
+	}
+	if !strings.HasPrefix(rot.Summary, "phase pending (stale-pending)") {
+		t.Errorf("rotation with a stale AWSPENDING: %+v", rot)
+	}
+	assertNoSecret(t, r.out, env.FirstSecret, unknownSecret)
 }
 
 // closedURL is a loopback URL nothing listens on.

@@ -107,9 +107,15 @@ func assertStatusMatchesVault(t *testing.T, env *sandbox.Env, step string, a ops
 	if err != nil {
 		t.Fatal(err)
 	}
+	minted := ""
+	if !cur.Record.ExpiresAt.IsZero() {
+		minted = stampOf(cur.Record.ExpiresAt.Add(-180 * 24 * time.Hour)) // Amazon's secrets live 180 days
+	}
 	checks := []struct{ field, got, want string }{
 		{"currentVersionId", a.CurrentVersionID, cur.ID},
-		{"currentExpiresAt", a.CurrentExpiresAt, stampOf(vault.EffectiveExpiry(cur.Record, st))},
+		{"currentExpiresAt", a.CurrentExpiresAt, stampOf(rotator.EffectiveExpiry(cur.Record, st))},
+		{"currentMintedAt", a.CurrentMintedAt, minted},
+		{"nextRotationAt", a.NextRotationAt, a.NextActionAt},
 		{"previousExpiresAt", a.PreviousExpiresAt, stampOf(cur.Record.PreviousExpiresAt)},
 		{"inFlightSince", a.InFlightSince, stampOf(st.RequestedAt)},
 		{"lastCallAt", a.LastCallAt, stampOf(st.LastCallAt)},
@@ -125,8 +131,16 @@ func assertStatusMatchesVault(t *testing.T, env *sandbox.Env, step string, a ops
 			t.Errorf("%s: status %s = %q, vault says %q", step, c.field, c.got, c.want)
 		}
 	}
-	if a.InFlight != !st.RequestedAt.IsZero() || a.RequestPending != st.RequestPending() || a.Attempts != st.Attempts {
+	if a.InFlight != !st.RequestedAt.IsZero() || a.RequestPending != rotator.RequestPending(st) || a.Attempts != st.Attempts {
 		t.Errorf("%s: status inFlight %v requestPending %v attempts %d; vault state %+v", step, a.InFlight, a.RequestPending, a.Attempts, st)
+	}
+}
+
+// assertDecision checks the daemon's decision status reports: its phase and reason.
+func assertDecision(t *testing.T, step string, a opstatus.AppReport, phase, reason string) {
+	t.Helper()
+	if a.Phase != phase || a.Reason != reason {
+		t.Errorf("%s: status phase %q reason %q, want %q %q", step, a.Phase, a.Reason, phase, reason)
 	}
 }
 
@@ -161,18 +175,26 @@ func TestStatusFollowsARequestedRotation(t *testing.T) {
 	if !a.Readable || a.InFlight || a.RequestPending || a.Attention || a.StoredExpiresAt != stampOf(env.Applications[0].FirstExpiry) {
 		t.Fatalf("before: %+v", a)
 	}
-	if want := stampOf(env.Applications[0].FirstExpiry.Add(-30 * 24 * time.Hour)); a.NextRotationAt != want {
-		t.Errorf("before: nextRotationAt %s, want expiry − renewBefore %s", a.NextRotationAt, want)
+	assertDecision(t, "before", a, "idle", "renewal-scheduled")
+	// Nothing in the way: the daemon acts at the renewal time.
+	if want := stampOf(env.Applications[0].FirstExpiry.Add(-30 * 24 * time.Hour)); a.NextActionAt != want {
+		t.Errorf("before: nextActionAt %s, want expiry − renewBefore %s", a.NextActionAt, want)
 	}
 
 	r := runOp(t, env, "", "rotate", "--app", env.AppName, "--reason", "integration test", "--json")
 	var requested struct {
 		Application, SecretID, RequestedAt, CurrentVersionID string
 		PickupWithinSeconds                                  int
+		Phase, Reason, NextActionAt                          string
 	}
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &requested) != nil || requested.Application != env.AppName ||
 		requested.RequestedAt == "" || requested.PickupWithinSeconds < 1 {
 		t.Fatalf("rotate --json: %s", r)
+	}
+	// The daemon's decision once it reads the request: rotate now.
+	if requested.Phase != "due" || requested.Reason != "operator-request" || requested.NextActionAt != requested.RequestedAt {
+		t.Errorf("rotate --json: phase %q reason %q nextActionAt %q; want due, operator-request, the request's time %s",
+			requested.Phase, requested.Reason, requested.NextActionAt, requested.RequestedAt)
 	}
 	if cur, err := env.Store.Current(context.Background(), env.SecretID); err != nil || requested.CurrentVersionID != cur.ID {
 		t.Fatalf("rotate --json names AWSCURRENT %q, the vault %q (%v)", requested.CurrentVersionID, cur.ID, err)
@@ -182,6 +204,7 @@ func TestStatusFollowsARequestedRotation(t *testing.T) {
 	if !a.RequestPending || a.RequestReason != "integration test" || a.RequestedBy == "" || a.InFlight {
 		t.Fatalf("requested: %+v", a)
 	}
+	assertDecision(t, "requested", a, "due", "operator-request")
 	if r := runOp(t, env, "", "rotate", "--app", env.AppName); r.code != 1 || !strings.Contains(r.stderr, "already requested") {
 		t.Fatalf("a second request while one waits: want exit 1 saying so\n%s", r)
 	}
@@ -192,6 +215,7 @@ func TestStatusFollowsARequestedRotation(t *testing.T) {
 		if !a.InFlight || a.RequestPending {
 			t.Errorf("rotate call accepted: want in flight and the request served: %+v", a)
 		}
+		assertDecision(t, "rotate call accepted", a, "requested", "awaiting-secret")
 		if r := runOp(t, env, "", "rotate", "--app", env.AppName); r.code != 1 || !strings.Contains(r.stderr, "already in flight") {
 			t.Errorf("a request while a rotation is in flight: want exit 1 saying so\n%s", r)
 		}
@@ -201,6 +225,11 @@ func TestStatusFollowsARequestedRotation(t *testing.T) {
 		assertStatusMatchesVault(t, env, "pending", a)
 		if a.PendingVersionID == "" || !a.InFlight || a.RequestPending {
 			t.Errorf("pending: want a pending version, in flight: %+v", a)
+		}
+		assertDecision(t, "pending", a, "pending", "new-secret-staged")
+		if r := runOp(t, env, "", "rotate", "--app", env.AppName); r.code != 1 || !strings.Contains(r.stderr, "staged as AWSPENDING") ||
+			!strings.Contains(r.stderr, "phase pending") {
+			t.Errorf("a request while a new secret is staged: want exit 1 naming the phase\n%s", r)
 		}
 	}))
 	d := startDaemon(t, env)
@@ -214,11 +243,15 @@ func TestStatusFollowsARequestedRotation(t *testing.T) {
 	if a.InFlight || a.RequestPending || a.PendingVersionID != "" || a.PreviousExpiresAt == "" {
 		t.Errorf("promoted: %+v", a)
 	}
+	assertDecision(t, "promoted", a, "idle", "renewal-scheduled")
+	if cur, err := env.Store.Current(context.Background(), env.SecretID); err != nil || a.NextActionAt != stampOf(cur.Record.ExpiresAt.Add(-30*24*time.Hour)) {
+		t.Errorf("promoted: nextActionAt %s, want the new secret's expiry − renewBefore (%v)", a.NextActionAt, err)
+	}
 	if n := env.Sim.RotateCalls(env.ClientID); n != 1 {
 		t.Errorf("rotate endpoint accepted %d calls for one request across two crashes, want 1", n)
 	}
 	table := runOp(t, env, "", "status")
-	if table.code != 0 || !strings.Contains(table.stdout, env.AppName) {
+	if table.code != 0 || !strings.Contains(table.stdout, env.AppName) || !strings.Contains(table.stdout, "renewal-scheduled") {
 		t.Errorf("status table: %s", table)
 	}
 	newest, _, _ := env.Sim.Newest(env.ClientID)
@@ -243,6 +276,9 @@ func TestRotateOneOfTwoApplications(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "AWSCURRENT is now version "+cur2.ID) {
 		t.Errorf("rotate --wait does not print the new version id %s:\n%s", cur2.ID, r)
+	}
+	if !strings.Contains(r.stdout, "phase due (operator-request)") {
+		t.Errorf("rotate does not print what the daemon will do:\n%s", r)
 	}
 	newest, _, _ := env.Sim.Newest(two.ClientID)
 	if !cur2.Record.ClientSecret.Equal(newest) || cur2.Record.ClientSecret.Equal(two.FirstSecret) {
@@ -273,7 +309,7 @@ func TestSeedThenRun(t *testing.T) {
 	app := env.Applications[0]
 	ctx := context.Background()
 
-	if a := appReport(t, statusJSON(t, env, 1), app.Name); a.Readable || !a.Attention {
+	if a := appReport(t, statusJSON(t, env, 1), app.Name); a.Readable || !a.Attention || a.Phase != "unknown" {
 		t.Fatalf("status of a missing secret: %+v", a)
 	}
 	wrong := secret.New("amzn1.oa2-cs.v1.ffffffffffffffffffffffffffffffffffffffff")
@@ -301,6 +337,10 @@ func TestSeedThenRun(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "created secret") {
 		t.Fatalf("seed: %s", r)
 	}
+	// 20 days left, inside renewBefore: the daemon rotates as soon as it runs.
+	if !strings.Contains(r.stdout, "phase due (renewal-due)") || !strings.Contains(r.stdout, "the daemon acts at") {
+		t.Errorf("seed does not print the daemon's decision:\n%s", r)
+	}
 	info, err := env.Store.Describe(ctx, app.SecretID)
 	if err != nil || info.KMSKeyID != env.KMSKeyARN {
 		t.Fatalf("the seeded secret's key is %q (err %v), want %s", info.KMSKeyID, err, env.KMSKeyARN)
@@ -309,10 +349,11 @@ func TestSeedThenRun(t *testing.T) {
 	if err != nil || !cur.Record.ClientSecret.Equal(app.FirstSecret) || cur.Record.ClientID != app.ClientID || !cur.Record.ExpiresAt.Equal(app.FirstExpiry) {
 		t.Fatalf("AWSCURRENT after seed: %+v (err %v)", cur.Record.ExpiresAt, err)
 	}
-	var seeded struct{ Application, Outcome, SecretARN, VersionID string }
+	var seeded struct{ Application, Outcome, SecretARN, VersionID, Phase, Reason, NextActionAt string }
 	if r := runOp(t, env, app.FirstSecret.Reveal(), "seed", "--app", app.Name, "--json"); r.code != 0 ||
-		json.Unmarshal([]byte(r.stdout), &seeded) != nil || seeded.Outcome != "unchanged" || seeded.VersionID == "" {
-		t.Fatalf("seed --json of the stored secret: want outcome unchanged\n%s", r)
+		json.Unmarshal([]byte(r.stdout), &seeded) != nil || seeded.Outcome != "unchanged" || seeded.VersionID == "" ||
+		seeded.Phase != "due" || seeded.Reason != "renewal-due" || seeded.NextActionAt == "" {
+		t.Fatalf("seed --json of the stored secret: want outcome unchanged, phase due, reason renewal-due\n%s", r)
 	}
 	if r := runOp(t, env, app.FirstSecret.Reveal(), "seed", "--app", app.Name); r.code != 0 || !strings.Contains(r.stdout, "nothing changed") {
 		t.Errorf("seeding the same secret again: %s", r)

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/internal/daemon"
 	"github.com/spapi-tools/lwa-rotator/internal/operator/doctor"
 	"github.com/spapi-tools/lwa-rotator/spapi"
 )
@@ -33,6 +35,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	lwa := &spapi.LWAClient{Endpoint: cfg.Endpoints.LWA}
 	rep := doctor.Run(ctx, cfg, doctor.Deps{
 		SQS: sqs.NewFromConfig(awsCfg), KMS: kms.NewFromConfig(awsCfg), SecretsManager: secretsmanager.NewFromConfig(awsCfg), LWA: lwa,
+		Vault: operatorStore(cfg, awsCfg), Apps: daemon.RotatorApps(cfg), Settings: daemon.RotatorSettings(cfg), Clock: clock.Real{},
 	})
 	if *asJSON {
 		err = doctor.WriteJSON(stdout, rep)

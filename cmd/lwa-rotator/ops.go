@@ -10,8 +10,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/spapi-tools/lwa-rotator/config"
+	"github.com/spapi-tools/lwa-rotator/internal/daemon"
+	"github.com/spapi-tools/lwa-rotator/rotator"
+	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
 // errAttention makes an operator command exit 1 after it printed why.
@@ -33,6 +37,26 @@ func operatorSetup(ctx context.Context, path string) (*config.Config, aws.Config
 		return nil, aws.Config{}, fmt.Errorf("loading the AWS configuration: %w", err)
 	}
 	return cfg, awsCfg, nil
+}
+
+// operatorStore is the vault as the daemon reads it, for the operator commands: each reads an
+// application's secret with the daemon's own vault.Store.Read.
+func operatorStore(cfg *config.Config, awsCfg aws.Config) *vault.Store {
+	return &vault.Store{SM: secretsmanager.NewFromConfig(awsCfg), Format: vault.Format(cfg.SecretFormat)}
+}
+
+// rotatorApp is the configured application called name as the rotation model sees it (the
+// daemon's own translation), or a usage error naming the configured ones.
+func rotatorApp(cfg *config.Config, name string) (rotator.App, error) {
+	if _, err := findApp(cfg, name); err != nil {
+		return rotator.App{}, err
+	}
+	for _, a := range daemon.RotatorApps(cfg) {
+		if a.Name == name {
+			return a, nil
+		}
+	}
+	return rotator.App{}, fmt.Errorf("%w: --app names no application in the configuration", errUsage)
 }
 
 // findApp returns the configured application called name.

@@ -14,10 +14,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/internal/daemon"
 	"github.com/spapi-tools/lwa-rotator/internal/operator/request"
+	"github.com/spapi-tools/lwa-rotator/rotator"
 )
 
-// waitPoll is how often --wait reads the secret: one DescribeSecret each time.
+// waitPoll is how often --wait reads the secret with the daemon's read: one DescribeSecret each
+// time, and a GetSecretValue only for a version it has not read before.
 const waitPoll = 2 * time.Second
 
 func cmdRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -40,41 +43,47 @@ func cmdRotate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	app, err := findApp(cfg, *name)
+	app, err := rotatorApp(cfg, *name)
 	if err != nil {
 		return err
 	}
-	sm := secretsmanager.NewFromConfig(awsCfg)
+	m := request.Model{App: app, Settings: daemon.RotatorSettings(cfg)}
+	store := operatorStore(cfg, awsCfg)
 	clk := clock.Real{}
-	snap, req, err := request.Request(ctx, sm, clk, app.SecretID, requester(), *reason)
+	got, err := request.Request(ctx, store, secretsmanager.NewFromConfig(awsCfg), clk, m, requester(), *reason)
 	if err != nil {
 		return fmt.Errorf("rotate %s: %w", app.Name, err)
 	}
 	// The daemon reads each application's tags once per round of requestPollInterval, spread
 	// over the round and at least a second apart, then treats the request like a SIGUSR1.
 	pickup := max(cfg.RequestPollInterval.D(), time.Duration(len(cfg.Applications))*time.Second)
-	result := rotateResult{Application: app.Name, SecretID: app.SecretID, RequestedAt: req.At.UTC().Format(time.RFC3339Nano),
-		CurrentVersionID: snap.CurrentVersionID, PickupWithinSeconds: int(pickup.Seconds())}
+	d := got.Decision
+	result := rotateResult{Application: app.Name, SecretID: app.SecretID, RequestedAt: stamp(got.Request.At),
+		CurrentVersionID: got.Snapshot.Current.ID, PickupWithinSeconds: int(pickup.Seconds()),
+		Phase: d.Phase.String(), Reason: string(d.Reason), NextActionAt: stamp(d.NextActionAt)}
 	if !*asJSON {
 		fmt.Fprintf(stdout, "%s: rotation requested at %s (secret %s, AWSCURRENT version %s); a running daemon picks it up within about %s\n",
-			app.Name, req.At.Format(time.RFC3339), app.SecretID, snap.CurrentVersionID, pickup)
+			app.Name, got.Request.At.Format(time.RFC3339), app.SecretID, got.Snapshot.Current.ID, pickup)
+		fmt.Fprintf(stdout, "%s: %s\n", app.Name, decisionLine(d))
 	}
 	if !*wait {
 		return printJSONIf(*asJSON, stdout, result)
 	}
 	wctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	id, err := request.Wait(wctx, sm, clk, app.SecretID, snap.CurrentVersionID, waitPoll, func(p request.Phase, s request.Snapshot) {
-		switch p {
-		case request.PhaseInFlight:
-			fmt.Fprintf(stderr, "%s: the daemon called rotate at %s; awaiting the new secret\n", app.Name, s.State.RequestedAt.UTC().Format(time.RFC3339))
-		case request.PhaseStaged:
-			fmt.Fprintf(stderr, "%s: new secret staged as AWSPENDING (version %s); verifying\n", app.Name, s.PendingVersionID)
-		case request.PhaseRetrying:
-			fmt.Fprintf(stderr, "%s: an attempt failed (%d so far); the daemon retries from %s\n", app.Name, s.State.Attempts, s.State.NextAttemptAt.UTC().Format(time.RFC3339))
-		case request.PhaseRequested, request.PhasePromoted:
+	id, err := request.Wait(wctx, store, clk, m, got.Snapshot.Current.ID, waitPoll, func(p request.Progress) {
+		switch d := p.Decision; {
+		case p.Err != nil:
+			fmt.Fprintf(stderr, "%s: unreadable: %v\n", app.Name, p.Err)
+		case d.Phase == rotator.PhaseDue && d.Reason == rotator.ReasonOperatorRequest:
+			// The request waits for the daemon: said above.
+		case d.Phase == rotator.PhaseRequested:
+			fmt.Fprintf(stderr, "%s: the daemon called rotate at %s; awaiting the new secret until %s\n", app.Name,
+				stamp(p.Snapshot.State.RequestedAt), stamp(d.AwaitDeadline))
+		case d.Phase == rotator.PhasePending && d.Reason == rotator.ReasonNewSecretStaged:
+			fmt.Fprintf(stderr, "%s: new secret staged as AWSPENDING (version %s); verifying\n", app.Name, p.Snapshot.Pending.ID)
 		default:
-			fmt.Fprintf(stderr, "%s: %s\n", app.Name, p)
+			fmt.Fprintf(stderr, "%s: %s\n", app.Name, decisionLine(d))
 		}
 	})
 	if err != nil {
@@ -91,6 +100,23 @@ func cmdRotate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
+// decisionLine is the daemon's decision for people: the phase and reason as status shows them,
+// the reason's sentence, and when the daemon acts.
+func decisionLine(d rotator.Decision) string {
+	line := fmt.Sprintf("phase %s (%s): %s", d.Phase, d.Reason, d.Reason.Explain())
+	if !d.NextActionAt.IsZero() {
+		line += "; the daemon acts at " + stamp(d.NextActionAt)
+	}
+	return line
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
 // rotateResult is rotate's --json output (docs/operations.md).
 type rotateResult struct {
 	Application         string `json:"application"`
@@ -98,6 +124,10 @@ type rotateResult struct {
 	RequestedAt         string `json:"requestedAt"`
 	CurrentVersionID    string `json:"currentVersionId"`
 	PickupWithinSeconds int    `json:"pickupWithinSeconds"`
+	// Phase, Reason and NextActionAt are the daemon's decision once it reads the request.
+	Phase        string `json:"phase"`
+	Reason       string `json:"reason"`
+	NextActionAt string `json:"nextActionAt,omitempty"`
 	// PromotedVersionID is set with --wait, once the new secret is AWSCURRENT.
 	PromotedVersionID string `json:"promotedVersionId,omitempty"`
 }

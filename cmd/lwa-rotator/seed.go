@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"golang.org/x/term"
 
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/internal/daemon"
 	"github.com/spapi-tools/lwa-rotator/internal/operator/seed"
 	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/vault"
@@ -50,7 +52,7 @@ func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	app, err := findApp(cfg, *name)
+	app, err := rotatorApp(cfg, *name)
 	if err != nil {
 		return err
 	}
@@ -58,16 +60,20 @@ func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	res, err := seed.Seed(ctx, secretsmanager.NewFromConfig(awsCfg), &spapi.LWAClient{Endpoint: cfg.Endpoints.LWA}, seed.Options{
-		SecretID: app.SecretID, ClientID: app.ClientID, KMSKeyID: cfg.KMSKeyID, Format: vault.Format(cfg.SecretFormat),
-		ExpiresAt: expiresAt, Force: *force,
-	}, value)
+	deps := seed.Deps{SM: secretsmanager.NewFromConfig(awsCfg), Vault: operatorStore(cfg, awsCfg),
+		LWA: &spapi.LWAClient{Endpoint: cfg.Endpoints.LWA}, Clock: clock.Real{}}
+	res, err := seed.Seed(ctx, deps, seed.Options{App: app, Settings: daemon.RotatorSettings(cfg), KMSKeyID: cfg.KMSKeyID,
+		Format: vault.Format(cfg.SecretFormat), ExpiresAt: expiresAt, Force: *force}, value)
 	if err != nil {
 		return fmt.Errorf("seed %s: %w", app.Name, err)
 	}
 	if *asJSON {
-		return printJSONIf(true, stdout, seedResult{Application: app.Name, Outcome: string(res.Outcome), SecretARN: res.ARN,
-			VersionID: res.VersionID, ReplacedVersionID: res.Replaced})
+		r := seedResult{Application: app.Name, Outcome: string(res.Outcome), SecretARN: res.ARN,
+			VersionID: res.VersionID, ReplacedVersionID: res.Replaced}
+		if res.DecisionErr == nil {
+			r.Phase, r.Reason, r.NextActionAt = res.Decision.Phase.String(), string(res.Decision.Reason), stamp(res.Decision.NextActionAt)
+		}
+		return printJSONIf(true, stdout, r)
 	}
 	switch res.Outcome {
 	case seed.Created:
@@ -82,6 +88,12 @@ func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case seed.Unchanged:
 		fmt.Fprintf(stdout, "%s: AWSCURRENT (version %s) already holds this client secret; nothing changed\n", app.Name, res.VersionID)
 	}
+	// What the daemon will do with the secret: above all, when it rotates it first.
+	if res.DecisionErr != nil {
+		fmt.Fprintf(stdout, "%s: stored, but %v: see lwa-rotator status\n", app.Name, res.DecisionErr)
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s: %s\n", app.Name, decisionLine(res.Decision))
 	return nil
 }
 
@@ -92,6 +104,11 @@ type seedResult struct {
 	SecretARN         string `json:"secretArn"`
 	VersionID         string `json:"versionId"`
 	ReplacedVersionID string `json:"replacedVersionId,omitempty"`
+	// Phase, Reason and NextActionAt are the daemon's decision on the secret as seed left it;
+	// absent when it could not be read back.
+	Phase        string `json:"phase,omitempty"`
+	Reason       string `json:"reason,omitempty"`
+	NextActionAt string `json:"nextActionAt,omitempty"`
 }
 
 // readSecret takes the secret from a no-echo prompt when standard input is a terminal, else

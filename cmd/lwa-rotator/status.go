@@ -5,12 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/internal/daemon"
 	"github.com/spapi-tools/lwa-rotator/internal/operator/status"
-	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -25,12 +23,9 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	apps := make([]status.App, 0, len(cfg.Applications))
-	for _, a := range cfg.Applications {
-		apps = append(apps, status.App{Name: a.Name, SecretID: a.SecretID})
-	}
-	states := status.ReadAll(ctx, secretsmanager.NewFromConfig(awsCfg), vault.Format(cfg.SecretFormat), apps)
-	rep := status.Build(states, status.Settings{RenewBefore: cfg.RenewBefore.D(), AwaitDeadline: cfg.AwaitDeadline.D()}, time.Now())
+	// The daemon's own read and decision: status reports what the daemon does with what it reads.
+	states := status.ReadAll(ctx, operatorStore(cfg, awsCfg), daemon.RotatorApps(cfg))
+	rep := status.Build(states, daemon.RotatorSettings(cfg), clock.Real{}.Now())
 	if *asJSON {
 		err = status.WriteJSON(stdout, rep)
 	} else {

@@ -116,7 +116,7 @@ func daemonCalls(t *testing.T) map[string][]string {
 			t.Errorf("%s is not in the daemon's import graph; has the wiring moved?", p)
 		}
 	}
-	for _, p := range []string{"internal/sandbox", "internal/moto", "internal/awstest", "spapi/spapisim"} {
+	for _, p := range []string{"testsupport/sandbox", "testsupport/moto", "testsupport/awstest", "testsupport/spapisim"} {
 		if graph[p] {
 			t.Errorf("the daemon imports %s: its AWS calls would run under the daemon's policy", p)
 		}

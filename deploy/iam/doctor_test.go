@@ -15,7 +15,7 @@ import (
 
 // doctorRoot is the package of `lwa-rotator doctor`'s AWS calls; cmd/lwa-rotator only builds
 // the SDK clients it hands over.
-const doctorRoot = "internal/doctor"
+const doctorRoot = "internal/operator/doctor"
 
 // doctorResources are what each doctor-policy.json statement may name.
 var doctorResources = map[string]set{
@@ -30,8 +30,9 @@ var doctorForbidden = []string{"vault.Store", "spapi.AppClient", "vault.SecretsM
 // readOnlyPrefixes: doctor changes nothing, so every operation it names must be a read.
 var readOnlyPrefixes = []string{"Get", "Describe", "List"}
 
-// doctorCalls returns the operations internal/operator/doctor names, each with its sites, and checks it
-// reads only and does not reach the AWS calls of other packages.
+// doctorCalls returns the operations internal/operator/doctor names, each with its sites (the
+// daemon's read, vault.Store.Read, counting as the calls it makes), and checks it reads only and
+// does not reach the AWS calls of other packages.
 func doctorCalls(t *testing.T) map[string][]string {
 	t.Helper()
 	m := loadModule(t)
@@ -39,12 +40,19 @@ func doctorCalls(t *testing.T) map[string][]string {
 	if len(files) == 0 {
 		t.Fatalf("no Go files in %s", doctorRoot)
 	}
-	graph := m.reachable(doctorRoot)
-	for _, p := range []string{"internal/sandbox", "internal/moto", "internal/awstest", "spapi/spapisim", "internal/daemon", "rotator", "notifications"} {
+	// The rotation model is followed no further: doctor judges with its pure decision only.
+	graph := m.reachable(doctorRoot, modelPackage)
+	for _, p := range []string{"testsupport/sandbox", "testsupport/moto", "testsupport/awstest", "testsupport/spapisim", "internal/daemon", "notifications"} {
 		if graph[p] {
 			t.Errorf("doctor imports %s: its AWS calls would escape this test", p)
 		}
 	}
+	for p := range graph {
+		if p != modelPackage {
+			checkModelUse(t, m, p)
+		}
+	}
+	readOps := vaultReadCalls(t, m)
 	calls := map[string][]string{}
 	ifaces := set{}
 	for _, f := range files {
@@ -60,6 +68,14 @@ func doctorCalls(t *testing.T) map[string][]string {
 				calls[r.Op] = append(calls[r.Op], r.Site)
 			}
 		}
+		if readsVault(f) {
+			ifaces["doctor.Reader"] = true
+			for op := range readOps {
+				if !slices.Contains(calls[op], "vault."+storeRead) {
+					calls[op] = append(calls[op], "vault."+storeRead)
+				}
+			}
+		}
 		ast.Inspect(f, func(n ast.Node) bool {
 			sel, ok := n.(*ast.SelectorExpr)
 			if !ok {
@@ -71,7 +87,7 @@ func doctorCalls(t *testing.T) map[string][]string {
 			return true
 		})
 	}
-	for _, want := range []string{"doctor.QueueReader", "doctor.KeyReader", "doctor.SecretReader"} {
+	for _, want := range []string{"doctor.QueueReader", "doctor.KeyReader", "doctor.SecretReader", "doctor.Reader"} {
 		if !ifaces[want] {
 			t.Errorf("scanner did not find interface %s (found %v)", want, ifaces.sorted())
 		}

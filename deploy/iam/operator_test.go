@@ -14,21 +14,138 @@ import (
 const operatorFile = "operator-policy.json"
 
 // operatorRoots are the packages holding those commands' AWS calls; cmd/lwa-rotator only builds
-// the SDK client it hands to them.
-var operatorRoots = []string{"internal/status", "internal/request", "internal/seed"}
+// the SDK client and the vault.Store it hands to them.
+var operatorRoots = []string{"internal/operator/status", "internal/operator/request", "internal/operator/seed"}
 
 // operatorStatementCommands says which command each statement is for, so an operator who never
 // seeds can drop that statement; every statement must serve at least one command's calls.
 var operatorStatementCommands = map[string][]string{
-	"OperatorReadRotationState": {"internal/status", "internal/request", "internal/seed"},
-	"OperatorRequestRotation":   {"internal/request"},
-	"OperatorSeedSecrets":       {"internal/seed"},
-	"KmsViaSecretsManager":      {"internal/status", "internal/seed"},
+	"OperatorReadRotationState": {"internal/operator/status", "internal/operator/request", "internal/operator/seed"},
+	"OperatorRequestRotation":   {"internal/operator/request"},
+	"OperatorSeedSecrets":       {"internal/operator/seed"},
+	"KmsViaSecretsManager":      {"internal/operator/status", "internal/operator/request", "internal/operator/seed"},
 }
 
-// operatorCalls returns the operations each operator package names through its own interfaces,
-// and checks the packages cannot reach AWS any other way: no vault.Store (whose SecretsManager
-// is the daemon's whole set of calls), and from the vault only declarations that call nothing.
+// modelPackage is the rotation model. The operator commands judge with its pure decision, and it
+// links the daemon's notification types (notifications, which declares the SQS consumer's calls),
+// so the import graph is not followed through it; instead an operator package may not name what
+// would hand the model a client (modelClients).
+const modelPackage = "rotator"
+
+var modelClients = []string{"New", "Options", "Rotator"}
+
+// storeRead is the daemon's read of a secret, which the operator commands and doctor use through
+// an interface of their own: Read(ctx, secretID) (vault.Snapshot, error).
+const storeRead = "Store.Read"
+
+// vaultReadCalls returns the operations vault.Store.Read makes: those its own source names and
+// those of every vault function and Store method it calls, followed through vault's source.
+func vaultReadCalls(t *testing.T, m module) set {
+	t.Helper()
+	decls := map[string]*ast.FuncDecl{}
+	bySite := map[string][]string{}
+	for _, f := range m.pkgs["vault"] {
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok {
+				decls[declName(fd)] = fd
+			}
+		}
+		refs, err := scanFile("vault", f)
+		if err != nil {
+			t.Error(err)
+		}
+		for _, r := range refs {
+			bySite[r.Site] = append(bySite[r.Site], r.Op)
+		}
+	}
+	ops, seen := set{}, set{}
+	var visit func(name string)
+	visit = func(name string) {
+		fd, ok := decls[name]
+		if !ok || seen[name] {
+			return
+		}
+		seen[name] = true
+		for _, op := range bySite["vault."+name] {
+			ops[op] = true
+		}
+		recv := "" // the receiver's name: its method calls are followed (s.describe), its fields' not (s.cache.put)
+		if fd.Recv != nil && len(fd.Recv.List) == 1 && len(fd.Recv.List[0].Names) == 1 {
+			recv = fd.Recv.List[0].Names[0].Name
+		}
+		ast.Inspect(fd.Body, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			switch fn := call.Fun.(type) {
+			case *ast.Ident:
+				visit(fn.Name)
+			case *ast.SelectorExpr:
+				if id, ok := fn.X.(*ast.Ident); ok && recv != "" && id.Name == recv {
+					typ, _, _ := strings.Cut(name, ".")
+					visit(typ + "." + fn.Sel.Name)
+				}
+			}
+			return true
+		})
+	}
+	visit(storeRead)
+	if len(ops) == 0 {
+		t.Fatalf("found no AWS operation behind vault.%s: has the read moved?", storeRead)
+	}
+	return ops
+}
+
+// readsVault reports whether f declares the daemon's read as an interface method: Read returning
+// a vault.Snapshot, which *vault.Store satisfies.
+func readsVault(f *ast.File) bool {
+	found := false
+	ast.Inspect(f, func(n ast.Node) bool {
+		it, ok := n.(*ast.InterfaceType)
+		if !ok {
+			return true
+		}
+		for _, meth := range it.Methods.List {
+			ft, ok := meth.Type.(*ast.FuncType)
+			if !ok || len(meth.Names) != 1 || meth.Names[0].Name != "Read" || ft.Results == nil {
+				continue
+			}
+			for _, r := range ft.Results.List {
+				if sel, ok := r.Type.(*ast.SelectorExpr); ok && sel.Sel.Name == "Snapshot" {
+					if id, ok := sel.X.(*ast.Ident); ok && id.Name == "vault" {
+						found = true
+					}
+				}
+			}
+		}
+		return true
+	})
+	return found
+}
+
+// checkModelUse fails for every use of the model's client-holding declarations in pkg's files.
+func checkModelUse(t *testing.T, m module, pkg string) {
+	t.Helper()
+	for _, f := range m.pkgs[pkg] {
+		ast.Inspect(f, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			if id, ok := sel.X.(*ast.Ident); ok && id.Name == modelPackage && slices.Contains(modelClients, sel.Sel.Name) {
+				t.Errorf("%s uses %s.%s: an operator command uses the rotation model's pure decision, never a rotator that calls AWS", pkg, modelPackage, sel.Sel.Name)
+			}
+			return true
+		})
+	}
+}
+
+// operatorCalls returns the operations each operator package names through its own interfaces
+// (the daemon's read, vault.Store.Read, counting as the calls it makes), and checks the packages
+// cannot reach AWS any other way: no vault.Store (whose SecretsManager is the daemon's whole set
+// of calls), from the vault only declarations that call nothing, and from the rotation model
+// only its pure decision.
 func operatorCalls(t *testing.T) map[string]set {
 	t.Helper()
 	m := loadModule(t)
@@ -46,14 +163,15 @@ func operatorCalls(t *testing.T) map[string]set {
 			}
 		}
 	}
+	readOps := vaultReadCalls(t, m)
 	calls := map[string]set{}
 	for _, root := range operatorRoots {
 		files := m.pkgs[root]
 		if len(files) == 0 {
 			t.Fatalf("no Go files in %s", root)
 		}
-		for p := range m.reachable(root) {
-			if p == root || p == "vault" {
+		for p := range m.reachable(root, modelPackage) {
+			if p == root || p == "vault" || p == modelPackage {
 				continue
 			}
 			for _, f := range m.pkgs[p] {
@@ -62,7 +180,9 @@ func operatorCalls(t *testing.T) map[string]set {
 					break
 				}
 			}
+			checkModelUse(t, m, p)
 		}
+		checkModelUse(t, m, root)
 		calls[root] = set{}
 		ifaces := 0
 		for _, f := range files {
@@ -75,6 +195,10 @@ func operatorCalls(t *testing.T) map[string]set {
 				if r.Iface {
 					ifaces++
 				}
+			}
+			if readsVault(f) {
+				ifaces++
+				maps.Copy(calls[root], readOps)
 			}
 			ast.Inspect(f, func(n ast.Node) bool {
 				sel, ok := n.(*ast.SelectorExpr)
@@ -92,6 +216,16 @@ func operatorCalls(t *testing.T) map[string]set {
 		}
 	}
 	return calls
+}
+
+// The daemon's read is exactly one DescribeSecret and GetSecretValue (of AWSCURRENT and
+// AWSPENDING): what the operator commands and doctor are granted for it.
+func TestVaultReadCalls(t *testing.T) {
+	t.Parallel()
+	got := vaultReadCalls(t, loadModule(t))
+	if want := setOf("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"); !slices.Equal(got.sorted(), want.sorted()) {
+		t.Errorf("vault.Store.Read calls %v, want %v", got.sorted(), want.sorted())
+	}
 }
 
 // TestOperatorPolicyMatchesCalls: no operator call without a permission, no permission without

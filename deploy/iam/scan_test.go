@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -214,8 +215,9 @@ func modulePath(t *testing.T, gomod string) string {
 	return ""
 }
 
-// reachable returns the module packages start imports, directly or not, start included.
-func (m module) reachable(start string) map[string]bool {
+// reachable returns the module packages start imports, directly or not, start included. The
+// packages in stop are included but not followed.
+func (m module) reachable(start string, stop ...string) map[string]bool {
 	seen := map[string]bool{}
 	queue := []string{start}
 	for len(queue) > 0 {
@@ -225,6 +227,9 @@ func (m module) reachable(start string) map[string]bool {
 			continue
 		}
 		seen[pkg] = true
+		if pkg != start && slices.Contains(stop, pkg) {
+			continue
+		}
 		for _, f := range m.pkgs[pkg] {
 			for _, imp := range f.Imports {
 				p, _ := strconv.Unquote(imp.Path.Value)

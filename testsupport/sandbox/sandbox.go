@@ -19,7 +19,6 @@ import (
 	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/testsupport/moto"
 	"github.com/spapi-tools/lwa-rotator/testsupport/spapisim"
-	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
 // Options for the sandbox command.
@@ -140,7 +139,8 @@ func (e *Env) Doctor(ctx context.Context) (doctor.Report, error) {
 		return doctor.Report{}, fmt.Errorf("loading the sandbox configuration for doctor: %w", err)
 	}
 	return doctor.Run(ctx, cfg, doctor.Deps{SQS: e.AWS.SQS, KMS: e.AWS.KMS, SecretsManager: e.AWS.SecretsManager,
-		LWA: &spapi.LWAClient{Endpoint: cfg.Endpoints.LWA}}), nil
+		LWA: &spapi.LWAClient{Endpoint: cfg.Endpoints.LWA}, Vault: e.Store, Apps: daemon.RotatorApps(cfg), Settings: daemon.RotatorSettings(cfg),
+		Clock: e.opts.Clock}), nil
 }
 
 // WaitRotated waits until AWSCURRENT holds the simulator's newest secret and it is not the first.
@@ -199,12 +199,12 @@ func (e *Env) Report(ctx context.Context, out io.Writer, start time.Time) error 
 
 // PrintStatus prints what `lwa-rotator status` shows for this world.
 func (e *Env) PrintStatus(ctx context.Context, out io.Writer) error {
-	apps := make([]status.App, 0, len(e.Applications))
-	for _, a := range e.Applications {
-		apps = append(apps, status.App{Name: a.Name, SecretID: a.SecretID})
+	cfg, err := config.Load(e.ConfigPath, func(string) string { return "" })
+	if err != nil {
+		return fmt.Errorf("loading the sandbox configuration for status: %w", err)
 	}
-	states := status.ReadAll(ctx, e.AWS.SecretsManager, vault.FormatDefault, apps)
-	rep := status.Build(states, status.Settings{RenewBefore: 30 * 24 * time.Hour, AwaitDeadline: e.opts.AwaitDeadline}, e.opts.Clock.Now())
+	states := status.ReadAll(ctx, e.Store, daemon.RotatorApps(cfg))
+	rep := status.Build(states, daemon.RotatorSettings(cfg), e.opts.Clock.Now())
 	return status.WriteTable(out, rep)
 }
 

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/spapi-tools/lwa-rotator/config"
+	"github.com/spapi-tools/lwa-rotator/internal/operator/status"
+	"github.com/spapi-tools/lwa-rotator/rotator"
 	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
@@ -53,7 +55,7 @@ func Check(cfg *config.Config, f Facts) Report {
 		items = append(items, checkQueue(cfg, f.Key, q)...)
 	}
 	for _, a := range f.Apps {
-		items = append(items, checkApp(cfg, f.Key, a)...)
+		items = append(items, checkApp(cfg, f.Key, f.Settings, a)...)
 	}
 	for _, e := range f.Endpoints {
 		items = append(items, checkEndpoint(e))
@@ -392,7 +394,7 @@ func checkMaxReceive(cfg *config.Config, s string, q QueueFacts) Item {
 	return okItem(id, s, fmt.Sprintf("maxReceiveCount %d; refused messages reach the dead-letter queue after about %s", n, time.Duration(n)*retry))
 }
 
-func checkApp(cfg *config.Config, cfgKey *KeyFacts, a AppFacts) []Item {
+func checkApp(cfg *config.Config, cfgKey *KeyFacts, set rotator.Settings, a AppFacts) []Item {
 	s := a.Name
 	if a.DescribeErr != nil {
 		fix := accessFix(a.DescribeErr, "secretsmanager:DescribeSecret", a.SecretID, "deploy/iam/daemon-policy.json")
@@ -410,12 +412,46 @@ func checkApp(cfg *config.Config, cfgKey *KeyFacts, a AppFacts) []Item {
 		items = append(items, it)
 	}
 	items = append(items, checkRecord(a))
-	items = append(items, checkPending(a))
+	as := assess(a, set)
+	items = append(items, checkPending(a, as))
 	items = append(items, checkTags(a))
 	if a.TokenTried {
 		items = append(items, checkToken(cfg, a))
 	}
+	if as != nil {
+		items = append(items, checkRotation(a, *as))
+	}
 	return items
+}
+
+// assess is status's judgement of the daemon's read: the daemon's decision at the time of the
+// read, and whether it needs a person. Nil when doctor did not read the secret as the daemon does.
+func assess(a AppFacts, set rotator.Settings) *status.Assessment {
+	r := a.Rotation
+	if r == nil {
+		return nil
+	}
+	as := status.Assess(status.State{App: r.App, Snapshot: r.Snapshot, ReadErr: r.Err}, set, r.At)
+	return &as
+}
+
+// checkRotation reports the daemon's decision (phase, reason, next action) and warns on what
+// lwa-rotator status calls attention: the read failed, no AWSCURRENT, the current secret expired,
+// or the daemon should already have acted.
+func checkRotation(a AppFacts, as status.Assessment) Item {
+	const id = "rotation"
+	d := as.Decision
+	summary := fmt.Sprintf("phase %s (%s): %s", d.Phase, d.Reason, d.Reason.Explain())
+	if !d.NextActionAt.IsZero() {
+		summary += "; the daemon acts next at " + d.NextActionAt.UTC().Format(time.RFC3339Nano)
+	}
+	if as.Attention {
+		if a.Rotation.Err != nil {
+			summary = "phase " + d.Phase.String()
+		}
+		return item(id, a.Name, Warn, summary+"; "+strings.Join(as.Problems, "; "), as.Action)
+	}
+	return okItem(id, a.Name, summary)
 }
 
 // checkSecretKey: the secret must be encrypted with the configured customer key. It is skipped
@@ -458,25 +494,31 @@ func checkRecord(a AppFacts) Item {
 	return okItem(id, a.Name, fmt.Sprintf("AWSCURRENT (version %s) is a readable record for client %s", a.CurrentVersion, a.RecordClientID))
 }
 
-// checkPending: an AWSPENDING label on a version that is not AWSCURRENT is an unfinished
-// rotation. While the daemon has a rotation in flight it is expected; otherwise nothing will
-// settle it.
-func checkPending(a AppFacts) Item {
+// checkPending: a version labelled AWSPENDING that is not AWSCURRENT is a rotation the daemon has
+// not finished. Its decision says what it does about it (verify and promote a newer secret, or
+// remove the label from a stale one) and when; it warns, since only a daemon that runs settles it.
+func checkPending(a AppFacts, as *status.Assessment) Item {
 	const id = "secret-pending"
-	var pending string
-	for v, stages := range a.Stages {
-		if slices.Contains(stages, vault.StagePending) && !slices.Contains(stages, vault.StageCurrent) {
-			pending = v
+	pending := vault.PendingVersion(a.Stages)
+	if as == nil || a.Rotation.Err != nil {
+		// Without the daemon's read, the labels alone: what the daemon makes of the version is unknown.
+		if pending == "" {
+			return okItem(id, a.Name, "no AWSPENDING version left behind")
 		}
+		return item(id, a.Name, Warn, fmt.Sprintf("version %s is AWSPENDING, and doctor could not read the secret as the daemon does to say what the daemon does with it", pending),
+			"make the secret readable (see the rotation and secret-record checks), then run doctor again")
 	}
-	if pending == "" {
+	d, p := as.Decision, a.Rotation.Snapshot.Pending
+	if d.Phase != rotator.PhasePending || p == nil {
 		return okItem(id, a.Name, "no AWSPENDING version left behind")
 	}
-	fix := fmt.Sprintf("if no rotation is under way, remove the label: aws secretsmanager update-secret-version-stage --secret-id %s --version-stage AWSPENDING --remove-from-version-id %s", a.SecretID, pending)
-	if slices.Contains(a.TagKeys, vault.TagRequestedAt) {
-		return item(id, a.Name, Warn, fmt.Sprintf("version %s is AWSPENDING while a rotation is in flight (tag %s): the daemon finishes or clears it when the new secret arrives", pending, vault.TagRequestedAt), fix)
+	summary := fmt.Sprintf("version %s is AWSPENDING (%s): %s; the daemon acts at %s", p.ID, d.Reason, d.Reason.Explain(), d.NextActionAt.UTC().Format(time.RFC3339Nano))
+	if d.Reason == rotator.ReasonStalePending {
+		return item(id, a.Name, Warn, summary,
+			fmt.Sprintf("a running daemon removes the label at its next pass; if it stays, check that the daemon runs, or remove it yourself: aws secretsmanager update-secret-version-stage --secret-id %s --version-stage AWSPENDING --remove-from-version-id %s", a.SecretID, p.ID))
 	}
-	return item(id, a.Name, Fail, fmt.Sprintf("version %s is AWSPENDING with no rotation in flight: an unfinished rotation nobody will resume", pending), fix)
+	return item(id, a.Name, Warn, summary,
+		"a running daemon verifies and promotes it at its next pass; if it stays, check that the daemon runs and that LWA accepts the new secret (docs/runbooks/LWANewSecretNotPromoted.md). Keep the label: the version holds the newest secret")
 }
 
 // checkTags: TagResource fails once a secret has 50 tags, and the daemon's state lives in tags.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/spapi-tools/lwa-rotator/config"
+	"github.com/spapi-tools/lwa-rotator/rotator"
 	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
@@ -64,15 +66,30 @@ func goodQueue(url string, uses string, key *KeyFacts) QueueFacts {
 			Attrs: map[string]string{"QueueArn": arn + "-dlq", "KmsMasterKeyId": tKeyARN, "MessageRetentionPeriod": "1209600"}}}
 }
 
+// The settings of rotator/decision_examples_test.go, whose rows work out the literal times below;
+// doctor read the secret at tNow.
+var (
+	tSettings = rotator.Settings{RenewBefore: 30 * 24 * time.Hour, AwaitDeadline: time.Hour, RetryMin: time.Minute, RetryMax: time.Hour,
+		ProbeEvery: 24 * time.Hour, CanaryEvery: 7 * 24 * time.Hour, RotateInterval: time.Minute}
+	tNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+)
+
+func goodRotation() *RotationFacts {
+	return &RotationFacts{App: rotator.App{Name: tApp, ClientID: tClientID, SecretID: "lwa/main-app"}, At: tNow,
+		Snapshot: vault.Snapshot{SecretID: "lwa/main-app", Current: vault.Version{ID: "v2",
+			Record: vault.Record{ClientID: tClientID, ExpiresAt: time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)}}}}
+}
+
 func goodFacts() Facts {
 	key := goodKey()
 	return Facts{
-		Key:    key,
-		Queues: []QueueFacts{goodQueue(tExpiry, "expiry", key), goodQueue(tNewSecret, "newSecret", key)},
+		Settings: tSettings,
+		Key:      key,
+		Queues:   []QueueFacts{goodQueue(tExpiry, "expiry", key), goodQueue(tNewSecret, "newSecret", key)},
 		Apps: []AppFacts{{Name: tApp, SecretID: "lwa/main-app", ClientID: tClientID,
 			ARN: "arn:aws:secretsmanager:us-east-1:111122223333:secret:lwa/main-app-AbCdEf", KMSKeyID: "alias/lwa", Key: key,
 			Stages: map[string][]string{"v2": {vault.StageCurrent}, "v1": {vault.StagePrevious}}, TagKeys: []string{"owner", vault.TagNoticedExpiry},
-			CurrentVersion: "v2", RecordClientID: tClientID, TokenTried: true}},
+			CurrentVersion: "v2", RecordClientID: tClientID, TokenTried: true, Rotation: goodRotation()}},
 		Endpoints: []EndpointFacts{{Region: "na", URL: "https://sellingpartnerapi-na.amazon.com", Apps: []string{tApp}, Status: 403, TLSVersion: "TLS 1.3"}},
 		Listing:   ListingFacts{Tried: true},
 	}
@@ -221,12 +238,37 @@ func TestChecks(t *testing.T) {
 		}, want: []string{"secret-record main-app fail"}, fix: "kms:Decrypt"},
 		{name: "record of another client", break_: func(f *Facts) { app(f).RecordClientID = "amzn1.application-oa2-client.other" },
 			want: []string{"secret-record main-app fail"}, fix: "clientId"},
-		{name: "leftover AWSPENDING", break_: func(f *Facts) { app(f).Stages["v3"] = []string{vault.StagePending} },
-			want: []string{"secret-pending main-app fail"}, fix: "--remove-from-version-id v3"},
-		{name: "AWSPENDING during a rotation", break_: func(f *Facts) {
+		{name: "a newer secret staged", break_: func(f *Facts) {
 			app(f).Stages["v3"] = []string{vault.StagePending}
-			app(f).TagKeys = append(app(f).TagKeys, vault.TagRequestedAt)
-		}, want: []string{"secret-pending main-app warn"}, fix: "v3"},
+			app(f).Rotation.Snapshot.Pending = &vault.Version{ID: "v3", Record: vault.Record{ClientID: tClientID, ExpiresAt: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}}
+		}, want: []string{"secret-pending main-app warn"}, fix: "Keep the label"},
+		{name: "a stale secret staged", break_: func(f *Facts) {
+			app(f).Stages["v3"] = []string{vault.StagePending}
+			app(f).Rotation.Snapshot.Pending = &vault.Version{ID: "v3", Record: vault.Record{ClientID: tClientID, ExpiresAt: time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)}}
+		}, want: []string{"secret-pending main-app warn"}, fix: "--remove-from-version-id v3"},
+		{name: "AWSPENDING on a secret the daemon cannot read", break_: func(f *Facts) {
+			app(f).Stages["v3"] = []string{vault.StagePending}
+			app(f).Rotation.Snapshot, app(f).Rotation.Err = vault.Snapshot{}, fmt.Errorf("reading version v3: %w", vault.ErrMalformed)
+		}, want: []string{"secret-pending main-app warn", "rotation main-app warn"}, fix: "make the secret readable"},
+		{name: "AWSPENDING without the daemon's read", break_: func(f *Facts) {
+			app(f).Stages["v3"] = []string{vault.StagePending}
+			app(f).Rotation = nil
+		}, want: []string{"secret-pending main-app warn"}, fix: "run doctor again"},
+		{name: "renewal due and the daemon has not acted", break_: func(f *Facts) {
+			app(f).Rotation.Snapshot.Current.Record.ExpiresAt = time.Date(2026, 6, 20, 0, 0, 0, 0, time.UTC)
+		}, want: []string{"rotation main-app warn"}, fix: "make sure the daemon is running"},
+		{name: "overdue", break_: func(f *Facts) {
+			app(f).Rotation.Snapshot.State = vault.RotationState{RequestedAt: tNow.Add(-90 * time.Minute), LastCallAt: tNow.Add(-90 * time.Minute), RotationID: "r1"}
+		}, want: []string{"rotation main-app warn"}, fix: "make sure the daemon is running"},
+		{name: "a rotation in flight within its deadline", break_: func(f *Facts) {
+			app(f).Rotation.Snapshot.State = vault.RotationState{RequestedAt: tNow.Add(-30 * time.Minute), LastCallAt: tNow.Add(-30 * time.Minute), RotationID: "r1"}
+		}},
+		{name: "expired", break_: func(f *Facts) {
+			app(f).Rotation.Snapshot.Current.Record.ExpiresAt = tNow.Add(-time.Minute)
+		}, want: []string{"rotation main-app warn"}, fix: "lwa-rotator seed --app main-app --force"},
+		{name: "no AWSCURRENT for the daemon", break_: func(f *Facts) {
+			app(f).Rotation.Snapshot, app(f).Rotation.Err = vault.Snapshot{}, fmt.Errorf("reading: %w", vault.ErrNoCurrent)
+		}, want: []string{"rotation main-app warn"}, fix: "lwa-rotator seed --app main-app"},
 		{name: "AWSPENDING left on the current version is finished", break_: func(f *Facts) { app(f).Stages["v2"] = []string{vault.StageCurrent, vault.StagePending} }},
 		{name: "no room for the daemon's tags", break_: func(f *Facts) { app(f).TagKeys = tooMany },
 			want: []string{"secret-tags main-app fail"}, fix: "remove at least 1 tags"},
@@ -292,13 +334,49 @@ func TestHealthySetUpRunsEveryCheck(t *testing.T) {
 	}
 	for _, id := range []string{"kms-key", "queue-exists", "queue-standard", "queue-sse", "queue-key-policy", "queue-policy",
 		"queue-retention", "queue-dlq", "queue-max-receive", "dlq-sse", "dlq-retention", "secret-exists", "secret-key",
-		"secret-record", "secret-pending", "secret-tags", "lwa-token", "spapi-endpoint", "secrets-listing"} {
+		"secret-record", "secret-pending", "secret-tags", "lwa-token", "rotation", "spapi-endpoint", "secrets-listing"} {
 		if !ids[id] {
 			t.Errorf("check %s did not run", id)
 		}
 	}
 	if !rep.OK() || rep.Warned != 0 {
 		t.Errorf("healthy set-up: %d failed, %d warned\n%s", rep.Failed, rep.Warned, dump(rep))
+	}
+}
+
+// The rotation check reports the daemon's decision in words, with its literal next action.
+func TestRotationCheckReportsTheDecision(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		state  vault.RotationState
+		status Status
+		want   string
+	}{
+		{"idle", vault.RotationState{}, OK,
+			"phase idle (renewal-scheduled): waiting for the renewal time (the current secret's expiry minus renewBefore); the daemon acts next at 2026-08-02T12:00:00Z"},
+		// Await deadline 12:30; the watchdog's retry 30 s plus the jitter of "r1/1" (0.0527037…) times 30 s later.
+		{"requested", vault.RotationState{RequestedAt: tNow.Add(-30 * time.Minute), LastCallAt: tNow.Add(-30 * time.Minute), RotationID: "r1"}, OK,
+			"phase requested (awaiting-secret): a rotate call was accepted: waiting for the new secret on SQS; the watchdog asks again if none arrives by the await deadline; the daemon acts next at 2026-06-01T12:30:31.581112375Z"},
+		{"operator request", vault.RotationState{Request: vault.RotationRequest{At: tNow.Add(-5 * time.Minute)}}, OK,
+			"phase due (operator-request): an operator asked for a rotation (lwa-rotator rotate); the daemon acts next at 2026-06-01T12:00:00Z"},
+		{"backing off after a lost secret", vault.RotationState{LastCallAt: tNow.Add(-2 * time.Hour), Attempts: 1, NextAttemptAt: tNow.Add(10 * time.Minute), RotationID: "r1"}, Warn,
+			"phase backing_off (secret-owed): the latest rotate call's new secret never arrived: asking again while the old secret still works; the daemon acts next at 2026-06-01T12:10:00Z; the new secret of the latest rotate call (2026-06-01T10:00:00Z) never arrived"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := goodFacts()
+			f.Apps[0].Rotation.Snapshot.State = tc.state
+			rep := Check(testConfig(t), f)
+			i := slices.IndexFunc(rep.Items, func(it Item) bool { return it.ID == "rotation" })
+			if i < 0 {
+				t.Fatal("no rotation check")
+			}
+			if it := rep.Items[i]; it.Status != tc.status || !strings.HasPrefix(it.Summary, tc.want) {
+				t.Errorf("rotation: %s %q\nwant %s %q", it.Status, it.Summary, tc.status, tc.want)
+			}
+		})
 	}
 }
 

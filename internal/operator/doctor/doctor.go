@@ -12,6 +12,8 @@ import (
 	"net/http"
 
 	"github.com/spapi-tools/lwa-rotator/config"
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/rotator"
 )
 
 // Status is the outcome of one check.
@@ -68,6 +70,14 @@ type Deps struct {
 	SecretsManager SecretReader
 	LWA            TokenMinter
 	HTTP           *http.Client
+	// Vault is the daemon's own read of a secret, whose snapshot the rotation check judges with
+	// the daemon's decision; nil skips that check. Apps and Settings are the daemon's translation
+	// of the configuration (daemon.RotatorApps, daemon.RotatorSettings). Clock, nil for the real
+	// one, times the reads.
+	Vault    Reader
+	Apps     []rotator.App
+	Settings rotator.Settings
+	Clock    clock.Clock
 }
 
 // Run gathers the facts and checks them.

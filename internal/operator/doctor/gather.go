@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/spapi-tools/lwa-rotator/config"
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/rotator"
 	"github.com/spapi-tools/lwa-rotator/spapi"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
@@ -39,6 +42,12 @@ type KeyReader interface {
 type SecretReader interface {
 	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// Reader is the daemon's read of one secret (one DescribeSecret, GetSecretValue of AWSCURRENT and
+// of AWSPENDING if any); *vault.Store satisfies it.
+type Reader interface {
+	Read(ctx context.Context, secretID string) (vault.Snapshot, error)
 }
 
 // SecretLister is the listing call doctor tries when the Secrets Manager client has it
@@ -64,6 +73,8 @@ type Facts struct {
 	Apps      []AppFacts
 	Endpoints []EndpointFacts
 	Listing   ListingFacts
+	// Settings are the daemon's, which the rotation checks judge with.
+	Settings rotator.Settings
 }
 
 // ListingFacts is what one ListSecrets call said: whether the identity may list secrets.
@@ -129,6 +140,17 @@ type AppFacts struct {
 	// TokenTried: a token was asked for with AWSCURRENT; TokenErr is LWA's answer.
 	TokenTried bool
 	TokenErr   error
+	// Rotation is the daemon's own read of the secret; nil when doctor was given no reader.
+	Rotation *RotationFacts
+}
+
+// RotationFacts is what the daemon's read (vault.Store.Read) found, with the secret values
+// dropped: the rotation checks judge it with the daemon's decision as of At.
+type RotationFacts struct {
+	App      rotator.App
+	Snapshot vault.Snapshot
+	Err      error
+	At       time.Time
 }
 
 // EndpointFacts is one SP-API regional endpoint.
@@ -145,7 +167,7 @@ type EndpointFacts struct {
 // Gather makes every read the checks need, once each.
 func Gather(ctx context.Context, cfg *config.Config, d Deps) Facts {
 	g := &gatherer{d: d, keys: map[string]*KeyFacts{}}
-	var f Facts
+	f := Facts{Settings: d.Settings}
 	f.Key = g.key(ctx, cfg.KMSKeyID, false)
 	for _, u := range queueUses(cfg) {
 		f.Queues = append(f.Queues, g.queue(ctx, u.url, u.uses))
@@ -318,6 +340,7 @@ func (g *gatherer) app(ctx context.Context, cfg *config.Config, a config.Applica
 	if f.Deleted {
 		return f
 	}
+	f.Rotation = g.rotation(ctx, a)
 	c, cancel = bounded(ctx)
 	v, err := g.d.SecretsManager.GetSecretValue(c, &secretsmanager.GetSecretValueInput{SecretId: aws.String(a.SecretID),
 		VersionStage: aws.String(vault.StageCurrent)})
@@ -343,6 +366,37 @@ func (g *gatherer) app(ctx context.Context, cfg *config.Config, a config.Applica
 	_, f.TokenErr = g.d.LWA.Token(c, rec.ClientID, rec.ClientSecret)
 	cancel()
 	return f
+}
+
+// rotation reads the application's secret as the daemon does, when doctor was given the reader.
+func (g *gatherer) rotation(ctx context.Context, a config.Application) *RotationFacts {
+	if g.d.Vault == nil {
+		return nil
+	}
+	i := slices.IndexFunc(g.d.Apps, func(m rotator.App) bool { return m.Name == a.Name })
+	if i < 0 {
+		return nil
+	}
+	c, cancel := bounded(ctx)
+	snap, err := g.d.Vault.Read(c, a.SecretID)
+	cancel()
+	clk := g.d.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	return &RotationFacts{App: g.d.Apps[i], Snapshot: withoutSecrets(snap), Err: err, At: clk.Now()}
+}
+
+// withoutSecrets drops the secret values from a snapshot: the decision never reads them, and the
+// facts never hold one.
+func withoutSecrets(s vault.Snapshot) vault.Snapshot {
+	s.Current.Record.ClientSecret = secret.Value{}
+	if s.Pending != nil {
+		p := *s.Pending
+		p.Record.ClientSecret = secret.Value{}
+		s.Pending = &p
+	}
+	return s
 }
 
 func (g *gatherer) endpoints(ctx context.Context, cfg *config.Config) []EndpointFacts {

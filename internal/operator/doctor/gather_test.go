@@ -16,7 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/spapi-tools/lwa-rotator/rotator"
 	"github.com/spapi-tools/lwa-rotator/spapi"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
@@ -86,6 +88,18 @@ func (f *fakeAWS) ListSecrets(context.Context, *secretsmanager.ListSecretsInput,
 	return &secretsmanager.ListSecretsOutput{}, nil
 }
 
+// fakeVault is the daemon's read of each secret: the secret as fakeAWS holds it.
+type fakeVault struct {
+	reads  int
+	secret secret.Value
+}
+
+func (v *fakeVault) Read(_ context.Context, id string) (vault.Snapshot, error) {
+	v.reads++
+	return vault.Snapshot{SecretID: id, Current: vault.Version{ID: "v1", Record: vault.Record{ClientID: tClientID, ClientSecret: v.secret,
+		ExpiresAt: time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)}}}, nil
+}
+
 type fakeLWA struct{ got secret.Value }
 
 func (l *fakeLWA) Token(_ context.Context, _ string, s secret.Value) (spapi.Token, error) {
@@ -115,13 +129,20 @@ func TestGatherReadsOnceAndKeepsNoSecret(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Endpoints.SPAPI = map[string]string{"na": srv.URL}
 	cfg.KMSKeyID = tKeyARN
-	facts := Gather(context.Background(), cfg, Deps{SQS: f, KMS: f, SecretsManager: f, LWA: lwa, HTTP: srv.Client()})
+	v := &fakeVault{secret: secret.New(plaintext)}
+	facts := Gather(context.Background(), cfg, Deps{SQS: f, KMS: f, SecretsManager: f, LWA: lwa, HTTP: srv.Client(),
+		Vault: v, Apps: []rotator.App{{Name: tApp, ClientID: tClientID, SecretID: "lwa/main-app"}}, Settings: tSettings, Clock: fakeclock.New(tNow)})
 
 	if f.listCalls != 1 || !facts.Listing.Tried || facts.Listing.Err != nil {
 		t.Errorf("ListSecrets called %d times (listing %+v); want once, allowed", f.listCalls, facts.Listing)
 	}
 	if f.describeKeyCalls != 1 || f.policyCalls != 1 {
 		t.Errorf("DescribeKey called %d times, GetKeyPolicy %d; want once each for one key", f.describeKeyCalls, f.policyCalls)
+	}
+	if r := facts.Apps[0].Rotation; v.reads != 1 || r == nil || r.Err != nil || !r.At.Equal(tNow) || r.Snapshot.Current.ID != "v1" {
+		t.Errorf("the daemon's read: %d reads, facts %+v; want one read at %s", v.reads, r, tNow)
+	} else if !r.Snapshot.Current.Record.ClientSecret.IsZero() {
+		t.Error("the facts keep the secret the daemon's read returned")
 	}
 	if lwa.got.Reveal() != plaintext {
 		t.Error("LWA was not asked for a token with AWSCURRENT")

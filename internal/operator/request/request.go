@@ -1,7 +1,9 @@
 // Package request asks the daemon, through the vault, to rotate one application now: it writes
-// the lwa-rotator:request-* tags on the application's secret (one DescribeSecret and one
-// TagResource), so it works from any machine with those two IAM rights and CloudTrail records
-// who asked. Whichever replica of the daemon reads the tags first serves the request.
+// the lwa-rotator:request-* tags on the application's secret (one TagResource), so it works from
+// any machine with the operator's IAM rights and CloudTrail records who asked. Whichever replica
+// of the daemon reads the tags first serves the request. Whether a request can be served is the
+// daemon's own question: the secret is read with the daemon's read (vault.Store.Read) and judged
+// with rotator.CanRequest, and what the daemon will then do is rotator.Decide's answer.
 package request
 
 import (
@@ -14,138 +16,116 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
+	"github.com/spapi-tools/lwa-rotator/rotator"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
-// SecretsManager is the two calls a request makes; *secretsmanager.Client satisfies it.
-type SecretsManager interface {
-	DescribeSecret(ctx context.Context, params *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
+// Reader is the daemon's read of one secret; *vault.Store satisfies it.
+type Reader interface {
+	Read(ctx context.Context, secretID string) (vault.Snapshot, error)
+}
+
+// Tagger is the one write a request makes; *secretsmanager.Client satisfies it.
+type Tagger interface {
 	TagResource(ctx context.Context, params *secretsmanager.TagResourceInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error)
 }
 
 // ErrRefused marks a request not written because it could not be served now; the error says why.
 var ErrRefused = errors.New("rotation request refused")
 
-// rotateInterval is Amazon's limit: one rotateApplicationClientSecret call a minute per application.
-const rotateInterval = time.Minute
-
-// Snapshot is what one DescribeSecret says about the secret's rotation.
-type Snapshot struct {
-	CurrentVersionID string
-	PendingVersionID string
-	State            vault.RotationState
+// Model is how the daemon sees the application: the rotation model's App and the daemon's
+// Settings (daemon.RotatorApps, daemon.RotatorSettings).
+type Model struct {
+	App      rotator.App
+	Settings rotator.Settings
 }
 
-func describe(ctx context.Context, sm SecretsManager, secretID string) (Snapshot, error) {
-	d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(secretID)})
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("describing secret %s: %w", secretID, err)
-	}
-	st, err := vault.StateFromTags(d.Tags)
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("reading the rotation state of secret %s: %w", secretID, err)
-	}
-	return Snapshot{CurrentVersionID: vault.CurrentVersion(d.VersionIdsToStages),
-		PendingVersionID: vault.PendingVersion(d.VersionIdsToStages), State: st}, nil
+// Requested is a request written, with what the daemon will do about it.
+type Requested struct {
+	// Snapshot is the read the request was judged on; Wait compares AWSCURRENT against it.
+	Snapshot vault.Snapshot
+	Request  vault.RotationRequest
+	// Decision is the daemon's decision on that read with the request in it: phase due, reason
+	// operator-request, unless a backoff makes it wait.
+	Decision rotator.Decision
 }
 
-// Check says why a request could not be served now, or nil. It is pure.
-func Check(s Snapshot, now time.Time) error {
-	st := s.State
-	switch {
-	case s.CurrentVersionID == "":
-		return fmt.Errorf("%w: the secret has no AWSCURRENT version to rotate (store one with lwa-rotator seed)", ErrRefused)
-	case !st.RequestedAt.IsZero():
-		return fmt.Errorf("%w: a rotation is already in flight since %s (rotation %s); its new secret is awaited", ErrRefused, stamp(st.RequestedAt), st.RotationID)
-	case s.PendingVersionID != "":
-		return fmt.Errorf("%w: a new secret (version %s) is staged as AWSPENDING and waits to be verified and promoted", ErrRefused, s.PendingVersionID)
-	case st.RequestPending():
-		by := ""
-		if st.Request.By != "" {
-			by = " by " + st.Request.By
+// Check says why a request could not be served at now, or nil: rotator.CanRequest, with the
+// phase the daemon is in and the moment it acts next. It is pure.
+func Check(m Model, snap vault.Snapshot, now time.Time) error {
+	in := rotator.Input{App: m.App, Snapshot: snap}
+	if ok, why := rotator.CanRequest(in, m.Settings, now); !ok {
+		d := rotator.Decide(in, m.Settings, now)
+		next := "nothing is planned"
+		if !d.NextActionAt.IsZero() {
+			next = "the daemon acts next at " + stamp(d.NextActionAt)
 		}
-		return fmt.Errorf("%w: a rotation was already requested at %s%s and waits for the daemon", ErrRefused, stamp(st.Request.At), by)
-	case !st.LastCallAt.IsZero() && now.Before(st.LastCallAt.Add(rotateInterval)):
-		return fmt.Errorf("%w: the last rotate call was at %s and Amazon allows one a minute: try again after %s", ErrRefused,
-			stamp(st.LastCallAt), stamp(st.LastCallAt.Add(rotateInterval)))
+		return fmt.Errorf("%w: %s (phase %s, %s)", ErrRefused, why, d.Phase, next)
 	}
 	return nil
 }
 
-// Request writes a rotation request for secretID, unless Check refuses it. It returns the
-// snapshot it judged, whose CurrentVersionID Wait compares against.
-func Request(ctx context.Context, sm SecretsManager, clk clock.Clock, secretID, by, reason string) (Snapshot, vault.RotationRequest, error) {
-	s, err := describe(ctx, sm, secretID)
+// Request writes a rotation request for the application, unless Check refuses it.
+func Request(ctx context.Context, r Reader, t Tagger, clk clock.Clock, m Model, by, reason string) (Requested, error) {
+	id := m.App.SecretID
+	snap, err := r.Read(ctx, id)
+	if errors.Is(err, vault.ErrNoCurrent) {
+		return Requested{}, fmt.Errorf("%w: the secret has no AWSCURRENT version to rotate (store one with lwa-rotator seed)", ErrRefused)
+	}
 	if err != nil {
-		return Snapshot{}, vault.RotationRequest{}, err
+		return Requested{}, err
 	}
 	now := clk.Now()
-	if err := Check(s, now); err != nil {
-		return s, vault.RotationRequest{}, err
+	if err := Check(m, snap, now); err != nil {
+		return Requested{Snapshot: snap}, err
 	}
 	req := vault.RotationRequest{At: now.UTC(), By: by, Reason: reason}
 	tags, err := vault.RequestTags(req)
 	if err != nil {
-		return s, vault.RotationRequest{}, err
+		return Requested{Snapshot: snap}, err
 	}
-	if _, err := sm.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(secretID), Tags: tags}); err != nil {
-		return s, vault.RotationRequest{}, fmt.Errorf("writing the rotation request on secret %s: %w", secretID, err)
+	if _, err := t.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(id), Tags: tags}); err != nil {
+		return Requested{Snapshot: snap}, fmt.Errorf("writing the rotation request on secret %s: %w", id, err)
 	}
-	return s, req, nil
+	// The tags just written are the only change: the daemon's next read is this one with them.
+	with := snap
+	with.State.Request = req
+	return Requested{Snapshot: snap, Request: req, Decision: rotator.Decide(rotator.Input{App: m.App, Snapshot: with}, m.Settings, now)}, nil
 }
 
-// Phase is how far a requested rotation got, as Wait reports it.
-type Phase string
+// Progress is what one of Wait's reads found: the daemon's decision on it, or the read's error.
+type Progress struct {
+	Decision rotator.Decision
+	Snapshot vault.Snapshot
+	Err      error
+}
 
-const (
-	PhaseRequested Phase = "requested" // the request waits for the daemon
-	PhaseInFlight  Phase = "in-flight" // the daemon made the rotate call; the new secret is awaited
-	PhaseStaged    Phase = "staged"    // the new secret is AWSPENDING, being verified
-	PhaseRetrying  Phase = "retrying"  // an attempt failed; the daemon retries with backoff
-	PhasePromoted  Phase = "promoted"  // AWSCURRENT moved to a new version
-)
-
-// Wait polls the secret every poll until AWSCURRENT leaves fromVersion, and returns the new
-// version id. progress is told each phase change. It gives up when ctx ends.
-func Wait(ctx context.Context, sm SecretsManager, clk clock.Clock, secretID, fromVersion string, poll time.Duration,
-	progress func(Phase, Snapshot)) (string, error) {
-	last := Phase("")
+// Wait reads the secret every poll until AWSCURRENT leaves fromVersion, and returns the new
+// version id. progress is told each change of the decision's phase or reason (or of the read's
+// error). It gives up when ctx ends.
+func Wait(ctx context.Context, r Reader, clk clock.Clock, m Model, fromVersion string, poll time.Duration, progress func(Progress)) (string, error) {
+	last := ""
 	for {
-		s, err := describe(ctx, sm, secretID)
-		ph := Phase("")
+		snap, err := r.Read(ctx, m.App.SecretID)
+		var p Progress
+		key := ""
 		switch {
+		case err == nil && snap.Current.ID != fromVersion:
+			return snap.Current.ID, nil
 		case err == nil:
-			ph = phaseOf(s, fromVersion)
+			p = Progress{Decision: rotator.Decide(rotator.Input{App: m.App, Snapshot: snap}, m.Settings, clk.Now()), Snapshot: snap}
+			key = p.Decision.Phase.String() + "/" + string(p.Decision.Reason)
 		case ctx.Err() == nil:
-			ph = Phase("unreadable: " + err.Error())
+			p, key = Progress{Err: err}, "unreadable: "+err.Error()
 		}
-		if ph != "" && ph != last {
-			last = ph
-			progress(ph, s)
-		}
-		if ph == PhasePromoted {
-			return s.CurrentVersionID, nil
+		if key != "" && key != last {
+			last = key
+			progress(p)
 		}
 		if !clock.Sleep(ctx, clk, poll) {
-			return "", fmt.Errorf("waiting for the rotation of secret %s (last seen: %s): %w", secretID, last, ctx.Err())
+			return "", fmt.Errorf("waiting for the rotation of secret %s (last seen: %s): %w", m.App.SecretID, last, ctx.Err())
 		}
 	}
 }
 
-func phaseOf(s Snapshot, fromVersion string) Phase {
-	switch st := s.State; {
-	case s.CurrentVersionID != "" && s.CurrentVersionID != fromVersion:
-		return PhasePromoted
-	case s.PendingVersionID != "":
-		return PhaseStaged
-	case !st.RequestedAt.IsZero():
-		return PhaseInFlight
-	case st.RequestPending():
-		return PhaseRequested
-	case st.Attempts > 0:
-		return PhaseRetrying
-	}
-	return PhaseRequested
-}
-
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

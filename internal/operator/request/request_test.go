@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,41 +11,58 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/spapi-tools/lwa-rotator/rotator"
 	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
+	"github.com/spapi-tools/lwa-rotator/vault/secret"
 )
 
 var now = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
+const client = "amzn1.application-oa2-client.request"
+
+// The settings of rotator/decision_examples_test.go, whose rows work out the literal times below.
+var model = Model{App: rotator.App{Name: "main", ClientID: client, SecretID: "lwa/main"},
+	Settings: rotator.Settings{RenewBefore: 30 * 24 * time.Hour, AwaitDeadline: time.Hour, RetryMin: time.Minute, RetryMax: time.Hour,
+		ProbeEvery: 24 * time.Hour, CanaryEvery: 7 * 24 * time.Hour, RotateInterval: time.Minute}}
+
+func at(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// The refusal names why, the phase the daemon is in and when it acts next.
 func TestCheck(t *testing.T) {
 	t.Parallel()
-	ok := Snapshot{CurrentVersionID: "v1"}
-	with := func(f func(*Snapshot)) Snapshot {
-		s := ok
-		f(&s)
-		return s
-	}
+	cur := vault.Version{ID: "v1", Record: vault.Record{ClientID: client, ExpiresAt: at("2026-09-01T12:00:00Z")}}
+	snap := func(st vault.RotationState) vault.Snapshot { return vault.Snapshot{Current: cur, State: st} }
+	staged := snap(vault.RotationState{})
+	staged.Pending = &vault.Version{ID: "v2", Record: vault.Record{ClientID: client, ExpiresAt: at("2026-11-28T12:00:00Z")}}
 	tests := []struct {
 		name string
-		s    Snapshot
+		s    vault.Snapshot
 		want string // "" accepts
 	}{
-		{"nothing going on", ok, ""},
-		{"no current version", Snapshot{}, "no AWSCURRENT"},
-		{"in flight", with(func(s *Snapshot) { s.State.RequestedAt, s.State.RotationID = now.Add(-time.Minute), "r1" }), "already in flight since 2026-06-01T11:59:00Z (rotation r1)"},
-		{"pending version", with(func(s *Snapshot) { s.PendingVersionID = "v2" }), "version v2"},
-		{"request pending", with(func(s *Snapshot) { s.State.Request = vault.RotationRequest{At: now.Add(-time.Second), By: "ann@h"} }), "already requested at 2026-06-01T11:59:59Z by ann@h"},
-		{"served request left behind", with(func(s *Snapshot) {
-			s.State.Request = vault.RotationRequest{At: now.Add(-time.Hour)}
-			s.State.ServedRequest = now.Add(-time.Hour)
-		}), ""},
-		{"rotate call 30s ago", with(func(s *Snapshot) { s.State.LastCallAt = now.Add(-30 * time.Second) }), "try again after 2026-06-01T12:00:30Z"},
-		{"rotate call a minute ago", with(func(s *Snapshot) { s.State.LastCallAt = now.Add(-time.Minute) }), ""},
+		{"nothing going on", snap(vault.RotationState{}), ""},
+		{"in flight", snap(vault.RotationState{RequestedAt: at("2026-06-01T11:30:00Z"), LastCallAt: at("2026-06-01T11:30:00Z"), RotationID: "r1"}),
+			"already in flight since 2026-06-01T11:30:00Z (rotation r1); its new secret is awaited (phase requested, the daemon acts next at 2026-06-01T12:30:31.581112375Z)"},
+		{"a new secret staged", staged, "a new secret (version v2) is staged as AWSPENDING and waits to be verified and promoted (phase pending, the daemon acts next at 2026-06-01T12:00:02.5Z)"},
+		{"a request waits", snap(vault.RotationState{Request: vault.RotationRequest{At: at("2026-06-01T11:59:59Z"), By: "ann@h"}}),
+			"already requested at 2026-06-01T11:59:59Z by ann@h and waits for the daemon (phase due, the daemon acts next at 2026-06-01T12:00:00Z)"},
+		{"a served request left behind", snap(vault.RotationState{Request: vault.RotationRequest{At: at("2026-06-01T11:00:00Z")}, ServedRequest: at("2026-06-01T11:00:00Z")}), ""},
+		// The call's secret never came: owed, and Amazon refuses another call until 12:00:30.
+		{"a rotate call 30 s ago", snap(vault.RotationState{LastCallAt: at("2026-06-01T11:59:30Z")}),
+			"ask again after 2026-06-01T12:00:30Z (phase backing_off, the daemon acts next at 2026-06-01T12:00:30Z)"},
+		{"a rotate call a minute ago", snap(vault.RotationState{LastCallAt: at("2026-06-01T11:59:00Z")}), ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := Check(tc.s, now)
+			err := Check(model, tc.s, now)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("Check = %v, want accepted", err)
@@ -60,87 +76,120 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// fakeSM is one secret's staging labels and tags.
-type fakeSM struct {
-	mu         sync.Mutex
-	stages     map[string][]string
-	tags       map[string]string
-	describes  int
-	onDescribe func(n int, f *fakeSM) // runs under the lock after each describe
+// world is one application's secret in the shared Secrets Manager model, read as the daemon reads it.
+func world(t *testing.T, o fakesm.Options) (*fakesm.SM, *vault.Store, string) {
+	t.Helper()
+	sm := fakesm.New(o)
+	out, err := sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String("lwa/main"),
+		SecretString: aws.String(record(t, "amzn1.oa2-cs.v1.first", "2026-09-01T12:00:00Z")),
+		Tags:         []types.Tag{{Key: aws.String("team"), Value: aws.String("payments")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sm, &vault.Store{SM: sm}, aws.ToString(out.VersionId)
 }
 
-func (f *fakeSM) DescribeSecret(_ context.Context, _ *secretsmanager.DescribeSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.describes++
-	out := &secretsmanager.DescribeSecretOutput{VersionIdsToStages: map[string][]string{}}
-	for k, v := range f.stages {
-		out.VersionIdsToStages[k] = v
+func record(t *testing.T, s, expires string) string {
+	t.Helper()
+	b, err := vault.Encode(vault.Record{ClientID: client, ClientSecret: secret.New(s), ExpiresAt: at(expires)}, vault.FormatDefault)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for k, v := range f.tags {
-		out.Tags = append(out.Tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
-	}
-	if f.onDescribe != nil {
-		f.onDescribe(f.describes, f)
-	}
-	return out, nil
-}
-
-func (f *fakeSM) TagResource(_ context.Context, in *secretsmanager.TagResourceInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, t := range in.Tags {
-		f.tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
-	return &secretsmanager.TagResourceOutput{}, nil
+	return string(b)
 }
 
 func TestRequestWritesTheTagsOrRefuses(t *testing.T) {
 	t.Parallel()
-	sm := &fakeSM{stages: map[string][]string{"v1": {"AWSCURRENT"}}, tags: map[string]string{"team": "payments"}}
+	sm, store, first := world(t, fakesm.Options{})
 	clk := fakeclock.New(now)
-	snap, req, err := Request(context.Background(), sm, clk, "lwa/main", "ann@bastion", "")
+	got, err := Request(context.Background(), store, sm, clk, model, "ann@bastion", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap.CurrentVersionID != "v1" || !req.At.Equal(now) {
-		t.Fatalf("snapshot %+v request %+v", snap, req)
+	if got.Snapshot.Current.ID != first || !got.Request.At.Equal(now) {
+		t.Fatalf("snapshot AWSCURRENT %s, request %+v", got.Snapshot.Current.ID, got.Request)
 	}
-	if sm.tags[vault.TagRequestAt] != "2026-06-01T12:00:00Z" || sm.tags[vault.TagRequestBy] != "ann@bastion" || sm.tags["team"] != "payments" {
-		t.Fatalf("tags after the request: %v", sm.tags)
+	if d := got.Decision; d.Phase != rotator.PhaseDue || d.Reason != rotator.ReasonOperatorRequest || !d.NextActionAt.Equal(now) {
+		t.Fatalf("the decision after the request: phase %s, reason %s, next %s; want due, operator-request, now", d.Phase, d.Reason, d.NextActionAt)
 	}
-	if _, ok := sm.tags[vault.TagRequestReason]; ok {
+	tags := sm.Tags("lwa/main")
+	if tags[vault.TagRequestAt] != "2026-06-01T12:00:00Z" || tags[vault.TagRequestBy] != "ann@bastion" || tags["team"] != "payments" {
+		t.Fatalf("tags after the request: %v", tags)
+	}
+	if _, ok := tags[vault.TagRequestReason]; ok {
 		t.Fatal("an empty reason was written")
 	}
 	// A second request while the first waits is refused and writes nothing.
 	clk.Advance(time.Second)
-	if _, _, err := Request(context.Background(), sm, clk, "lwa/main", "bob@elsewhere", ""); !errors.Is(err, ErrRefused) {
-		t.Fatalf("second request = %v, want ErrRefused", err)
+	if _, err := Request(context.Background(), store, sm, clk, model, "bob@elsewhere", ""); !errors.Is(err, ErrRefused) ||
+		!strings.Contains(err.Error(), "already requested at 2026-06-01T12:00:00Z by ann@bastion") {
+		t.Fatalf("second request = %v, want ErrRefused naming the first", err)
 	}
-	if sm.tags[vault.TagRequestBy] != "ann@bastion" {
+	if sm.Tags("lwa/main")[vault.TagRequestBy] != "ann@bastion" {
 		t.Fatal("a refused request overwrote the pending one")
 	}
 }
 
+func TestRequestWithoutACurrentVersion(t *testing.T) {
+	t.Parallel()
+	sm := fakesm.New(fakesm.Options{})
+	if _, err := sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String("lwa/main")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Request(context.Background(), &vault.Store{SM: sm}, sm, fakeclock.New(now), model, "ann", "")
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "no AWSCURRENT") || sm.Count(fakesm.OpTagResource) != 0 {
+		t.Fatalf("Request = %v (%d TagResource), want ErrRefused saying no AWSCURRENT, nothing written", err, sm.Count(fakesm.OpTagResource))
+	}
+}
+
+// Wait reports each phase of the daemon's decision on its reads until AWSCURRENT moves.
 func TestWaitFollowsThePhasesToPromotion(t *testing.T) {
 	t.Parallel()
-	at := "2026-06-01T12:00:00Z"
-	sm := &fakeSM{stages: map[string][]string{"v1": {"AWSCURRENT"}}, tags: map[string]string{vault.TagRequestAt: at}}
-	// The daemon's side, one step per describe.
-	sm.onDescribe = func(n int, f *fakeSM) {
-		switch n {
-		case 2:
-			f.tags = map[string]string{vault.TagRequestedAt: at, vault.TagLastCallAt: at}
-		case 3:
-			f.stages["v2"] = []string{"AWSPENDING"}
-		case 4:
-			f.stages = map[string][]string{"v1": {"AWSPREVIOUS"}, "v2": {"AWSCURRENT"}}
-			f.tags = map[string]string{}
-		}
-	}
-	clk := fakeclock.New(now)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	var sm *fakesm.SM
+	describes, staged := 0, ""
+	// The daemon's side, one step before each of Wait's reads (Wait runs on this goroutine alone).
+	daemon := func(op, _ string) fakesm.Fault {
+		if op != fakesm.OpDescribeSecret {
+			return fakesm.Fault{}
+		}
+		describes++
+		tag := func(k, v string) {
+			if _, err := sm.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String("lwa/main"),
+				Tags: []types.Tag{{Key: aws.String(k), Value: aws.String(v)}}}); err != nil {
+				t.Error(err)
+			}
+		}
+		switch describes {
+		case 1:
+			tag(vault.TagRequestAt, "2026-06-01T12:00:00Z")
+		case 2:
+			tag(vault.TagServedRequest, "2026-06-01T12:00:00Z")
+			tag(vault.TagRequestedAt, "2026-06-01T12:00:01Z")
+			tag(vault.TagLastCallAt, "2026-06-01T12:00:01Z")
+		case 3:
+			out, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("lwa/main"),
+				SecretString: aws.String(record(t, "amzn1.oa2-cs.v1.second", "2026-11-28T12:00:02Z")), VersionStages: []string{vault.StagePending}})
+			if err != nil {
+				t.Error(err)
+				return fakesm.Fault{}
+			}
+			staged = aws.ToString(out.VersionId)
+		case 4:
+			cur := vault.CurrentVersion(sm.Versions("lwa/main"))
+			if _, err := sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String("lwa/main"),
+				VersionStage: aws.String(vault.StageCurrent), MoveToVersionId: aws.String(staged), RemoveFromVersionId: aws.String(cur)}); err != nil {
+				t.Error(err)
+			}
+		}
+		return fakesm.Fault{}
+	}
+	var store *vault.Store
+	var first string
+	sm, store, first = world(t, fakesm.Options{Fault: daemon})
+	describes = 0 // the world's own set-up is not a poll
+	clk := fakeclock.New(now)
 	// Advance the fake clock whenever Wait sleeps.
 	go func() {
 		for i := 1; ctx.Err() == nil; i++ {
@@ -150,24 +199,22 @@ func TestWaitFollowsThePhasesToPromotion(t *testing.T) {
 			clk.Advance(time.Second)
 		}
 	}()
-	var phases []Phase
-	id, err := Wait(ctx, sm, clk, "lwa/main", "v1", time.Second, func(p Phase, _ Snapshot) { phases = append(phases, p) })
+	var seen []string
+	id, err := Wait(ctx, store, clk, model, first, time.Second, func(p Progress) {
+		if p.Err != nil {
+			seen = append(seen, "error: "+p.Err.Error())
+			return
+		}
+		seen = append(seen, p.Decision.Phase.String()+"/"+string(p.Decision.Reason))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id != "v2" {
-		t.Fatalf("Wait = %q, want v2", id)
+	if id == first || id != staged {
+		t.Fatalf("Wait = %q, want the staged version %q", id, staged)
 	}
-	want := []Phase{PhaseRequested, PhaseInFlight, PhaseStaged, PhasePromoted}
-	if strings.Join(phaseStrings(phases), ",") != strings.Join(phaseStrings(want), ",") {
-		t.Fatalf("phases %v, want %v", phases, want)
+	want := "due/operator-request requested/awaiting-secret pending/new-secret-staged"
+	if got := strings.Join(seen, " "); got != want {
+		t.Fatalf("phases %q, want %q", got, want)
 	}
-}
-
-func phaseStrings(ps []Phase) []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = string(p)
-	}
-	return out
 }

@@ -1,91 +1,97 @@
 package status
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/spapi-tools/lwa-rotator/rotator"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
-// Settings are the configuration's timings the judgement depends on.
-type Settings struct {
-	RenewBefore   time.Duration
-	AwaitDeadline time.Duration
-}
-
-// Assessment is the judgement of one application's State at one instant.
+// Assessment is what an operator should know of one application's rotation at one instant: the
+// daemon's decision, and which of its answers need a person.
 type Assessment struct {
+	// Decision is rotator.Decide on the read at the instant (zero when the secret could not be
+	// read): the daemon makes the same one on the same snapshot.
+	Decision rotator.Decision
 	// Attention: an operator should act (Problems says why); the command exits 1.
 	Attention bool
 	Problems  []string
+	// Action is what to do about the first problem ("" without one).
+	Action string
 	// Notes are worth knowing but need no action.
 	Notes []string
-	// Expiry is the current secret's effective expiry: the stored one, or an earlier notice's.
-	Expiry time.Time
-	// NextRotation is when the daemon plans to rotate (expiry − renewBefore, or a later retry
-	// time after failures); zero when unknown or while a rotation is in flight.
-	NextRotation time.Time
-	// InFlight: a rotate call was accepted (or is about to be made) and its secret has not landed.
-	InFlight bool
 }
 
-// Assess judges s at now. It is pure: same inputs, same answer.
-func Assess(s State, set Settings, now time.Time) Assessment {
+// What an operator does about each kind of problem.
+const (
+	actionDaemon = "make sure the daemon is running and reaches LWA, SP-API and its queues (its log, /readyz, the lwa_rotator_* metrics and alerts): it acts on this rotation at its next pass"
+	actionAccess = "check that this identity may call secretsmanager:DescribeSecret and GetSecretValue on the secret, and kms:Decrypt on its key through Secrets Manager (deploy/iam/operator-policy.json), and that the stored values are records in the configured secretFormat"
+)
+
+// Assess judges s at now with the daemon's settings. It is pure: same inputs, same answer. Only
+// what the decision says is judged here; the attention rules are the ones a person needs on top
+// of it: the read failed, the current secret has expired, or the daemon should already have
+// acted (a rotation overdue, or due and owed while the secret runs out).
+func Assess(s State, set rotator.Settings, now time.Time) Assessment {
 	var a Assessment
-	problem := func(format string, args ...any) {
+	problem := func(action, format string, args ...any) {
+		if !a.Attention {
+			a.Action = action
+		}
 		a.Attention = true
 		a.Problems = append(a.Problems, fmt.Sprintf(format, args...))
 	}
 	note := func(format string, args ...any) { a.Notes = append(a.Notes, fmt.Sprintf(format, args...)) }
 
-	if s.ReadErr != nil {
-		problem("cannot read the secret: %v", s.ReadErr)
+	seed := "lwa-rotator seed --app " + s.App.Name
+	switch {
+	case errors.Is(s.ReadErr, vault.ErrNoCurrent):
+		problem(seed, "the secret has no AWSCURRENT version: store the first one with `%s`", seed)
+		return a
+	case errors.Is(s.ReadErr, vault.ErrNotFound):
+		problem(seed, "secret %s does not exist: create it with the first secret with `%s`", s.App.SecretID, seed)
+		return a
+	case s.ReadErr != nil:
+		problem(actionAccess, "cannot read the secret: %v", s.ReadErr)
 		return a
 	}
-	if s.NoCurrent {
-		problem("the secret has no AWSCURRENT version: store the first one with `lwa-rotator seed --app %s`", s.App.Name)
-		return a
+	d := rotator.Decide(rotator.Input{App: s.App, Snapshot: s.Snapshot}, set, now)
+	a.Decision = d
+	st := s.Snapshot.State
+
+	expired := !d.Expiry.IsZero() && !now.Before(d.Expiry)
+	if expired {
+		problem("get the working client secret from the Developer Console and store it with `"+seed+" --force`",
+			"the current secret expired at %s", stamp(d.Expiry))
 	}
-	st := s.Rotation
-	a.Expiry = vault.EffectiveExpiry(vault.Record{ExpiresAt: s.CurrentExpiry}, st)
-	a.InFlight = !st.RequestedAt.IsZero()
-	var planned time.Time
-	if !a.Expiry.IsZero() {
-		planned = a.Expiry.Add(-set.RenewBefore)
-	}
-	if !a.InFlight && !planned.IsZero() {
-		a.NextRotation = planned
-		if st.NextAttemptAt.After(planned) {
-			a.NextRotation = st.NextAttemptAt
-		}
+	owed := d.Phase == rotator.PhaseDue || d.Phase == rotator.PhaseBackingOff
+	switch {
+	case d.Phase == rotator.PhaseOverdue:
+		problem(actionDaemon, "the rotate call of %s got no new secret by its await deadline %s (awaitDeadline %s), and the daemon has not asked again",
+			stamp(st.RequestedAt), stamp(st.RequestedAt.Add(set.AwaitDeadline)), human(set.AwaitDeadline))
+	case owed && d.Reason == rotator.ReasonSecretOwed:
+		problem(actionDaemon, "the new secret of the latest rotate call (%s) never arrived%s", stamp(st.LastCallAt), expiresNote(d, expired))
+	case owed && d.Reason == rotator.ReasonRenewal && !expired:
+		problem(actionDaemon, "the current secret expires at %s, inside renewBefore (%s), and no rotation is in flight", stamp(d.Expiry), human(set.RenewBefore))
 	}
 
-	switch {
-	case a.Expiry.IsZero():
-		note("the current secret's expiry is unknown (stored without clientSecretExpiryTime): the daemon rotates on Amazon's expiry notice, SIGUSR1 or `lwa-rotator rotate`")
-	case !now.Before(a.Expiry):
-		problem("the current secret expired at %s", stamp(a.Expiry))
-	case !now.Before(planned) && !a.InFlight && s.PendingVersionID == "":
-		problem("the current secret expires at %s, inside renewBefore (%s), and no rotation is in flight", stamp(a.Expiry), human(set.RenewBefore))
+	note("%s (%s): %s", d.Phase, d.Reason, d.Reason.Explain())
+	if n := nextAction(d); n != "" {
+		note("%s", n)
 	}
-	if a.InFlight {
-		if deadline := st.RequestedAt.Add(set.AwaitDeadline); now.After(deadline) {
-			problem("a rotation has been in flight since %s, past awaitDeadline (%s): the new secret has not arrived", stamp(st.RequestedAt), human(set.AwaitDeadline))
-		} else {
-			note("a rotation is in flight since %s; the new secret is expected by %s", stamp(st.RequestedAt), stamp(deadline))
-		}
-	}
-	if s.PendingVersionID != "" {
-		note("a new secret (version %s) is staged as AWSPENDING and not yet verified and promoted", s.PendingVersionID)
+	if p := s.Snapshot.Pending; p != nil {
+		note("version %s is staged as AWSPENDING", p.ID)
 	}
 	if st.Attempts > 0 {
-		note("%d failed rotation attempt(s) in this rotation; next attempt not before %s", st.Attempts, stamp(st.NextAttemptAt))
+		note("%d failed rotation attempt(s) in this rotation", st.Attempts)
 	}
 	if st.Request.Invalid {
 		note("the %s tag is not an RFC 3339 time: the daemon removes it without rotating; ask again with `lwa-rotator rotate`", vault.TagRequestAt)
 	}
-	if st.RequestPending() {
+	if rotator.RequestPending(st) {
 		by := ""
 		if st.Request.By != "" {
 			by = " by " + st.Request.By
@@ -93,6 +99,34 @@ func Assess(s State, set Settings, now time.Time) Assessment {
 		note("a rotation was requested at %s%s and waits for the daemon", stamp(st.Request.At), by)
 	}
 	return a
+}
+
+func expiresNote(d rotator.Decision, expired bool) string {
+	if d.Expiry.IsZero() || expired {
+		return ""
+	}
+	return ", and the current secret expires at " + stamp(d.Expiry)
+}
+
+// nextAction says what the daemon does next and when: the decision's NextActionAt, in words.
+func nextAction(d rotator.Decision) string {
+	at := stamp(d.NextActionAt)
+	if at == "" {
+		return ""
+	}
+	switch d.Phase {
+	case rotator.PhaseIdle:
+		return "the daemon rotates at " + at
+	case rotator.PhaseDue:
+		return "the daemon calls rotate at its next pass (" + at + ")"
+	case rotator.PhaseBackingOff, rotator.PhaseOverdue:
+		return "the daemon calls rotate again at " + at
+	case rotator.PhaseRequested:
+		return fmt.Sprintf("the new secret is awaited until %s; if none arrives the daemon calls rotate again at %s", stamp(d.AwaitDeadline), at)
+	case rotator.PhasePending:
+		return "the daemon settles the staged version at its next pass (" + at + ")"
+	}
+	return "the daemon acts next at " + at
 }
 
 // human writes a duration as the configuration file would: 30d, 1h, 90s.

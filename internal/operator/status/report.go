@@ -8,6 +8,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spapi-tools/lwa-rotator/rotator"
+	"github.com/spapi-tools/lwa-rotator/spapi"
 )
 
 // Report is the output of `lwa-rotator status`. Its JSON field names are a stable interface for
@@ -21,46 +24,61 @@ type Report struct {
 
 // AppReport is one application's line.
 type AppReport struct {
-	Name              string   `json:"name"`
-	SecretID          string   `json:"secretId"`
-	Readable          bool     `json:"readable"`
-	CurrentVersionID  string   `json:"currentVersionId,omitempty"`
-	CurrentExpiresAt  string   `json:"currentExpiresAt,omitempty"`
-	StoredExpiresAt   string   `json:"storedExpiresAt,omitempty"`
-	NoticedExpiry     string   `json:"noticedExpiry,omitempty"`
-	PreviousExpiresAt string   `json:"previousExpiresAt,omitempty"`
-	CurrentStoredAt   string   `json:"currentStoredAt,omitempty"`
-	NextRotationAt    string   `json:"nextRotationAt,omitempty"`
-	InFlight          bool     `json:"inFlight"`
-	InFlightSince     string   `json:"inFlightSince,omitempty"`
-	Attempts          int      `json:"attempts"`
-	NextAttemptAt     string   `json:"nextAttemptAt,omitempty"`
-	LastCallAt        string   `json:"lastCallAt,omitempty"`
-	RotationID        string   `json:"rotationId,omitempty"`
-	PendingVersionID  string   `json:"pendingVersionId,omitempty"`
-	RequestPending    bool     `json:"requestPending"`
-	RequestedAt       string   `json:"requestedAt,omitempty"`
-	RequestedBy       string   `json:"requestedBy,omitempty"`
-	RequestReason     string   `json:"requestReason,omitempty"`
-	Attention         bool     `json:"attention"`
-	Problems          []string `json:"problems"`
-	Notes             []string `json:"notes"`
+	Name     string `json:"name"`
+	SecretID string `json:"secretId"`
+	Readable bool   `json:"readable"`
+	// Phase, Reason and NextActionAt are the daemon's decision on the same read (rotator.Decide).
+	Phase             string `json:"phase"`
+	Reason            string `json:"reason,omitempty"`
+	NextActionAt      string `json:"nextActionAt,omitempty"`
+	CurrentVersionID  string `json:"currentVersionId,omitempty"`
+	CurrentExpiresAt  string `json:"currentExpiresAt,omitempty"`
+	StoredExpiresAt   string `json:"storedExpiresAt,omitempty"`
+	NoticedExpiry     string `json:"noticedExpiry,omitempty"`
+	PreviousExpiresAt string `json:"previousExpiresAt,omitempty"`
+	// CurrentMintedAt is when Amazon minted the current secret: its stored expiry minus the
+	// secret's 180-day lifetime.
+	CurrentMintedAt string `json:"currentMintedAt,omitempty"`
+	// NextRotationAt is NextActionAt under its older name, for the scripts that read it.
+	NextRotationAt   string   `json:"nextRotationAt,omitempty"`
+	InFlight         bool     `json:"inFlight"`
+	InFlightSince    string   `json:"inFlightSince,omitempty"`
+	Attempts         int      `json:"attempts"`
+	NextAttemptAt    string   `json:"nextAttemptAt,omitempty"`
+	LastCallAt       string   `json:"lastCallAt,omitempty"`
+	RotationID       string   `json:"rotationId,omitempty"`
+	PendingVersionID string   `json:"pendingVersionId,omitempty"`
+	RequestPending   bool     `json:"requestPending"`
+	RequestedAt      string   `json:"requestedAt,omitempty"`
+	RequestedBy      string   `json:"requestedBy,omitempty"`
+	RequestReason    string   `json:"requestReason,omitempty"`
+	Attention        bool     `json:"attention"`
+	Problems         []string `json:"problems"`
+	Notes            []string `json:"notes"`
 }
 
-// Build assesses every state at now.
-func Build(states []State, set Settings, now time.Time) Report {
+// Build assesses every state at now with the daemon's settings.
+func Build(states []State, set rotator.Settings, now time.Time) Report {
 	r := Report{CheckedAt: stamp(now), Applications: make([]AppReport, 0, len(states))}
 	for _, s := range states {
 		a := Assess(s, set, now)
-		st := s.Rotation
+		d, snap, st := a.Decision, s.Snapshot, s.Snapshot.State
+		cur := snap.Current.Record
 		line := AppReport{
 			Name: s.App.Name, SecretID: s.App.SecretID, Readable: s.ReadErr == nil,
-			CurrentVersionID: s.CurrentVersionID, CurrentExpiresAt: stamp(a.Expiry), StoredExpiresAt: stamp(s.CurrentExpiry),
-			NoticedExpiry: stamp(st.NoticedExpiry), PreviousExpiresAt: stamp(s.PreviousExpiry), CurrentStoredAt: stamp(s.CurrentStoredAt),
-			NextRotationAt: stamp(a.NextRotation), InFlight: a.InFlight, InFlightSince: stamp(st.RequestedAt),
+			Phase: d.Phase.String(), Reason: string(d.Reason), NextActionAt: stamp(d.NextActionAt), NextRotationAt: stamp(d.NextActionAt),
+			CurrentVersionID: snap.Current.ID, CurrentExpiresAt: stamp(d.Expiry), StoredExpiresAt: stamp(cur.ExpiresAt),
+			NoticedExpiry: stamp(st.NoticedExpiry), PreviousExpiresAt: stamp(cur.PreviousExpiresAt),
+			InFlight: !st.RequestedAt.IsZero(), InFlightSince: stamp(st.RequestedAt),
 			Attempts: st.Attempts, NextAttemptAt: stamp(st.NextAttemptAt), LastCallAt: stamp(st.LastCallAt), RotationID: st.RotationID,
-			PendingVersionID: s.PendingVersionID, RequestPending: st.RequestPending(),
-			Attention: a.Attention, Problems: nonNil(a.Problems), Notes: nonNil(a.Notes),
+			RequestPending: rotator.RequestPending(st),
+			Attention:      a.Attention, Problems: nonNil(a.Problems), Notes: nonNil(a.Notes),
+		}
+		if !cur.ExpiresAt.IsZero() {
+			line.CurrentMintedAt = stamp(cur.ExpiresAt.Add(-spapi.SecretLifetime))
+		}
+		if snap.Pending != nil {
+			line.PendingVersionID = snap.Pending.ID
 		}
 		if !st.Request.At.IsZero() {
 			line.RequestedAt, line.RequestedBy, line.RequestReason = stamp(st.Request.At), st.Request.By, st.Request.Reason
@@ -88,14 +106,14 @@ func WriteJSON(w io.Writer, r Report) error {
 // WriteTable prints r for people: one row per application, then its problems and notes.
 func WriteTable(w io.Writer, r Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "APPLICATION\tSTATE\tCURRENT EXPIRES\tPREVIOUS EXPIRES\tNEXT ROTATION\tIN FLIGHT SINCE\tATTEMPTS\tPENDING\tREQUESTED")
+	fmt.Fprintln(tw, "APPLICATION\tSTATE\tPHASE\tREASON\tNEXT ACTION\tCURRENT EXPIRES\tPREVIOUS EXPIRES\tIN FLIGHT SINCE\tATTEMPTS\tPENDING\tREQUESTED")
 	for _, a := range r.Applications {
 		state := "ok"
 		if a.Attention {
 			state = "ATTENTION"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, state, day(a.CurrentExpiresAt), day(a.PreviousExpiresAt),
-			day(a.NextRotationAt), day(a.InFlightSince), strconv.Itoa(a.Attempts), dash(a.PendingVersionID), yesNo(a.RequestPending))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, state, a.Phase, dash(a.Reason), day(a.NextActionAt),
+			day(a.CurrentExpiresAt), day(a.PreviousExpiresAt), day(a.InFlightSince), strconv.Itoa(a.Attempts), dash(a.PendingVersionID), yesNo(a.RequestPending))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
