@@ -201,13 +201,13 @@ func planProblems(f facts, a action) []string {
 		st = stateAfterPromotion(st, cur)
 	}
 	inFlight := !st.RequestedAt.IsZero() && now.Before(st.RequestedAt.Add(s.AwaitDeadline))
-	expiry := vault.EffectiveExpiry(cur, st)
+	expiry := EffectiveExpiry(cur, st)
 	planned := zero
 	if !expiry.IsZero() {
 		planned = expiry.Add(-s.RenewBefore)
 	}
 	canary := f.app.Canary && !cur.ExpiresAt.IsZero() && !now.Before(cur.ExpiresAt.Add(-spapi.SecretLifetime+s.CanaryEvery))
-	due := f.manual || st.RequestPending() || !answered(st, cur) || (!planned.IsZero() && !now.Before(planned)) || canary
+	due := f.manual || RequestPending(st) || !answered(st, cur) || (!planned.IsZero() && !now.Before(planned)) || canary
 	if a.wakeAt.Before(now) {
 		bad("wakes in the past (%s)", rel(a.wakeAt))
 	}
@@ -269,7 +269,7 @@ func planProblems(f facts, a action) []string {
 		if !in.RequestedAt.Equal(now) || !in.LastCallAt.Equal(now) {
 			bad("intent does not note the call at now")
 		}
-		if st.RequestPending() && !in.ServedRequest.Equal(st.Request.At) {
+		if RequestPending(st) && !in.ServedRequest.Equal(st.Request.At) {
 			bad("intent does not mark the operator's request served")
 		}
 		if in.RotationID != st.RotationID || in.Attempts != st.Attempts {
@@ -316,14 +316,14 @@ func planProblems(f facts, a action) []string {
 		}
 	}
 	// Request tags are tidied by the pass that plans the next step, not while a call is in flight.
-	servedLeft := st.RequestServed() && (st.RequestedAt.IsZero() || wantWatchdog)
+	servedLeft := RequestServed(st) && (st.RequestedAt.IsZero() || wantWatchdog)
 	if !inFlight && a.clearRequest != (servedLeft || st.Request.Invalid) {
 		bad("clearRequest=%v, want it exactly for a served or unreadable request", a.clearRequest)
 	}
 	if inFlight && a.clearRequest {
 		bad("removes request tags while a rotate call is in flight")
 	}
-	if a.clearRequest && a.request && st.RequestPending() {
+	if a.clearRequest && a.request && RequestPending(st) {
 		bad("removes a request that is still owed its rotation")
 	}
 	return out

@@ -18,7 +18,7 @@ import (
 const farFromExpiry = 150 * day
 
 func requestCleared(st vault.RotationState) bool {
-	return !st.RequestPending() && !st.RequestServed() && st.Request == (vault.RotationRequest{})
+	return !RequestPending(st) && !RequestServed(st) && st.Request == (vault.RotationRequest{})
 }
 
 func TestOperatorRequestRotatesOnceAndIsCleared(t *testing.T) {
@@ -88,7 +88,7 @@ func TestRequestSurvivesCrashesAndFailures(t *testing.T) {
 		if res := h.handle(msg); !res.Delete {
 			t.Fatalf("new secret not accepted: %+v", res)
 		}
-		if st := h.world().state; st.RequestPending() {
+		if st := h.world().state; RequestPending(st) {
 			t.Fatalf("promotion made the served request pending again: %+v", st)
 		}
 		h.r.Tick(ctx)
@@ -130,7 +130,7 @@ func TestRequestSurvivesCrashesAndFailures(t *testing.T) {
 			Message: "Application is not enrolled for rotation notification", Kind: spapi.ErrNotEnrolled}, false)
 		h.r.Tick(ctx)
 		st := h.world().state
-		if !st.RequestPending() || !st.LastCallAt.IsZero() {
+		if !RequestPending(st) || !st.LastCallAt.IsZero() {
 			t.Fatalf("a refused call consumed the request: %+v", st)
 		}
 		h.amzn.fail(nil, nil, false)
@@ -149,7 +149,7 @@ func TestRequestSurvivesCrashesAndFailures(t *testing.T) {
 		h := newHarnessWith(t, setup{expiry: t0.Add(farFromExpiry), unknownToAmazon: true,
 			state: vault.RotationState{Request: vault.RotationRequest{At: t0}}})
 		h.r.Tick(context.Background())
-		if st := h.world().state; !st.RequestPending() || st.Attempts != 1 || !st.LastCallAt.IsZero() {
+		if st := h.world().state; !RequestPending(st) || st.Attempts != 1 || !st.LastCallAt.IsZero() {
 			t.Fatalf("state after a failed token: %+v", st)
 		}
 		if _, rotates := h.amzn.counts(); rotates != 0 {
@@ -178,7 +178,7 @@ func TestRequestWhileInFlightWaitsForTheRotation(t *testing.T) {
 	if h.amzn.calls() != 1 {
 		t.Fatalf("a request during a rotation made a second rotate call (calls %d)", h.amzn.calls())
 	}
-	if st := h.world().state; !st.RequestPending() {
+	if st := h.world().state; !RequestPending(st) {
 		t.Fatalf("the request was consumed by the rotation already in flight: %+v", st)
 	}
 }

@@ -378,7 +378,7 @@ func (s *Store) DescribeAll(ctx context.Context, ids []string) ([]Info, []error)
 // Requests returns the rotation state of each of ids whose secret carries an operator's
 // rotation request tag (lwa-rotator:request-at, valid or not), keyed by the id as given: one
 // ListSecrets call per 100 requesting secrets in the account, however many ids there are.
-// Whether a request is still pending is the caller's to judge (RotationState.RequestPending).
+// Whether a request is still pending is the caller's to judge (rotator.RequestPending).
 //
 // The listing may lag a request by up to five minutes, so a request may be found a round late,
 // and the caller acts on one only after a fresh Read. A listing can also still show a request
@@ -409,7 +409,9 @@ func (s *Store) Requests(ctx context.Context, ids []string) (map[string]Rotation
 		if !requested(st) {
 			continue
 		}
-		if st.RequestPending() && s.wroteSince(l.id, since) {
+		// Whether the request is still owed its rotation is the rotation model's to say; a request
+		// listed for a secret this store wrote lately is read fresh, served or not.
+		if s.wroteSince(l.id, since) {
 			if st, err = s.LoadState(ctx, l.id); err != nil {
 				s.log().Debug("reading the rotation state of a secret written lately", zap.String("secret", l.id), zap.Error(err))
 				continue

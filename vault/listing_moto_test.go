@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/spapi-tools/lwa-rotator/rotator"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
@@ -112,7 +113,7 @@ func TestMotoRequests(t *testing.T) {
 		t.Fatalf("requests of %v, want %v", slices.Sorted(maps.Keys(got)), want)
 	}
 	for id, st := range got {
-		if !st.RequestPending() || !st.Request.At.Equal(at) || st.Request.Reason != "test" {
+		if !rotator.RequestPending(st) || !st.Request.At.Equal(at) || st.Request.Reason != "test" {
 			t.Errorf("%s: %+v", id, st)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/spapi-tools/lwa-rotator/rotator"
 	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
 	"github.com/spapi-tools/lwa-rotator/testsupport/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
@@ -642,10 +643,10 @@ func TestRequests(t *testing.T) {
 	if want := []string{fl.names[200], fl.names[249], fl.names[7], fl.arns[120]}; !slices.Equal(slices.Sorted(maps.Keys(got)), slices.Sorted(slices.Values(want))) {
 		t.Fatalf("requests of %v, want %v", slices.Sorted(maps.Keys(got)), want)
 	}
-	if !got[fl.names[7]].RequestPending() || !got[fl.names[7]].Request.At.Equal(at) || got[fl.names[7]].Request.By != "ops@host" {
+	if !rotator.RequestPending(got[fl.names[7]]) || !got[fl.names[7]].Request.At.Equal(at) || got[fl.names[7]].Request.By != "ops@host" {
 		t.Errorf("%s: %+v", fl.names[7], got[fl.names[7]])
 	}
-	if !got[fl.names[249]].Request.Invalid || got[fl.names[200]].RequestPending() || !got[fl.names[200]].RequestServed() {
+	if !got[fl.names[249]].Request.Invalid || rotator.RequestPending(got[fl.names[200]]) || !rotator.RequestServed(got[fl.names[200]]) {
 		t.Errorf("invalid %+v, served %+v", got[fl.names[249]], got[fl.names[200]])
 	}
 	if calls := fl.fake.Calls(); calls[fakesm.OpListSecrets] != 1 || len(calls) != 1 {

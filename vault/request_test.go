@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/spapi-tools/lwa-rotator/rotator"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
@@ -33,8 +34,8 @@ func TestRotationRequestLifecycle(t *testing.T) {
 	if !st.Request.At.Equal(at) || st.Request.At.Location() != time.UTC || st.Request.By != req.By || st.Request.Reason != req.Reason {
 		t.Fatalf("Request = %+v, want %+v in UTC", st.Request, req)
 	}
-	if !st.RequestPending() || st.RequestServed() {
-		t.Fatalf("a fresh request: pending %v served %v, want pending", st.RequestPending(), st.RequestServed())
+	if !rotator.RequestPending(st) || rotator.RequestServed(st) {
+		t.Fatalf("a fresh request: pending %v served %v, want pending", rotator.RequestPending(st), rotator.RequestServed(st))
 	}
 
 	// SaveChanges neither writes nor removes the request: a save judged on a state read before
@@ -42,7 +43,7 @@ func TestRotationRequestLifecycle(t *testing.T) {
 	if err := f.store.SaveChanges(ctx, secretName, vault.RotationState{}, vault.RotationState{Attempts: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ = f.store.LoadState(ctx, secretName); !st.RequestPending() {
+	if st, _ = f.store.LoadState(ctx, secretName); !rotator.RequestPending(st) {
 		t.Fatal("SaveChanges of an older state removed the pending request")
 	}
 	served := st
@@ -50,43 +51,16 @@ func TestRotationRequestLifecycle(t *testing.T) {
 	if err := f.store.SaveChanges(ctx, secretName, st, served); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ = f.store.LoadState(ctx, secretName); st.RequestPending() || !st.RequestServed() {
-		t.Fatalf("after serving: pending %v served %v, want served", st.RequestPending(), st.RequestServed())
+	if st, _ = f.store.LoadState(ctx, secretName); rotator.RequestPending(st) || !rotator.RequestServed(st) {
+		t.Fatalf("after serving: pending %v served %v, want served", rotator.RequestPending(st), rotator.RequestServed(st))
 	}
 
 	if err := f.store.ClearRequest(ctx, secretName); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = f.store.LoadState(ctx, secretName)
-	if st.RequestPending() || st.RequestServed() || st.Request != (vault.RotationRequest{}) || st.Attempts != 1 {
+	if rotator.RequestPending(st) || rotator.RequestServed(st) || st.Request != (vault.RotationRequest{}) || st.Attempts != 1 {
 		t.Fatalf("after ClearRequest: %+v, want only the attempts left", st)
-	}
-}
-
-func TestRequestPendingAndServed(t *testing.T) {
-	t.Parallel()
-	at := time.Date(2026, 8, 1, 9, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name            string
-		st              vault.RotationState
-		pending, served bool
-	}{
-		{"no request", vault.RotationState{}, false, false},
-		{"new request", vault.RotationState{Request: vault.RotationRequest{At: at}}, true, false},
-		{"served", vault.RotationState{Request: vault.RotationRequest{At: at}, ServedRequest: at}, false, true},
-		{"a newer request after a served one", vault.RotationState{Request: vault.RotationRequest{At: at.Add(time.Hour)}, ServedRequest: at}, true, false},
-		{"served note without the request", vault.RotationState{ServedRequest: at}, false, true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			if got := tc.st.RequestPending(); got != tc.pending {
-				t.Errorf("RequestPending = %v, want %v", got, tc.pending)
-			}
-			if got := tc.st.RequestServed(); got != tc.served {
-				t.Errorf("RequestServed = %v, want %v", got, tc.served)
-			}
-		})
 	}
 }
 
@@ -153,7 +127,7 @@ func TestMalformedRequestIsNotAnError(t *testing.T) {
 	if err != nil {
 		t.Fatalf("an operator's bad request tag fails the whole state: %v", err)
 	}
-	if !st.Request.Invalid || st.RequestPending() || st.RequestServed() {
+	if !st.Request.Invalid || rotator.RequestPending(st) || rotator.RequestServed(st) {
 		t.Fatalf("a bad request tag: %+v, want invalid and neither pending nor served", st.Request)
 	}
 }

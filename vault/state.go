@@ -45,16 +45,6 @@ type RotationRequest struct {
 	Invalid bool
 }
 
-// RequestPending reports a request no rotation has been started for yet.
-func (st RotationState) RequestPending() bool {
-	return !st.Request.Invalid && !st.Request.At.IsZero() && !st.Request.At.Equal(st.ServedRequest)
-}
-
-// RequestServed reports a request some rotation was started for, whose tags are still there.
-func (st RotationState) RequestServed() bool {
-	return !st.ServedRequest.IsZero() && !st.RequestPending()
-}
-
 // Tag keys holding RotationState; README.md documents them for operators.
 const (
 	TagRequestedAt   = "lwa-rotator:requested-at"
@@ -186,16 +176,6 @@ func (s *Store) ClearRequest(ctx context.Context, secretID string) error {
 	}
 	s.log().Debug("cleared rotation request", zap.String("secret", secretID))
 	return nil
-}
-
-// EffectiveExpiry is the stored expiry, or the expiry notice's when it is earlier (a notice about
-// the current secret is Amazon's word) or when the stored value carries none.
-func EffectiveExpiry(rec Record, st RotationState) time.Time {
-	e := rec.ExpiresAt
-	if !st.NoticedExpiry.IsZero() && (e.IsZero() || st.NoticedExpiry.Before(e)) {
-		e = st.NoticedExpiry
-	}
-	return e
 }
 
 // SaveChanges writes only the fields of st that differ from was (the state the caller's snapshot
