@@ -55,7 +55,8 @@ func TestEverySeriesExistsFromStartUpAndLintsClean(t *testing.T) {
 	}
 	for _, unset := range []string{"lwa_rotator_previous_secret_expiry_timestamp_seconds", "lwa_rotator_last_success_timestamp_seconds",
 		"lwa_rotator_rotation_in_flight_since_timestamp_seconds", "lwa_rotator_pending_secret_since_timestamp_seconds",
-		"lwa_rotator_rotations_total", "lwa_rotator_current_changed_externally_total", "lwa_rotator_rotation_in_flight"} {
+		"lwa_rotator_rotations_total", "lwa_rotator_current_changed_externally_total", "lwa_rotator_rotation_in_flight",
+		"lwa_rotator_rotation_window_opens_timestamp_seconds", "lwa_rotator_rotations_outside_window_total"} {
 		if have[unset] != 0 {
 			t.Errorf("%s has %d series while unset, want none", unset, have[unset])
 		}

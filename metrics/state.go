@@ -37,7 +37,11 @@ var (
 	famLastSuccess = newFamily("last_success_timestamp_seconds",
 		"When this process last promoted a verified new secret; absent if it has not.", prometheus.GaugeValue, "application")
 	famNext = newFamily("next_rotation_timestamp_seconds",
-		"When the next rotation is planned (expiry minus renewBefore, or the next retry); 0 when unknown.", prometheus.GaugeValue, "application")
+		"When the daemon will next act on the rotation: the rotate call (the renewal time or the rotation window's opening, a backoff's end, the watchdog's retry while a secret is awaited) or the next try at a staged secret; 0 when nothing is planned.", prometheus.GaugeValue, "application")
+	famWindowOpens = newFamily("rotation_window_opens_timestamp_seconds",
+		"When the rotation window a due scheduled rotation waits for opens; absent when none waits.", prometheus.GaugeValue, "application")
+	famOutsideWindow = newFamily("rotations_outside_window_total",
+		"Scheduled rotations this process started outside the rotation window, because waiting for it would have left less than its safety margin before the secret expired; absent until the first.", prometheus.CounterValue, "application")
 	famPendingSince = newFamily("pending_secret_since_timestamp_seconds",
 		"Since when a new secret staged as AWSPENDING waits to be verified and promoted (absent: none waiting).", prometheus.GaugeValue, "application")
 	famPrevExpiry = newFamily("previous_secret_expiry_timestamp_seconds",
@@ -50,7 +54,7 @@ var (
 		"1 when the daemon is ready: configuration valid, queues and vault reachable.", prometheus.GaugeValue)
 
 	appFamilies = []*family{famLastProbe, famAppReady, famCanaryInterval, famCanaryLast, famExternal, famValid, famLastSuccess,
-		famNext, famPendingSince, famPrevExpiry, famInFlightSince, famExpiry}
+		famNext, famWindowOpens, famOutsideWindow, famPendingSince, famPrevExpiry, famInFlightSince, famExpiry}
 )
 
 // stateSeries calls emit for each series application s exports. Only what a rule or a panel
@@ -78,6 +82,10 @@ func stateSeries(s rotator.Status, emit func(f *family, v float64)) {
 	}
 	stamp(famLastSuccess, s.LastSuccess)
 	emit(famNext, ts(s.NextRotation))
+	stamp(famWindowOpens, s.WindowOpensAt)
+	if s.WindowOverrides > 0 {
+		emit(famOutsideWindow, float64(s.WindowOverrides))
+	}
 	stamp(famPendingSince, s.PendingSince)
 	stamp(famPrevExpiry, s.PreviousExpiry)
 	stamp(famInFlightSince, s.InFlightSince)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spapi-tools/lwa-rotator/notifications"
+	"github.com/spapi-tools/lwa-rotator/rotator/window"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
@@ -179,5 +180,41 @@ func TestAnOperatorsRequestIsServedWhenTheCommandSays(t *testing.T) {
 	waitFor(t, "the status to say requested", func() bool { return h.status().Phase == PhaseRequested })
 	if got := h.told(t); !got.metric.Equal(got.command) {
 		t.Errorf("after the operator's request: %+v, want metric and command agreeing", got)
+	}
+}
+
+// A due renewal waits for its rotation window and is made when it opens; one whose secret would
+// come within the window's safety margin while waiting is made at once, outside, and counted.
+func TestARenewalWaitsForItsWindowUnlessThatIsUnsafe(t *testing.T) {
+	t.Parallel()
+	// t0 is Sunday 2026-03-01 12:00 UTC; the window opens on Monday at 09:00 UTC.
+	monday, problems := window.Parse("UTC", []string{"Mon 09:00-10:00"}, 7*day)
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	opens := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+	h := newHarness(t, t0.Add(20*day))
+	h.app.Window = monday
+	h.restart()
+	h.r.Tick(context.Background())
+	got := h.told(t)
+	if h.amzn.calls() != 0 || got.reason != ReasonWindowWait || !got.metric.Equal(opens) || !got.command.Equal(opens) ||
+		!h.status().WindowOpensAt.Equal(opens) {
+		t.Fatalf("a due renewal before the window: %d calls, %+v; want none, window-wait, both at %v", h.amzn.calls(), got, opens)
+	}
+	if n := h.callsAt(opens.Add(-time.Nanosecond)); n != 0 {
+		t.Fatalf("%d rotate calls a nanosecond before the window opens", n)
+	}
+	if n := h.callsAt(opens); n != 1 || h.status().WindowOverrides != 0 {
+		t.Fatalf("when the window opens: %d calls, %d overrides; want 1 call, none outside the window", n, h.status().WindowOverrides)
+	}
+
+	unsafe := newHarness(t, t0.Add(5*day))
+	unsafe.app.Window = monday
+	unsafe.restart()
+	unsafe.r.Tick(context.Background())
+	if n, s := unsafe.amzn.calls(), unsafe.status(); n != 1 || s.WindowOverrides != 1 {
+		t.Fatalf("a secret 5 days from expiry, the window past the 7-day margin: %d calls, %d overrides; want 1 and 1", n, s.WindowOverrides)
 	}
 }

@@ -23,6 +23,8 @@ var exported = map[string]bool{
 	"lwa_rotator_secret_expiry_timestamp_seconds":              false,
 	"lwa_rotator_previous_secret_expiry_timestamp_seconds":     false,
 	"lwa_rotator_next_rotation_timestamp_seconds":              false,
+	"lwa_rotator_rotation_window_opens_timestamp_seconds":      false,
+	"lwa_rotator_rotations_outside_window_total":               false,
 	"lwa_rotator_last_success_timestamp_seconds":               false,
 	"lwa_rotator_rotation_in_flight_since_timestamp_seconds":   false,
 	"lwa_rotator_application_ready":                            false,
@@ -69,6 +71,8 @@ var onlyWhileSet = map[string]bool{
 	"lwa_rotator_pending_secret_since_timestamp_seconds":     true,
 	"lwa_rotator_current_changed_externally_total":           true,
 	"lwa_rotator_config_reload_refusals_total":               true,
+	"lwa_rotator_rotation_window_opens_timestamp_seconds":    true,
+	"lwa_rotator_rotations_outside_window_total":             true,
 }
 
 var metricToken = regexp.MustCompile(`lwa_rotator_[a-z_]+`)
@@ -103,7 +107,8 @@ func TestExportedListMatchesMetricsPackage(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	set := time.Unix(1e9, 0)
 	m := metrics.New(reg, snapshot{{App: "a", CurrentExpiry: set, PreviousExpiry: set, LastSuccess: set, InFlightSince: set, LastProbe: set,
-		PendingSince: set, CurrentValid: rotator.Valid, Canary: true, CanaryInterval: time.Hour, ExternalChanges: 1}},
+		PendingSince: set, CurrentValid: rotator.Valid, Canary: true, CanaryInterval: time.Hour, ExternalChanges: 1,
+		WindowOpensAt: set, WindowOverrides: 1}},
 		func() bool { return true }, "test", "")
 	m.Init(map[string]string{"https://sqs/q": "expiry"})
 	m.Rotation("a", rotator.ResultSuccess) // per-application counters appear with their first count
