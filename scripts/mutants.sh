@@ -8,6 +8,8 @@
 #   ./scripts/mutants.sh            # every mutant
 #   SEEDS=300 ./scripts/mutants.sh no-watchdog skip-promote
 set -euo pipefail
+# go.mod needs Go 1.27.3; the go command fetches it where another Go is installed.
+export GOTOOLCHAIN=go1.27.3
 cd "$(dirname "$0")/.."
 root=$PWD
 seeds=${SEEDS:-100}

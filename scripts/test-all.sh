@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# go.mod needs Go 1.27.3: the go command fetches it from the module proxy where another Go is
+# installed, and every tool below is built and run by it.
+export GOTOOLCHAIN=go1.27.3
 STATICCHECK_VERSION=v0.8.2
 GOVULNCHECK_VERSION=v1.1.4
 MOTO_VERSION=5.2.1
@@ -24,7 +27,11 @@ if command -v systemctl >/dev/null 2>&1; then systemctl stop prometheus 2>/dev/n
 if ! command -v moto_server >/dev/null; then
   python3 -m pip install --quiet "moto[server]==${MOTO_VERSION}"
 fi
-command -v staticcheck >/dev/null && staticcheck -version | grep -q "${STATICCHECK_VERSION#v}" ||
+# staticcheck loads the code with the Go it was built by, and one built by an older Go refuses a
+# module that needs 1.27: the toolchain that built it is checked as well as its version.
+info=$(command -v staticcheck >/dev/null && go version -m "$(command -v staticcheck)" || true)
+grep -qE ": ${GOTOOLCHAIN}$" <<<"$info" &&
+  grep -qE "mod[[:space:]]+honnef.co/go/tools[[:space:]]+${STATICCHECK_VERSION}([[:space:]]|$)" <<<"$info" ||
   go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
 # deploy/helm's test runs this helm (lint, template); `go version -m` tells the module version,
 # which a `go install`ed helm does not print itself (grep reads it all: no SIGPIPE under pipefail).
@@ -44,7 +51,8 @@ command -v actionlint >/dev/null && actionlint -version | grep -q "${ACTIONLINT_
 
 step "go vet and gofmt"
 go vet ./...
-unformatted=$(gofmt -l .)
+# The toolchain's own gofmt: the one on PATH belongs to the installed Go, which may be older.
+unformatted=$("$(go env GOROOT)/bin/gofmt" -l .)
 if [ -n "$unformatted" ]; then echo "gofmt would change:"; echo "$unformatted"; exit 1; fi
 
 step "staticcheck ${STATICCHECK_VERSION}"
