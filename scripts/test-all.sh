@@ -13,7 +13,9 @@ MOTO_VERSION=5.2.1
 HELM_VERSION=v3.22.0
 export PATH="$(go env GOPATH)/bin:$PATH"
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says when it starts, so a run shows where its time goes (the budget on a fresh
+# machine is 15 minutes: docs/testing.md).
+step() { printf '\n==> %s (at %dm%02ds)\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 
 step "installing test dependencies"
 if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
@@ -78,4 +80,4 @@ step "fuzzing the notification parser (short run)"
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 15s ./notifications
 
 echo
-echo "all checks passed"
+printf 'all checks passed (%dm%02ds)\n' $((SECONDS / 60)) $((SECONDS % 60))
