@@ -4,7 +4,7 @@
 # e2e/container builds the same filesystem from this file's last stage and runs it with runc.
 
 # The build stage runs on the builder's platform and cross-compiles for each target (buildx).
-FROM --platform=$BUILDPLATFORM golang:1.26.8-bookworm AS build
+FROM --platform=$BUILDPLATFORM golang:1.27.3-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

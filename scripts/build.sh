@@ -9,6 +9,9 @@
 # GOOS and GOARCH come from the environment (cross-builds for the release). VERSION and REVISION
 # default to `git describe` and the commit when a git checkout is at hand, else dev / unknown.
 set -euo pipefail
+# Go 1.27.3 whatever Go is installed (the go command fetches it from the module proxy): every
+# binary, image and release is built by the toolchain the vulnerability gate judged.
+export GOTOOLCHAIN=go1.27.3
 
 out=${1:?usage: scripts/build.sh OUTPUT}
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac

@@ -9,6 +9,8 @@
 #   ./scripts/mutants.sh --unit     # only the mutants the decision tests must catch (CI runs this)
 #   SEEDS=300 ./scripts/mutants.sh no-watchdog skip-promote
 set -euo pipefail
+# go.mod needs Go 1.27.3; the go command fetches it where another Go is installed.
+export GOTOOLCHAIN=go1.27.3
 cd "$(dirname "$0")/.."
 root=$PWD
 seeds=${SEEDS:-100}

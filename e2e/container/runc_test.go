@@ -201,8 +201,8 @@ func TestContainerRotatesAnswersSignalsAndStopsCleanly(t *testing.T) {
 	assertNoSecret(t, c.log(), env.FirstSecret, first, newest)
 }
 
-// assertStaticTrimmed reads what the Go linker recorded: no cgo (the image has no libc) and no
-// build machine paths.
+// assertStaticTrimmed reads what the Go linker recorded: no cgo (the image has no libc), no build
+// machine paths, and go.mod's Go, the toolchain the vulnerability gate judged (scripts/vulncheck.sh).
 func assertStaticTrimmed(t *testing.T, binary string) {
 	t.Helper()
 	bi, err := buildinfo.ReadFile(binary)
@@ -215,6 +215,19 @@ func assertStaticTrimmed(t *testing.T, binary string) {
 	}
 	if settings["CGO_ENABLED"] != "0" || settings["-trimpath"] != "true" {
 		t.Errorf("scripts/build.sh built with CGO_ENABLED=%q -trimpath=%q; want 0 and true", settings["CGO_ENABLED"], settings["-trimpath"])
+	}
+	goMod, err := os.ReadFile(filepath.Join(repoRoot, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ""
+	for _, line := range strings.Split(string(goMod), "\n") {
+		if v, ok := strings.CutPrefix(line, "go "); ok {
+			want = "go" + v
+		}
+	}
+	if want == "" || bi.GoVersion != want {
+		t.Errorf("scripts/build.sh built with %s; go.mod's go line says %q", bi.GoVersion, want)
 	}
 }
 

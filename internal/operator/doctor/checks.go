@@ -483,7 +483,10 @@ func checkRecord(a AppFacts) Item {
 	switch {
 	case a.ValueErr != nil:
 		fix := "store the current secret as {\"clientId\":\"…\",\"clientSecret\":\"…\"} (vault/README.md), for example with lwa-rotator seed --app " + a.Name
-		if isAccessDenied(a.ValueErr) {
+		switch {
+		case isDecryptionFailure(a.ValueErr):
+			fix = decryptFix(a)
+		case isAccessDenied(a.ValueErr):
 			fix = accessFix(a.ValueErr, "secretsmanager:GetSecretValue (and kms:Decrypt via Secrets Manager)", a.SecretID, "deploy/iam/daemon-policy.json")
 		}
 		return item(id, a.Name, Fail, a.ValueErr.Error(), fix)
@@ -492,6 +495,39 @@ func checkRecord(a AppFacts) Item {
 			"put the application's own client id and secret in the secret, or correct clientId in the configuration")
 	}
 	return okItem(id, a.Name, fmt.Sprintf("AWSCURRENT (version %s) is a readable record for client %s", a.CurrentVersion, a.RecordClientID))
+}
+
+// isDecryptionFailure: KMS refused to decrypt the stored value. Secrets Manager says so with
+// DecryptionFailure; the KMS codes are there in case its refusal is passed through as KMS's own.
+func isDecryptionFailure(err error) bool {
+	var df *smtypes.DecryptionFailure
+	if errors.As(err, &df) {
+		return true
+	}
+	var ae smithy.APIError
+	return errors.As(err, &ae) && slices.Contains([]string{"DecryptionFailure", "KMSDisabledException", "KMSInvalidStateException", "DisabledException"}, ae.ErrorCode())
+}
+
+// decryptFix names the cause of a refused decryption: the secret itself is fine, so storing it
+// again would not help, while its key is not enabled nothing encrypted with it can be read.
+func decryptFix(a AppFacts) string {
+	key := a.KMSKeyID
+	if a.Key != nil && a.Key.ARN != "" {
+		key = a.Key.ARN
+	}
+	if key == "" {
+		key = "aws/secretsmanager"
+	}
+	enable := "aws kms enable-key --key-id " + key
+	if a.Key != nil && a.Key.DescribeErr == nil {
+		switch a.Key.State {
+		case "Disabled":
+			return fmt.Sprintf("%s: Secrets Manager cannot decrypt the secret while its key is disabled", enable)
+		case "PendingDeletion":
+			return fmt.Sprintf("aws kms cancel-key-deletion --key-id %s, then %s: Secrets Manager cannot decrypt the secret while its key is pending deletion", key, enable)
+		}
+	}
+	return fmt.Sprintf("KMS refused to decrypt the secret with key %s: if the key is disabled, %s (or cancel its deletion); otherwise grant kms:Decrypt on it through Secrets Manager to the identity running doctor (deploy/iam/daemon-policy.json)", key, enable)
 }
 
 // checkPending: a version labelled AWSPENDING that is not AWSCURRENT is a rotation the daemon has

@@ -324,6 +324,69 @@ func TestChecks(t *testing.T) {
 	}
 }
 
+// TestDecryptionFailureNamesTheKey: when KMS refuses to decrypt the secret (AWS answers
+// GetSecretValue with DecryptionFailure while the key is disabled), secret-record's fix names the
+// key, not a new copy of the secret. moto ignores key states, so this is where it is proven.
+func TestDecryptionFailureNamesTheKey(t *testing.T) {
+	t.Parallel()
+	refused := func(f *Facts, err error) {
+		f.Apps[0].ValueErr = fmt.Errorf("reading AWSCURRENT of secret lwa/main-app: %w", err)
+		f.Apps[0].TokenTried, f.Apps[0].RecordClientID, f.Apps[0].CurrentVersion = false, "", ""
+	}
+	decryption := &smtypes.DecryptionFailure{Message: aws.String("Secrets Manager can't decrypt the protected secret text using the provided KMS key.")}
+	tests := []struct {
+		name   string
+		break_ func(f *Facts)
+		want   string // in secret-record's fix
+		// every failing check: with the key disabled, each one's fix is the key's
+		failing []string
+	}{
+		{"key disabled", func(f *Facts) { f.Key.State = "Disabled"; refused(f, decryption) },
+			"aws kms enable-key --key-id " + tKeyARN,
+			[]string{"kms-key", "queue-key-policy", "queue-key-policy", "secret-record"}},
+		{"key pending deletion", func(f *Facts) { f.Key.State = "PendingDeletion"; refused(f, decryption) },
+			"aws kms cancel-key-deletion --key-id " + tKeyARN + ", then aws kms enable-key --key-id " + tKeyARN,
+			[]string{"kms-key", "queue-key-policy", "queue-key-policy", "secret-record"}},
+		{"the refusal as a generic API error", func(f *Facts) {
+			f.Key.State = "Disabled"
+			refused(f, &smithy.GenericAPIError{Code: "DecryptionFailure", Message: "can't decrypt"})
+		}, "aws kms enable-key --key-id " + tKeyARN, []string{"kms-key", "queue-key-policy", "queue-key-policy", "secret-record"}},
+		{"key enabled: a missing grant or a key disabled since", func(f *Facts) { refused(f, decryption) },
+			"kms:Decrypt", []string{"secret-record"}},
+		{"the secret's own key, not the configured one", func(f *Facts) {
+			f.Apps[0].KMSKeyID = tOtherKey
+			f.Apps[0].Key = &KeyFacts{ID: tOtherKey, ARN: tOtherKey, Manager: "CUSTOMER", State: "Disabled"}
+			refused(f, decryption)
+		}, "aws kms enable-key --key-id " + tOtherKey, []string{"secret-key", "secret-record"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := goodFacts()
+			tc.break_(&f)
+			rep := Check(testConfig(t), f)
+			var failing []string
+			for _, it := range rep.Items {
+				if it.Status != Fail {
+					continue
+				}
+				failing = append(failing, it.ID)
+				if it.ID == "secret-record" {
+					if !strings.Contains(it.Fix, tc.want) {
+						t.Errorf("secret-record fix = %q, want it to contain %q", it.Fix, tc.want)
+					}
+					if strings.Contains(it.Fix, "seed") {
+						t.Errorf("secret-record fix = %q: storing the secret again does not help when KMS refuses to decrypt it", it.Fix)
+					}
+				}
+			}
+			if !slices.Equal(failing, tc.failing) {
+				t.Fatalf("failing checks %q, want %q\n%s", failing, tc.failing, dump(rep))
+			}
+		})
+	}
+}
+
 // The healthy set-up runs every check, so a check that silently stopped running shows here.
 func TestHealthySetUpRunsEveryCheck(t *testing.T) {
 	t.Parallel()
