@@ -169,6 +169,18 @@ func TestAssessWindows(t *testing.T) {
 			want{phase: "idle", reason: "window-wait", next: "2026-06-02T07:00:00Z", opens: "2026-06-02T07:00:00Z", oldDies: "2026-06-09T07:00:00Z",
 				note: "the rotation window (Tue,Wed,Thu,Fri 09:00-15:00 Europe/Berlin) opens at 2026-06-02T07:00:00Z: the daemon calls rotate then, and the current secret then stops working at 2026-06-09T07:00:00Z",
 				row:  "main ok idle window-wait 2026-06-02 07:00Z 2026-06-02 07:00Z 2026-06-09 07:00Z 2026-07-01 12:00Z - - 0 - no"}},
+		// docs/operations.md's example, "Where the wait shows".
+		{"the documented example: due Monday 14:00 Berlin, the window opens Tuesday 10:00 Berlin",
+			state(berlin("Tue-Thu 10:00-12:00"), "2026-07-01T12:00:00Z", vault.RotationState{}),
+			want{phase: "idle", reason: "window-wait", next: "2026-06-02T08:00:00Z", opens: "2026-06-02T08:00:00Z", oldDies: "2026-06-09T08:00:00Z",
+				note: "the rotation window (Tue,Wed,Thu 10:00-12:00 Europe/Berlin) opens at 2026-06-02T08:00:00Z: the daemon calls rotate then, and the current secret then stops working at 2026-06-09T08:00:00Z",
+				row:  "main ok idle window-wait 2026-06-02 08:00Z 2026-06-02 08:00Z 2026-06-09 08:00Z 2026-07-01 12:00Z - - 0 - no"}},
+		{"the documented example, expiring Friday: the override",
+			state(berlin("Tue-Thu 10:00-12:00"), "2026-06-05T12:00:00Z", vault.RotationState{}),
+			want{phase: "due", reason: "renewal-due", next: "2026-06-01T12:00:00Z", oldDies: "2026-06-05T12:00:00Z", outside: true,
+				problem: "inside renewBefore",
+				note:    "the daemon rotates outside the rotation window (Tue,Wed,Thu 10:00-12:00 Europe/Berlin): waiting for it would leave less than its safety margin (7d) before the current secret expires at 2026-06-05T12:00:00Z",
+				row:     "main ATTENTION due renewal-due 2026-06-01 12:00Z - 2026-06-05 12:00Z 2026-06-05 12:00Z - - 0 - no"}},
 		// The renewal time, Tuesday 14:00 Berlin, is outside Wed-Fri; the window opens Wednesday
 		// 09:00 Berlin, and an earlier failure's next attempt an hour later holds the call.
 		{"a backoff later than the opening holds the call",
