@@ -16,6 +16,9 @@ func TestArgumentsThatAreNotFlagsAreRefused(t *testing.T) {
 	}{
 		{[]string{"run"}, "takes flags only"},
 		{[]string{"--no-such-flag"}, "flag provided but not defined"},
+		{[]string{"--window-opens-in", "30s"}, "--window-opens-in must be between 1m and 24h"},
+		{[]string{"--window-opens-in", "25h"}, "--window-opens-in must be between 1m and 24h"},
+		{[]string{"--window-opens-in", "-1m"}, "--window-opens-in must be between 1m and 24h"},
 	}
 	for _, tc := range tests {
 		var stdout, stderr bytes.Buffer

@@ -8,6 +8,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/spapi-tools/lwa-rotator/rotator"
+	"github.com/spapi-tools/lwa-rotator/rotator/window"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
 )
 
 func TestRequesterIsALegalTagValue(t *testing.T) {
@@ -73,5 +78,46 @@ func TestOperatorCommandsRefuseBadUsage(t *testing.T) {
 		if strings.Contains(out.String()+errb.String(), "positional-secret") {
 			t.Errorf("%v: the output repeats the argument", args)
 		}
+	}
+}
+
+// rotate --in-window says when the window opens, then returns that opening once the clock
+// reaches it; with no window it asks at once.
+func TestRotateInWindowSaysWhenItAsks(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 6, 1, 12, 0, 30, 0, time.UTC) // a Monday
+	w, problems := window.Parse("UTC", []string{"Mon 12:02-14:02"}, 7*24*time.Hour)
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	tests := []struct {
+		name   string
+		w      window.Schedule
+		opened string // "" when nothing was waited for
+		say    string
+	}{
+		{"a window", w, "2026-06-01T12:02:00Z",
+			"main-app: the rotation window (Mon 12:02-14:02 UTC) opens at 2026-06-01T12:02:00Z (in 1m30s); the request is written then (Ctrl-C cancels)\n"},
+		{"no window", window.Schedule{}, "", "main-app: no rotation window is configured: requesting now\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			clk := fakeclock.New(start)
+			go func() {
+				for i := 1; clk.WaitCreated(ctx, i) == nil; i++ {
+					if next, ok := clk.Next(); ok {
+						clk.Set(next)
+					}
+				}
+			}()
+			var stderr bytes.Buffer
+			opened, err := untilWindow(ctx, clk, rotator.App{Name: "main-app", Window: tc.w}, &stderr)
+			if err != nil || stamp(opened) != tc.opened || stderr.String() != tc.say {
+				t.Fatalf("untilWindow = %q, %v, said %q; want %q, said %q", stamp(opened), err, stderr.String(), tc.opened, tc.say)
+			}
+		})
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"os/user"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -32,6 +34,7 @@ func cmdRotate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	timeout := fs.Duration("timeout", 15*time.Minute, "with --wait: give up after this long (the rotation itself carries on)")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object (progress lines stay on stderr)")
 	reason := fs.String("reason", "", "why, recorded in the lwa-rotator:request-reason tag (letters, digits, spaces and _ . : / = + - @)")
+	inWindow := fs.Bool("in-window", false, "wait until the application's rotation window is open before requesting (Ctrl-C cancels; nothing is written before)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -50,6 +53,12 @@ func cmdRotate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	m := request.Model{App: app, Settings: daemon.RotatorSettings(cfg)}
 	store := operatorStore(cfg, awsCfg)
 	clk := clock.Real{}
+	var opened time.Time
+	if *inWindow {
+		if opened, err = untilWindow(ctx, clk, app, stderr); err != nil {
+			return err
+		}
+	}
 	got, err := request.Request(ctx, store, secretsmanager.NewFromConfig(awsCfg), clk, m, requester(), *reason)
 	if err != nil {
 		return fmt.Errorf("rotate %s: %w", app.Name, err)
@@ -60,7 +69,7 @@ func cmdRotate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	d := got.Decision
 	result := rotateResult{Application: app.Name, SecretID: app.SecretID, RequestedAt: stamp(got.Request.At),
 		CurrentVersionID: got.Snapshot.Current.ID, PickupWithinSeconds: int(pickup.Seconds()),
-		Phase: d.Phase.String(), Reason: string(d.Reason), NextActionAt: stamp(d.NextActionAt)}
+		Phase: d.Phase.String(), Reason: string(d.Reason), NextActionAt: stamp(d.NextActionAt), WindowOpenedAt: stamp(opened)}
 	if !*asJSON {
 		fmt.Fprintf(stdout, "%s: rotation requested at %s (secret %s, AWSCURRENT version %s); a running daemon picks it up within about %s\n",
 			app.Name, got.Request.At.Format(time.RFC3339), app.SecretID, got.Snapshot.Current.ID, pickup)
@@ -100,6 +109,31 @@ func cmdRotate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
+// untilWindow holds the request until the application's rotation window is open, saying on
+// stderr when that is; an interrupt cancels the wait before anything is written. It returns the
+// opening it waited for, zero when the window was open already.
+func untilWindow(ctx context.Context, clk clock.Clock, app rotator.App, stderr io.Writer) (time.Time, error) {
+	if app.Window.IsZero() {
+		fmt.Fprintf(stderr, "%s: no rotation window is configured: requesting now\n", app.Name)
+		return time.Time{}, nil
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	waited := false
+	at, err := request.UntilWindow(ctx, clk, app.Window, func(at time.Time) {
+		waited = true
+		fmt.Fprintf(stderr, "%s: the rotation window (%s) opens at %s (in %s); the request is written then (Ctrl-C cancels)\n",
+			app.Name, app.Window, stamp(at), at.Sub(clk.Now()).Round(time.Second))
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("rotate %s: no request written: %w", app.Name, err)
+	}
+	if !waited {
+		return time.Time{}, nil
+	}
+	return at, nil
+}
+
 // decisionLine is the daemon's decision for people: the phase and reason as status shows them,
 // the reason's sentence, and when the daemon acts.
 func decisionLine(d rotator.Decision) string {
@@ -128,6 +162,8 @@ type rotateResult struct {
 	Phase        string `json:"phase"`
 	Reason       string `json:"reason"`
 	NextActionAt string `json:"nextActionAt,omitempty"`
+	// WindowOpenedAt is the opening of the rotation window the request waited for (--in-window).
+	WindowOpenedAt string `json:"windowOpenedAt,omitempty"`
 	// PromotedVersionID is set with --wait, once the new secret is AWSCURRENT.
 	PromotedVersionID string `json:"promotedVersionId,omitempty"`
 }

@@ -38,7 +38,7 @@ commands:
   check-config  validate a configuration file and print every problem, then any warning (--config FILE)
   doctor        check, read-only, the queues, keys, secrets, LWA and SP-API set-up; a fix for each failure (--config FILE, --json)
   status        where each application's rotation stands, read from Secrets Manager; exit 1 if any needs attention (--config FILE, --json)
-  rotate        request a rotation of one application through the vault (--app NAME, --wait, --timeout D, --reason TEXT)
+  rotate        request a rotation of one application through the vault (--app NAME, --wait, --timeout D, --reason TEXT, --in-window)
   seed          store an existing client secret (stdin or a no-echo prompt) as an application's first AWSCURRENT (--app NAME, --force, --expires-at T)
   healthcheck   exit 0 if the daemon's /healthz answers 200, else 1 (--listen, --url, --config, --timeout)
   version       print the version and build information

@@ -77,7 +77,16 @@ type EnvOptions struct {
 	// SkipSecret leaves the secrets uncreated (for seed): SecretID is the name the configuration
 	// names, and FirstSecret is still the secret the simulator accepts.
 	SkipSecret bool
+	// WindowOpensIn, when set, writes a rotationWindow that opens at the first whole minute at
+	// least this long after NewEnv (Env.WindowOpensAt) and stays open WindowLength, so the
+	// rotation that is due at start (the secret expires within renewBefore) waits for it. Keep
+	// it under SecretLifetimeLeft minus the window's 7-day safety margin, or nothing waits.
+	WindowOpensIn time.Duration
 }
+
+// WindowLength is how long the window EnvOptions.WindowOpensIn writes stays open: the least
+// check-config does not warn about.
+const WindowLength = 2 * time.Hour
 
 func (o *EnvOptions) defaults() {
 	if o.Clock == nil {
@@ -136,6 +145,8 @@ type Env struct {
 	AppID       string
 	ConfigPath  string
 	FirstSecret secret.Value
+	// WindowOpensAt is when the rotation window of EnvOptions.WindowOpensIn opens (zero without).
+	WindowOpensAt time.Time
 	// Applications lists every application, the first one included.
 	Applications []App
 
@@ -223,7 +234,13 @@ func NewEnv(ctx context.Context, o EnvOptions) (*Env, error) {
 		}
 	}
 	e.ConfigPath = filepath.Join(dir, o.Name+".yaml")
-	if err := os.WriteFile(e.ConfigPath, []byte(e.configYAML()+o.ExtraConfig), 0o600); err != nil {
+	extra := o.ExtraConfig
+	if o.WindowOpensIn > 0 {
+		var block string
+		e.WindowOpensAt, block = rotationWindow(now, o.WindowOpensIn)
+		extra = block + extra
+	}
+	if err := os.WriteFile(e.ConfigPath, []byte(e.configYAML()+extra), 0o600); err != nil {
 		return nil, fmt.Errorf("writing the sandbox configuration: %w", err)
 	}
 	return e, nil
@@ -263,6 +280,20 @@ endpoints:
   rotateInterval: %s
 applications:
 %s`, o.AwaitDeadline, o.RetryMin, e.KMSKeyARN, e.ExpiryQueue, e.SecretQueue, o.VisibilityTimeout, o.RejectedRetry, o.DeadLetterInterval, e.SimURL, e.SimURL, e.SimURL, e.SimURL, o.RotateInterval, apps.String())
+}
+
+// rotationWindow is a rotationWindow block, in UTC, that opens at the first whole minute at least
+// in after start (windows are read to the minute) and stays open WindowLength. The range is
+// written on the opening's own weekday; one that runs past midnight ends before its start time,
+// which the syntax reads as crossing into the next day.
+func rotationWindow(start time.Time, in time.Duration) (time.Time, string) {
+	opens := start.UTC().Add(in)
+	if t := opens.Truncate(time.Minute); !t.Equal(opens) {
+		opens = t.Add(time.Minute)
+	}
+	closes := opens.Add(WindowLength)
+	open := fmt.Sprintf("%s %s-%s", opens.Weekday().String()[:3], opens.Format("15:04"), closes.Format("15:04"))
+	return opens, fmt.Sprintf("rotationWindow:\n  timeZone: UTC\n  open: [%q]\n", open)
 }
 
 // allowAmazonOnKey gives the key the policy deploy/iam/kms-key-policy.json asks for, as far as

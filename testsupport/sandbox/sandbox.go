@@ -29,6 +29,9 @@ type Options struct {
 	ExitAfterRotation bool
 	Signals           <-chan os.Signal
 	Version           string
+	// WindowOpensIn, when set, gives the sandbox a rotation window that opens this long after
+	// start (EnvOptions.WindowOpensIn): the rotation due at start waits for it, then runs.
+	WindowOpensIn time.Duration
 }
 
 // Run starts moto, the simulator and (unless SimulatorOnly) the daemon, performs one complete
@@ -48,13 +51,16 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("making the sandbox directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	env, err := NewEnv(ctx, EnvOptions{AWSEndpoint: srv.URL, Log: log, Name: "sandbox", Dir: dir, Canary: true})
+	env, err := NewEnv(ctx, EnvOptions{AWSEndpoint: srv.URL, Log: log, Name: "sandbox", Dir: dir, Canary: true, WindowOpensIn: o.WindowOpensIn})
 	if err != nil {
 		return err
 	}
 	defer env.Close()
 	fmt.Fprintf(out, "  moto (SQS, Secrets Manager, KMS): %s\n  SP-API + LWA simulator:           %s (control API: %s/control/...)\n  config:                           %s\n",
 		srv.URL, env.SimURL, env.SimURL, env.ConfigPath)
+	if !env.WindowOpensAt.IsZero() {
+		fmt.Fprintf(out, "  rotation window:                  opens at %s for %s (UTC)\n", env.WindowOpensAt.Format(time.RFC3339), WindowLength)
+	}
 
 	if o.SimulatorOnly {
 		fmt.Fprintf(out, "\nPoint an independently started daemon at this world:\n\n")
@@ -90,8 +96,18 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("sending the expiry notice: %w", err)
 	}
 	fmt.Fprintf(out, "\n1. Amazon (simulated) sent an expiry notice %s: the secret expires in 20 days, inside renewBefore (30d)\n", nid)
-	if err := env.WaitRotated(ctx, 60*time.Second); err != nil {
+	limit := 60 * time.Second
+	if !env.WindowOpensAt.IsZero() {
+		if err := env.PrintWindowWait(ctx, out); err != nil {
+			return err
+		}
+		limit += env.WindowOpensAt.Sub(env.opts.Clock.Now())
+	}
+	if err := env.WaitRotated(ctx, limit); err != nil {
 		return err
+	}
+	if !env.WindowOpensAt.IsZero() {
+		fmt.Fprintf(out, "   the window opened at %s; the daemon called rotate at %s\n", env.WindowOpensAt.Format(time.RFC3339), firstRotateCall(env))
 	}
 	if err := env.Report(ctx, out, start); err != nil {
 		return err
@@ -199,13 +215,55 @@ func (e *Env) Report(ctx context.Context, out io.Writer, start time.Time) error 
 
 // PrintStatus prints what `lwa-rotator status` shows for this world.
 func (e *Env) PrintStatus(ctx context.Context, out io.Writer) error {
+	rep, err := e.Status(ctx)
+	if err != nil {
+		return err
+	}
+	return status.WriteTable(out, rep)
+}
+
+// Status is the report `lwa-rotator status` makes for this world: the daemon's decision on each
+// application's secret as the vault holds it now.
+func (e *Env) Status(ctx context.Context) (status.Report, error) {
 	cfg, err := config.Load(e.ConfigPath, func(string) string { return "" })
 	if err != nil {
-		return fmt.Errorf("loading the sandbox configuration for status: %w", err)
+		return status.Report{}, fmt.Errorf("loading the sandbox configuration for status: %w", err)
 	}
 	states := status.ReadAll(ctx, e.Store, daemon.RotatorApps(cfg))
-	rep := status.Build(states, daemon.RotatorSettings(cfg), e.opts.Clock.Now())
-	return status.WriteTable(out, rep)
+	return status.Build(states, daemon.RotatorSettings(cfg), e.opts.Clock.Now()), nil
+}
+
+// PrintWindowWait prints the daemon's decision on the first application while its due rotation
+// waits for the window, and the rotate calls so far (none).
+func (e *Env) PrintWindowWait(ctx context.Context, out io.Writer) error {
+	rep, err := e.Status(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range rep.Applications {
+		if a.Name != e.AppName {
+			continue
+		}
+		if a.Reason != "window-wait" {
+			fmt.Fprintf(out, "   the daemon's decision: phase %s (%s); the window is not what it waits for\n", a.Phase, a.Reason)
+			return nil
+		}
+		opens, _ := time.Parse(time.RFC3339Nano, a.WindowOpensAt)
+		fmt.Fprintf(out, "   the daemon's decision: phase %s (%s): waiting for the rotation window, opens at %s (in %s); the old secret then dies at %s\n",
+			a.Phase, a.Reason, a.WindowOpensAt, opens.Sub(e.opts.Clock.Now()).Round(time.Second), a.OldSecretDiesAt)
+		fmt.Fprintf(out, "   rotate calls so far: %d\n", e.Sim.RotateCalls(e.ClientID))
+	}
+	return nil
+}
+
+// firstRotateCall is when the simulator first answered the first application's rotate endpoint.
+func firstRotateCall(e *Env) string {
+	for _, r := range e.Sim.Received() {
+		if r.Endpoint == "rotate" && r.ClientID == e.ClientID {
+			return r.Time.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	return "(no call recorded)"
 }
 
 func waitStop(ctx context.Context, signals <-chan os.Signal) {

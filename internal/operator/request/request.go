@@ -17,6 +17,7 @@ import (
 
 	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/rotator"
+	"github.com/spapi-tools/lwa-rotator/rotator/window"
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
@@ -124,6 +125,38 @@ func Wait(ctx context.Context, r Reader, clk clock.Clock, m Model, fromVersion s
 		}
 		if !clock.Sleep(ctx, clk, poll) {
 			return "", fmt.Errorf("waiting for the rotation of secret %s (last seen: %s): %w", m.App.SecretID, last, ctx.Err())
+		}
+	}
+}
+
+// windowStep bounds one sleep of UntilWindow. A timer runs on the monotonic clock, which stands
+// still while the machine is suspended: waking every minute to read the wall clock again keeps a
+// laptop that slept through the opening from requesting long after it.
+const windowStep = time.Minute
+
+// ErrWindowNeverOpens: the schedule has no range, so no window ever opens.
+var ErrWindowNeverOpens = errors.New("the rotation window never opens")
+
+// UntilWindow waits on clk until w is open and returns that instant: at once when w is open
+// already (the zero Schedule, no window, always is). opens is told each opening it starts waiting
+// for, before it waits; a second one only if the first was missed (the machine slept through the
+// whole window). It gives up when ctx ends, having written nothing.
+func UntilWindow(ctx context.Context, clk clock.Clock, w window.Schedule, opens func(at time.Time)) (time.Time, error) {
+	var told time.Time
+	for {
+		now := clk.Now()
+		at, _, ok := w.Next(now)
+		switch {
+		case !ok:
+			return time.Time{}, ErrWindowNeverOpens
+		case !at.After(now):
+			return now, nil
+		case !at.Equal(told):
+			told = at
+			opens(at)
+		}
+		if !clock.Sleep(ctx, clk, min(at.Sub(now), windowStep)) {
+			return time.Time{}, fmt.Errorf("waiting for the rotation window to open at %s: %w", stamp(at), ctx.Err())
 		}
 	}
 }

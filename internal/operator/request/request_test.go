@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-tools/lwa-rotator/rotator"
+	"github.com/spapi-tools/lwa-rotator/rotator/window"
 	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
 	"github.com/spapi-tools/lwa-rotator/testsupport/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
@@ -216,5 +217,105 @@ func TestWaitFollowsThePhasesToPromotion(t *testing.T) {
 	want := "due/operator-request requested/awaiting-secret pending/new-secret-staged"
 	if got := strings.Join(seen, " "); got != want {
 		t.Fatalf("phases %q, want %q", got, want)
+	}
+}
+
+// UntilWindow sleeps on the clock until the window opens, a minute at a time, and says when.
+// 2026-06-01 is a Monday; Berlin is UTC+2 in June.
+func TestUntilWindow(t *testing.T) {
+	t.Parallel()
+	berlin := func(open string) window.Schedule {
+		w, problems := window.Parse("Europe/Berlin", []string{open}, 7*24*time.Hour)
+		if len(problems) > 0 {
+			t.Fatalf("window %q: %v", open, problems)
+		}
+		return w
+	}
+	tests := []struct {
+		name   string
+		w      window.Schedule
+		want   string
+		told   []string
+		sleeps int // timers made: one per minute at most
+	}{
+		{"no window: at once", window.Schedule{}, "2026-06-01T12:00:00Z", nil, 0},
+		{"open now: at once", berlin("Mon 13:00-15:00"), "2026-06-01T12:00:00Z", nil, 0},
+		{"at the window's start it is open", berlin("Mon 14:00-15:00"), "2026-06-01T12:00:00Z", nil, 0},
+		// 17:30 Berlin is 15:30 UTC: three and a half hours, 210 one-minute sleeps.
+		{"later today", berlin("Mon 17:30-18:00"), "2026-06-01T15:30:00Z", []string{"2026-06-01T15:30:00Z"}, 210},
+		// At its end (14:00 Berlin, 12:00 UTC) the window is closed: next Monday 12:00 Berlin.
+		{"at the window's end: next week", berlin("Mon 12:00-14:00"), "2026-06-08T10:00:00Z", []string{"2026-06-08T10:00:00Z"}, 7*24*60 - 120},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			clk := fakeclock.New(now)
+			// Move the clock to each timer's deadline as soon as it is made.
+			go func() {
+				for i := 1; clk.WaitCreated(ctx, i) == nil; i++ {
+					if next, ok := clk.Next(); ok {
+						clk.Set(next)
+					}
+				}
+			}()
+			var told []string
+			got, err := UntilWindow(ctx, clk, tc.w, func(at time.Time) { told = append(told, stamp(at)) })
+			if err != nil || stamp(got) != tc.want {
+				t.Fatalf("UntilWindow = %s, %v; want %s", stamp(got), err, tc.want)
+			}
+			if strings.Join(told, " ") != strings.Join(tc.told, " ") || clk.Created() != tc.sleeps {
+				t.Fatalf("told %q after %d sleeps; want %q after %d", told, clk.Created(), tc.told, tc.sleeps)
+			}
+		})
+	}
+}
+
+// A machine that sleeps through the whole window wakes to the next opening, says so, and waits
+// again rather than asking outside the window; Ctrl-C (the context) ends the wait, nothing written.
+func TestUntilWindowAfterASuspendAndCancelled(t *testing.T) {
+	t.Parallel()
+	w, problems := window.Parse("UTC", []string{"Mon 12:30-13:00"}, 7*24*time.Hour)
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clk := fakeclock.New(now)
+	told := make(chan string, 4)
+	done := make(chan error, 1)
+	go func() {
+		_, err := UntilWindow(ctx, clk, w, func(at time.Time) { told <- stamp(at) })
+		done <- err
+	}()
+	limit, stop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stop()
+	if err := clk.WaitCreated(limit, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-told; got != "2026-06-01T12:30:00Z" {
+		t.Fatalf("first opening told %s", got)
+	}
+	// The first minute's timer fires an hour late: the window opened and closed meanwhile.
+	clk.Set(at("2026-06-01T13:00:00Z"))
+	select {
+	case got := <-told:
+		if got != "2026-06-08T12:30:00Z" {
+			t.Fatalf("second opening told %s, want next Monday's", got)
+		}
+	case err := <-done:
+		t.Fatalf("UntilWindow returned %v after the window closed, want a wait for the next one", err)
+	case <-limit.Done():
+		t.Fatal("the next opening was never told")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "waiting for the rotation window to open at 2026-06-08T12:30:00Z") {
+			t.Fatalf("UntilWindow = %v, want the cancellation naming the opening", err)
+		}
+	case <-limit.Done():
+		t.Fatal("UntilWindow did not return after the cancellation")
 	}
 }

@@ -79,8 +79,20 @@ func Assess(s State, set rotator.Settings, now time.Time) Assessment {
 	}
 
 	note("%s (%s): %s", d.Phase, d.Reason, d.Reason.Explain())
-	if n := nextAction(d); n != "" {
+	switch n := nextAction(d); {
+	case d.Reason == rotator.ReasonWindowWait:
+		call := "then"
+		if !d.NextActionAt.Equal(d.WindowOpensAt) {
+			call = "at " + stamp(d.NextActionAt)
+		}
+		note("the rotation window (%s) opens at %s: the daemon calls rotate %s, and the current secret then stops working at %s",
+			s.App.Window, stamp(d.WindowOpensAt), call, stamp(d.OldSecretDiesAt))
+	case n != "":
 		note("%s", n)
+	}
+	if d.OutsideWindow {
+		note("the daemon rotates outside the rotation window (%s): waiting for it would leave less than its safety margin (%s) before the current secret expires at %s",
+			s.App.Window, human(s.App.Window.Margin()), stamp(d.Expiry))
 	}
 	if p := s.Snapshot.Pending; p != nil {
 		note("version %s is staged as AWSPENDING", p.ID)

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/spapi-tools/lwa-rotator/rotator"
+	"github.com/spapi-tools/lwa-rotator/rotator/window"
 	"github.com/spapi-tools/lwa-rotator/testsupport/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
 	"github.com/spapi-tools/lwa-rotator/vault/secret"
@@ -129,6 +130,136 @@ func TestAssess(t *testing.T) {
 			}
 			if r2 := Build([]State{tc.s}, set, now); !slices.Equal(line.Problems, r2.Applications[0].Problems) || !slices.Equal(line.Notes, r2.Applications[0].Notes) {
 				t.Errorf("not a pure function: %+v then %+v", line, r2.Applications[0])
+			}
+		})
+	}
+}
+
+// Rotation windows, by example (the rows of rotator's TestDecideWindowExamples, worked out by
+// hand): Berlin is UTC+2 in June, and 2026-06-01 is a Monday.
+func TestAssessWindows(t *testing.T) {
+	t.Parallel()
+	now := at("2026-06-01T12:00:00Z")
+	berlin := func(open string) window.Schedule {
+		w, problems := window.Parse("Europe/Berlin", []string{open}, 7*24*time.Hour)
+		if len(problems) > 0 {
+			t.Fatalf("window %q: %v", open, problems)
+		}
+		return w
+	}
+	state := func(w window.Schedule, expires string, st vault.RotationState) State {
+		return State{App: rotator.App{Name: "main", ClientID: client, SecretID: "lwa/main", Window: w},
+			Snapshot: vault.Snapshot{SecretID: "lwa/main", Current: current(expires), State: st}}
+	}
+	type want struct {
+		phase, reason, next, opens, oldDies string
+		outside                             bool
+		// problem is a substring of the one problem ("" for none); note is one whole note.
+		problem, note string
+		// row is the table's row for the application, with its columns' spacing squeezed.
+		row string
+	}
+	tests := []struct {
+		name string
+		s    State
+		want want
+	}{
+		{"due outside the window waits for Tuesday 09:00 Berlin",
+			state(berlin("Tue-Fri 09:00-15:00"), "2026-07-01T12:00:00Z", vault.RotationState{}),
+			want{phase: "idle", reason: "window-wait", next: "2026-06-02T07:00:00Z", opens: "2026-06-02T07:00:00Z", oldDies: "2026-06-09T07:00:00Z",
+				note: "the rotation window (Tue,Wed,Thu,Fri 09:00-15:00 Europe/Berlin) opens at 2026-06-02T07:00:00Z: the daemon calls rotate then, and the current secret then stops working at 2026-06-09T07:00:00Z",
+				row:  "main ok idle window-wait 2026-06-02 07:00Z 2026-06-02 07:00Z 2026-06-09 07:00Z 2026-07-01 12:00Z - - 0 - no"}},
+		// docs/operations.md's example, "Where the wait shows".
+		{"the documented example: due Monday 14:00 Berlin, the window opens Tuesday 10:00 Berlin",
+			state(berlin("Tue-Thu 10:00-12:00"), "2026-07-01T12:00:00Z", vault.RotationState{}),
+			want{phase: "idle", reason: "window-wait", next: "2026-06-02T08:00:00Z", opens: "2026-06-02T08:00:00Z", oldDies: "2026-06-09T08:00:00Z",
+				note: "the rotation window (Tue,Wed,Thu 10:00-12:00 Europe/Berlin) opens at 2026-06-02T08:00:00Z: the daemon calls rotate then, and the current secret then stops working at 2026-06-09T08:00:00Z",
+				row:  "main ok idle window-wait 2026-06-02 08:00Z 2026-06-02 08:00Z 2026-06-09 08:00Z 2026-07-01 12:00Z - - 0 - no"}},
+		{"the documented example, expiring Friday: the override",
+			state(berlin("Tue-Thu 10:00-12:00"), "2026-06-05T12:00:00Z", vault.RotationState{}),
+			want{phase: "due", reason: "renewal-due", next: "2026-06-01T12:00:00Z", oldDies: "2026-06-05T12:00:00Z", outside: true,
+				problem: "inside renewBefore",
+				note:    "the daemon rotates outside the rotation window (Tue,Wed,Thu 10:00-12:00 Europe/Berlin): waiting for it would leave less than its safety margin (7d) before the current secret expires at 2026-06-05T12:00:00Z",
+				row:     "main ATTENTION due renewal-due 2026-06-01 12:00Z - 2026-06-05 12:00Z 2026-06-05 12:00Z - - 0 - no"}},
+		// The renewal time, Tuesday 14:00 Berlin, is outside Wed-Fri; the window opens Wednesday
+		// 09:00 Berlin, and an earlier failure's next attempt an hour later holds the call.
+		{"a backoff later than the opening holds the call",
+			state(berlin("Wed-Fri 09:00-15:00"), "2026-07-02T12:00:00Z", vault.RotationState{Attempts: 1, NextAttemptAt: at("2026-06-03T08:00:00Z")}),
+			want{phase: "idle", reason: "window-wait", next: "2026-06-03T08:00:00Z", opens: "2026-06-03T07:00:00Z", oldDies: "2026-06-10T08:00:00Z",
+				note: "the rotation window (Wed,Thu,Fri 09:00-15:00 Europe/Berlin) opens at 2026-06-03T07:00:00Z: the daemon calls rotate at 2026-06-03T08:00:00Z, and the current secret then stops working at 2026-06-10T08:00:00Z",
+				row:  "main ok idle window-wait 2026-06-03 08:00Z 2026-06-03 07:00Z 2026-06-10 08:00Z 2026-07-02 12:00Z - - 1 - no"}},
+		{"due inside the window starts now: no opening to wait for",
+			state(berlin("Mon-Fri 09:00-15:00"), "2026-07-01T12:00:00Z", vault.RotationState{}),
+			want{phase: "due", reason: "renewal-due", next: "2026-06-01T12:00:00Z", oldDies: "2026-06-08T12:00:00Z",
+				problem: "inside renewBefore", note: "the daemon calls rotate at its next pass (2026-06-01T12:00:00Z)",
+				row: "main ATTENTION due renewal-due 2026-06-01 12:00Z - 2026-06-08 12:00Z 2026-07-01 12:00Z - - 0 - no"}},
+		// Tuesday 09:00 Berlin is past the expiry minus the 7-day margin (May 29): rotate now,
+		// outside; the old secret dies at its own expiry, sooner than seven days after the call.
+		{"safety: the next opening is past expiry minus the margin, so it rotates now, outside",
+			state(berlin("Tue-Fri 09:00-15:00"), "2026-06-05T12:00:00Z", vault.RotationState{}),
+			want{phase: "due", reason: "renewal-due", next: "2026-06-01T12:00:00Z", oldDies: "2026-06-05T12:00:00Z", outside: true,
+				problem: "inside renewBefore",
+				note:    "the daemon rotates outside the rotation window (Tue,Wed,Thu,Fri 09:00-15:00 Europe/Berlin): waiting for it would leave less than its safety margin (7d) before the current secret expires at 2026-06-05T12:00:00Z",
+				row:     "main ATTENTION due renewal-due 2026-06-01 12:00Z - 2026-06-05 12:00Z 2026-06-05 12:00Z - - 0 - no"}},
+		{"an operator's request does not wait",
+			state(berlin("Tue-Fri 09:00-15:00"), "2026-09-01T12:00:00Z", vault.RotationState{Request: vault.RotationRequest{At: at("2026-06-01T11:55:00Z"), By: "ops"}}),
+			want{phase: "due", reason: "operator-request", next: "2026-06-01T12:00:00Z", oldDies: "2026-06-08T12:00:00Z",
+				note: "the daemon calls rotate at its next pass (2026-06-01T12:00:00Z)",
+				row:  "main ok due operator-request 2026-06-01 12:00Z - 2026-06-08 12:00Z 2026-09-01 12:00Z - - 0 - yes"}},
+		{"a staged secret plans no rotate call: no old secret's death",
+			func() State {
+				s := state(berlin("Tue-Fri 09:00-15:00"), "2026-07-01T12:00:00Z", vault.RotationState{})
+				s.Snapshot.Pending = &vault.Version{ID: "v-pending", Record: vault.Record{ClientID: client, ExpiresAt: at("2026-11-28T12:00:00Z")}}
+				return s
+			}(),
+			want{phase: "pending", reason: "new-secret-staged", next: "2026-06-01T12:00:02.5Z",
+				note: "the daemon settles the staged version at its next pass (2026-06-01T12:00:02.5Z)",
+				row:  "main ok pending new-secret-staged 2026-06-01 12:00Z - - 2026-07-01 12:00Z - - 0 v-pending no"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := Build([]State{tc.s}, set, now)
+			a, w := r.Applications[0], tc.want
+			if a.Phase != w.phase || a.Reason != w.reason || a.NextActionAt != w.next || a.WindowOpensAt != w.opens ||
+				a.OldSecretDiesAt != w.oldDies || a.OutsideWindow != w.outside {
+				t.Errorf("phase %q reason %q next %q windowOpensAt %q oldSecretDiesAt %q outsideWindow %v;\nwant  %q %q %q %q %q %v",
+					a.Phase, a.Reason, a.NextActionAt, a.WindowOpensAt, a.OldSecretDiesAt, a.OutsideWindow, w.phase, w.reason, w.next, w.opens, w.oldDies, w.outside)
+			}
+			switch {
+			case w.problem == "" && a.Attention:
+				t.Errorf("problems %q; want none", a.Problems)
+			case w.problem != "" && (len(a.Problems) != 1 || !strings.Contains(a.Problems[0], w.problem)):
+				t.Errorf("problems %q; want one containing %q", a.Problems, w.problem)
+			}
+			if !slices.Contains(a.Notes, w.note) {
+				t.Errorf("notes %q lack %q", a.Notes, w.note)
+			}
+			var js, table strings.Builder
+			if err := WriteJSON(&js, r); err != nil {
+				t.Fatal(err)
+			}
+			for field, v := range map[string]string{"windowOpensAt": w.opens, "oldSecretDiesAt": w.oldDies} {
+				if got := strings.Contains(js.String(), `"`+field+`": "`+v+`"`); got != (v != "") || (v == "" && strings.Contains(js.String(), `"`+field+`"`)) {
+					t.Errorf("JSON %s: want %q:\n%s", field, v, js.String())
+				}
+			}
+			if want := fmt.Sprintf(`"outsideWindow": %v`, w.outside); !strings.Contains(js.String(), want) {
+				t.Errorf("JSON lacks %s:\n%s", want, js.String())
+			}
+			if err := WriteTable(&table, r); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(table.String(), "\n")
+			const header = "APPLICATION STATE PHASE REASON NEXT ACTION WINDOW OPENS OLD SECRET DIES CURRENT EXPIRES PREVIOUS EXPIRES IN FLIGHT SINCE ATTEMPTS PENDING REQUESTED"
+			if head := strings.Join(strings.Fields(lines[0]), " "); head != header {
+				t.Errorf("table header %q", lines[0])
+			}
+			if got := strings.Join(strings.Fields(lines[1]), " "); got != w.row {
+				t.Errorf("table row\n%s\nwant\n%s", got, w.row)
+			}
+			if !strings.Contains(table.String(), "main: "+w.note+"\n") {
+				t.Errorf("table lacks the note %q:\n%s", w.note, table.String())
 			}
 		})
 	}

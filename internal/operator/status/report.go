@@ -28,9 +28,17 @@ type AppReport struct {
 	SecretID string `json:"secretId"`
 	Readable bool   `json:"readable"`
 	// Phase, Reason and NextActionAt are the daemon's decision on the same read (rotator.Decide).
-	Phase             string `json:"phase"`
-	Reason            string `json:"reason,omitempty"`
-	NextActionAt      string `json:"nextActionAt,omitempty"`
+	Phase        string `json:"phase"`
+	Reason       string `json:"reason,omitempty"`
+	NextActionAt string `json:"nextActionAt,omitempty"`
+	// WindowOpensAt is when the rotation window a scheduled rotation waits for opens (then
+	// NextActionAt too); OutsideWindow: a scheduled rotation starts now, outside its window,
+	// because waiting would leave less than the window's safety margin before expiry.
+	WindowOpensAt string `json:"windowOpensAt,omitempty"`
+	OutsideWindow bool   `json:"outsideWindow"`
+	// OldSecretDiesAt is when the current secret stops working if the rotate call is made at
+	// NextActionAt: seven days later, never past its expiry. Absent when no call is planned.
+	OldSecretDiesAt   string `json:"oldSecretDiesAt,omitempty"`
 	CurrentVersionID  string `json:"currentVersionId,omitempty"`
 	CurrentExpiresAt  string `json:"currentExpiresAt,omitempty"`
 	StoredExpiresAt   string `json:"storedExpiresAt,omitempty"`
@@ -67,6 +75,7 @@ func Build(states []State, set rotator.Settings, now time.Time) Report {
 		line := AppReport{
 			Name: s.App.Name, SecretID: s.App.SecretID, Readable: s.ReadErr == nil,
 			Phase: d.Phase.String(), Reason: string(d.Reason), NextActionAt: stamp(d.NextActionAt), NextRotationAt: stamp(d.NextActionAt),
+			WindowOpensAt: stamp(d.WindowOpensAt), OutsideWindow: d.OutsideWindow, OldSecretDiesAt: stamp(d.OldSecretDiesAt),
 			CurrentVersionID: snap.Current.ID, CurrentExpiresAt: stamp(d.Expiry), StoredExpiresAt: stamp(cur.ExpiresAt),
 			NoticedExpiry: stamp(st.NoticedExpiry), PreviousExpiresAt: stamp(cur.PreviousExpiresAt),
 			InFlight: !st.RequestedAt.IsZero(), InFlightSince: stamp(st.RequestedAt),
@@ -106,14 +115,14 @@ func WriteJSON(w io.Writer, r Report) error {
 // WriteTable prints r for people: one row per application, then its problems and notes.
 func WriteTable(w io.Writer, r Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "APPLICATION\tSTATE\tPHASE\tREASON\tNEXT ACTION\tCURRENT EXPIRES\tPREVIOUS EXPIRES\tIN FLIGHT SINCE\tATTEMPTS\tPENDING\tREQUESTED")
+	fmt.Fprintln(tw, "APPLICATION\tSTATE\tPHASE\tREASON\tNEXT ACTION\tWINDOW OPENS\tOLD SECRET DIES\tCURRENT EXPIRES\tPREVIOUS EXPIRES\tIN FLIGHT SINCE\tATTEMPTS\tPENDING\tREQUESTED")
 	for _, a := range r.Applications {
 		state := "ok"
 		if a.Attention {
 			state = "ATTENTION"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, state, a.Phase, dash(a.Reason), day(a.NextActionAt),
-			day(a.CurrentExpiresAt), day(a.PreviousExpiresAt), day(a.InFlightSince), strconv.Itoa(a.Attempts), dash(a.PendingVersionID), yesNo(a.RequestPending))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, state, a.Phase, dash(a.Reason), day(a.NextActionAt),
+			day(a.WindowOpensAt), day(a.OldSecretDiesAt), day(a.CurrentExpiresAt), day(a.PreviousExpiresAt), day(a.InFlightSince), strconv.Itoa(a.Attempts), dash(a.PendingVersionID), yesNo(a.RequestPending))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
