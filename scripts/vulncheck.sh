@@ -6,8 +6,8 @@
 # runs it before anything is published; scripts/test-all.sh runs it before the tests.
 #
 # The pinned copy is built here from the golang.org/x/vulndb module (its data/osv holds every
-# report; its cmd/indexdb writes the database govulncheck reads), because the module proxy is the
-# only network this project's CI is sure to have. It is built once per version into
+# report; scripts/vulndbindex writes the database govulncheck reads from them), because the module
+# proxy is the only network this project's CI is sure to have. It is built once per version into
 # ${XDG_CACHE_HOME:-$HOME/.cache}/lwa-rotator/vulndb/VERSION. To refresh it, set VULNDB_VERSION
 # below to `go list -m golang.org/x/vulndb@latest` and run the script (docs/security.md).
 #
@@ -39,7 +39,7 @@ say() { echo "$@" >&2; }
 
 # The database: the module's reports indexed by its own tool, written to a temporary directory
 # and moved into place whole, so an interrupted build is never mistaken for a database.
-db=${LWA_ROTATOR_VULNDB:-$cache/vulndb/$VULNDB_VERSION}
+db=${LWA_ROTATOR_VULNDB:-$cache/vulndb/$VULNDB_VERSION-vulndbindex}
 if [ ! -s "$db/index/modules.json" ]; then
   if [ -n "${LWA_ROTATOR_VULNDB:-}" ]; then
     say "LWA_ROTATOR_VULNDB=$db holds no vulnerability database (no index/modules.json)"
@@ -55,7 +55,9 @@ if [ ! -s "$db/index/modules.json" ]; then
     say "golang.org/x/vulndb@${VULNDB_VERSION} has no data/osv (downloaded to '${src}')"
     exit 2
   fi
-  (cd "$work" && go run "golang.org/x/vulndb/cmd/indexdb@${VULNDB_VERSION}" -vulns "$src/data/osv" -out "$work/db")
+  # Indexed by this repository's own small indexer: vulndb's cmd/indexdb is the reference, but
+  # building it compiles minutes of dependencies on a new machine (scripts/vulndbindex).
+  go run ./scripts/vulndbindex -vulns "$src/data/osv" -out "$work/db"
   mkdir -p "$(dirname "$db")"
   # Another run may have finished first; its database is the same.
   mv -T "$work/db" "$db" 2>/dev/null || [ -s "$db/index/modules.json" ]
