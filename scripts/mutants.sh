@@ -6,7 +6,7 @@
 # or the simulation, and put what it prints in docs/reliability.md.
 #
 #   ./scripts/mutants.sh            # every mutant
-#   ./scripts/mutants.sh --unit     # only the mutants the decision tests must catch (CI runs this)
+#   ./scripts/mutants.sh --unit     # only the mutants the decision tests must catch (about 2 minutes)
 #   SEEDS=300 ./scripts/mutants.sh no-watchdog skip-promote
 set -euo pipefail
 # go.mod needs Go 1.27.3; the go command fetches it where another Go is installed.
