@@ -127,12 +127,11 @@ func (r *Rotator) markPromoted(a *appState, v vault.Version, log *zap.Logger) {
 		PreviousExpiresAt: v.Record.PreviousExpiresAt, At: now})
 }
 
-// promoted is the snapshot the writes of a promotion leave behind, as Secrets Manager's rules
-// make them: the version current, the old current previous, the bookkeeping after.
+// promoted is the facts the writes of a promotion leave behind: the vault's own account of the
+// labels (Snapshot.Promoted), the bookkeeping after, and no SIGUSR1 still owed.
 func promoted(f facts, v vault.Version, st vault.RotationState) facts {
-	f.snap.Labels = map[string][]string{v.ID: {vault.StageCurrent, vault.StagePending}, f.snap.Current.ID: {vault.StagePrevious}}
-	f.snap.Current = vault.Version{ID: v.ID, Record: v.Record, Stages: f.snap.Labels[v.ID]}
-	f.snap.Pending, f.snap.State, f.manual = nil, st, false
+	f.snap = f.snap.Promoted(v)
+	f.snap.State, f.manual = st, false
 	return f
 }
 

@@ -38,6 +38,18 @@ type Snapshot struct {
 // Holder returns the version carrying stage, or "".
 func (s Snapshot) Holder(stage string) string { return holder(s.Labels, stage) }
 
+// Promoted is the snapshot a successful PromoteOn(s, v.ID) leaves, by Secrets Manager's rules
+// for staging labels: v carries AWSCURRENT (and keeps AWSPENDING, which no longer counts as
+// pending there), the old current carries AWSPREVIOUS, and no other version is labelled. The
+// rotator plans on it instead of reading the secret again; this package is the one place that
+// knows how Secrets Manager moves labels.
+func (s Snapshot) Promoted(v Version) Snapshot {
+	s.Labels = map[string][]string{v.ID: {StageCurrent, StagePending}, s.Current.ID: {StagePrevious}}
+	s.Current = Version{ID: v.ID, Record: v.Record, Stages: s.Labels[v.ID]}
+	s.Pending = nil
+	return s
+}
+
 // versionCache keeps decoded records by version id. Secrets Manager never changes a version's
 // value once written, so a version read once need not be read again: a snapshot of a secret whose
 // labels did not move costs one DescribeSecret. Only labelled versions are kept.

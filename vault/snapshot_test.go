@@ -253,3 +253,37 @@ func encoded(t *testing.T, r vault.Record) string {
 	}
 	return string(b)
 }
+
+// The snapshot Promoted predicts is the one a fresh read finds after PromoteOn: the rotator plans
+// on it instead of reading the secret again.
+func TestPromotedIsWhatAReadFindsAfterPromoteOn(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	tok := vault.TokenFor("promoted")
+	if err := f.store.StageOn(ctx, f.read(t), tok, newRecord()); err != nil {
+		t.Fatal(err)
+	}
+	before := f.read(t)
+	if err := f.store.PromoteOn(ctx, before, tok); err != nil {
+		t.Fatal(err)
+	}
+	want := before.Promoted(*before.Pending)
+	got := (&vault.Store{SM: f.fake}).Read
+	after, err := got(ctx, secretName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sortStages := func(m map[string][]string) map[string][]string {
+		out := map[string][]string{}
+		for k, v := range m {
+			out[k] = slices.Sorted(slices.Values(v))
+		}
+		return out
+	}
+	if after.Current.ID != tok || want.Current.ID != tok || after.Pending != nil || want.Pending != nil ||
+		!maps.EqualFunc(sortStages(after.Labels), sortStages(want.Labels), slices.Equal[[]string]) {
+		t.Errorf("after PromoteOn a read finds current %s, pending %v, labels %v; Promoted predicted %s, %v, %v",
+			after.Current.ID, after.Pending, after.Labels, want.Current.ID, want.Pending, want.Labels)
+	}
+}
