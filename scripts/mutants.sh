@@ -22,7 +22,7 @@ trap 'rm -rf "$work"' EXIT
 mutants=$(
   cat <<'EOF'
 skip-promote	sim	rotator/promote.go	if err := r.vault.PromoteOn(ctx, f.snap, v.ID); err != nil {	if err := error(nil); err != nil {	verified secrets are never made AWSCURRENT
-skip-verification	sim	rotator/promote.go	if _, err := r.lwa.Token(ctx, app.ClientID, v.Record.ClientSecret); err != nil {	if err := error(nil); err != nil {	any staged secret is promoted without LWA's word
+skip-verification	sim	rotator/promote.go	if _, err := r.lwa.Token(ctx, app.ClientID, v.Record.ClientSecret); err != nil {	if _, err := r.lwa.Token(ctx, app.ClientID, v.Record.ClientSecret); false && err != nil {	any staged secret is promoted without LWA's word
 no-never-backwards	sim	rotator/judge.go	if stored := cur.ExpiresAt; !stored.IsZero() && !n.ExpiresAt.After(stored) {	if stored := cur.ExpiresAt; false && !n.ExpiresAt.After(stored) {	an older secret is staged and promoted over a newer one
 no-intent	sim	rotator/execute.go	if err := r.vault.SaveChanges(ctx, app.SecretID, st, in); err != nil {	if err := error(nil); err != nil {	the rotate call is made without recording it first
 no-watchdog	sim	rotator/plan.go	if deadline := st.RequestedAt.Add(s.AwaitDeadline); now.Before(deadline) {	if deadline := now.Add(idleRecheck); true {	a rotation whose secret never came is waited for forever
