@@ -18,36 +18,46 @@ export PATH="$(go env GOPATH)/bin:$PATH"
 step() { printf '\n==> %s (at %dm%02ds)\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 
 step "installing test dependencies"
-if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+ACTIONLINT_VERSION=v1.7.12
+# Debian's packages in one apt run: promtool and prometheus for the rules and e2e/prometheus; runc
+# and the CA bundle for e2e/container, which runs the image's filesystem as root.
+packages=()
+command -v promtool >/dev/null && command -v prometheus >/dev/null || packages+=(prometheus)
+command -v runc >/dev/null && [ -s /etc/ssl/certs/ca-certificates.crt ] || packages+=(runc ca-certificates)
+if [ ${#packages[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq prometheus >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 # The packaged service would hold port 9090 and write its own data: the tests start their own.
 if command -v systemctl >/dev/null 2>&1; then systemctl stop prometheus 2>/dev/null || true; fi
 if ! command -v moto_server >/dev/null; then
   python3 -m pip install --quiet "moto[server]==${MOTO_VERSION}"
 fi
+# The Go tools, pinned, each built only when missing or not the pinned one, and built side by side:
+# on a new machine they are minutes of compiling, much of it waiting on downloads.
+tools=()
 # staticcheck loads the code with the Go it was built by, and one built by an older Go refuses a
 # module that needs 1.27: the toolchain that built it is checked as well as its version.
 info=$(command -v staticcheck >/dev/null && go version -m "$(command -v staticcheck)" || true)
 grep -qE ": ${GOTOOLCHAIN}$" <<<"$info" &&
   grep -qE "mod[[:space:]]+honnef.co/go/tools[[:space:]]+${STATICCHECK_VERSION}([[:space:]]|$)" <<<"$info" ||
-  go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
+  tools+=("honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}")
 # deploy/helm's test runs this helm (lint, template); `go version -m` tells the module version,
 # which a `go install`ed helm does not print itself (grep reads it all: no SIGPIPE under pipefail).
 command -v helm >/dev/null &&
   go version -m "$(command -v helm)" | grep -E "mod[[:space:]]+helm.sh/helm/v3[[:space:]]+${HELM_VERSION}([[:space:]]|$)" >/dev/null ||
-  go install "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
-# e2e/container runs the image's filesystem (binary, Debian's CA bundle, passwd) with runc, as root.
-if ! command -v runc >/dev/null || [ ! -s /etc/ssl/certs/ca-certificates.crt ]; then
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq runc ca-certificates >/dev/null
-fi
-ACTIONLINT_VERSION=v1.7.12
+  tools+=("helm.sh/helm/v3/cmd/helm@${HELM_VERSION}")
 command -v actionlint >/dev/null && actionlint -version | grep -q "${ACTIONLINT_VERSION#v}" ||
-  go install "github.com/rhysd/actionlint/cmd/actionlint@${ACTIONLINT_VERSION}"
+  tools+=("github.com/rhysd/actionlint/cmd/actionlint@${ACTIONLINT_VERSION}")
+pids=()
+for tool in ${tools[@]+"${tools[@]}"}; do
+  go install "$tool" &
+  pids+=($!)
+done
+for pid in ${pids[@]+"${pids[@]}"}; do
+  wait "$pid" || { echo "installing a Go tool failed (see above)"; exit 1; }
+done
 
 step "go vet and gofmt"
 go vet ./...
