@@ -34,8 +34,8 @@ if command -v systemctl >/dev/null 2>&1; then systemctl stop prometheus 2>/dev/n
 if ! command -v moto_server >/dev/null; then
   python3 -m pip install --quiet "moto[server]==${MOTO_VERSION}"
 fi
-# The Go tools, pinned, each built only when missing or not the pinned one, and built side by side:
-# on a new machine they are minutes of compiling, much of it waiting on downloads.
+# The Go tools, pinned, each built only when missing or not the pinned one. One after another:
+# built side by side on the two cores they took no less time (docs/testing.md).
 tools=()
 # staticcheck loads the code with the Go it was built by, and one built by an older Go refuses a
 # module that needs 1.27: the toolchain that built it is checked as well as its version.
@@ -50,13 +50,8 @@ command -v helm >/dev/null &&
   tools+=("helm.sh/helm/v3/cmd/helm@${HELM_VERSION}")
 command -v actionlint >/dev/null && actionlint -version | grep -q "${ACTIONLINT_VERSION#v}" ||
   tools+=("github.com/rhysd/actionlint/cmd/actionlint@${ACTIONLINT_VERSION}")
-pids=()
 for tool in ${tools[@]+"${tools[@]}"}; do
-  go install "$tool" &
-  pids+=($!)
-done
-for pid in ${pids[@]+"${pids[@]}"}; do
-  wait "$pid" || { echo "installing a Go tool failed (see above)"; exit 1; }
+  go install "$tool"
 done
 
 step "go vet and gofmt"
