@@ -142,6 +142,9 @@ type Status struct {
 	// PendingSince is when this process first found a new secret staged as AWSPENDING and not
 	// yet promoted (verification or promotion waiting out an LWA or Secrets Manager outage).
 	PendingSince time.Time
+	// ClaimHeldUntil is when the claim this process holds on the application's due rotation
+	// lapses (zero when it holds none): while it holds one, no other replica makes the rotate call.
+	ClaimHeldUntil time.Time
 }
 
 // Validity is LWA's last word on a secret.
