@@ -51,6 +51,12 @@ type Config struct {
 	// RotationWindow is the weekly hours in which scheduled rotations may start, for every
 	// application without one of its own.
 	RotationWindow RotationWindow `yaml:"rotationWindow"`
+	// Holder names this replica in the claims it makes before a rotate call (the pod, task or
+	// host); empty: the host name. The daemon adds an id of its own process.
+	Holder string `yaml:"holder"`
+	// ClaimLease is how long a replica's claim on a due rotation lasts before another replica
+	// takes the rotation over (default 5m). The holder calls only in its first fifth.
+	ClaimLease Duration `yaml:"claimLease"`
 
 	// Warnings are about a valid configuration that may not do what was meant (check-config
 	// prints them); they never refuse it. Each names its field, never a value.
@@ -163,6 +169,8 @@ const (
 	// DefaultSafetyMargin: a rotation that cannot start in a window before its secret is within
 	// a week of expiry starts outside it, leaving a week to retry.
 	DefaultSafetyMargin = 7 * 24 * time.Hour
+	// DefaultClaimLease: a replica that dies holding a claim delays its rotation five minutes.
+	DefaultClaimLease = 5 * time.Minute
 )
 
 // Load reads path, applies the LWA_ROTATOR_* overrides found through getenv, fills defaults and
@@ -243,6 +251,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.AtRest == "" {
 		c.AtRest = "refuse"
+	}
+	if c.ClaimLease == 0 {
+		c.ClaimLease = Duration(DefaultClaimLease)
 	}
 	for i := range c.Applications {
 		if w := &c.Applications[i].Webhook; w.Enabled() && w.RetryFor == 0 {

@@ -19,6 +19,7 @@ var Env = []struct{ Name, Field string }{
 	{"LWA_ROTATOR_SPAPI_ENDPOINT", "endpoints.spapi (all regions)"},
 	{"LWA_ROTATOR_ALLOW_INSECURE_LOOPBACK", "allowInsecureLoopback"},
 	{"LWA_ROTATOR_AT_REST", "atRest"},
+	{"LWA_ROTATOR_HOLDER", "holder"},
 }
 
 // applyEnv copies set variables over the file's values. AWS endpoints and credentials are not
@@ -66,6 +67,7 @@ func (c *Config) applyEnv(getenv func(string) string, p *problems) {
 	str("LWA_ROTATOR_SECRET_FORMAT", &c.SecretFormat)
 	str("LWA_ROTATOR_LWA_ENDPOINT", &c.Endpoints.LWA)
 	str("LWA_ROTATOR_AT_REST", &c.AtRest)
+	str("LWA_ROTATOR_HOLDER", &c.Holder)
 	if v, ok := get("LWA_ROTATOR_SPAPI_ENDPOINT"); ok {
 		c.Endpoints.SPAPI = map[string]string{"na": v, "eu": v, "fe": v}
 		for _, r := range []string{"na", "eu", "fe"} {

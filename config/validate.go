@@ -39,6 +39,9 @@ const sqsMaxVisibility = 12 * time.Hour
 
 // validate records every problem, not just the first: an operator fixing a file should see them
 // all in one run of check-config.
+// holderShape is what Secrets Manager accepts in a tag value, where a holder's name is written.
+var holderShape = regexp.MustCompile(`^[A-Za-z0-9._:/@=+-]{1,128}$`)
+
 func (c *Config) validate(p *problems) {
 	if host, port, err := net.SplitHostPort(c.Listen); err != nil || !hostShape.MatchString(host) || !validPort(port) {
 		p.at("listen", "is not HOST:PORT")
@@ -57,6 +60,12 @@ func (c *Config) validate(p *problems) {
 	}
 	if v := c.RequestPollInterval.D(); v < time.Second || v > 24*time.Hour {
 		p.at("requestPollInterval", "%s must be between 1s and 24h", v)
+	}
+	if c.Holder != "" && !holderShape.MatchString(c.Holder) {
+		p.at("holder", "must be 1 to 128 letters, digits and . _ - : / @ = +")
+	}
+	if v := c.ClaimLease.D(); v < 5*time.Second || v > time.Hour {
+		p.at("claimLease", "%s must be between 5s and 1h", v)
 	}
 	// Seconds are for tests and the sandbox; one LWA token call per application per interval.
 	if v := c.ProbeInterval.D(); v < time.Second || v > 7*24*time.Hour {

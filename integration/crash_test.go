@@ -20,8 +20,10 @@ func TestCrashAtEveryStep(t *testing.T) {
 			// Amazon's minute between rotate calls is a second here: a crash after the intent was
 			// saved leaves a call on record that may or may not have reached Amazon, and the next
 			// process waits that interval out before it asks again.
+			// A claim lasts 5 s: a crash right after winning it leaves the next process to take the
+			// rotation over once it lapses.
 			env := newEnv(t, sandbox.EnvOptions{AwaitDeadline: 5 * time.Second, VisibilityTimeout: 5 * time.Second, RetryMin: time.Second,
-				RotateInterval: time.Second})
+				RotateInterval: time.Second, ClaimLease: 5 * time.Second})
 			first := startBinary(t, crashBinary, env, "LWA_ROTATOR_TEST_CRASH_AT="+string(step))
 			if _, err := env.Sim.SendExpiryNotice(context.Background(), env.ClientID, time.Time{}); err != nil {
 				t.Fatal(err)

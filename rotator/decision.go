@@ -20,6 +20,9 @@ type Input struct {
 	KnownCurrent string
 	// Jitter in [0,1) spreads probes and pending retries; never a rotate call's time.
 	Jitter float64
+	// Holder names the daemon process as a claim holder; the commands leave it empty, so a claim
+	// is always someone else's to them.
+	Holder string
 }
 
 // Decision is what the rotation model says of one application at one instant: where its
@@ -49,20 +52,31 @@ type Decision struct {
 	// call at NextActionAt: Amazon gives it seven more days, never past its own expiry. Zero
 	// when no call is planned.
 	OldSecretDiesAt time.Time
+	// HeldBy names the replica the daemon waits for (ReasonClaimed: the claim's holder;
+	// ReasonSecretInHand: the replica holding the new secret), and HeldUntil when its word lapses.
+	HeldBy    string
+	HeldUntil time.Time
 }
 
 // Decide judges one application's rotation at now. It is pure, and it is the scheduler's own
 // decision: the daemon performs exactly what plan (behind it) returns.
 func Decide(in Input, s Settings, now time.Time) Decision {
-	return plan(facts{app: in.App, snap: in.Snapshot, manual: in.Manual, probeAt: in.ProbeAt, knownCurrent: in.KnownCurrent},
-		s, now, in.Jitter).decision(in.Snapshot.State, s)
+	return plan(facts{app: in.App, snap: in.Snapshot, manual: in.Manual, probeAt: in.ProbeAt, knownCurrent: in.KnownCurrent, holder: in.Holder},
+		s, now, in.Jitter).decision(in.Snapshot, s)
 }
 
-func (a action) decision(st vault.RotationState, s Settings) Decision {
+func (a action) decision(snap vault.Snapshot, s Settings) Decision {
+	st := snap.State
 	d := Decision{Phase: a.phase, Reason: a.reason, NextActionAt: a.actAt, Expiry: a.expiry, RenewAt: a.planned,
 		ExternalChange: a.externalChange, WindowOpensAt: a.windowOpensAt, OutsideWindow: a.outsideWindow}
-	if a.phase == PhaseRequested {
+	if a.phase == PhaseRequested && !st.RequestedAt.IsZero() {
 		d.AwaitDeadline = st.RequestedAt.Add(s.AwaitDeadline)
+	}
+	switch {
+	case a.reason == ReasonClaimed && snap.Claim != nil:
+		d.HeldBy, d.HeldUntil = snap.Claim.Holder, snap.Claim.Until
+	case a.reason == ReasonSecretInHand:
+		d.HeldBy, d.HeldUntil = st.InHand.By, st.InHand.Until
 	}
 	if !a.actAt.IsZero() && a.phase != PhasePending {
 		d.OldSecretDiesAt = a.actAt.Add(spapi.OldSecretGrace)
@@ -92,6 +106,8 @@ const (
 	ReasonNewSecretStaged  Reason = "new-secret-staged"
 	ReasonStalePending     Reason = "stale-pending"
 	ReasonWindowWait       Reason = "window-wait"
+	ReasonClaimed          Reason = "claimed-by-replica"
+	ReasonSecretInHand     Reason = "secret-in-hand"
 )
 
 var explanations = map[Reason]string{
@@ -107,6 +123,8 @@ var explanations = map[Reason]string{
 	ReasonNewSecretStaged:  "a new secret is staged as AWSPENDING: verifying it with LWA and promoting it",
 	ReasonStalePending:     "a version staged as AWSPENDING is not newer than the current secret: removing its label",
 	ReasonWindowWait:       "a scheduled rotation waits for the rotation window to open",
+	ReasonClaimed:          "a replica claimed the due rotation and makes the rotate call; if the rotation is not requested when its claim lapses, another replica takes it over",
+	ReasonSecretInHand:     "a replica holds the new secret and could not store it yet: no replica asks Amazon again while it says so",
 }
 
 // Explain is the reason as a sentence.

@@ -24,6 +24,9 @@ type Vault interface {
 	PromoteOn(ctx context.Context, snap vault.Snapshot, versionID string) error
 	ClearPendingOn(ctx context.Context, snap vault.Snapshot, versionID string, staged bool) error
 	SaveChanges(ctx context.Context, secretID string, was, st vault.RotationState) error
+	// ClaimOn claims the rotation snap shows due, and returns the claim that holds it: c, or
+	// the one another replica (or an earlier try of this process) wrote first.
+	ClaimOn(ctx context.Context, snap vault.Snapshot, c vault.Claim) (vault.Claim, error)
 	// ClearRequest removes an operator's rotation request once a rotate call for it was accepted.
 	ClearRequest(ctx context.Context, secretID string) error
 	// Requests and LoadState are the request watch's: the states of the secrets carrying a
@@ -78,7 +81,16 @@ type Settings struct {
 	// RotateInterval is the least time between two rotate calls for one application: Amazon
 	// allows one a minute. Zero means that minute.
 	RotateInterval time.Duration
+	// ClaimLease is how long a replica's claim on a due rotation lasts before another replica may
+	// take the rotation over; the holder makes its call only in the first fifth of it, so that
+	// the rest absorbs clock differences between replicas and Secrets Manager's eventual
+	// consistency. Zero means DefaultClaimLease.
+	ClaimLease time.Duration
 }
+
+// DefaultClaimLease: a dead holder delays its rotation by five minutes; a live one has a minute
+// to save its intent and make the call.
+const DefaultClaimLease = 5 * time.Minute
 
 func (s Settings) rotateInterval() time.Duration {
 	if s.RotateInterval > 0 {
@@ -86,6 +98,16 @@ func (s Settings) rotateInterval() time.Duration {
 	}
 	return time.Minute
 }
+
+func (s Settings) claimLease() time.Duration {
+	if s.ClaimLease > 0 {
+		return s.ClaimLease
+	}
+	return DefaultClaimLease
+}
+
+// claimCallBy is how long after claiming the holder may still make its call.
+func (s Settings) claimCallBy() time.Duration { return s.claimLease() / 5 }
 
 // ErrSettings marks Settings the rotator cannot run with.
 var ErrSettings = errors.New("invalid rotator settings")
@@ -100,6 +122,8 @@ func (s Settings) validate() error {
 		return fmt.Errorf("%w: probeEvery and canaryEvery must be positive", ErrSettings)
 	case s.RotateInterval < 0:
 		return fmt.Errorf("%w: rotateInterval must not be negative", ErrSettings)
+	case s.ClaimLease < 0:
+		return fmt.Errorf("%w: claimLease must not be negative", ErrSettings)
 	}
 	return nil
 }

@@ -91,7 +91,7 @@ func (r *Rotator) perform(ctx context.Context, a *appState, f facts, act action,
 		log.Warn("current secret has no known expiry time; waiting for an expiry notice or a manual rotation")
 	}
 	if act.probe {
-		r.probe(ctx, a, f, log)
+		st = r.probe(ctx, a, f, st, log)
 	}
 	if !act.request {
 		return act.wakeAt
@@ -137,6 +137,12 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 		in.RotationID = newRotationID(r.rand)
 	}
 	log := r.log.With(zap.String("app", app.Name), zap.String("secret_id", app.SecretID), rotationID(in.RotationID))
+	c, won, wake := r.claim(ctx, a, f, act, in.RotationID, log)
+	if !won {
+		return wake
+	}
+	in.RotationID = c.RotationID
+	log = r.log.With(zap.String("app", app.Name), zap.String("secret_id", app.SecretID), rotationID(in.RotationID))
 	if err := r.vault.SaveChanges(ctx, app.SecretID, st, in); err != nil {
 		wait, noRoom := afterIntentFailure(err, r.rand())
 		if noRoom {
@@ -151,6 +157,11 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 	r.checkpoint(StepIntentSaved)
 	r.sayRequesting(a, st, in, log)
 	var out requestOutcome
+	if !callable(c, r.clock.Now(), r.settings()) {
+		// Too late to call on this claim: another replica may be taking the rotation over.
+		out.fenced = true
+		return r.requestFailed(ctx, a, f, in, st, out, "making the rotate call within the claim's time", log)
+	}
 	tok, err := r.lwa.Token(ctx, app.ClientID, f.snap.Current.Record.ClientSecret)
 	noteValidity(a, err, now) // the rotate request's token call is that day's probe too
 	if err != nil {
@@ -163,6 +174,7 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 		return r.requestFailed(ctx, a, f, in, st, out, "calling rotateApplicationClientSecret", log)
 	}
 	r.checkpoint(StepRotateCalled)
+	a.setStatus(func(s *Status) { s.ClaimHeldUntil = time.Time{} }) // the rotation is requested: the claim has done its work
 	r.obs.Rotation(app.Name, ResultRequested)
 	if act.outsideWindow {
 		a.setStatus(func(s *Status) { s.WindowOverrides++ })
@@ -177,6 +189,40 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 		}
 	}
 	return act.wakeAt
+}
+
+// claim wins the due rotation for this process before its rotate call, unless the plan found a
+// claim of its own still usable. When another replica holds it, the status says so and the pass
+// ends: the decision on the claim now known says when to look again.
+func (r *Rotator) claim(ctx context.Context, a *appState, f facts, act action, id string, log *zap.Logger) (vault.Claim, bool, time.Time) {
+	now, set := r.clock.Now(), r.settings()
+	if act.claim != nil {
+		a.setStatus(func(s *Status) { s.ClaimHeldUntil = act.claim.Until })
+		return *act.claim, true, time.Time{}
+	}
+	c, err := r.vault.ClaimOn(ctx, f.snap, vault.Claim{Holder: r.holder, RotationID: id, ClaimedAt: now, Until: now.Add(set.claimLease())})
+	if err != nil {
+		wait, _ := afterIntentFailure(err, r.rand())
+		log.Error("claiming the due rotation; not rotating yet", zap.Error(err))
+		return vault.Claim{}, false, now.Add(wait)
+	}
+	if c.Holder != r.holder || !callable(c, r.clock.Now(), set) {
+		f.snap.Claim = &c
+		act := plan(f, set, r.clock.Now(), r.rand())
+		a.setStatus(func(x *Status) { publish(x, f, act, set, r.clock.Now()) })
+		log.Info("another replica claimed the due rotation; it makes the rotate call", zap.String("holder", c.Holder),
+			zap.Time("claim_lapses_at", c.Until))
+		return vault.Claim{}, false, act.wakeAt
+	}
+	a.setStatus(func(s *Status) { s.ClaimHeldUntil = c.Until })
+	r.checkpoint(StepClaimed)
+	log.Debug("claimed the due rotation", zap.String("claim_version_id", c.VersionID), zap.Time("claim_lapses_at", c.Until))
+	return c, true, time.Time{}
+}
+
+// callable: the holder may still make its rotate call on claim c at now.
+func callable(c vault.Claim, now time.Time, s Settings) bool {
+	return now.Before(c.ClaimedAt.Add(s.claimCallBy()))
 }
 
 // republish publishes the decision on f with the state the executor has just written, so that
@@ -212,11 +258,18 @@ func afterIntentFailure(err error, jitter float64) (time.Duration, bool) {
 type requestOutcome struct {
 	tokenErr error // no token could be minted with the current secret: no call was made
 	callErr  error // the rotate call failed
+	fenced   bool  // the claim's time to call ran out before the call: no call was made
 }
 
+// errClaimLapsed is a fenced request's error.
+var errClaimLapsed = errors.New("the claim's time to make the call ran out first")
+
 func (o requestOutcome) err() error {
-	if o.tokenErr != nil {
+	switch {
+	case o.tokenErr != nil:
 		return o.tokenErr
+	case o.fenced:
+		return errClaimLapsed
 	}
 	return o.callErr
 }
@@ -226,6 +279,7 @@ func (o requestOutcome) err() error {
 func (r *Rotator) requestFailed(ctx context.Context, a *appState, f facts, saved, before vault.RotationState, out requestOutcome, doing string, log *zap.Logger) time.Time {
 	app, now := *a.app.Load(), r.clock.Now()
 	result, st := afterFailedRequest(saved, before, out, now, r.settings(), r.rand())
+	a.setStatus(func(s *Status) { s.ClaimHeldUntil = time.Time{} })
 	r.obs.Rotation(app.Name, result)
 	r.republish(a, f, st)
 	err := out.err()
@@ -252,7 +306,7 @@ func (r *Rotator) requestFailed(ctx context.Context, a *appState, f facts, saved
 func afterFailedRequest(in, before vault.RotationState, out requestOutcome, now time.Time, s Settings, jitter float64) (Result, vault.RotationState) {
 	err := out.err()
 	st := in
-	if out.tokenErr != nil || spapi.Refused(out.callErr) {
+	if out.tokenErr != nil || out.fenced || spapi.Refused(out.callErr) {
 		st.LastCallAt, st.ServedRequest = before.LastCallAt, before.ServedRequest
 	}
 	result := ResultRequestFailed
@@ -294,7 +348,7 @@ func (r *Rotator) read(ctx context.Context, a *appState, app App) (facts, error)
 	if err != nil {
 		return facts{}, err
 	}
-	return facts{app: app, snap: snap, manual: a.manual.Load(), probeAt: a.probeAt, knownCurrent: a.knownCurrent}, nil
+	return facts{app: app, snap: snap, manual: a.manual.Load(), probeAt: a.probeAt, knownCurrent: a.knownCurrent, holder: r.holder}, nil
 }
 
 // noteCurrent performs what a decision says of the current version: an external change is
@@ -312,12 +366,22 @@ func (r *Rotator) noteCurrent(a *appState, f facts, external, probing bool) {
 	a.knownCurrent = f.snap.Current.ID
 }
 
-// probe proves AWSCURRENT with one LWA token call. A failure that is not LWA's verdict (LWA
-// down) is tried again within the hour, never in a loop.
-func (r *Rotator) probe(ctx context.Context, a *appState, f facts, log *zap.Logger) {
+// probe proves AWSCURRENT with one LWA token call, and records LWA's verdict in the vault (st is
+// the state it holds), so that the other replicas take it as theirs. A failure that is not LWA's
+// verdict (LWA down) is tried again within the hour, never in a loop.
+func (r *Rotator) probe(ctx context.Context, a *appState, f facts, st vault.RotationState, log *zap.Logger) vault.RotationState {
 	now := r.clock.Now()
 	_, err := r.lwa.Token(ctx, f.app.ClientID, f.snap.Current.Record.ClientSecret)
 	noteValidity(a, err, now)
+	if err == nil || rejectsSecret(err) {
+		next := st
+		next.Probe = vault.Probe{At: now, Valid: err == nil, VersionID: f.snap.Current.ID}
+		if serr := r.vault.SaveChanges(ctx, f.app.SecretID, st, next); serr != nil {
+			log.Warn("recording the probe's verdict for the other replicas", zap.Error(serr))
+		} else {
+			st = next
+		}
+	}
 	switch {
 	case err == nil:
 		log.Debug("probe: LWA accepts the current secret", zap.String("version_id", f.snap.Current.ID))
@@ -328,6 +392,7 @@ func (r *Rotator) probe(ctx context.Context, a *appState, f facts, log *zap.Logg
 		a.probeAt = earlier(a.probeAt, now.Add(time.Hour))
 		log.Warn("probe: could not reach LWA to prove the current secret; trying again within the hour", zap.Error(err))
 	}
+	return st
 }
 
 // noteValidity records what a token call with AWSCURRENT said of it; a failure that is not a
@@ -365,6 +430,13 @@ func publish(s *Status, f facts, act action, set Settings, now time.Time) {
 	s.Canary, s.CanaryInterval = f.app.Canary, 0
 	if f.app.Canary {
 		s.CanaryInterval = set.CanaryEvery
+	}
+	if p := st.Probe; p.VersionID == f.snap.Current.ID && p.At.After(s.LastProbe) {
+		// Another replica's probe is this one's too.
+		s.LastProbe, s.CurrentValid = p.At, Invalid
+		if p.Valid {
+			s.CurrentValid = Valid
+		}
 	}
 	s.CurrentMintedAt = time.Time{}
 	if exp := f.snap.Current.Record.ExpiresAt; !exp.IsZero() {

@@ -34,6 +34,9 @@ type facts struct {
 	probeAt time.Time
 	// knownCurrent is the AWSCURRENT version this process last saw or promoted ("" if none).
 	knownCurrent string
+	// holder names this process as a claim holder ("" for the operator commands, which never
+	// hold one).
+	holder string
 }
 
 // action is what one scheduler pass does for an application, in this order: settle a pending
@@ -53,9 +56,11 @@ type action struct {
 	save               *vault.RotationState
 	// clearRequest removes the request tags: served already, or invalidRequest (unparseable).
 	clearRequest, invalidRequest bool
-	// request: save intent, then mint a token with the current secret and call rotate.
+	// request: claim the rotation (unless claim is this process's own, still usable), save
+	// intent, then mint a token with the current secret and call rotate.
 	request bool
 	intent  vault.RotationState
+	claim   *vault.Claim
 	// noExpiry: the current secret carries no expiry and no notice gave one.
 	noExpiry bool
 	// probe: prove AWSCURRENT with one LWA token call now. nextProbe is when to do so next.
@@ -79,6 +84,30 @@ type action struct {
 // plan decides one scheduler pass. It is pure: jitter in [0,1) is the only randomness (it
 // spreads the probes and the pending retries, never a rotate call's time), and now the only clock.
 func plan(f facts, s Settings, now time.Time, jitter float64) action {
+	lease := f.snap.State.InHand
+	if !lease.Live(now) || f.snap.Pending != nil {
+		return planHeld(f, s, now, jitter)
+	}
+	// A replica holds the new secret but could not store it yet: nobody asks Amazon again, or
+	// the secret on its way would be shortened and, once the newer one lands, thrown away.
+	g := f
+	g.snap.State.InHand = vault.Lease{}
+	a := planHeld(g, s, now, jitter)
+	if a.finished || !(a.request || a.watchdog || (!a.actAt.IsZero() && a.actAt.Before(lease.Until))) {
+		return a
+	}
+	a.phase, a.reason = PhaseRequested, ReasonSecretInHand
+	a.request, a.watchdog, a.save, a.claim, a.outsideWindow = false, false, nil, nil, false
+	a.wakeAt = lease.Until
+	if !a.probe && !a.nextProbe.IsZero() {
+		a.wakeAt = earlier(a.wakeAt, a.nextProbe)
+	}
+	a.actAt = later(a.actAt, lease.Until)
+	return a
+}
+
+// planHeld is plan once a secret in hand is accounted for.
+func planHeld(f facts, s Settings, now time.Time, jitter float64) action {
 	st, cur := f.snap.State, f.snap.Current.Record
 	a := action{expiry: EffectiveExpiry(cur, st)}
 	if !a.expiry.IsZero() {
@@ -166,12 +195,36 @@ func plan(f facts, s Settings, now time.Time, jitter float64) action {
 	default:
 		a.phase, a.request, a.wakeAt, a.reason, a.actAt = PhaseDue, true, now.Add(s.AwaitDeadline), why, now
 		a.intent = intent(st, now)
+		judgeClaim(&a, f, s, now)
 	}
 	if a.watchdog {
 		a.phase = PhaseOverdue // the pass counts the timeout and saves the next attempt
 	}
 	planProbe(&a, f, s, now, jitter)
 	return a
+}
+
+// judgeClaim weighs a claim already made on the due rotation. This process's own, still inside
+// the time it may call in, is used as it stands. Another replica's (or this process's, too late
+// to call on) is waited for until it lapses: the holder makes the call, and the snapshot after it
+// shows the rotation requested. One that lapsed before the snapshot was read is taken over: the
+// snapshot would show the holder's intent had it made the call, and the new claim, linked to the
+// lapsed one, is again won by one replica only.
+func judgeClaim(a *action, f facts, s Settings, now time.Time) {
+	c := f.snap.Claim
+	switch {
+	case c == nil:
+	case f.holder != "" && c.Holder == f.holder && now.Before(c.ClaimedAt.Add(s.claimCallBy())):
+		own := *c
+		a.claim = &own
+		if c.RotationID != "" {
+			a.intent.RotationID = c.RotationID
+		}
+	case !f.snap.ReadAt.Before(c.Until):
+	default:
+		a.phase, a.request, a.reason = PhaseRequested, false, ReasonClaimed
+		a.wakeAt, a.actAt, a.outsideWindow = c.Until, c.Until, false
+	}
 }
 
 // movedExternally: someone else moved AWSCURRENT since this process last looked (a value stored
@@ -272,7 +325,13 @@ func retryJitter(rotationID string, attempt int) float64 {
 // an interval apart give or take a tenth. A rotate request mints a token with the current
 // secret anyway, so it counts as the probe.
 func planProbe(a *action, f facts, s Settings, now time.Time, jitter float64) {
+	shared := f.snap.State.Probe
+	recent := shared.VersionID == f.snap.Current.ID && now.Before(shared.At.Add(time.Duration(0.9*float64(s.ProbeEvery))))
 	switch {
+	case !a.request && recent && (f.probeAt.IsZero() || !now.Before(f.probeAt)):
+		// Another replica (or this process before a restart) proved this version lately: the
+		// fleet probes once an interval, not once a replica.
+		a.nextProbe = shared.At.Add(time.Duration((0.9 + 0.2*jitter) * float64(s.ProbeEvery)))
 	case a.request || (!f.probeAt.IsZero() && !now.Before(f.probeAt)):
 		a.probe = !a.request
 		a.nextProbe = now.Add(time.Duration((0.9 + 0.2*jitter) * float64(s.ProbeEvery)))
@@ -333,7 +392,7 @@ func stateAfterPromotion(st vault.RotationState, rec vault.Record) vault.Rotatio
 		return vault.RotationState{ServedRequest: st.ServedRequest, Request: st.Request}
 	}
 	st.RequestedAt = st.LastCallAt
-	st.NoticedExpiry = time.Time{}
+	st.NoticedExpiry, st.InHand = time.Time{}, vault.Lease{}
 	return st
 }
 

@@ -3,6 +3,7 @@ package rotator
 import (
 	"context"
 	"errors"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -111,8 +112,14 @@ func (r *Rotator) stageAndPromote(ctx context.Context, a *appState, f facts, v v
 				log.Error("a different secret was already staged under this notification id; rejecting the message", zap.String("version_id", v.token))
 			})
 		}
-		// A put whose answer was lost may have staged it: let the pending phase look.
+		// A put whose answer was lost may have staged it: let the pending phase look. Meanwhile
+		// every replica learns that the secret is in hand, so that none asks Amazon again while
+		// this message is held, however long the put keeps failing.
 		a.dirty.Store(true)
+		inHand := holding(f.snap.State, r.holder, r.clock.Now())
+		if serr := r.vault.SaveChanges(ctx, app.SecretID, f.snap.State, inHand); serr != nil {
+			log.Warn("saying the new secret is in hand", zap.Error(serr))
+		}
 		return handled(app, notifications.OutcomeFailed, func() { log.Warn("staging the new secret as AWSPENDING; will retry", zap.Error(err)) })
 	}
 	r.checkpoint(StepStaged)
@@ -141,6 +148,17 @@ func (r *Rotator) stageAndPromote(ctx context.Context, a *appState, f facts, v v
 			log.Warn("new secret staged as AWSPENDING but not yet verified or promoted; continuing from the vault", zap.String("version_id", v.token))
 		})
 	}
+}
+
+// inHandLease is how long a replica's word that it holds a new secret lasts. The holder renews
+// it with every failed try, which the Dispatcher makes at most five minutes apart; a holder that
+// dies leaves its message to come back on SQS to another replica, which says it again.
+const inHandLease = 15 * time.Minute
+
+// holding is the state that says holder has the new secret in hand at now.
+func holding(st vault.RotationState, holder string, now time.Time) vault.RotationState {
+	st.InHand = vault.Lease{Until: now.Add(inHandLease), By: holder}
+	return st
 }
 
 // cleared judges a ClearPendingOn: a version that no longer exists has no label to clear.

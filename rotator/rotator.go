@@ -46,6 +46,11 @@ type Options struct {
 	PassConcurrency int
 	// FirstPassDone, when set, is called once, when Run's first pass is over.
 	FirstPassDone func()
+	// Holder names this process in the claims it makes before a rotate call and in its word
+	// that it holds a new secret: the pod, task or host, and something that tells this process
+	// from an earlier one of the same name. It must be a legal tag value (letters, digits and
+	// _ . : / = + - @). Empty: "lwa-rotator/" and a random id.
+	Holder string
 	// Promoted, when set, is told of every promotion once AWSCURRENT has moved (or a promotion
 	// this process did not see is found done), so the applications that read the secret can be
 	// notified. It is called with the application's work lock held: it must hand the event off
@@ -74,6 +79,7 @@ type Rotator struct {
 	checkpoint  func(Step)
 	promoted    func(Promotion)
 	requestPoll time.Duration
+	holder      string
 
 	passConcurrency int
 	firstPassDone   func()
@@ -147,10 +153,13 @@ func New(o Options) (*Rotator, error) {
 	if o.Promoted == nil {
 		o.Promoted = func(Promotion) {}
 	}
+	if o.Holder == "" {
+		o.Holder = "lwa-rotator/" + newRotationID(o.Rand)
+	}
 	r := &Rotator{
 		clock: o.Clock, log: o.Log, obs: o.Observer, vault: o.Vault, lwa: o.LWA, spapi: o.SPAPI, rand: o.Rand,
 		checkpoint: o.Checkpoint, promoted: o.Promoted, requestPoll: o.RequestPoll, wake: make(chan struct{}, 1),
-		passConcurrency: o.PassConcurrency, firstPassDone: o.FirstPassDone,
+		passConcurrency: o.PassConcurrency, firstPassDone: o.FirstPassDone, holder: o.Holder,
 	}
 	r.reg.Store(&registry{byClient: map[string]*appState{}})
 	r.reconfigure(o.Apps, o.Settings)

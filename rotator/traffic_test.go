@@ -119,7 +119,8 @@ func TestRequestCountsPerStep(t *testing.T) {
 				_, msg := h.delivered()
 				h.mustDelete(msg)
 			},
-			want: counts{fakesm.OpDescribeSecret: 2, fakesm.OpTagResource: 1, fakesm.OpPutSecretValue: 1,
+			// Two puts: the claim on the due rotation, then the new secret.
+			want: counts{fakesm.OpDescribeSecret: 2, fakesm.OpTagResource: 1, fakesm.OpPutSecretValue: 2,
 				fakesm.OpUpdateSecretVersionStage: 1, fakesm.OpUntagResource: 1},
 			wantTokens: 2, // the rotate call's and the verification's
 			check:      promotedAndCleared,

@@ -23,6 +23,7 @@ type Step string
 
 // The steps, in the order a rotation passes them.
 const (
+	StepClaimed        Step = "claimed"         // this process won the claim on the due rotation; the intent is next
 	StepIntentSaved    Step = "intent-saved"    // the rotation intent is in the vault; the rotate call is next
 	StepRotateCalled   Step = "rotate-called"   // Amazon accepted the rotate call
 	StepSecretReceived Step = "secret-received" // a new-secret message was judged; nothing staged yet
@@ -33,7 +34,7 @@ const (
 )
 
 // Steps lists every Step in order.
-var Steps = []Step{StepIntentSaved, StepRotateCalled, StepSecretReceived, StepStaged, StepVerified, StepPromoted, StepDone}
+var Steps = []Step{StepClaimed, StepIntentSaved, StepRotateCalled, StepSecretReceived, StepStaged, StepVerified, StepPromoted, StepDone}
 
 // Phase is where one application's rotation stands. It is never stored: plan derives it from a
 // vault snapshot, so the daemon's tags and labels stay the one source of truth.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -33,6 +34,13 @@ type Snapshot struct {
 	// reflect the last five minutes' changes. Conclude only "nothing to do" from it; whatever
 	// acts is decided on a Read, whose snapshot the write methods are given.
 	Listed bool
+	// Claim is the claim on the rotation this snapshot shows due, when StageClaim sits on one
+	// (ClaimOn); nil when no replica has claimed it. A claim whose value cannot be read has a
+	// zero Until: it has lapsed. Read fills it; a listing does not.
+	Claim *Claim
+	// ReadAt is when the read began, by this process's clock: a claim lapsed before it was
+	// read by a snapshot that shows the secret as it stood after the claim lapsed.
+	ReadAt time.Time
 }
 
 // Holder returns the version carrying stage, or "".
@@ -40,13 +48,18 @@ func (s Snapshot) Holder(stage string) string { return holder(s.Labels, stage) }
 
 // Promoted is the snapshot a successful PromoteOn(s, v.ID) leaves, by Secrets Manager's rules
 // for staging labels: v carries AWSCURRENT (and keeps AWSPENDING, which no longer counts as
-// pending there), the old current carries AWSPREVIOUS, and no other version is labelled. The
+// pending there), the old current carries AWSPREVIOUS, and no other version is labelled but the
+// claim's (whose rotation is over: AWSCURRENT moved). The
 // rotator plans on it instead of reading the secret again; this package is the one place that
 // knows how Secrets Manager moves labels.
 func (s Snapshot) Promoted(v Version) Snapshot {
+	claim := s.Holder(StageClaim)
 	s.Labels = map[string][]string{v.ID: {StageCurrent, StagePending}, s.Current.ID: {StagePrevious}}
+	if claim != "" {
+		s.Labels[claim] = append(s.Labels[claim], StageClaim)
+	}
 	s.Current = Version{ID: v.ID, Record: v.Record, Stages: s.Labels[v.ID]}
-	s.Pending = nil
+	s.Pending, s.Claim = nil, nil
 	return s
 }
 
@@ -92,6 +105,7 @@ func (c *versionCache) keep(secretID string, labels map[string][]string) {
 // AWSPENDING not read before. ErrNoCurrent if no version is AWSCURRENT, ErrNotFound if the
 // secret does not exist.
 func (s *Store) Read(ctx context.Context, secretID string) (Snapshot, error) {
+	readAt := s.now()
 	d, err := s.describe(ctx, secretID)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("reading secret %s: %w", secretID, err)
@@ -100,7 +114,7 @@ func (s *Store) Read(ctx context.Context, secretID string) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("reading rotation state of secret %s: %w", secretID, err)
 	}
-	snap := Snapshot{SecretID: secretID, Labels: d.VersionIdsToStages, State: st, KMSKeyID: aws.ToString(d.KmsKeyId)}
+	snap := Snapshot{SecretID: secretID, Labels: d.VersionIdsToStages, State: st, KMSKeyID: aws.ToString(d.KmsKeyId), ReadAt: readAt}
 	for _, t := range d.Tags {
 		if !isStateTag(aws.ToString(t.Key)) {
 			snap.OtherTags++
@@ -120,6 +134,18 @@ func (s *Store) Read(ctx context.Context, secretID string) (Snapshot, error) {
 			return Snapshot{}, err
 		}
 		snap.Pending = &p
+	}
+	if id := snap.Holder(StageClaim); id != "" && claimFor(id, snap) {
+		// Only a claim on the rotation due now is read: the label stays on the last claim made,
+		// and a finished rotation's claim costs no read.
+		c, err := s.claim(ctx, secretID, id)
+		switch {
+		case errors.Is(err, ErrMalformed):
+			c = Claim{VersionID: id}
+		case err != nil:
+			return Snapshot{}, err
+		}
+		snap.Claim = &c
 	}
 	return snap, nil
 }

@@ -30,10 +30,33 @@ type RotationState struct {
 	// ServedRequest is the Request.At a rotation was started for, so a request is served once
 	// whatever the daemon's and the operator's clocks say (lwa-rotator:served-request).
 	ServedRequest time.Time
+	// InHand is a replica's word that it holds the new secret of the rotation in flight but could
+	// not yet store it: no replica asks Amazon again before it lapses (the holder renews it with
+	// every failed try). Zero when no replica has said so.
+	InHand Lease
+	// Probe is the fleet's latest verdict of LWA on a current version, so that one replica's
+	// probe serves all of them.
+	Probe Probe
 	// Request is an operator's rotation request (lwa-rotator rotate). LoadState fills it;
 	// SaveChanges never writes or removes it, so a request written while the daemon holds an older
 	// copy of the state survives; only ClearRequest removes it.
 	Request RotationRequest
+}
+
+// Lease is a holder's word that lasts until a time.
+type Lease struct {
+	Until time.Time
+	By    string // the holder (pod, task or host, and its process)
+}
+
+// Live reports whether the lease holds at now.
+func (l Lease) Live(now time.Time) bool { return now.Before(l.Until) }
+
+// Probe is what LWA said of a version of the secret, and when.
+type Probe struct {
+	At        time.Time
+	Valid     bool
+	VersionID string
 }
 
 // RotationRequest is an operator's request to rotate one application now.
@@ -54,6 +77,8 @@ const (
 	TagAttempts      = "lwa-rotator:attempts"
 	TagRotationID    = "lwa-rotator:rotation-id"
 	TagServedRequest = "lwa-rotator:served-request"
+	TagSecretInHand  = "lwa-rotator:secret-in-hand"
+	TagProbed        = "lwa-rotator:probed"
 )
 
 // Tag keys of a rotation request. The operator's `lwa-rotator rotate` writes them (and may
@@ -69,7 +94,7 @@ var RequestTagKeys = []string{TagRequestAt, TagRequestBy, TagRequestReason}
 
 // StateTags are every tag key the daemon may write, so a secret must leave room for all of them.
 var StateTags = []string{TagRequestedAt, TagNextAttemptAt, TagNoticedExpiry, TagLastCallAt, TagAttempts, TagRotationID,
-	TagServedRequest, TagRequestAt, TagRequestBy, TagRequestReason}
+	TagServedRequest, TagSecretInHand, TagProbed, TagRequestAt, TagRequestBy, TagRequestReason}
 
 // MaxTags is Secrets Manager's limit of tags on one secret.
 const MaxTags = 50
@@ -124,6 +149,10 @@ func StateFromTags(tags []types.Tag) (RotationState, error) {
 			st.RotationID = v
 		case TagServedRequest:
 			st.ServedRequest, err = time.Parse(time.RFC3339Nano, v)
+		case TagSecretInHand:
+			st.InHand, err = parseLease(v)
+		case TagProbed:
+			st.Probe, err = parseProbe(v)
 		case TagRequestAt:
 			// Written by operators, not by the daemon: a bad value must not stop rotations, so
 			// it is marked for removal instead of failing the whole state.
@@ -144,6 +173,47 @@ func StateFromTags(tags []types.Tag) (RotationState, error) {
 	st.RequestedAt, st.NextAttemptAt, st.NoticedExpiry = utc(st.RequestedAt), utc(st.NextAttemptAt), utc(st.NoticedExpiry)
 	st.LastCallAt, st.ServedRequest, st.Request.At = utc(st.LastCallAt), utc(st.ServedRequest), utc(st.Request.At)
 	return st, nil
+}
+
+// parseLease reads "<until> <holder>".
+func parseLease(v string) (Lease, error) {
+	at, by, _ := strings.Cut(v, " ")
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return Lease{}, err
+	}
+	return Lease{Until: t.UTC(), By: by}, nil
+}
+
+func leaseTag(l Lease) string {
+	if l.Until.IsZero() {
+		return ""
+	}
+	return strings.TrimSpace(tagTime(l.Until) + " " + l.By)
+}
+
+// parseProbe reads "<at> valid|invalid <version id>".
+func parseProbe(v string) (Probe, error) {
+	f := strings.Fields(v)
+	if len(f) != 3 || (f[1] != "valid" && f[1] != "invalid") {
+		return Probe{}, fmt.Errorf("want a time, valid or invalid, and a version id")
+	}
+	t, err := time.Parse(time.RFC3339Nano, f[0])
+	if err != nil {
+		return Probe{}, err
+	}
+	return Probe{At: t.UTC(), Valid: f[1] == "valid", VersionID: f[2]}, nil
+}
+
+func probeTag(p Probe) string {
+	if p.At.IsZero() {
+		return ""
+	}
+	verdict := "invalid"
+	if p.Valid {
+		verdict = "valid"
+	}
+	return tagTime(p.At) + " " + verdict + " " + p.VersionID
 }
 
 // RequestTags renders r as the tags `lwa-rotator rotate` writes. By and Reason must be legal
@@ -188,6 +258,11 @@ func (s *Store) SaveChanges(ctx context.Context, secretID string, was, st Rotati
 	}
 	if len(st.RotationID) > maxTagValue || !legalTagValue.MatchString(st.RotationID) {
 		return fmt.Errorf("saving rotation state of secret %s: rotation id %q is not a legal tag value", secretID, st.RotationID)
+	}
+	for _, f := range []struct{ name, v string }{{"secret-in-hand", leaseTag(st.InHand)}, {"probe", probeTag(st.Probe)}} {
+		if len(f.v) > maxTagValue || !legalTagValue.MatchString(f.v) {
+			return fmt.Errorf("saving rotation state of secret %s: the %s record is not a legal tag value", secretID, f.name)
+		}
 	}
 	old := stateTagValues(was)
 	var set []types.Tag
@@ -239,6 +314,8 @@ func stateFields(st RotationState) []stateField {
 		{TagAttempts, tagInt(st.Attempts)},
 		{TagRotationID, st.RotationID},
 		{TagServedRequest, tagTime(st.ServedRequest)},
+		{TagSecretInHand, leaseTag(st.InHand)},
+		{TagProbed, probeTag(st.Probe)},
 	}
 }
 

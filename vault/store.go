@@ -55,6 +55,7 @@ type Store struct {
 	Clock clock.Clock
 
 	cache  versionCache
+	claims claimCache
 	list   listing
 	writes writeLog
 }

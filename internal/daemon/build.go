@@ -2,11 +2,14 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -88,7 +91,7 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 	rp := &rotatorPart{log: log, opts: rotator.Options{
 		Vault: store, LWA: lwa, SPAPI: app, Clock: o.Clock, Log: log, Observer: d.metrics,
 		Checkpoint: crashPoint(o.Getenv("LWA_ROTATOR_TEST_CRASH_AT"), log),
-		Promoted:   d.webhooks.Promoted, PassConcurrency: passConcurrency,
+		Promoted:   d.webhooks.Promoted, PassConcurrency: passConcurrency, Holder: holder(cfg.Holder, o.Hostname),
 		// The start-up pass over many applications leaves megabytes of garbage (listing pages,
 		// batched values) that an idle daemon would otherwise carry until its heap grew enough
 		// for the next collection, hours later: collect once and hand it back to the system.
@@ -163,7 +166,7 @@ const passConcurrency = 8
 func settings(cfg *config.Config) rotator.Settings {
 	return rotator.Settings{RenewBefore: cfg.RenewBefore.D(), AwaitDeadline: cfg.AwaitDeadline.D(),
 		RetryMin: cfg.Retry.Min.D(), RetryMax: cfg.Retry.Max.D(), ProbeEvery: cfg.ProbeInterval.D(), CanaryEvery: cfg.CanaryEvery.D(),
-		RotateInterval: cfg.Endpoints.RotateInterval.D()}
+		RotateInterval: cfg.Endpoints.RotateInterval.D(), ClaimLease: cfg.ClaimLease.D()}
 }
 
 func apps(cfg *config.Config) []rotator.App {
@@ -240,4 +243,38 @@ func newJSONLogger(level zap.AtomicLevel) (*zap.Logger, error) {
 		return nil, fmt.Errorf("building the JSON logger: %w", err)
 	}
 	return log, nil
+}
+
+// holder names this process in its claims: the configured name, or the host's (the pod's name
+// on Kubernetes, the task's host name on ECS), then an id of this process, so that a process
+// restarted under the same name does not take its predecessor's claim for its own.
+func holder(configured string, hostname func() (string, error)) string {
+	name := configured
+	if name == "" {
+		h, err := hostname()
+		if err != nil || h == "" {
+			h = "lwa-rotator"
+		}
+		name = tagSafe(h)
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return name + "/" + hex.EncodeToString(b[:])
+}
+
+// tagSafe keeps the characters a tag value may hold, at most 128 of them.
+func tagSafe(s string) string {
+	out := []rune{}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("._:/@=+-", r):
+			out = append(out, r)
+		default:
+			out = append(out, '-')
+		}
+		if len(out) == 128 {
+			break
+		}
+	}
+	return string(out)
 }

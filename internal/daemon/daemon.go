@@ -32,9 +32,11 @@ type Options struct {
 	// endpoints from the SDK's standard chain in production).
 	AWS aws.Config
 	// HTTP is the client for LWA and SP-API; nil gives a hardened default (TLS 1.2+, timeouts).
-	HTTP    *http.Client
-	Clock   clock.Clock
-	Signals <-chan os.Signal
+	HTTP  *http.Client
+	Clock clock.Clock
+	// Hostname names the replica in its claims when the configuration names none; nil: the host's.
+	Hostname func() (string, error)
+	Signals  <-chan os.Signal
 	// Log, when set, replaces the JSON production logger (the sandbox passes a console logger).
 	// Level is its level; nil means the configuration's logLevel.
 	Log     *zap.Logger
@@ -53,6 +55,9 @@ type Options struct {
 func Run(ctx context.Context, o Options) error {
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
+	}
+	if o.Hostname == nil {
+		o.Hostname = os.Hostname
 	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}

@@ -320,6 +320,7 @@ func TestRestartOnlyFieldsNameTheFieldNeverTheValue(t *testing.T) {
 		"endpoints.rotateInterval":    {"endpoints", under("endpoints", "rotateInterval: 93s"), []string{"93s", "1m33s"}},
 		"allowInsecureLoopback":       {"endpoints", func(s string) string { return "allowInsecureLoopback: true\n" + s }, []string{"true"}},
 		"requestPollInterval":         {"rotator", replace("requestPollInterval: 1m", "requestPollInterval: 97s"), []string{"97s", "1m37s"}},
+		"holder":                      {"rotator", func(s string) string { return "holder: canary-pod-7\n" + s }, []string{"canary-pod-7"}},
 		"(a reloadable change alone)": {"", reloadable, nil},
 	}
 	for _, f := range RestartOnlyFields() {

@@ -63,6 +63,7 @@ var (
 	}
 	rotatorFields = []field{
 		{"requestPollInterval", func(c *config.Config) any { return c.RequestPollInterval }},
+		{"holder", func(c *config.Config) any { return c.Holder }},
 	}
 )
 

@@ -97,7 +97,7 @@ func TestReloadIsAsStrictAsStartUp(t *testing.T) {
 		}, "not the configured key", "vault"},
 		{"an added application whose secret has no room for the daemon's tags", func(t *testing.T, env *sandbox.Env, cfg string) string {
 			return addApp(otherSecret(t, env, env.KMSKeyARN, 45))(cfg)
-		}, "needs room for 10 more", "vault"},
+		}, "needs room for 12 more", "vault"},
 		{"a changed queue URL", func(t *testing.T, env *sandbox.Env, cfg string) string {
 			return strings.Replace(cfg, "  newSecret: "+env.SecretQueue, "  newSecret: "+env.SecretQueue+"-moved", 1)
 		}, "queues.newSecret: changes only on restart", "queues"},
@@ -240,7 +240,7 @@ func TestStartUpRefusesASecretWithoutTagRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = runOnce(t, env)
-	if err == nil || !strings.Contains(err.Error(), "  - vault: secret "+env.SecretID+" has 45 tags of its own; the daemon needs room for 10 more") {
+	if err == nil || !strings.Contains(err.Error(), "  - vault: secret "+env.SecretID+" has 45 tags of its own; the daemon needs room for 12 more") {
 		t.Fatalf("want the vault part's refusal naming the tag room, got %v", err)
 	}
 }

@@ -68,6 +68,8 @@ type EnvOptions struct {
 	MaxReceiveCount int
 	// RotateInterval is the simulator's rate limit per application (default 1m).
 	RotateInterval time.Duration
+	// ClaimLease is how long a replica's claim on a due rotation lasts (default 5m, the product's).
+	ClaimLease time.Duration
 	// Apps is how many applications the world has (default 1); the first is also the Env's own
 	// AppName, ClientID, SecretID and FirstSecret.
 	Apps int
@@ -111,6 +113,7 @@ func (o *EnvOptions) defaults() {
 	def(&o.RejectedRetry, 15*time.Minute)
 	def(&o.RetryMin, time.Minute)
 	def(&o.RotateInterval, time.Minute)
+	def(&o.ClaimLease, 5*time.Minute)
 	def(&o.DeadLetterInterval, time.Minute)
 	if o.MaxReceiveCount == 0 {
 		o.MaxReceiveCount = 10
@@ -266,6 +269,7 @@ logLevel: info
 renewBefore: 30d
 awaitDeadline: %s
 retry: {min: %s, max: 1h}
+claimLease: %s
 kmsKeyId: %s
 allowInsecureLoopback: true
 queues:
@@ -279,7 +283,7 @@ endpoints:
   spapi: {na: %s, eu: %s, fe: %s}
   rotateInterval: %s
 applications:
-%s`, o.AwaitDeadline, o.RetryMin, e.KMSKeyARN, e.ExpiryQueue, e.SecretQueue, o.VisibilityTimeout, o.RejectedRetry, o.DeadLetterInterval, e.SimURL, e.SimURL, e.SimURL, e.SimURL, o.RotateInterval, apps.String())
+%s`, o.AwaitDeadline, o.RetryMin, o.ClaimLease, e.KMSKeyARN, e.ExpiryQueue, e.SecretQueue, o.VisibilityTimeout, o.RejectedRetry, o.DeadLetterInterval, e.SimURL, e.SimURL, e.SimURL, e.SimURL, o.RotateInterval, apps.String())
 }
 
 // rotationWindow is a rotationWindow block, in UTC, that opens at the first whole minute at least

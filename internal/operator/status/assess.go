@@ -90,6 +90,12 @@ func Assess(s State, set rotator.Settings, now time.Time) Assessment {
 	case n != "":
 		note("%s", n)
 	}
+	switch d.Reason {
+	case rotator.ReasonClaimed:
+		note("replica %s holds the claim on this rotation until %s", d.HeldBy, stamp(d.HeldUntil))
+	case rotator.ReasonSecretInHand:
+		note("replica %s holds the new secret and could not store it yet; its word lapses at %s", d.HeldBy, stamp(d.HeldUntil))
+	}
 	if d.OutsideWindow {
 		note("the daemon rotates outside the rotation window (%s): waiting for it would leave less than its safety margin (%s) before the current secret expires at %s",
 			s.App.Window, human(s.App.Window.Margin()), stamp(d.Expiry))

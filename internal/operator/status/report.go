@@ -38,7 +38,12 @@ type AppReport struct {
 	OutsideWindow bool   `json:"outsideWindow"`
 	// OldSecretDiesAt is when the current secret stops working if the rotate call is made at
 	// NextActionAt: seven days later, never past its expiry. Absent when no call is planned.
-	OldSecretDiesAt   string `json:"oldSecretDiesAt,omitempty"`
+	OldSecretDiesAt string `json:"oldSecretDiesAt,omitempty"`
+	// HeldBy names the replica the daemon waits for: the holder of the claim on the due rotation
+	// (reason claimed-by-replica), or the one holding the new secret (secret-in-hand); HeldUntil
+	// is when its word lapses.
+	HeldBy            string `json:"heldBy,omitempty"`
+	HeldUntil         string `json:"heldUntil,omitempty"`
 	CurrentVersionID  string `json:"currentVersionId,omitempty"`
 	CurrentExpiresAt  string `json:"currentExpiresAt,omitempty"`
 	StoredExpiresAt   string `json:"storedExpiresAt,omitempty"`
@@ -76,6 +81,7 @@ func Build(states []State, set rotator.Settings, now time.Time) Report {
 			Name: s.App.Name, SecretID: s.App.SecretID, Readable: s.ReadErr == nil,
 			Phase: d.Phase.String(), Reason: string(d.Reason), NextActionAt: stamp(d.NextActionAt), NextRotationAt: stamp(d.NextActionAt),
 			WindowOpensAt: stamp(d.WindowOpensAt), OutsideWindow: d.OutsideWindow, OldSecretDiesAt: stamp(d.OldSecretDiesAt),
+			HeldBy: d.HeldBy, HeldUntil: stamp(d.HeldUntil),
 			CurrentVersionID: snap.Current.ID, CurrentExpiresAt: stamp(d.Expiry), StoredExpiresAt: stamp(cur.ExpiresAt),
 			NoticedExpiry: stamp(st.NoticedExpiry), PreviousExpiresAt: stamp(cur.PreviousExpiresAt),
 			InFlight: !st.RequestedAt.IsZero(), InFlightSince: stamp(st.RequestedAt),
