@@ -148,6 +148,61 @@ func TestDecideExamples(t *testing.T) {
 				State: vault.RotationState{Request: vault.RotationRequest{Invalid: true}}}},
 			want{PhaseIdle, "renewal-scheduled", "2026-08-02T12:00:00Z", "2026-09-01T12:00:00Z"}},
 	}
+	// Replicas. The claim lease is the default 5 minutes: its holder may call in the first one.
+	claim := func(holder, claimedAt, until string) *vault.Claim {
+		return &vault.Claim{VersionID: "c-claim", Holder: holder, RotationID: "r-claimed", ClaimedAt: ex(claimedAt), Until: ex(until)}
+	}
+	readAt := func(in Input, at string) Input { in.Snapshot.ReadAt = ex(at); return in }
+	due := Input{App: app, Manual: true, Holder: "pod-a/1", Snapshot: vault.Snapshot{Current: current("2026-09-01T12:00:00Z")}}
+	withClaim := func(c *vault.Claim) Input { in := due; in.Snapshot.Claim = c; return readAt(in, "2026-06-01T12:00:00Z") }
+	overdue := vault.RotationState{RequestedAt: ex("2026-06-01T10:30:00Z"), LastCallAt: ex("2026-06-01T10:30:00Z"), RotationID: "r1"}
+	inHand := func(st vault.RotationState, until string) vault.RotationState {
+		st.InHand = vault.Lease{Until: ex(until), By: "pod-b/2"}
+		return st
+	}
+	tests = append(tests, []struct {
+		name string
+		in   Input
+		want want
+	}{
+		{"another replica's claim on the due rotation is waited for until it lapses",
+			withClaim(claim("pod-b/2", "2026-06-01T11:59:30Z", "2026-06-01T12:04:30Z")),
+			want{PhaseRequested, "claimed-by-replica", "2026-06-01T12:04:30Z", "2026-09-01T12:00:00Z"}},
+		{"a claim that lapsed before the snapshot was read is taken over",
+			withClaim(claim("pod-b/2", "2026-06-01T11:54:59Z", "2026-06-01T11:59:59Z")),
+			want{PhaseDue, "manual", "2026-06-01T12:00:00Z", "2026-09-01T12:00:00Z"}},
+		{"a claim lapsing the very instant the snapshot is read is taken over",
+			withClaim(claim("pod-b/2", "2026-06-01T11:55:00Z", "2026-06-01T12:00:00Z")),
+			want{PhaseDue, "manual", "2026-06-01T12:00:00Z", "2026-09-01T12:00:00Z"}},
+		{"a claim still live when the snapshot was read holds, however late the decision",
+			readAt(withClaim(claim("pod-b/2", "2026-06-01T11:55:00Z", "2026-06-01T12:00:00Z")), "2026-06-01T11:59:59.999999999Z"),
+			want{PhaseRequested, "claimed-by-replica", "2026-06-01T12:00:00Z", "2026-09-01T12:00:00Z"}},
+		{"this process's own claim, inside its first minute: the call goes ahead",
+			withClaim(claim("pod-a/1", "2026-06-01T11:59:00.000000001Z", "2026-06-01T12:04:00.000000001Z")),
+			want{PhaseDue, "manual", "2026-06-01T12:00:00Z", "2026-09-01T12:00:00Z"}},
+		{"this process's own claim, exactly a minute old: too late to call on, so it waits for it to lapse",
+			withClaim(claim("pod-a/1", "2026-06-01T11:59:00Z", "2026-06-01T12:04:00Z")),
+			want{PhaseRequested, "claimed-by-replica", "2026-06-01T12:04:00Z", "2026-09-01T12:00:00Z"}},
+		{"the operator commands hold no claim: every claim is another replica's",
+			func() Input { in := withClaim(claim("pod-a/1", "2026-06-01T11:59:30Z", "2026-06-01T12:04:30Z")); in.Holder = ""; return in }(),
+			want{PhaseRequested, "claimed-by-replica", "2026-06-01T12:04:30Z", "2026-09-01T12:00:00Z"}},
+		{"a secret in hand holds the watchdog back until the word lapses",
+			Input{App: app, Snapshot: vault.Snapshot{Current: current("2026-09-01T12:00:00Z"), State: inHand(overdue, "2026-06-01T12:10:00Z")}},
+			want{PhaseRequested, "secret-in-hand", "2026-06-01T12:10:00Z", "2026-09-01T12:00:00Z"}},
+		{"a secret in hand whose word lapsed this instant: the watchdog acts",
+			Input{App: app, Snapshot: vault.Snapshot{Current: current("2026-09-01T12:00:00Z"), State: inHand(overdue, "2026-06-01T12:00:00Z")}},
+			want{PhaseOverdue, "secret-owed", "2026-06-01T12:00:31.581112375Z", "2026-09-01T12:00:00Z"}},
+		{"a secret in hand holds back SIGUSR1 too",
+			Input{App: app, Manual: true, Snapshot: vault.Snapshot{Current: current("2026-09-01T12:00:00Z"), State: inHand(vault.RotationState{}, "2026-06-01T12:10:00Z")}},
+			want{PhaseRequested, "secret-in-hand", "2026-06-01T12:10:00Z", "2026-09-01T12:00:00Z"}},
+		{"a secret in hand changes nothing about a renewal months away",
+			Input{App: app, Snapshot: vault.Snapshot{Current: current("2026-09-01T12:00:00Z"), State: inHand(vault.RotationState{}, "2026-06-01T12:10:00Z")}},
+			want{PhaseIdle, "renewal-scheduled", "2026-08-02T12:00:00Z", "2026-09-01T12:00:00Z"}},
+		{"a staged secret is finished whatever the in-hand word says",
+			Input{App: app, Snapshot: vault.Snapshot{Current: current("2026-09-01T12:00:00Z"), Pending: pending(client, "2026-11-28T12:00:00Z"),
+				State: inHand(overdue, "2026-06-01T12:10:00Z")}},
+			want{PhasePending, "new-secret-staged", "2026-06-01T12:00:02.5Z", "2026-09-01T12:00:00Z"}},
+	}...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -168,6 +223,60 @@ func TestDecideExamples(t *testing.T) {
 				t.Errorf("reason %q has no sentence for people", d.Reason)
 			}
 		})
+	}
+}
+
+// The holder's own claim carries its rotation id into the intent, so a retry after a lost answer
+// continues the rotation it claimed; another replica's claim makes no call at all.
+func TestDecideUsesTheClaimItHolds(t *testing.T) {
+	t.Parallel()
+	set := Settings{RenewBefore: 30 * 24 * time.Hour, AwaitDeadline: time.Hour, RetryMin: time.Minute, RetryMax: time.Hour,
+		ProbeEvery: 24 * time.Hour, CanaryEvery: 7 * 24 * time.Hour}
+	now := ex("2026-06-01T12:00:00Z")
+	snap := vault.Snapshot{ReadAt: now, Current: vault.Version{ID: "v1", Record: vault.Record{ClientID: "c", ExpiresAt: ex("2026-09-01T12:00:00Z")}},
+		Claim: &vault.Claim{Holder: "pod-a/1", RotationID: "r-claimed", ClaimedAt: ex("2026-06-01T11:59:30Z"), Until: ex("2026-06-01T12:04:30Z")}}
+	own := plan(facts{app: App{ClientID: "c"}, snap: snap, manual: true, holder: "pod-a/1"}, set, now, 0)
+	if !own.request || own.claim == nil || own.intent.RotationID != "r-claimed" {
+		t.Errorf("own claim: request %v, claim %v, intent rotation %q; want the call under rotation r-claimed", own.request, own.claim, own.intent.RotationID)
+	}
+	other := plan(facts{app: App{ClientID: "c"}, snap: snap, manual: true, holder: "pod-b/2", probeAt: ex("2026-06-02T00:00:00Z")}, set, now, 0)
+	if other.request || other.claim != nil || !other.wakeAt.Equal(ex("2026-06-01T12:04:30Z")) {
+		t.Errorf("another's claim: request %v, claim %v, wake %s; want no call and a look at 12:04:30", other.request, other.claim, other.wakeAt)
+	}
+}
+
+// One replica's probe is the fleet's: a version proven lately is not proven again by another
+// replica whose own time has come, and its verdict is published as this process's.
+func TestProbeIsSharedAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	set := Settings{RenewBefore: 30 * 24 * time.Hour, AwaitDeadline: time.Hour, RetryMin: time.Minute, RetryMax: time.Hour,
+		ProbeEvery: 24 * time.Hour, CanaryEvery: 7 * 24 * time.Hour}
+	now := ex("2026-06-01T12:00:00Z")
+	cur := vault.Version{ID: "v1", Record: vault.Record{ClientID: "c", ExpiresAt: ex("2026-09-01T12:00:00Z")}}
+	tests := []struct {
+		name      string
+		probe     vault.Probe
+		wantProbe bool
+		wantNext  string // with jitter 0: 0.9 of the interval after the probe that counts
+	}{
+		{"proven an hour ago by another replica", vault.Probe{At: ex("2026-06-01T11:00:00Z"), Valid: true, VersionID: "v1"}, false, "2026-06-02T08:36:00Z"},
+		{"proven 21h35m ago: still fresh", vault.Probe{At: ex("2026-05-31T14:25:00Z"), Valid: true, VersionID: "v1"}, false, "2026-06-01T12:01:00Z"},
+		{"proven exactly 21h36m ago: due", vault.Probe{At: ex("2026-05-31T14:24:00Z"), Valid: true, VersionID: "v1"}, true, "2026-06-02T09:36:00Z"},
+		{"a verdict on another version does not count", vault.Probe{At: ex("2026-06-01T11:00:00Z"), Valid: true, VersionID: "v0"}, true, "2026-06-02T09:36:00Z"},
+		{"never proven", vault.Probe{}, true, "2026-06-02T09:36:00Z"},
+	}
+	for _, tc := range tests {
+		snap := vault.Snapshot{Current: cur, State: vault.RotationState{Probe: tc.probe}}
+		a := plan(facts{app: App{ClientID: "c"}, snap: snap, probeAt: ex("2026-06-01T11:59:00Z")}, set, now, 0)
+		if a.probe != tc.wantProbe || !a.nextProbe.Equal(ex(tc.wantNext)) {
+			t.Errorf("%s: probe %v, next %s; want %v, %s", tc.name, a.probe, a.nextProbe.Format(time.RFC3339), tc.wantProbe, tc.wantNext)
+		}
+	}
+	var s Status
+	snap := vault.Snapshot{Current: cur, State: vault.RotationState{Probe: vault.Probe{At: ex("2026-06-01T11:00:00Z"), Valid: false, VersionID: "v1"}}}
+	publish(&s, facts{snap: snap}, action{}, set, now)
+	if s.CurrentValid != Invalid || !s.LastProbe.Equal(ex("2026-06-01T11:00:00Z")) {
+		t.Errorf("another replica's verdict published as %v at %s; want invalid at 11:00", s.CurrentValid, s.LastProbe)
 	}
 }
 
