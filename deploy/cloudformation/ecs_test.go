@@ -110,6 +110,11 @@ func TestECSTaskRunsTheDaemonAsDesigned(t *testing.T) {
 					t.Errorf("environment %s is not a variable the daemon reads (config.Env)", n)
 				}
 			}
+			// One value in the task definition would be every task's claim holder name; the
+			// daemon's default, the host name, is each task's own.
+			if v, ok := env["LWA_ROTATOR_HOLDER"]; ok {
+				t.Errorf("LWA_ROTATOR_HOLDER %s set in the task definition: every task would claim under one name", mustJSON(v))
+			}
 			if got := mustJSON(env["LWA_ROTATOR_LISTEN"]); got != `{"Fn::Sub":"0.0.0.0:${MetricsPort}"}` {
 				t.Errorf("LWA_ROTATOR_LISTEN %s, want all interfaces on MetricsPort (the health check reads it too)", got)
 			}
@@ -145,20 +150,78 @@ func TestECSTaskRunsTheDaemonAsDesigned(t *testing.T) {
 	}
 }
 
-// TestECSServiceNeverRunsTwoTasks: one task; a deployment stops it before starting the next.
-func TestECSServiceNeverRunsTwoTasks(t *testing.T) {
+// TestECSServiceRollsDesiredCountTasks: DesiredCount tasks over the subnets' zones; a deployment
+// starts the new tasks before it stops the old ones (overlap is safe) and rolls back a failure.
+func TestECSServiceRollsDesiredCountTasks(t *testing.T) {
 	t.Parallel()
+	wantCount := map[string]string{
+		"new cluster, no metrics ingress":                            "1",
+		"existing cluster, metrics from a CIDR and a security group": "3",
+	}
 	for name, e := range expandAll(t, ecsFile, ecsScenarios) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
+			if got := e.params["DesiredCount"]; got != wantCount[name] {
+				t.Errorf("DesiredCount resolves to %q, want %q", got, wantCount[name])
+			}
 			s := props(e.resource(t, "Service"))
-			dc := get(s, "DeploymentConfiguration")
-			if s["DesiredCount"] != 1.0 || get(dc, "MinimumHealthyPercent") != 0.0 || get(dc, "MaximumPercent") != 100.0 {
-				t.Errorf("DesiredCount %v, MinimumHealthyPercent %v, MaximumPercent %v; want 1, 0, 100",
-					s["DesiredCount"], get(dc, "MinimumHealthyPercent"), get(dc, "MaximumPercent"))
+			if got := mustJSON(s["DesiredCount"]); got != `{"Ref":"DesiredCount"}` {
+				t.Errorf("DesiredCount %s, want the parameter", got)
+			}
+			if got := mustJSON(s["DeploymentConfiguration"]); got != `{"DeploymentCircuitBreaker":{"Enable":true,"Rollback":true},"MaximumPercent":200,"MinimumHealthyPercent":100}` {
+				t.Errorf("DeploymentConfiguration %s, want 100/200 with the circuit breaker rolling back", got)
 			}
 			if s["LaunchType"] != "FARGATE" {
 				t.Errorf("LaunchType %v", s["LaunchType"])
+			}
+			// Fargate spreads over the zones of the subnets; it refuses placement strategies.
+			if got := mustJSON(get(s, "NetworkConfiguration", "AwsvpcConfiguration", "Subnets")); got != `{"Ref":"Subnets"}` {
+				t.Errorf("Subnets %s, want the parameter", got)
+			}
+			for _, k := range []string{"PlacementStrategies", "PlacementConstraints"} {
+				if _, has := s[k]; has {
+					t.Errorf("%s on a Fargate service", k)
+				}
+			}
+		})
+	}
+}
+
+// TestECSDesiredCountParameter: one task by default, at least one, at most ten.
+func TestECSDesiredCountParameter(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t, ecsFile)
+	p := get(tpl, "Parameters", "DesiredCount")
+	for key, want := range map[string]string{"Type": "Number", "Default": "1", "MinValue": "1", "MaxValue": "10"} {
+		if got := get(p, key); got != want {
+			t.Errorf("DesiredCount %s %v, want %s", key, got, want)
+		}
+	}
+	base := ecsScenarios[0].params
+	tests := []struct {
+		count string
+		want  string // "" means accepted
+	}{
+		{"1", ""},
+		{"2", ""},
+		{"10", ""},
+		{"0", "outside MinValue 1"},
+		{"11", "outside MaxValue 10"},
+		{"two", "not a number"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.count, func(t *testing.T) {
+			t.Parallel()
+			params := map[string]string{"DesiredCount": tc.count}
+			for k, v := range base {
+				params[k] = v
+			}
+			_, err := expand(tpl, scenario{"DesiredCount=" + tc.count, params})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("err = %v, want one containing %q", err, tc.want)
 			}
 		})
 	}

@@ -208,6 +208,7 @@ var ecsScenarios = []scenario{
 		"VpcId": "vpc-0123456789abcdef0", "Subnets": "subnet-0123456789abcdef0",
 		"MetricsSourceCidr": "10.0.0.0/16", "MetricsSourceSecurityGroup": "sg-0123456789abcdef0",
 		"AssignPublicIp": "ENABLED", "LogLevel": "debug", "MetricsPort": "9100", "CloudMapNamespaceId": "ns-abcdef0123456789",
+		"DesiredCount": "3",
 	}},
 }
 

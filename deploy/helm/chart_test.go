@@ -61,6 +61,14 @@ func TestRenderDecodesStrictly(t *testing.T) {
 			if vs.monitoring {
 				optional = 1
 			}
+			// A budget only for several replicas (TestReplicas has the rest).
+			budgets := 0
+			if vs.replicas > 1 {
+				budgets = 1
+			}
+			if len(o.disruptions) != budgets {
+				t.Errorf("PodDisruptionBudget: rendered %d with %d replicas, want %d", len(o.disruptions), vs.replicas, budgets)
+			}
 			counts := map[string][2]int{
 				"Deployment":     {len(o.deployments), 1},
 				"ServiceAccount": {len(o.serviceAccounts), 1},
@@ -105,6 +113,9 @@ func TestMisspeltFieldFailsDecode(t *testing.T) {
 		{"misspelt monitor field", "ServiceMonitor", "scrapeTimeout:", "scrapeTimout:", "scrapeTimout"},
 		{"misspelt policy field", "NetworkPolicy", "policyTypes:", "policyType:", "policyType"},
 		{"misspelt service account field", "ServiceAccount", "automountServiceAccountToken:", "automountServiceAcountToken:", "automountServiceAcountToken"},
+		{"misspelt budget field", "PodDisruptionBudget", "maxUnavailable:", "maxUnavaliable:", "maxUnavaliable"},
+		{"misspelt spread field", "Deployment", "whenUnsatisfiable:", "whenUnsatisfiabel:", "whenUnsatisfiabel"},
+		{"misspelt downward API field", "Deployment", "fieldPath: metadata.name", "fieldpath: metadata.name", "fieldpath"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -135,11 +146,12 @@ func TestDeploymentIsLockedDown(t *testing.T) {
 			t.Parallel()
 			o := render(t, vs.args...)
 			d := o.deployments[0]
-			if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
-				t.Errorf("replicas %v, want 1", d.Spec.Replicas)
+			if d.Spec.Replicas == nil || *d.Spec.Replicas != vs.replicas {
+				t.Errorf("replicas %v, want %d", d.Spec.Replicas, vs.replicas)
 			}
-			if d.Spec.Strategy.Type != "Recreate" || d.Spec.Strategy.RollingUpdate != nil {
-				t.Errorf("strategy %+v, want Recreate", d.Spec.Strategy)
+			// Overlap is safe, so an upgrade keeps the running daemon until its successor is ready.
+			if got := mustJSON(t, d.Spec.Strategy); got != `{"type":"RollingUpdate","rollingUpdate":{"maxUnavailable":0,"maxSurge":1}}` {
+				t.Errorf("strategy %s, want RollingUpdate with maxSurge 1 and maxUnavailable 0", got)
 			}
 			pod := d.Spec.Template.Spec
 			// The daemon drains for up to 30 s and then closes its listener within 5 s.
@@ -209,6 +221,9 @@ func TestDeploymentIsLockedDown(t *testing.T) {
 			}
 			if len(c.Ports) != 1 || c.Ports[0].Name != "metrics" {
 				t.Fatalf("container ports %+v, want one named metrics", c.Ports)
+			}
+			if got := holderEnv(t, c); got != `{"name":"LWA_ROTATOR_HOLDER","valueFrom":{"fieldRef":{"fieldPath":"metadata.name"}}}` {
+				t.Errorf("LWA_ROTATOR_HOLDER %s, want the pod's name from the downward API", got)
 			}
 			wantListen := []string{"--listen", "0.0.0.0:" + strconv.Itoa(int(c.Ports[0].ContainerPort))}
 			if !containsSeq(c.Args, wantListen) || !containsSeq(c.Args, []string{"--config", "/etc/lwa-rotator/config.yaml"}) || c.Args[0] != "run" {
@@ -506,6 +521,12 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{"bad duration", "config.renewBefore=30days", "renewBefore"},
 		{"misspelt top-level value", "serviceMonitor.enable=true", "enable"},
 		{"grace period shorter than the drain", "terminationGracePeriodSeconds=30", "terminationGracePeriodSeconds"},
+		{"holder belongs to the chart", "config.holder=rotator-1", "holder"},
+		{"a budget that blocks every drain", "podDisruptionBudget.maxUnavailable=0", "maxUnavailable"},
+		{"unknown spread policy", "topologySpread.zone.whenUnsatisfiable=Sometimes", "whenUnsatisfiable"},
+		{"strategy Kubernetes has not", "updateStrategy.type=OnDelete", "updateStrategy"},
+		{"one holder name for every replica", "extraEnv[0].name=LWA_ROTATOR_HOLDER,extraEnv[0].value=rotator", "LWA_ROTATOR_HOLDER"},
+		{"a rollout that can never progress", "updateStrategy.rollingUpdate.maxSurge=0", "maxSurge and maxUnavailable cannot both be 0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -546,7 +567,9 @@ func TestSchemaCoversTheDaemonConfig(t *testing.T) {
 		t.Fatal("values.schema.json has no config property")
 	}
 	got := schemaPaths(cfg, "")
-	notInChart := map[string]bool{"listen": true, "endpoints": true, "allowInsecureLoopback": true}
+	// holder is the chart's like listen: each pod passes its own name as LWA_ROTATOR_HOLDER, where
+	// one value in the shared file would name every replica alike.
+	notInChart := map[string]bool{"listen": true, "holder": true, "endpoints": true, "allowInsecureLoopback": true}
 	var want []string
 	for _, p := range yamlPaths(reflect.TypeFor[config.Config](), "") {
 		if !notInChart[strings.SplitN(p, ".", 2)[0]] {

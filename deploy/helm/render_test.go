@@ -17,6 +17,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
@@ -44,13 +45,15 @@ type valueSet struct {
 	monitoring bool
 	// validConfig: the daemon accepts the rendered configuration as it stands.
 	validConfig bool
+	// replicas: the replicaCount the set asks for; above 1 a PodDisruptionBudget is rendered.
+	replicas int32
 }
 
 // valueSets: the defaults, every option on, and the EKS example the README starts from.
 var valueSets = []valueSet{
-	{name: "default values"},
-	{name: "ci/full-values.yaml", args: []string{"-f", fullValues}, monitoring: true, validConfig: true},
-	{name: "ci/eks-values.yaml", args: []string{"-f", eksValues}, monitoring: true, validConfig: true},
+	{name: "default values", replicas: 1},
+	{name: "ci/full-values.yaml", args: []string{"-f", fullValues}, monitoring: true, validConfig: true, replicas: 3},
+	{name: "ci/eks-values.yaml", args: []string{"-f", eksValues}, monitoring: true, validConfig: true, replicas: 1},
 }
 
 // helmBinary finds the helm that scripts/test-all.sh installs. Without it the chart is unchecked,
@@ -139,6 +142,7 @@ func decodeStrict(doc []byte, into any) error {
 // objects are the rendered objects, decoded into their API types.
 type objects struct {
 	deployments     []*appsv1.Deployment
+	disruptions     []*policyv1.PodDisruptionBudget
 	serviceAccounts []*corev1.ServiceAccount
 	configMaps      []*corev1.ConfigMap
 	services        []*corev1.Service
@@ -163,6 +167,9 @@ func (o *objects) add(doc string) error {
 	case "apps/v1 Deployment":
 		v := &appsv1.Deployment{}
 		o.deployments, into = append(o.deployments, v), v
+	case "policy/v1 PodDisruptionBudget":
+		v := &policyv1.PodDisruptionBudget{}
+		o.disruptions, into = append(o.disruptions, v), v
 	case "v1 ServiceAccount":
 		v := &corev1.ServiceAccount{}
 		o.serviceAccounts, into = append(o.serviceAccounts, v), v
