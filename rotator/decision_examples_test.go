@@ -154,7 +154,11 @@ func TestDecideExamples(t *testing.T) {
 	}
 	readAt := func(in Input, at string) Input { in.Snapshot.ReadAt = ex(at); return in }
 	due := Input{App: app, Manual: true, Holder: "pod-a/1", Snapshot: vault.Snapshot{Current: current("2026-09-01T12:00:00Z")}}
-	withClaim := func(c *vault.Claim) Input { in := due; in.Snapshot.Claim = c; return readAt(in, "2026-06-01T12:00:00Z") }
+	withClaim := func(c *vault.Claim) Input {
+		in := due
+		in.Snapshot.Claim = c
+		return readAt(in, "2026-06-01T12:00:00Z")
+	}
 	overdue := vault.RotationState{RequestedAt: ex("2026-06-01T10:30:00Z"), LastCallAt: ex("2026-06-01T10:30:00Z"), RotationID: "r1"}
 	inHand := func(st vault.RotationState, until string) vault.RotationState {
 		st.InHand = vault.Lease{Until: ex(until), By: "pod-b/2"}
@@ -184,7 +188,11 @@ func TestDecideExamples(t *testing.T) {
 			withClaim(claim("pod-a/1", "2026-06-01T11:59:00Z", "2026-06-01T12:04:00Z")),
 			want{PhaseRequested, "claimed-by-replica", "2026-06-01T12:04:00Z", "2026-09-01T12:00:00Z"}},
 		{"the operator commands hold no claim: every claim is another replica's",
-			func() Input { in := withClaim(claim("pod-a/1", "2026-06-01T11:59:30Z", "2026-06-01T12:04:30Z")); in.Holder = ""; return in }(),
+			func() Input {
+				in := withClaim(claim("pod-a/1", "2026-06-01T11:59:30Z", "2026-06-01T12:04:30Z"))
+				in.Holder = ""
+				return in
+			}(),
 			want{PhaseRequested, "claimed-by-replica", "2026-06-01T12:04:30Z", "2026-09-01T12:00:00Z"}},
 		{"a secret in hand holds the watchdog back until the word lapses",
 			Input{App: app, Snapshot: vault.Snapshot{Current: current("2026-09-01T12:00:00Z"), State: inHand(overdue, "2026-06-01T12:10:00Z")}},
