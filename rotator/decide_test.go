@@ -510,3 +510,78 @@ func judgeProblems(n notifications.Notification, f facts, v verdict) []string {
 	}
 	return out
 }
+
+// TestReplicaWordsHoldEveryCallOnEveryCombination: over the whole grid, another replica's live
+// word (a claim on the due rotation, a new secret in hand) leaves no rotate call and no watchdog
+// standing, this process's own usable claim leaves the call as it was, and a claim that lapsed
+// before the read changes nothing.
+func TestReplicaWordsHoldEveryCallOnEveryCombination(t *testing.T) {
+	t.Parallel()
+	const me, other = "pod-a/1", "pod-b/2"
+	n := 0
+	for p := range grid {
+		n++
+		p.f.holder = me
+		p.f.snap.ReadAt = gridNow
+		base := plan(p.f, gridSettings, gridNow, 0)
+		variants := []struct {
+			name string
+			edit func(*facts)
+			want func(a action) string
+		}{
+			{"another replica's live claim", func(f *facts) {
+				f.snap.Claim = &vault.Claim{Holder: other, ClaimedAt: gridNow.Add(-time.Minute), Until: gridNow.Add(time.Minute)}
+			}, func(a action) string {
+				if a.request {
+					return "a rotate call despite another replica's live claim"
+				}
+				if base.request && (a.reason != ReasonClaimed || !a.actAt.Equal(gridNow.Add(time.Minute))) {
+					return fmt.Sprintf("reason %q next %s, want %q at the claim's lapse", a.reason, a.actAt, ReasonClaimed)
+				}
+				return ""
+			}},
+			{"this process's usable claim", func(f *facts) {
+				f.snap.Claim = &vault.Claim{Holder: me, RotationID: "r-own", ClaimedAt: gridNow.Add(-time.Second), Until: gridNow.Add(4 * time.Minute)}
+			}, func(a action) string {
+				if a.request != base.request || (a.request && (a.claim == nil || a.intent.RotationID != "r-own")) {
+					return fmt.Sprintf("request %v claim %v rotation %q, want the base plan's call (%v) under the own claim", a.request, a.claim, a.intent.RotationID, base.request)
+				}
+				return ""
+			}},
+			{"a claim that lapsed before the read", func(f *facts) {
+				f.snap.Claim = &vault.Claim{Holder: other, ClaimedAt: gridNow.Add(-5 * time.Minute), Until: gridNow}
+			}, func(a action) string {
+				if a.request != base.request || a.phase != base.phase || a.reason != base.reason {
+					return fmt.Sprintf("%s/%s request %v, want the base plan's %s/%s request %v", a.phase, a.reason, a.request, base.phase, base.reason, base.request)
+				}
+				return ""
+			}},
+			{"another replica's secret in hand", func(f *facts) {
+				f.snap.State.InHand = vault.Lease{Until: gridNow.Add(10 * time.Minute), By: other}
+			}, func(a action) string {
+				switch {
+				case p.f.snap.Pending != nil || base.finished:
+					if a.phase != base.phase || a.request != base.request {
+						return fmt.Sprintf("%s request %v, want the base plan's %s request %v", a.phase, a.request, base.phase, base.request)
+					}
+				case a.request || a.watchdog:
+					return "a rotate call or the watchdog while a replica holds the new secret"
+				case (base.request || base.watchdog) && a.reason != ReasonSecretInHand:
+					return fmt.Sprintf("reason %q, want %q", a.reason, ReasonSecretInHand)
+				}
+				return ""
+			}},
+		}
+		for _, v := range variants {
+			f := p.f
+			v.edit(&f)
+			if problem := v.want(plan(f, gridSettings, gridNow, 0)); problem != "" {
+				t.Errorf("%s, %s: %s", p.name, v.name, problem)
+			}
+		}
+		if t.Failed() {
+			return
+		}
+	}
+	t.Logf("%d combinations, 4 replica words each", n)
+}
