@@ -278,3 +278,51 @@ func TestALapsedClaimIsTakenOver(t *testing.T) {
 		t.Errorf("the first holder called too: %d calls", h.amzn.calls())
 	}
 }
+
+// TestIdleRequestsScaleWithReplicas: three idle days (hourly re-checks, daily probes) cost N
+// replicas no more than N times what they cost one; the probe is the fleet's, so LWA is asked
+// once a day whatever N.
+func TestIdleRequestsScaleWithReplicas(t *testing.T) {
+	t.Parallel()
+	type cost struct{ vault, lwa int }
+	idle := func(n int) cost {
+		set := testSettings
+		set.ProbeEvery = 24 * time.Hour
+		h := newHarnessWith(t, setup{expiry: t0.Add(100 * day), settings: &set})
+		reps := make([]*replica, n)
+		for i := range reps {
+			reps[i] = h.replica(fmt.Sprintf("pod-%c/%d", 'a'+i, i+1), h.sm)
+		}
+		ctx := context.Background()
+		tokens0, _ := h.amzn.counts()
+		h.sm.ResetCalls()
+		next := make([]time.Time, n)
+		for end := t0.Add(3 * day); h.clk.Now().Before(end); h.clk.Advance(time.Minute) {
+			for i, p := range reps {
+				if !h.clk.Now().Before(next[i]) {
+					next[i] = p.r.Tick(ctx)
+				}
+			}
+		}
+		var c cost
+		for _, k := range h.sm.Calls() {
+			c.vault += k
+		}
+		tokens, _ := h.amzn.counts()
+		c.lwa = tokens - tokens0
+		return c
+	}
+	one := idle(1)
+	if one.lwa != 3 {
+		t.Errorf("one replica: %d LWA calls in three days, want 3 probes", one.lwa)
+	}
+	for _, n := range []int{2, 3} {
+		got := idle(n)
+		t.Logf("%d replicas: %d Secrets Manager requests, %d LWA calls (one replica: %d, %d)", n, got.vault, got.lwa, one.vault, one.lwa)
+		// The replicas tick one after another here, so the first to probe has recorded its
+		// verdict before the next one looks: exactly one probe a day.
+		if got.vault > n*one.vault || got.lwa != 3 {
+			t.Errorf("%d replicas: %d Secrets Manager requests and %d LWA calls; want at most %d and 3", n, got.vault, got.lwa, n*one.vault)
+		}
+	}
+}
