@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/notifications"
 	"github.com/spapi-tools/lwa-rotator/rotator"
 )
@@ -54,11 +55,27 @@ type Metrics struct {
 	queueName map[string]string // queue URL → bounded label
 }
 
+// Option changes how New builds the metrics.
+type Option func(*stateCollector)
+
+// WithClock is the clock the state collector reads at scrape time, for the series that compare a
+// moment with now (lwa_rotator_rotation_claim_held); without it the wall clock.
+func WithClock(c clock.Clock) Option {
+	return func(s *stateCollector) { s.clock = c }
+}
+
 // New registers every collector on reg: the counters, the state collector, build information
 // and the Go and process collectors; Handler serves reg. version and revision are the build's
 // stamps; an empty revision falls back to the VCS revision Go recorded, if any.
-func New(reg *prometheus.Registry, state Snapshotter, ready func() bool, version, revision string) *Metrics {
-	return newMetrics(reg, &stateCollector{state: state, ready: ready}, version, revision)
+func New(reg *prometheus.Registry, state Snapshotter, ready func() bool, version, revision string, opts ...Option) *Metrics {
+	sc := &stateCollector{state: state, ready: ready}
+	for _, o := range opts {
+		o(sc)
+	}
+	if sc.clock == nil {
+		sc.clock = clock.Real{}
+	}
+	return newMetrics(reg, sc, version, revision)
 }
 
 // newMetrics takes the state as a collector so the benchmark can serve an older series set.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spapi-tools/lwa-rotator/notifications"
 	"github.com/spapi-tools/lwa-rotator/rotator"
+	"github.com/spapi-tools/lwa-rotator/testsupport/fakeclock"
 )
 
 type fixedSnapshot []rotator.Status
@@ -33,7 +34,7 @@ func TestEverySeriesExistsFromStartUpAndLintsClean(t *testing.T) {
 	want := []string{
 		"lwa_rotator_secret_expiry_timestamp_seconds",
 		"lwa_rotator_next_rotation_timestamp_seconds",
-		"lwa_rotator_application_ready", "lwa_rotator_ready", "lwa_rotator_notifications_total",
+		"lwa_rotator_application_ready", "lwa_rotator_rotation_claim_held", "lwa_rotator_ready", "lwa_rotator_notifications_total",
 		"lwa_rotator_api_requests_total", "lwa_rotator_sqs_polls_total", "lwa_rotator_config_last_reload_successful",
 		"lwa_rotator_config_last_reload_success_timestamp_seconds", "lwa_rotator_build_info",
 	}
@@ -191,5 +192,72 @@ func TestBackgroundUnitsWithoutSeriesUntilStarted(t *testing.T) {
 	}
 	if started != 3 {
 		t.Errorf("the started unit has %d series, want 3 (interval, last success, failures)", started)
+	}
+}
+
+// lwa_rotator_rotation_claim_held is judged at scrape time against the injected clock: 1 while
+// the claim has not lapsed, 0 from the moment it lapses (even before the rotator clears it), and
+// 0 without a claim.
+func TestClaimHeldIsJudgedAtScrapeTime(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	clk := fakeclock.New(now)
+	m := New(prometheus.NewRegistry(), fixedSnapshot{
+		{App: "held", ClaimHeldUntil: now.Add(90 * time.Second)},
+		{App: "lapsing", ClaimHeldUntil: now.Add(time.Second)},
+		{App: "lapsed", ClaimHeldUntil: now.Add(-time.Second)},
+		{App: "now", ClaimHeldUntil: now},
+		{App: "none"},
+	}, nil, "dev", "", WithClock(clk))
+	const head = `
+# HELP lwa_rotator_rotation_claim_held 1 while this process holds the claim on the application's due rotation (no other replica makes the rotate call until it lapses), else 0.
+# TYPE lwa_rotator_rotation_claim_held gauge
+`
+	for _, tc := range []struct {
+		advance time.Duration
+		want    string
+	}{
+		{0, head + `lwa_rotator_rotation_claim_held{application="held"} 1
+lwa_rotator_rotation_claim_held{application="lapsing"} 1
+lwa_rotator_rotation_claim_held{application="lapsed"} 0
+lwa_rotator_rotation_claim_held{application="now"} 0
+lwa_rotator_rotation_claim_held{application="none"} 0
+`},
+		{time.Second, head + `lwa_rotator_rotation_claim_held{application="held"} 1
+lwa_rotator_rotation_claim_held{application="lapsing"} 0
+lwa_rotator_rotation_claim_held{application="lapsed"} 0
+lwa_rotator_rotation_claim_held{application="now"} 0
+lwa_rotator_rotation_claim_held{application="none"} 0
+`},
+		{89 * time.Second, head + `lwa_rotator_rotation_claim_held{application="held"} 0
+lwa_rotator_rotation_claim_held{application="lapsing"} 0
+lwa_rotator_rotation_claim_held{application="lapsed"} 0
+lwa_rotator_rotation_claim_held{application="now"} 0
+lwa_rotator_rotation_claim_held{application="none"} 0
+`},
+	} {
+		clk.Advance(tc.advance)
+		if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(tc.want), "lwa_rotator_rotation_claim_held"); err != nil {
+			t.Errorf("at %s: %v", clk.Now().Format(time.TimeOnly), err)
+		}
+	}
+}
+
+// Without WithClock the collector reads the wall clock: a claim lapsing in 3000 is held, one that
+// lapsed in 2000 is not.
+func TestClaimHeldWithoutAClockReadsTheWallClock(t *testing.T) {
+	t.Parallel()
+	m := New(prometheus.NewRegistry(), fixedSnapshot{
+		{App: "future", ClaimHeldUntil: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{App: "past", ClaimHeldUntil: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)},
+	}, nil, "dev", "")
+	want := `
+# HELP lwa_rotator_rotation_claim_held 1 while this process holds the claim on the application's due rotation (no other replica makes the rotate call until it lapses), else 0.
+# TYPE lwa_rotator_rotation_claim_held gauge
+lwa_rotator_rotation_claim_held{application="future"} 1
+lwa_rotator_rotation_claim_held{application="past"} 0
+`
+	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), "lwa_rotator_rotation_claim_held"); err != nil {
+		t.Error(err)
 	}
 }

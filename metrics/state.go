@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/spapi-tools/lwa-rotator/internal/clock"
 	"github.com/spapi-tools/lwa-rotator/rotator"
 )
 
@@ -50,19 +51,23 @@ var (
 		"When the rotation now in flight (a rotate call accepted, its new secret not landed) was requested; absent when none is.", prometheus.GaugeValue, "application")
 	famExpiry = newFamily("secret_expiry_timestamp_seconds",
 		"When the application's current (AWSCURRENT) client secret expires; 0 when unknown.", prometheus.GaugeValue, "application")
+	famClaimHeld = newFamily("rotation_claim_held",
+		"1 while this process holds the claim on the application's due rotation (no other replica makes the rotate call until it lapses), else 0.", prometheus.GaugeValue, "application")
 	famReady = newFamily("ready",
 		"1 when the daemon is ready: configuration valid, queues and vault reachable.", prometheus.GaugeValue)
 
 	appFamilies = []*family{famLastProbe, famAppReady, famCanaryInterval, famCanaryLast, famExternal, famValid, famLastSuccess,
-		famNext, famWindowOpens, famOutsideWindow, famPendingSince, famPrevExpiry, famInFlightSince, famExpiry}
+		famNext, famWindowOpens, famOutsideWindow, famPendingSince, famPrevExpiry, famInFlightSince, famExpiry, famClaimHeld}
 )
 
 // stateSeries calls emit for each series application s exports. Only what a rule or a panel
 // reads is exported: a timestamp that is not set, or a counter still at zero, says nothing an
 // absent series does not (the rules see a counter's first appearance; see
 // deploy/prometheus/lwa-rotator.rules.yml), and leaving them out keeps a scrape of a thousand
-// applications small. Whether a rotation is in flight is the presence of its start time.
-func stateSeries(s rotator.Status, emit func(f *family, v float64)) {
+// applications small. Whether a rotation is in flight is the presence of its start time. now is
+// the scrape's moment: a claim counts as held only until it lapses, whether or not the rotator
+// has cleared it yet.
+func stateSeries(s rotator.Status, now time.Time, emit func(f *family, v float64)) {
 	stamp := func(f *family, t time.Time) {
 		if !t.IsZero() {
 			emit(f, ts(t))
@@ -90,6 +95,7 @@ func stateSeries(s rotator.Status, emit func(f *family, v float64)) {
 	stamp(famPrevExpiry, s.PreviousExpiry)
 	stamp(famInFlightSince, s.InFlightSince)
 	emit(famExpiry, ts(s.CurrentExpiry))
+	emit(famClaimHeld, boolf(now.Before(s.ClaimHeldUntil)))
 }
 
 // stateCollector turns the rotator's snapshot into metrics at scrape time: a state gauge is never
@@ -97,6 +103,7 @@ func stateSeries(s rotator.Status, emit func(f *family, v float64)) {
 type stateCollector struct {
 	state Snapshotter
 	ready func() bool
+	clock clock.Clock
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -107,8 +114,9 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	now := c.clock.Now()
 	for _, s := range c.state.Snapshot() {
-		stateSeries(s, func(f *family, v float64) {
+		stateSeries(s, now, func(f *family, v float64) {
 			ch <- prometheus.MustNewConstMetric(f.desc, f.vt, v, s.App)
 		})
 	}
