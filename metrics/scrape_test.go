@@ -263,8 +263,8 @@ func TestScrapeOf1000ApplicationsIsUnder500KB(t *testing.T) {
 	if len(plain) >= scrapeBudget || len(unzipped) >= scrapeBudget {
 		t.Errorf("scrape of 1,000 applications: %d bytes (%d gzipped and unzipped), want under %d", len(plain), len(unzipped), scrapeBudget)
 	}
-	if n := strings.Count(string(plain), `application="demo-app-1000"`); n != 6 {
-		t.Errorf("demo-app-1000 has %d series, want 6 (expiry, next rotation, ready, valid, last probe, claim held)", n)
+	if n := strings.Count(string(plain), `application="demo-app-1000"`); n != 5 {
+		t.Errorf("demo-app-1000 has %d series, want 5 (expiry, next rotation, ready, valid, last probe)", n)
 	}
 	if _, old := scrape(t, baseline(state), promAccept, false); len(old) < scrapeBudget {
 		t.Errorf("the baseline is %d bytes, under the budget: the benchmark compares with the wrong thing", len(old))

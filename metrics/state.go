@@ -52,7 +52,7 @@ var (
 	famExpiry = newFamily("secret_expiry_timestamp_seconds",
 		"When the application's current (AWSCURRENT) client secret expires; 0 when unknown.", prometheus.GaugeValue, "application")
 	famClaimHeld = newFamily("rotation_claim_held",
-		"1 while this process holds the claim on the application's due rotation (no other replica makes the rotate call until it lapses), else 0.", prometheus.GaugeValue, "application")
+		"1 while this process holds the claim on the application's due rotation (no other replica makes the rotate call until it lapses); absent otherwise.", prometheus.GaugeValue, "application")
 	famReady = newFamily("ready",
 		"1 when the daemon is ready: configuration valid, queues and vault reachable.", prometheus.GaugeValue)
 
@@ -95,7 +95,11 @@ func stateSeries(s rotator.Status, now time.Time, emit func(f *family, v float64
 	stamp(famPrevExpiry, s.PreviousExpiry)
 	stamp(famInFlightSince, s.InFlightSince)
 	emit(famExpiry, ts(s.CurrentExpiry))
-	emit(famClaimHeld, boolf(now.Before(s.ClaimHeldUntil)))
+	if now.Before(s.ClaimHeldUntil) {
+		// Present only while held: a thousand applications' zeros would cost an eighth of the
+		// scrape budget to say what an absent series says.
+		emit(famClaimHeld, 1)
+	}
 }
 
 // stateCollector turns the rotator's snapshot into metrics at scrape time: a state gauge is never

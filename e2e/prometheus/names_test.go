@@ -24,6 +24,7 @@ var exported = map[string]bool{
 	"lwa_rotator_previous_secret_expiry_timestamp_seconds":     false,
 	"lwa_rotator_next_rotation_timestamp_seconds":              false,
 	"lwa_rotator_rotation_window_opens_timestamp_seconds":      false,
+	"lwa_rotator_rotation_claim_held":                          false,
 	"lwa_rotator_rotations_outside_window_total":               false,
 	"lwa_rotator_last_success_timestamp_seconds":               false,
 	"lwa_rotator_rotation_in_flight_since_timestamp_seconds":   false,
@@ -73,6 +74,7 @@ var onlyWhileSet = map[string]bool{
 	"lwa_rotator_config_reload_refusals_total":               true,
 	"lwa_rotator_rotation_window_opens_timestamp_seconds":    true,
 	"lwa_rotator_rotations_outside_window_total":             true,
+	"lwa_rotator_rotation_claim_held":                        true,
 }
 
 var metricToken = regexp.MustCompile(`lwa_rotator_[a-z_]+`)
@@ -108,8 +110,8 @@ func TestExportedListMatchesMetricsPackage(t *testing.T) {
 	set := time.Unix(1e9, 0)
 	m := metrics.New(reg, snapshot{{App: "a", CurrentExpiry: set, PreviousExpiry: set, LastSuccess: set, InFlightSince: set, LastProbe: set,
 		PendingSince: set, CurrentValid: rotator.Valid, Canary: true, CanaryInterval: time.Hour, ExternalChanges: 1,
-		WindowOpensAt: set, WindowOverrides: 1}},
-		func() bool { return true }, "test", "")
+		WindowOpensAt: set, WindowOverrides: 1, ClaimHeldUntil: set.Add(time.Minute)}},
+		func() bool { return true }, "test", "", metrics.WithClock(fakeclock.New(set)))
 	m.Init(map[string]string{"https://sqs/q": "expiry"})
 	m.Rotation("a", rotator.ResultSuccess) // per-application counters appear with their first count
 	m.ObserveRequest("lwa", "token", 200, time.Millisecond)

@@ -61,7 +61,7 @@ func build(ctx context.Context, o Options, cfg *config.Config, log *zap.Logger, 
 			return nil
 		}
 		return d.rot.Snapshot()
-	}), d.ready, o.Version, o.Revision)
+	}), d.ready, o.Version, o.Revision, metrics.WithClock(o.Clock))
 
 	awsCfg := o.AWS.Copy()
 	// Bound every AWS call (a long poll takes 20 s): a link that swallows packets must not hang
