@@ -155,7 +155,7 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 	}
 	r.republish(a, f, in)
 	r.checkpoint(StepIntentSaved)
-	r.sayRequesting(a, st, in, log)
+	r.sayRequesting(f.manual, st, in, log)
 	var out requestOutcome
 	if !callable(c, r.clock.Now(), r.settings()) {
 		// Too late to call on this claim: another replica may be taking the rotation over.
@@ -230,14 +230,14 @@ func callable(c vault.Claim, now time.Time, s Settings) bool {
 // its next pass. Only the tags changed: the labels and records in f are still what the vault holds.
 func (r *Rotator) republish(a *appState, f facts, st vault.RotationState) {
 	f.snap.State = st
-	f.manual = a.manual.Load()
+	f.manual = a.manual(f.snap.Current.Record)
 	now, s := r.clock.Now(), r.settings()
 	act := plan(f, s, now, r.rand())
 	a.setStatus(func(x *Status) { publish(x, f, act, s, now) })
 }
 
-func (r *Rotator) sayRequesting(a *appState, st, in vault.RotationState, log *zap.Logger) {
-	fields := []zap.Field{zap.Bool("manual", a.manual.Load()), zap.Int("attempts", in.Attempts)}
+func (r *Rotator) sayRequesting(manual bool, st, in vault.RotationState, log *zap.Logger) {
+	fields := []zap.Field{zap.Bool("manual", manual), zap.Int("attempts", in.Attempts)}
 	if RequestPending(st) {
 		fields = append(fields, zap.Time("request_at", st.Request.At), zap.String("request_by", st.Request.By))
 	}
@@ -348,7 +348,7 @@ func (r *Rotator) read(ctx context.Context, a *appState, app App) (facts, error)
 	if err != nil {
 		return facts{}, err
 	}
-	return facts{app: app, snap: snap, manual: a.manual.Load(), probeAt: a.probeAt, knownCurrent: a.knownCurrent, holder: r.holder}, nil
+	return facts{app: app, snap: snap, manual: a.manual(snap.Current.Record), probeAt: a.probeAt, knownCurrent: a.knownCurrent, holder: r.holder}, nil
 }
 
 // noteCurrent performs what a decision says of the current version: an external change is

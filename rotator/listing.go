@@ -49,7 +49,7 @@ func (r *Rotator) planListed(a *appState, snap vault.Snapshot, dirty bool) (time
 	if !snap.Listed || app.SecretID != snap.SecretID || !a.mayList(dirty) || (a.knownCurrent != "" && snap.Current.ID != a.knownCurrent) {
 		return time.Time{}, false
 	}
-	f := facts{app: app, snap: snap, manual: a.manual.Load(), probeAt: a.probeAt, knownCurrent: a.knownCurrent, holder: r.holder}
+	f := facts{app: app, snap: snap, manual: a.manual(snap.Current.Record), probeAt: a.probeAt, knownCurrent: a.knownCurrent, holder: r.holder}
 	s, now := r.settings(), r.clock.Now()
 	act := plan(f, s, now, r.rand())
 	if act.acts() {

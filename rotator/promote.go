@@ -111,7 +111,7 @@ func (r *Rotator) markPromoted(a *appState, v vault.Version, log *zap.Logger) {
 	app, now := *a.app.Load(), r.clock.Now()
 	a.knownCurrent, a.counted = v.ID, v.ID
 	// A SIGUSR1 that arrived while this rotation finished is answered by it.
-	a.manual.Store(false)
+	a.manualAt.Store(0)
 	a.setStatus(func(s *Status) {
 		s.LastSuccess = now
 		s.CurrentExpiry = v.Record.ExpiresAt

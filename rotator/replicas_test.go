@@ -326,3 +326,44 @@ func TestIdleRequestsScaleWithReplicas(t *testing.T) {
 		}
 	}
 }
+
+// TestSIGUSR1IsAnsweredWhoeverPromotes: the replica that got SIGUSR1 makes the call; another
+// replica promotes the secret. The signal is answered by that secret: no further call, however
+// often the first replica looks again.
+func TestSIGUSR1IsAnsweredWhoeverPromotes(t *testing.T) {
+	t.Parallel()
+	h := newHarnessWith(t, setup{expiry: t0.Add(100 * day), amazonLimitOff: true})
+	ctx := context.Background()
+	signalled := h.replica("pod-a/1", h.sm)
+	other := h.replica("pod-b/2", h.sm)
+	signalled.r.Trigger("app")
+	signalled.r.Tick(ctx)
+	other.r.Tick(ctx)
+	if h.amzn.calls() != 1 {
+		t.Fatalf("SIGUSR1: %d calls, want 1", h.amzn.calls())
+	}
+	fresh, msg := h.delivered()
+	if res := other.handle(msg); !res.Delete {
+		t.Fatal("the other replica did not finish the delivery")
+	}
+	for range 6 { // three hours: past the await deadline twice over
+		h.clk.Advance(30 * time.Minute)
+		signalled.r.Tick(ctx)
+		other.r.Tick(ctx)
+	}
+	if got := h.amzn.calls(); got != 1 {
+		t.Errorf("after another replica promoted the signalled rotation's secret: %d calls, want 1", got)
+	}
+	if s := signalled.status(); s.Phase != PhaseIdle || s.Reason != ReasonRenewalScheduled {
+		t.Errorf("the signalled replica: phase %s, reason %q; want idle, renewal-scheduled", s.Phase, s.Reason)
+	}
+	if w := h.world(); !w.cur.Record.ClientSecret.Equal(fresh) {
+		t.Error("the delivered secret is not current")
+	}
+	// A new signal asks for a secret newer than that one: one more call.
+	signalled.r.Trigger("app")
+	signalled.r.Tick(ctx)
+	if got := h.amzn.calls(); got != 2 {
+		t.Errorf("a second SIGUSR1: %d calls in all, want 2", got)
+	}
+}

@@ -104,8 +104,9 @@ type appState struct {
 	// it is the only lock an application has, and no other lock is taken while it is held.
 	work sync.Mutex
 	app  atomic.Pointer[App]
-	// manual: a manual rotation was asked for and has not yet produced a secret.
-	manual atomic.Bool
+	// manualAt is when a SIGUSR1 for this application arrived (unix nanoseconds; 0: none). It
+	// asks for a secret minted after it: whichever replica's call mints one answers it (owed).
+	manualAt atomic.Int64
 	// dirty: something happened that the next pass must plan for (a trigger, a notice, a
 	// request, a promotion), whatever nextAt says.
 	dirty  atomic.Bool
@@ -205,7 +206,7 @@ func (r *Rotator) Trigger(name string) bool {
 	hit := false
 	for _, a := range r.reg.Load().order {
 		if name == "" || a.app.Load().Name == name {
-			a.manual.Store(true)
+			a.manualAt.Store(r.clock.Now().UnixNano())
 			a.dirty.Store(true)
 			hit = true
 		}
@@ -350,4 +351,10 @@ func (a *appState) setStatus(f func(*Status)) {
 			return
 		}
 	}
+}
+
+// manual reports whether a SIGUSR1 is still owed a rotation, given the current record.
+func (a *appState) manual(cur vault.Record) bool {
+	at := a.manualAt.Load()
+	return at != 0 && manualOwed(time.Unix(0, at), cur)
 }
