@@ -40,6 +40,15 @@ func startDaemon(t *testing.T, env *sandbox.Env, extraEnv ...string) *daemonProc
 // startBinary is startDaemon with another build of the binary.
 func startBinary(t *testing.T, bin string, env *sandbox.Env, extraEnv ...string) *daemonProc {
 	t.Helper()
+	p := launchBinary(t, bin, env, extraEnv...)
+	p.started(t)
+	return p
+}
+
+// launchBinary starts the process without waiting for it to listen (started does), so that
+// several can start side by side.
+func launchBinary(t *testing.T, bin string, env *sandbox.Env, extraEnv ...string) *daemonProc {
+	t.Helper()
 	cmd := exec.Command(bin, "run", "--config", env.ConfigPath, "--listen", "127.0.0.1:0")
 	cmd.Env = append(append(os.Environ(), env.Environ()...), extraEnv...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -58,9 +67,14 @@ func startBinary(t *testing.T, bin string, env *sandbox.Env, extraEnv ...string)
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
 	})
+	return p
+}
+
+// started waits until the process listens, and notes its address.
+func (p *daemonProc) started(t *testing.T) {
+	t.Helper()
 	line := p.waitLog(t, 30*time.Second, func(m map[string]any) bool { return m["msg"] == "lwa-rotator started" })
 	p.addr, _ = line["listen"].(string)
-	return p
 }
 
 func (p *daemonProc) collect(r io.Reader) {

@@ -66,8 +66,12 @@ type EnvOptions struct {
 	DeadLetterInterval time.Duration // 1m
 	// MaxReceiveCount is the queues' redrive limit (default 10: what doctor asks for).
 	MaxReceiveCount int
-	// RotateInterval is the simulator's rate limit per application (default 1m).
+	// RotateInterval is the simulator's rate limit per application (default 1m), and the
+	// daemon's own (endpoints.rotateInterval).
 	RotateInterval time.Duration
+	// SimRotateInterval, when set, is the simulator's limit instead; negative lifts it, so that
+	// every rotate call a daemon makes is accepted and counted (spapisim.Options.RotateInterval).
+	SimRotateInterval time.Duration
 	// ClaimLease is how long a replica's claim on a due rotation lasts (default 5m, the product's).
 	ClaimLease time.Duration
 	// Apps is how many applications the world has (default 1); the first is also the Env's own
@@ -192,7 +196,11 @@ func NewEnv(ctx context.Context, o EnvOptions) (*Env, error) {
 	if o.Reshape != nil {
 		deliver = reshaped{deliver, o.Reshape}
 	}
-	e.Sim = spapisim.New(spapisim.Options{Clock: o.Clock, Deliver: deliver, Log: o.Log, RotateInterval: o.RotateInterval})
+	simInterval := o.RotateInterval
+	if o.SimRotateInterval != 0 {
+		simInterval = o.SimRotateInterval
+	}
+	e.Sim = spapisim.New(spapisim.Options{Clock: o.Clock, Deliver: deliver, Log: o.Log, RotateInterval: simInterval})
 	now := o.Clock.Now()
 	n := o.Apps
 	if o.Canary {

@@ -78,8 +78,15 @@ type env struct {
 
 func newEnv(t *testing.T, apps ...spapisim.App) *env {
 	t.Helper()
+	return newEnvWith(t, spapisim.Options{}, apps...)
+}
+
+// newEnvWith is newEnv with options; the clock and the deliverer are always the env's.
+func newEnvWith(t *testing.T, o spapisim.Options, apps ...spapisim.App) *env {
+	t.Helper()
 	e := &env{clk: fakeclock.New(t0), dlv: newFakeDeliverer()}
-	e.sim = spapisim.New(spapisim.Options{Clock: e.clk, Deliver: e.dlv})
+	o.Clock, o.Deliver = e.clk, e.dlv
+	e.sim = spapisim.New(o)
 	e.srv = httptest.NewServer(e.sim.Handler())
 	t.Cleanup(e.srv.Close)
 	t.Cleanup(e.sim.Close)

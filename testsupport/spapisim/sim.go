@@ -26,9 +26,16 @@ type Options struct {
 	Log               *zap.Logger // nil: discard
 	OldSecretLifetime time.Duration
 	NewSecretLifetime time.Duration
-	RotateInterval    time.Duration
-	IDs               amazon.IDs // nil: random, as Amazon's
+	// RotateInterval is the least time between two accepted rotate calls of one application
+	// (zero: Amazon's minute). Negative lifts the limit, so that a test counting accepted calls
+	// sees every call a client makes: only two calls at one instant of Clock are still refused.
+	RotateInterval time.Duration
+	IDs            amazon.IDs // nil: random, as Amazon's
 }
+
+// unlimited stands for "no limit" in the model, which reads zero or less as Amazon's minute: the
+// least interval it keeps, which no two calls made at different instants fall within.
+const unlimited = time.Nanosecond
 
 // App is one registered SP-API application. ExpiryQueueURL may be empty (expiry notices then go
 // to NewSecretQueueURL); an empty NewSecretQueueURL means "not enrolled", so rotate answers 400.
@@ -83,8 +90,12 @@ func New(o Options) *Sim {
 	if s.ids == nil {
 		s.ids = amazon.RandomIDs()
 	}
+	interval := o.RotateInterval
+	if interval < 0 {
+		interval = unlimited
+	}
 	s.model = amazon.New(amazon.Rules{
-		NewSecretLifetime: o.NewSecretLifetime, OldSecretLifetime: o.OldSecretLifetime, RotateInterval: o.RotateInterval,
+		NewSecretLifetime: o.NewSecretLifetime, OldSecretLifetime: o.OldSecretLifetime, RotateInterval: interval,
 	}, s.ids)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s

@@ -151,6 +151,42 @@ func TestRotateStatuses(t *testing.T) {
 	}
 }
 
+// TestRotateInterval: calls a millisecond apart; the simulator accepts the first only, unless
+// its limit is lifted (a negative interval) or shorter than a millisecond.
+func TestRotateInterval(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		interval  time.Duration
+		wantCalls int
+	}{
+		{"Amazon's minute (zero)", 0, 1},
+		{"a second", time.Second, 1},
+		{"a microsecond", time.Microsecond, 3},
+		{"lifted (negative)", -1, 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnvWith(t, spapisim.Options{RotateInterval: tc.interval})
+			var refused int
+			for range 3 {
+				err := e.rotate(t, firstSecret)
+				switch {
+				case errors.Is(err, spapi.ErrThrottled):
+					refused++
+				case err != nil:
+					t.Fatalf("rotate: %v", err)
+				}
+				e.clk.Advance(time.Millisecond)
+			}
+			if got := e.sim.RotateCalls(clientID); got != tc.wantCalls || refused != 3-tc.wantCalls {
+				t.Errorf("RotateCalls = %d with %d refused (429), want %d and %d", got, refused, tc.wantCalls, 3-tc.wantCalls)
+			}
+		})
+	}
+}
+
 func mint(e *env) secret.Value {
 	tok, err := e.lwa.Token(context.Background(), clientID, secret.New(firstSecret))
 	if err != nil {
