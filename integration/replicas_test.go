@@ -21,10 +21,10 @@ import (
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
-// The log lines the replica tests read: who made the rotate call, who promoted its secret, and
-// who found the claim taken.
+// The log lines the replica tests read once the state they wait for holds: who promoted the
+// secret (a replica that finishes another's bookkeeping counts the success too, so the counter
+// cannot tell), and who found the claim taken.
 const (
-	msgCallAccepted = "rotation accepted; awaiting the new secret on SQS"
 	msgPromoted     = "new secret verified and promoted to AWSCURRENT; the old one stays as AWSPREVIOUS until it expires"
 	msgClaimedByOne = "another replica claimed the due rotation; it makes the rotate call"
 )
@@ -96,6 +96,23 @@ func saying(rs []replica, msg string) []string {
 	return names
 }
 
+// requestedSeries is a replica's own count of its accepted rotate calls.
+const requestedSeries = `lwa_rotator_rotations_total{application="demo-app",result="requested"}`
+
+// callersOf names the replicas whose own counter shows an accepted rotate call, one entry per
+// call: the state the caller publishes before it says so.
+func callersOf(t *testing.T, rs []replica) []string {
+	t.Helper()
+	var names []string
+	for _, r := range rs {
+		v, _ := r.scrape(t, requestedSeries)
+		for range int(v) {
+			names = append(names, r.name)
+		}
+	}
+	return names
+}
+
 // claimsSeen says, for the test log, which holder each replica found holding the claim.
 func claimsSeen(rs []replica) string {
 	var b strings.Builder
@@ -148,7 +165,7 @@ func TestReplicasOneDueRotationOneCall(t *testing.T) {
 	if n := env.Sim.RotateCalls(env.ClientID); n != 1 {
 		t.Errorf("rotate endpoint accepted %d calls from three replicas, want 1", n)
 	}
-	callers, promoters := saying(rs, msgCallAccepted), saying(rs, msgPromoted)
+	callers, promoters := callersOf(t, rs), saying(rs, msgPromoted)
 	if len(callers) != 1 || len(promoters) != 1 {
 		t.Errorf("replicas that made the call %q and that promoted %q, want one each", callers, promoters)
 	}
@@ -167,9 +184,9 @@ func TestReplicasCallerKilledBeforeDelivery(t *testing.T) {
 	rs := startReplicas(t, env, 3)
 	eventually(t, 20*time.Second, "the rotate call", func() bool { return env.Sim.RotateCalls(env.ClientID) == 1 })
 	var caller replica
-	eventually(t, 10*time.Second, "a replica to say its call was accepted", func() bool {
+	eventually(t, 10*time.Second, "a replica to count its call as accepted", func() bool {
 		for _, r := range rs {
-			if len(r.logged(msgIs(msgCallAccepted))) > 0 {
+			if v, _ := r.scrape(t, requestedSeries); v == 1 {
 				caller = r
 				return true
 			}
@@ -196,9 +213,9 @@ func TestReplicasCallerKilledBeforeDelivery(t *testing.T) {
 	if n := env.Sim.RotateCalls(env.ClientID); n != 1 {
 		t.Errorf("rotate endpoint accepted %d calls, want 1: a survivor asked again for the secret on its way", n)
 	}
-	callers, promoters := saying(rs, msgCallAccepted), saying(survivors, msgPromoted)
-	if len(callers) != 1 || callers[0] != caller.name || len(promoters) != 1 {
-		t.Errorf("replicas that made the call %q (killed: %s) and survivors that promoted %q, want the killed one and one survivor",
+	callers, promoters := callersOf(t, survivors), saying(survivors, msgPromoted)
+	if len(callers) != 0 || len(promoters) != 1 {
+		t.Errorf("survivors that made a call %q (the killed caller: %s) and survivors that promoted %q, want none and one",
 			callers, caller.name, promoters)
 	}
 	t.Logf("called and killed: %s; promoted: %v; %s", caller.name, promoters, claimsSeen(rs))
@@ -224,7 +241,10 @@ func TestReplicasSIGUSR1ToOneReplica(t *testing.T) {
 			b := rs[1]
 			b.signal(t, syscall.SIGUSR1)
 			if stopCaller {
-				b.waitLog(t, 20*time.Second, msgIs(msgCallAccepted))
+				eventually(t, 20*time.Second, b.name+" to count its call as accepted", func() bool {
+					v, _ := b.scrape(t, requestedSeries)
+					return v == 1
+				})
 				if err := syscall.Kill(-b.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
 					t.Fatal(err)
 				}
@@ -245,7 +265,7 @@ func TestReplicasSIGUSR1ToOneReplica(t *testing.T) {
 			if n := env.Sim.RotateCalls(env.ClientID); n != 1 {
 				t.Errorf("rotate endpoint accepted %d calls after one SIGUSR1, want 1", n)
 			}
-			callers, promoters := saying(rs, msgCallAccepted), saying(rs, msgPromoted)
+			callers, promoters := callersOf(t, rs), saying(rs, msgPromoted)
 			if len(callers) != 1 || callers[0] != b.name || len(promoters) != 1 || (stopCaller && promoters[0] == b.name) {
 				t.Errorf("replicas that made the call %q and that promoted %q, want %s and one other", callers, promoters, b.name)
 			}
