@@ -363,3 +363,37 @@ func TestReadAllUsesTheDaemonsRead(t *testing.T) {
 		t.Errorf("the report shows the secret:\n%s", b.String())
 	}
 }
+
+// A replica's claim on the due rotation and a replica's word that it holds the new secret show
+// in status as what the daemon waits for, with the replica's name and when its word lapses.
+func TestReportNamesTheReplicaTheDaemonWaitsFor(t *testing.T) {
+	t.Parallel()
+	now := at("2026-06-01T12:00:00Z")
+	due := vault.Snapshot{ReadAt: now, Current: current("2026-06-20T12:00:00Z")}
+	claimed := due
+	claimed.Claim = &vault.Claim{VersionID: "c-x", Holder: "pod-b/1a2b3c4d", ClaimedAt: at("2026-06-01T11:59:30Z"), Until: at("2026-06-01T12:04:30Z")}
+	inHand := due
+	inHand.State.InHand = vault.Lease{Until: at("2026-06-01T12:10:00Z"), By: "pod-c/5e6f7a8b"}
+	for _, tc := range []struct {
+		name string
+		snap vault.Snapshot
+		want []string
+	}{
+		{"claimed", claimed, []string{`"phase": "requested"`, `"reason": "claimed-by-replica"`, `"nextActionAt": "2026-06-01T12:04:30Z"`,
+			`"heldBy": "pod-b/1a2b3c4d"`, `"heldUntil": "2026-06-01T12:04:30Z"`,
+			"replica pod-b/1a2b3c4d holds the claim on this rotation until 2026-06-01T12:04:30Z"}},
+		{"secret in hand", inHand, []string{`"phase": "requested"`, `"reason": "secret-in-hand"`, `"nextActionAt": "2026-06-01T12:10:00Z"`,
+			`"heldBy": "pod-c/5e6f7a8b"`, `"heldUntil": "2026-06-01T12:10:00Z"`}},
+	} {
+		r := Build([]State{{App: rotator.App{Name: "main", ClientID: client, SecretID: "lwa/main"}, Snapshot: tc.snap}}, set, now)
+		var b strings.Builder
+		if err := WriteJSON(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(b.String(), want) {
+				t.Errorf("%s: JSON lacks %s:\n%s", tc.name, want, b.String())
+			}
+		}
+	}
+}
