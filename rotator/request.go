@@ -18,10 +18,11 @@ func CanRequest(in Input, s Settings, now time.Time) (ok bool, why string) {
 	switch {
 	case snap.Current.ID == "":
 		return false, "the secret has no AWSCURRENT version to rotate (store one with lwa-rotator seed)"
-	case d.Reason == ReasonClaimed:
-		return false, fmt.Sprintf("replica %s claimed the due rotation and makes the rotate call (its claim lapses at %s)", d.HeldBy, moment(d.HeldUntil))
-	case d.Reason == ReasonSecretInHand:
-		return false, fmt.Sprintf("replica %s holds the new secret and is storing it (until %s at the latest)", d.HeldBy, moment(d.HeldUntil))
+	case snap.Claim != nil && snap.ReadAt.Before(snap.Claim.Until):
+		return false, fmt.Sprintf("replica %s claimed the due rotation and makes the rotate call (its claim lapses at %s)", snap.Claim.Holder, moment(snap.Claim.Until))
+	case st.InHand.Live(now):
+		// A request now would rotate again as soon as the secret in hand is promoted.
+		return false, fmt.Sprintf("replica %s holds a new secret and is storing it (its word lapses at %s)", st.InHand.By, moment(st.InHand.Until))
 	case d.Phase == PhaseRequested || d.Phase == PhaseOverdue:
 		return false, fmt.Sprintf("a rotation is already in flight since %s (rotation %s); its new secret is awaited",
 			moment(st.RequestedAt), st.RotationID)

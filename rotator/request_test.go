@@ -30,6 +30,19 @@ func TestCanRequestExamples(t *testing.T) {
 		want string // "" accepts
 	}{
 		{"nothing going on", snap(vault.RotationState{}), ""},
+		{"another replica's claim on a due rotation", func() vault.Snapshot {
+			s := snap(vault.RotationState{})
+			s.ReadAt, s.Claim = now, &vault.Claim{Holder: "pod-b/2", ClaimedAt: ex("2026-06-01T11:59:30Z"), Until: ex("2026-06-01T12:04:30Z")}
+			return s
+		}(), "replica pod-b/2 claimed the due rotation and makes the rotate call (its claim lapses at 2026-06-01T12:04:30Z)"},
+		{"a claim that lapsed", func() vault.Snapshot {
+			s := snap(vault.RotationState{})
+			s.ReadAt, s.Claim = now, &vault.Claim{Holder: "pod-b/2", ClaimedAt: ex("2026-06-01T11:54:30Z"), Until: ex("2026-06-01T11:59:30Z")}
+			return s
+		}(), ""},
+		{"a replica holds the new secret", snap(vault.RotationState{InHand: vault.Lease{Until: ex("2026-06-01T12:10:00Z"), By: "pod-c/3"}}),
+			"replica pod-c/3 holds a new secret and is storing it (its word lapses at 2026-06-01T12:10:00Z)"},
+		{"a replica's word that lapsed", snap(vault.RotationState{InHand: vault.Lease{Until: ex("2026-06-01T12:00:00Z"), By: "pod-c/3"}}), ""},
 		{"no AWSCURRENT", vault.Snapshot{}, "no AWSCURRENT version"},
 		{"in flight within the await deadline", snap(vault.RotationState{RequestedAt: ex("2026-06-01T11:30:00Z"), LastCallAt: ex("2026-06-01T11:30:00Z"), RotationID: "r1"}),
 			"already in flight since 2026-06-01T11:30:00Z (rotation r1)"},
