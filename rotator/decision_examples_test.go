@@ -419,8 +419,7 @@ func TestDecideWindowExamples(t *testing.T) {
 	}
 }
 
-// A SIGUSR1 is answered by a secret minted after it, whichever replica made the call; a call made
-// up to ten seconds before the signal counts.
+// A SIGUSR1 is answered by a secret minted after it, whichever replica made the call.
 func TestManualOwedExamples(t *testing.T) {
 	t.Parallel()
 	signal := ex("2026-06-01T12:00:00Z")
@@ -428,10 +427,10 @@ func TestManualOwedExamples(t *testing.T) {
 		expires string // the current secret's expiry: its mint time plus 180 days
 		owed    bool
 	}{
-		{"", true}, // unknown mint time: only a promotion by this process answers it
+		{"", true}, // unknown mint time: only this process's call or promotion answers it
 		{"2026-11-28T11:00:00Z", true},
-		{"2026-11-28T11:59:49.999999999Z", true},
-		{"2026-11-28T11:59:50Z", false},
+		{"2026-11-28T11:59:59.999999999Z", true},
+		{"2026-11-28T12:00:00Z", false},
 		{"2026-11-28T12:05:00Z", false},
 	} {
 		var cur vault.Record

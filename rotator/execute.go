@@ -132,6 +132,7 @@ func (r *Rotator) bookkeep(ctx context.Context, a *appState, f facts, act action
 // rotating a second time.
 func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.RotationState, act action) time.Time {
 	app, now := *a.app.Load(), r.clock.Now()
+	signal := a.manualAt.Load() // a SIGUSR1 that arrives from here on asks for another rotation
 	in := act.intent
 	if in.RotationID == "" {
 		in.RotationID = newRotationID(r.rand)
@@ -174,6 +175,7 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 		return r.requestFailed(ctx, a, f, in, st, out, "calling rotateApplicationClientSecret", log)
 	}
 	r.checkpoint(StepRotateCalled)
+	a.manualAt.CompareAndSwap(signal, 0)                            // this call answers the SIGUSR1 it was made for
 	a.setStatus(func(s *Status) { s.ClaimHeldUntil = time.Time{} }) // the rotation is requested: the claim has done its work
 	r.obs.Rotation(app.Name, ResultRequested)
 	if act.outsideWindow {

@@ -228,11 +228,11 @@ func judgeClaim(a *action, f facts, s Settings, now time.Time) {
 }
 
 // manualOwed: a SIGUSR1 that arrived at is still owed a rotation while the current secret was
-// minted before it (a call made within callSlack before it counts as its answer). The replica
-// that got the signal need not be the one that promotes the secret, nor see the promotion happen:
-// the secret it reads says whether it was answered.
+// minted before it. The replica that got the signal need not be the one that promotes the
+// secret, nor see the promotion happen: the secret it reads says whether it was answered. (The
+// replica's own accepted call answers it too, whatever Amazon's clock says: see request.)
 func manualOwed(at time.Time, cur vault.Record) bool {
-	return cur.ExpiresAt.IsZero() || cur.ExpiresAt.Add(-spapi.SecretLifetime).Before(at.Add(-callSlack))
+	return cur.ExpiresAt.IsZero() || cur.ExpiresAt.Add(-spapi.SecretLifetime).Before(at)
 }
 
 // movedExternally: someone else moved AWSCURRENT since this process last looked (a value stored

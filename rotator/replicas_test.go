@@ -367,3 +367,27 @@ func TestSIGUSR1IsAnsweredWhoeverPromotes(t *testing.T) {
 		t.Errorf("a second SIGUSR1: %d calls in all, want 2", got)
 	}
 }
+
+// TestSIGUSR1RightAfterARotationRotatesAgain: a signal that arrives seconds after a rotation
+// (Amazon's limit between calls set to a second, as in the sandbox) asks for a secret newer than
+// the one just promoted, and gets it.
+func TestSIGUSR1RightAfterARotationRotatesAgain(t *testing.T) {
+	t.Parallel()
+	set := testSettings
+	set.RotateInterval = time.Second
+	h := newHarnessWith(t, setup{expiry: t0.Add(100 * day), amazonLimitOff: true, settings: &set})
+	ctx := context.Background()
+	for want := 1; want <= 2; want++ {
+		h.r.Trigger("app")
+		h.r.Tick(ctx)
+		if got := h.amzn.calls(); got != want {
+			t.Fatalf("SIGUSR1 number %d: %d calls in all, want %d", want, got, want)
+		}
+		_, msg := h.delivered()
+		if res := h.handle(msg); !res.Delete {
+			t.Fatalf("rotation %d: the delivery was not finished", want)
+		}
+		h.clk.Advance(2 * time.Second)
+		h.r.Tick(ctx)
+	}
+}
