@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -107,7 +106,7 @@ func (s *Store) ClaimOn(ctx context.Context, snap Snapshot, c Claim) (Claim, err
 		return Claim{}, fmt.Errorf("claiming the rotation of secret %s under %s: %w", snap.SecretID, token, mapErr(err))
 	}
 	c.VersionID = token
-	s.claims.put(snap.SecretID, c)
+	s.claims.put(snap.SecretID, c.VersionID, c)
 	s.log().Debug("claimed rotation", zap.String("secret", snap.SecretID), zap.String("version", token),
 		zap.String("holder", c.Holder), zap.String("rotation", c.RotationID))
 	return c, nil
@@ -127,7 +126,7 @@ func (s *Store) claim(ctx context.Context, secretID, versionID string) (Claim, e
 		return Claim{}, fmt.Errorf("reading claim %s of secret %s: %w", versionID, secretID, err)
 	}
 	c.VersionID = versionID
-	s.claims.put(secretID, c)
+	s.claims.put(secretID, versionID, c)
 	return c, nil
 }
 
@@ -155,27 +154,4 @@ func decodeClaim(s string) (Claim, error) {
 	}
 	c.ClaimedAt, c.Until = c.ClaimedAt.UTC(), c.Until.UTC()
 	return c, nil
-}
-
-// claimCache keeps claims read or written, by secret and version id.
-type claimCache struct {
-	mu sync.Mutex // never held across a call
-	m  map[string]map[string]Claim
-}
-
-func (c *claimCache) get(secretID, versionID string) (Claim, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.m[secretID][versionID]
-	return v, ok
-}
-
-func (c *claimCache) put(secretID string, v Claim) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]map[string]Claim{}
-	}
-	// One claim a secret is all a snapshot can name; older ones are never asked for again.
-	c.m[secretID] = map[string]Claim{v.VersionID: v}
 }

@@ -63,35 +63,36 @@ func (s Snapshot) Promoted(v Version) Snapshot {
 	return s
 }
 
-// versionCache keeps decoded records by version id. Secrets Manager never changes a version's
-// value once written, so a version read once need not be read again: a snapshot of a secret whose
-// labels did not move costs one DescribeSecret. Only labelled versions are kept.
-type versionCache struct {
+// versionCache keeps what was decoded from a version (a record, a claim) by version id. Secrets
+// Manager never changes a version's value once written, so a version read once need not be read
+// again: a snapshot of a secret whose labels did not move costs one DescribeSecret. Only
+// labelled versions are kept.
+type versionCache[T any] struct {
 	mu sync.Mutex // never held across a call
-	m  map[string]map[string]Record
+	m  map[string]map[string]T
 }
 
-func (c *versionCache) get(secretID, versionID string) (Record, bool) {
+func (c *versionCache[T]) get(secretID, versionID string) (T, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r, ok := c.m[secretID][versionID]
-	return r, ok
+	v, ok := c.m[secretID][versionID]
+	return v, ok
 }
 
-func (c *versionCache) put(secretID, versionID string, r Record) {
+func (c *versionCache[T]) put(secretID, versionID string, v T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = map[string]map[string]Record{}
+		c.m = map[string]map[string]T{}
 	}
 	if c.m[secretID] == nil {
-		c.m[secretID] = map[string]Record{}
+		c.m[secretID] = map[string]T{}
 	}
-	c.m[secretID][versionID] = r
+	c.m[secretID][versionID] = v
 }
 
 // keep drops the versions of secretID that are no longer labelled.
-func (c *versionCache) keep(secretID string, labels map[string][]string) {
+func (c *versionCache[T]) keep(secretID string, labels map[string][]string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id := range c.m[secretID] {
@@ -121,6 +122,7 @@ func (s *Store) Read(ctx context.Context, secretID string) (Snapshot, error) {
 		}
 	}
 	s.cache.keep(secretID, d.VersionIdsToStages)
+	s.claims.keep(secretID, d.VersionIdsToStages)
 	cur := CurrentVersion(d.VersionIdsToStages)
 	if cur == "" {
 		return Snapshot{}, fmt.Errorf("reading %s of secret %s: %w", StageCurrent, secretID, ErrNoCurrent)

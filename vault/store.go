@@ -54,8 +54,8 @@ type Store struct {
 	// listing that may not show them yet (ReadListed).
 	Clock clock.Clock
 
-	cache  versionCache
-	claims claimCache
+	cache  versionCache[Record]
+	claims versionCache[Claim]
 	list   listing
 	writes writeLog
 }
