@@ -26,7 +26,7 @@ import (
 // cannot tell), and who found the claim taken.
 const (
 	msgPromoted     = "new secret verified and promoted to AWSCURRENT; the old one stays as AWSPREVIOUS until it expires"
-	msgClaimedByOne = "another replica claimed the due rotation; it makes the rotate call"
+	msgClaimedByOne = "the due rotation is claimed by another replica, or too long ago to call on; waiting for the claim to be used or to lapse"
 )
 
 // replica is one of several daemons on one world, named by its holder.

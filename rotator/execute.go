@@ -194,8 +194,9 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 }
 
 // claim wins the due rotation for this process before its rotate call, unless the plan found a
-// claim of its own still usable. When another replica holds it, the status says so and the pass
-// ends: the decision on the claim now known says when to look again.
+// claim of its own still usable. Whatever the put's answer, the decision judges the claim that
+// holds the rotation now: this process's, usable, and the call goes ahead; otherwise the status
+// says whose it is and the pass ends when the decision says to look again.
 func (r *Rotator) claim(ctx context.Context, a *appState, f facts, act action, id string, log *zap.Logger) (vault.Claim, bool, time.Time) {
 	now, set := r.clock.Now(), r.settings()
 	if act.claim != nil {
@@ -208,18 +209,19 @@ func (r *Rotator) claim(ctx context.Context, a *appState, f facts, act action, i
 		log.Error("claiming the due rotation; not rotating yet", zap.Error(err))
 		return vault.Claim{}, false, now.Add(wait)
 	}
-	if c.Holder != r.holder || !callable(c, r.clock.Now(), set) {
-		f.snap.Claim = &c
-		act := plan(f, set, r.clock.Now(), r.rand())
-		a.setStatus(func(x *Status) { publish(x, f, act, set, r.clock.Now()) })
-		log.Info("another replica claimed the due rotation; it makes the rotate call", zap.String("holder", c.Holder),
-			zap.Time("claim_lapses_at", c.Until))
-		return vault.Claim{}, false, act.wakeAt
+	f.snap.Claim = &c
+	now = r.clock.Now()
+	next := plan(f, set, now, r.rand())
+	if next.request && next.claim != nil {
+		a.setStatus(func(s *Status) { s.ClaimHeldUntil = c.Until })
+		r.checkpoint(StepClaimed)
+		log.Debug("claimed the due rotation", zap.String("claim_version_id", c.VersionID), zap.Time("claim_lapses_at", c.Until))
+		return *next.claim, true, time.Time{}
 	}
-	a.setStatus(func(s *Status) { s.ClaimHeldUntil = c.Until })
-	r.checkpoint(StepClaimed)
-	log.Debug("claimed the due rotation", zap.String("claim_version_id", c.VersionID), zap.Time("claim_lapses_at", c.Until))
-	return c, true, time.Time{}
+	a.setStatus(func(x *Status) { publish(x, f, next, set, now) })
+	log.Info("the due rotation is claimed by another replica, or too long ago to call on; waiting for the claim to be used or to lapse",
+		zap.String("holder", c.Holder), zap.Time("claim_lapses_at", c.Until))
+	return vault.Claim{}, false, next.wakeAt
 }
 
 // callable: the holder may still make its rotate call on claim c at now.
