@@ -186,7 +186,7 @@ func (s *sim) apps() []rotator.App {
 // Consumer per queue.
 func (s *sim) restart(why string) {
 	s.dead, s.dieAfter = false, nil
-	store := &vault.Store{SM: smAPI{s}, Log: s.log}
+	store := &vault.Store{SM: smAPI{s}, Log: s.log, Clock: s.clk}
 	rot, err := rotator.New(rotator.Options{Apps: s.apps(), Vault: store, LWA: fakeLWA{s}, SPAPI: fakeSPAPI{s},
 		Settings: rotator.Settings{RenewBefore: renewBefore, AwaitDeadline: awaitDeadline, RetryMin: retryMin, RetryMax: retryMax,
 			ProbeEvery: config.DefaultProbeInterval, CanaryEvery: config.DefaultCanaryEvery},

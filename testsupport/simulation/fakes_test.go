@@ -78,7 +78,7 @@ func TestVaultFaults(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, side := fakeSim(t)
-	store := &vault.Store{SM: smAPI{s}}
+	store := &vault.Store{SM: smAPI{s}, Clock: s.clk}
 	id := side.app.SecretID
 	s.arm(side, svcVault, 2, 0, false)
 	skip := side.faults[svcVault].skip
@@ -137,7 +137,7 @@ func TestPromotionIsSeen(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			s, side := fakeSim(t)
-			store := &vault.Store{SM: smAPI{s}}
+			store := &vault.Store{SM: smAPI{s}, Clock: s.clk}
 			snap, err := store.Read(ctx, side.app.SecretID)
 			if err != nil {
 				t.Fatal(err)

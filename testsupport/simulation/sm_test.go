@@ -134,7 +134,8 @@ func (s *sim) current(side *appSide) (string, vault.Record, bool) {
 func (s *sim) labelled(side *appSide, value string) bool {
 	versions := s.sm.Versions(side.app.SecretID)
 	for _, id := range slices.Sorted(maps.Keys(versions)) {
-		if len(versions[id]) == 0 {
+		// A claim's version (vault.StageClaim) holds no secret: it is no record.
+		if len(versions[id]) == 0 || slices.Contains(versions[id], vault.StageClaim) {
 			continue
 		}
 		if r, ok := s.record(side, id); ok && r.ClientSecret.Reveal() == value {
