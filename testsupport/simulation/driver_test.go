@@ -79,6 +79,7 @@ type sim struct {
 	// The process.
 	rot        *rotator.Rotator
 	consumers  []*notifications.Consumer
+	gen        int       // the process's incarnation: it names the process as a claim holder
 	dead       bool      // the process crashed; nothing more runs until restart
 	holdLimit  time.Time // while a message is handled: when its batch's heartbeat would fire
 	dieAfter   *appSide  // set by a fault hook: crash when the call in progress returns
@@ -186,11 +187,14 @@ func (s *sim) apps() []rotator.App {
 // Consumer per queue.
 func (s *sim) restart(why string) {
 	s.dead, s.dieAfter = false, nil
+	s.gen++
 	store := &vault.Store{SM: smAPI{s}, Log: s.log, Clock: s.clk}
 	rot, err := rotator.New(rotator.Options{Apps: s.apps(), Vault: store, LWA: fakeLWA{s}, SPAPI: fakeSPAPI{s},
 		Settings: rotator.Settings{RenewBefore: renewBefore, AwaitDeadline: awaitDeadline, RetryMin: retryMin, RetryMax: retryMax,
 			ProbeEvery: config.DefaultProbeInterval, CanaryEvery: config.DefaultCanaryEvery},
-		Clock: s.clk, Log: s.log, Observer: observer{s}, Rand: s.rand, Checkpoint: s.checkpoint})
+		Clock: s.clk, Log: s.log, Observer: observer{s}, Rand: s.rand, Checkpoint: s.checkpoint,
+		// A restarted process is another claim holder: its predecessor's claims are not its own.
+		Holder: fmt.Sprintf("sim-a/%d", s.gen)})
 	if err != nil {
 		panic(err)
 	}
