@@ -121,6 +121,9 @@ func (f fakeSPAPI) RotateClientSecret(_ context.Context, clientID string, _ spap
 	}
 	var reqID string
 	err := f.s.call(side, svcSPAPI, "rotateClientSecret", func() error {
+		if f.s.multi() && len(f.s.stack) <= 1 {
+			f.s.clk.Advance(rotateLatency) // the request's way to Amazon: see replicas_test.go
+		}
 		now, a := f.s.clk.Now(), &side.amz
 		a.seq++
 		reqID = fmt.Sprintf("spapi-%d-%d", side.idx, a.seq)

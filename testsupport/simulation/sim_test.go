@@ -114,7 +114,7 @@ func TestSimulation(t *testing.T) {
 
 	slices.SortFunc(failed, func(a, b *sim) int { return int(a.seed) - int(b.seed) })
 	for i, s := range failed {
-		t.Errorf("seed %d: %d invariant violation(s); first: %s\n    replay: go test ./rotator/simulation -run TestSimulation -seed=%d -simtrace",
+		t.Errorf("seed %d: %d invariant violation(s); first: %s\n    replay: go test ./testsupport/simulation -run TestSimulation -seed=%d -simtrace",
 			s.seed, len(s.violations), s.violations[0], s.seed)
 		if i < 3 {
 			explain(t, s)
@@ -170,7 +170,8 @@ func normalize(lines []string) []string {
 	return out
 }
 
-// TestDeterminism: a seed replays identically, or a printed failing seed would be worthless.
+// TestDeterminism: a seed replays identically, or a printed failing seed would be worthless. The
+// seeds run three, two, one and three replicas.
 func TestDeterminism(t *testing.T) {
 	t.Parallel()
 	for _, seed := range []uint64{3, 17, 42, 55} {
@@ -185,6 +186,10 @@ func TestDeterminism(t *testing.T) {
 			if a.fig.handled != b.fig.handled || a.fig.ticks != b.fig.ticks || len(a.violations) != len(b.violations) || len(ta.own) < 10 {
 				t.Fatalf("seed %d: runs differ or did nothing: handled %d/%d, ticks %d/%d, violations %d/%d, %d events", seed,
 					a.fig.handled, b.fig.handled, a.fig.ticks, b.fig.ticks, len(a.violations), len(b.violations), len(ta.own))
+			}
+			if a.fig.nested != b.fig.nested || (a.sc.replicas > 1 && a.fig.nested == 0) {
+				t.Fatalf("seed %d (%d replicas): a replica ran inside another's call %d/%d times: want the same, and some", seed,
+					a.sc.replicas, a.fig.nested, b.fig.nested)
 			}
 		})
 	}

@@ -2,11 +2,13 @@ package simulation
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-tools/lwa-rotator/testsupport/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
@@ -22,7 +24,7 @@ func (s *sim) smFault(op, secretID string) fakesm.Fault {
 	}
 	b, crashAfter := s.enter(side, svcVault, op)
 	if crashAfter {
-		s.dieAfter = side
+		s.cur().dieAfter = side
 	}
 	if b == nil {
 		return fakesm.Fault{}
@@ -36,9 +38,10 @@ type smAPI struct{ s *sim }
 
 // returned ends a call: a crash armed for after it happens now, whatever the call returned.
 func (a smAPI) returned(op string) {
-	if side := a.s.dieAfter; side != nil {
-		a.s.dieAfter = nil
-		a.s.crash(side, op, "after")
+	if p := a.s.cur(); p.dieAfter != nil {
+		side := p.dieAfter
+		p.dieAfter = nil
+		a.s.crash(p, side, op, "after")
 	}
 }
 
@@ -69,7 +72,18 @@ func (a smAPI) DescribeSecret(ctx context.Context, in *sm.DescribeSecretInput, o
 }
 
 func (a smAPI) PutSecretValue(ctx context.Context, in *sm.PutSecretValueInput, opts ...func(*sm.Options)) (out *sm.PutSecretValueOutput, err error) {
-	a.write(aws.ToString(in.SecretId), fakesm.OpPutSecretValue, func() { out, err = a.s.sm.PutSecretValue(ctx, in, opts...) })
+	a.write(aws.ToString(in.SecretId), fakesm.OpPutSecretValue, func() {
+		out, err = a.s.sm.PutSecretValue(ctx, in, opts...)
+		if slices.Contains(in.VersionStages, vault.StageClaim) {
+			var exists *smtypes.ResourceExistsException
+			switch {
+			case err == nil:
+				a.s.fig.claims++
+			case errors.As(err, &exists):
+				a.s.fig.claimsRefused++
+			}
+		}
+	})
 	return out, err
 }
 

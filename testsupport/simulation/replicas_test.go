@@ -1,0 +1,146 @@
+package simulation
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/spapi-tools/lwa-rotator/notifications"
+	"github.com/spapi-tools/lwa-rotator/rotator"
+)
+
+// Replicas. A seed runs one, two or three processes of the daemon over the one world (Secrets
+// Manager, SQS, Amazon) and the one clock, as replicas of a deployment do. Each is built anew at
+// every crash, under a new claim holder name, while the others carry on.
+//
+// The driver runs one process at a time. What makes two of them race is interleaving: at any call
+// a process makes to the world (Secrets Manager, LWA, SP-API), before the call takes effect,
+// another replica may run its due scheduling pass or a poll of its queues to the end. So the work
+// of one replica can fall between the read of another and its writes, anywhere, and reproducibly
+// for a seed. Time moves only at the outermost level: a replica run inside another's call takes
+// no time (it cannot move the clock under a process that is mid-call, which would fire that
+// process's SQS heartbeat on its own goroutine and make the run depend on scheduling).
+//
+// Amazon's one rotate call a minute would keep two replicas' calls apart on its own, hiding a
+// broken claim: multi-replica seeds run the model of Amazon with a limit of a nanosecond, the
+// rotator with a one-second RotateInterval, and give every outermost rotate call a round trip of
+// rotateLatency, so two calls are never at the same instant. Single-replica seeds keep Amazon's
+// minute and the daemon's defaults.
+const (
+	multiAmazonInterval        = time.Nanosecond
+	multiRotateInterval        = time.Second
+	rotateLatency              = 50 * time.Millisecond
+	replicaStream       uint64 = 0x7e91ca5
+)
+
+// proc is one replica: a process of the daemon, built anew at each restart over the same world:
+// a vault.Store over Secrets Manager, a Dispatcher in front of the rotator, and one Consumer per
+// queue.
+type proc struct {
+	name      string // a, b or c
+	gen       int    // the incarnation: restarts so far, plus one
+	rot       *rotator.Rotator
+	consumers []*notifications.Consumer
+	dead      bool      // the process crashed; nothing more runs in it until restart
+	holdLimit time.Time // while a message is handled: when its batch's heartbeat would fire
+	dieAfter  *appSide  // set by a fault hook: crash when the call in progress returns
+	nextTick  time.Time
+	pollAt    time.Time
+	last      *appSide // the application this process's latest fake call was for: whose jitter stream to use
+}
+
+// holder names the process in the claims it makes, as rotator.Options.Holder: one name per
+// incarnation, so a restarted process does not take its predecessor's claim for its own.
+func (p *proc) holder() string { return fmt.Sprintf("sim-%s/%d", p.name, p.gen) }
+
+// drawReplicas decides, from a stream of its own (so a seed's other draws do not move), how many
+// replicas run and how often one runs inside another's call: a fifth of the seeds keep one.
+func drawReplicas(seed uint64) (int, float64, *rand.Rand) {
+	r := rand.New(rand.NewPCG(mix(seed), replicaStream))
+	n := 1
+	switch k := r.IntN(10); {
+	case k >= 6:
+		n = 3
+	case k >= 2:
+		n = 2
+	}
+	return n, 0.05 + 0.35*r.Float64(), r
+}
+
+func (s *sim) multi() bool { return len(s.procs) > 1 }
+
+// cur is the process making the call in progress: the innermost one running. The harness's own
+// calls (the fakes' tests) count as the first process's.
+func (s *sim) cur() *proc {
+	if len(s.stack) == 0 {
+		return s.procs[0]
+	}
+	return s.stack[len(s.stack)-1]
+}
+
+// within runs f as process p and reports whether p crashed in it.
+func (s *sim) within(p *proc, f func()) (crashed bool) {
+	s.stack = append(s.stack, p)
+	defer func() { s.stack = s.stack[:len(s.stack)-1] }()
+	return s.protect(f)
+}
+
+// label names p in the trace; a single-replica seed's trace reads as it always did.
+func (s *sim) label(p *proc) string {
+	if !s.multi() {
+		return "process"
+	}
+	return "process " + p.holder()
+}
+
+// order is the order the processes run in at this step: drawn anew, so that no replica is always
+// the first to see a rotation due or a message arrive.
+func (s *sim) order() []*proc {
+	if !s.multi() {
+		return s.procs
+	}
+	out := slices.Clone(s.procs)
+	s.prng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+// interleave may run another replica's due work inside the call the current process is making
+// (op, about side's secret), before the call takes effect.
+func (s *sim) interleave(side *appSide, op string) {
+	if !s.multi() || len(s.stack) == 0 || len(s.stack) >= len(s.procs) || s.prng.Float64() >= s.sc.pNest {
+		return
+	}
+	now := s.clk.Now()
+	var ready []*proc
+	for _, q := range s.procs {
+		if !q.dead && !slices.Contains(s.stack, q) && (!now.Before(q.nextTick) || s.pollable(q, now)) {
+			ready = append(ready, q)
+		}
+	}
+	if len(ready) == 0 {
+		return
+	}
+	q, p := ready[s.prng.IntN(len(ready))], s.cur()
+	s.fig.nested++
+	if !now.Before(q.nextTick) {
+		s.tracef("%s: %s runs its scheduling pass inside %s's %s call", side.app.Name, s.label(q), s.label(p), op)
+		s.tick(q)
+		return
+	}
+	s.tracef("%s: %s polls its queues inside %s's %s call", side.app.Name, s.label(q), s.label(p), op)
+	s.poll(q, now)
+}
+
+// pollable: a queue p would poll may hold a receivable message now.
+func (s *sim) pollable(p *proc, now time.Time) bool {
+	if now.Before(p.pollAt) {
+		return false
+	}
+	for _, q := range s.queues() {
+		if due := s.qDue[q]; !due.IsZero() && !now.Before(due) {
+			return true
+		}
+	}
+	return false
+}
