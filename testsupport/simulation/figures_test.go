@@ -24,6 +24,7 @@ type figures struct {
 	replicas                                        map[int]int    // runs by the number of replicas
 	nested                                          int            // a replica's work run inside another's call
 	claims, claimsRefused                           int            // claim puts written, and refused as already made
+	acceptedChecked                                 int            // accepted rotate calls checked against invariant 5
 	violated                                        map[string]int // runs breaking each invariant
 	failed                                          []uint64
 }
@@ -72,6 +73,7 @@ func (f *figures) add(o *figures) {
 	f.nested += o.nested
 	f.claims += o.claims
 	f.claimsRefused += o.claimsRefused
+	f.acceptedChecked += o.acceptedChecked
 	f.failed = append(f.failed, o.failed...)
 }
 
@@ -137,6 +139,7 @@ func (f *figures) markdown(seeds string, elapsed time.Duration) string {
 		{"redeliveries (receive count > 1)", f.redeliveries},
 		{"waits of messages held in hand through a failure", f.holds},
 		{"rotate calls accepted by SP-API (secrets minted)", f.mints},
+		{"accepted rotate calls checked against invariant 5 (one per due rotation)", f.acceptedChecked},
 		{"successful rotations (AWSCURRENT moved)", f.promotions},
 		{"watchdog retries (await deadline passed)", f.rotation[string(rotator.ResultTimeout)]},
 		{"rotate requests failed and retried", f.rotation[string(rotator.ResultRequestFailed)]},
@@ -160,7 +163,7 @@ func (f *figures) markdown(seeds string, elapsed time.Duration) string {
 	table(&b, "notification outcome (notifications.Dispatcher)", f.outcome)
 	table(&b, "dead-lettered message", f.dlq)
 	inv := map[string]int{}
-	for _, k := range []string{invOutage, invLost, invVerified, invBackwards, invPrevious, invDuplicate} {
+	for _, k := range []string{invOutage, invLost, invVerified, invBackwards, invPrevious, invDuplicate, invOneCall} {
 		inv[k] = f.violated[k]
 	}
 	for k, v := range f.violated {
