@@ -191,7 +191,11 @@ func (s *sim) apps() []rotator.App {
 func (s *sim) restart(p *proc, why string) {
 	p.dead, p.dieAfter = false, nil
 	p.gen++
-	store := &vault.Store{SM: smAPI{s}, Log: s.log, Clock: s.clk}
+	log := s.log
+	if s.multi() {
+		log = log.With(zap.String("holder", p.holder())) // whose line it is, in a trace
+	}
+	store := &vault.Store{SM: smAPI{s}, Log: log, Clock: s.clk}
 	set := rotator.Settings{RenewBefore: renewBefore, AwaitDeadline: awaitDeadline, RetryMin: retryMin, RetryMax: retryMax,
 		ProbeEvery: config.DefaultProbeInterval, CanaryEvery: config.DefaultCanaryEvery}
 	if s.multi() {
@@ -199,7 +203,7 @@ func (s *sim) restart(p *proc, why string) {
 	}
 	rnd := func() float64 { return s.rand(p) }
 	rot, err := rotator.New(rotator.Options{Apps: s.apps(), Vault: store, LWA: fakeLWA{s}, SPAPI: fakeSPAPI{s},
-		Settings: set, Clock: s.clk, Log: s.log, Observer: observer{s}, Rand: rnd,
+		Settings: set, Clock: s.clk, Log: log, Observer: observer{s}, Rand: rnd,
 		Checkpoint: func(step rotator.Step) { s.checkpoint(p, step) },
 		// A restarted process is another claim holder: its predecessor's claims are not its own.
 		Holder: p.holder()})
@@ -207,13 +211,13 @@ func (s *sim) restart(p *proc, why string) {
 		panic(err)
 	}
 	p.rot = rot
-	d := &notifications.Dispatcher{Receiver: rot, Observer: observer{s}, Log: s.log, AllowedSenderIDs: []string{amazonSender},
+	d := &notifications.Dispatcher{Receiver: rot, Observer: observer{s}, Log: log, AllowedSenderIDs: []string{amazonSender},
 		RejectedRetry: rejectedRetry, RetryMin: messageRetryMin, RetryMax: messageRetryMax, Rand: rnd,
 		Clock: s.clk, Wait: func(_ context.Context, _ notifications.Message, d time.Duration) bool { return s.holdWait(p, d) }}
 	p.consumers = nil
 	for _, url := range s.queues() {
 		p.consumers = append(p.consumers, &notifications.Consumer{SQS: sqsAPI{s}, QueueURL: url, Handler: guard{s, p, d},
-			Log: s.log, Clock: s.clk, VisibilityTimeout: visibilityTimeout})
+			Log: log, Clock: s.clk, VisibilityTimeout: visibilityTimeout})
 	}
 	p.nextTick = s.clk.Now()
 	if why != "" {
