@@ -94,7 +94,7 @@ func newSim(seed uint64, tr *tracer) *sim {
 		byClient: map[string]*appSide{}, bySecret: map[string]*appSide{}, byName: map[string]*appSide{},
 		fig: newFigures(), tr: tr, log: tr.logger()}
 	s.sc = drawScenario(s.rng)
-	s.sc.replicas, s.sc.pNest, s.prng = drawReplicas(seed)
+	s.sc.replicas, s.sc.pNest, s.sc.pSlow, s.prng = drawReplicas(seed)
 	for i := range s.sc.replicas {
 		s.procs = append(s.procs, &proc{name: string(rune('a' + i))})
 	}

@@ -19,7 +19,7 @@ import (
 func fakeSim(t *testing.T) (*sim, *appSide) {
 	t.Helper()
 	const seed = 6
-	if n, _, _ := drawReplicas(seed); n != 1 {
+	if n, _, _, _ := drawReplicas(seed); n != 1 {
 		t.Fatalf("seed %d runs %d replicas; the fakes' tests want a single-replica seed", seed, n)
 	}
 	tr := &tracer{}

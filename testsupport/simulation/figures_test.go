@@ -23,6 +23,7 @@ type figures struct {
 	reordered, acksChecked                          int
 	replicas                                        map[int]int    // runs by the number of replicas
 	nested                                          int            // a replica's work run inside another's call
+	slowReads                                       int            // reads answered late in multi-replica runs
 	claims, claimsRefused                           int            // claim puts written, and refused as already made
 	acceptedChecked                                 int            // accepted rotate calls checked against invariant 5
 	violated                                        map[string]int // runs breaking each invariant
@@ -71,6 +72,7 @@ func (f *figures) add(o *figures) {
 		f.replicas[n] += runs
 	}
 	f.nested += o.nested
+	f.slowReads += o.slowReads
 	f.claims += o.claims
 	f.claimsRefused += o.claimsRefused
 	f.acceptedChecked += o.acceptedChecked
@@ -130,6 +132,7 @@ func (f *figures) markdown(seeds string, elapsed time.Duration) string {
 		{"runs (seeds)", f.runs},
 		{"runs with 1 / 2 / 3 replicas", fmt.Sprintf("%d / %d / %d", f.replicas[1], f.replicas[2], f.replicas[3])},
 		{"a replica's pass or poll run inside another's call", f.nested},
+		{"reads answered 1-90 s late while the other replicas worked", f.slowReads},
 		{"claims written / refused (a claim under that token existed)", fmt.Sprintf("%d / %d", f.claims, f.claimsRefused)},
 		{"simulated days", fmt.Sprintf("%.0f (%.1f years)", f.days, f.days/365)},
 		{"application-days", fmt.Sprintf("%.0f", f.days*float64(f.apps)/float64(max(f.runs, 1)))},

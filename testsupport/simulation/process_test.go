@@ -57,7 +57,9 @@ func (s *sim) poll(p *proc, now time.Time) bool {
 			polled = true
 			var n int
 			var err error
+			p.polling = true
 			s.within(p, func() { n, err = c.Poll(s.ctx) })
+			p.polling = false
 			if p.dead {
 				for _, q := range s.queues() {
 					s.qDue[q] = now // the dead process's batch is in flight: look again

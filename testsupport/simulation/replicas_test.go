@@ -45,6 +45,7 @@ type proc struct {
 	dead      bool      // the process crashed; nothing more runs in it until restart
 	holdLimit time.Time // while a message is handled: when its batch's heartbeat would fire
 	dieAfter  *appSide  // set by a fault hook: crash when the call in progress returns
+	polling   bool      // a Poll of its consumers is under way: a batch may be in flight
 	nextTick  time.Time
 	pollAt    time.Time
 	last      *appSide // the application this process's latest fake call was for: whose jitter stream to use
@@ -55,17 +56,18 @@ type proc struct {
 func (p *proc) holder() string { return fmt.Sprintf("sim-%s/%d", p.name, p.gen) }
 
 // drawReplicas decides, from a stream of its own (so a seed's other draws do not move), how many
-// replicas run and how often one runs inside another's call: a fifth of the seeds keep one.
-func drawReplicas(seed uint64) (int, float64, *rand.Rand) {
-	r := rand.New(rand.NewPCG(mix(seed), replicaStream))
-	n := 1
+// replicas run, how often one runs inside another's call, and how often a read is answered late:
+// a fifth of the seeds keep one replica.
+func drawReplicas(seed uint64) (n int, pNest, pSlow float64, r *rand.Rand) {
+	r = rand.New(rand.NewPCG(mix(seed), replicaStream))
+	n = 1
 	switch k := r.IntN(10); {
 	case k >= 6:
 		n = 3
 	case k >= 2:
 		n = 2
 	}
-	return n, 0.05 + 0.35*r.Float64(), r
+	return n, 0.05 + 0.35*r.Float64(), 0.05 * r.Float64(), r
 }
 
 func (s *sim) multi() bool { return len(s.procs) > 1 }
@@ -143,4 +145,53 @@ func (s *sim) pollable(p *proc, now time.Time) bool {
 		}
 	}
 	return false
+}
+
+// slowAnswer: in a multi-replica seed, a read of an application's secret (DescribeSecret,
+// GetSecretValue) may be answered up to 90 s late, as under throttling and the SDK's retries: the
+// process goes on with a snapshot that aged while the other replicas did the work that fell due
+// meanwhile, each at its moment. Only an outermost process's reads outside a poll are slowed:
+// the clock must not move under a batch in flight (its heartbeat runs on its own goroutine).
+func (s *sim) slowAnswer(secretID, op string) {
+	side := s.bySecret[secretID]
+	if side == nil || !s.multi() || len(s.stack) != 1 || s.cur().polling || s.prng.Float64() >= s.sc.pSlow {
+		return
+	}
+	p := s.cur()
+	d := time.Second + time.Duration(s.prng.Int64N(int64(90*time.Second)))
+	until := s.clk.Now().Add(d)
+	s.fig.slowReads++
+	s.tracef("%s: %s's %s is answered %v late", side.app.Name, s.label(p), op, d.Round(time.Millisecond))
+	for range 100 {
+		now := s.clk.Now()
+		for _, q := range s.order() {
+			switch {
+			case q == p || q.dead:
+			case !now.Before(q.nextTick):
+				s.tracef("%s: %s runs its scheduling pass while %s waits", side.app.Name, s.label(q), s.label(p))
+				s.tick(q)
+			case s.pollable(q, now):
+				s.tracef("%s: %s polls its queues while %s waits", side.app.Name, s.label(q), s.label(p))
+				s.poll(q, now)
+			}
+		}
+		next := until
+		for _, q := range s.procs {
+			for _, t := range []time.Time{q.nextTick, q.pollAt} {
+				if q != p && t.After(now) && t.Before(next) {
+					next = t
+				}
+			}
+		}
+		for _, q := range s.queues() {
+			if t := s.qDue[q]; t.After(now) && t.Before(next) {
+				next = t
+			}
+		}
+		if !now.Before(until) {
+			return
+		}
+		s.clk.Set(next)
+	}
+	s.clk.Set(until)
 }

@@ -65,8 +65,8 @@ type scenario struct {
 	canary bool
 	// replicas is how many processes run; pNest, the chance that at a call of one another
 	// replica's due work runs first (drawReplicas).
-	replicas int
-	pNest    float64
+	replicas     int
+	pNest, pSlow float64
 }
 
 func drawScenario(rng *rand.Rand) scenario {

@@ -62,12 +62,14 @@ func (a smAPI) write(secretID, op string, call func()) {
 func (a smAPI) GetSecretValue(ctx context.Context, in *sm.GetSecretValueInput, opts ...func(*sm.Options)) (*sm.GetSecretValueOutput, error) {
 	out, err := a.s.sm.GetSecretValue(ctx, in, opts...)
 	a.returned(fakesm.OpGetSecretValue)
+	a.s.slowAnswer(aws.ToString(in.SecretId), fakesm.OpGetSecretValue)
 	return out, err
 }
 
 func (a smAPI) DescribeSecret(ctx context.Context, in *sm.DescribeSecretInput, opts ...func(*sm.Options)) (*sm.DescribeSecretOutput, error) {
 	out, err := a.s.sm.DescribeSecret(ctx, in, opts...)
 	a.returned(fakesm.OpDescribeSecret)
+	a.s.slowAnswer(aws.ToString(in.SecretId), fakesm.OpDescribeSecret)
 	return out, err
 }
 
