@@ -122,7 +122,7 @@ func (f fakeSPAPI) RotateClientSecret(_ context.Context, clientID string, _ spap
 	var reqID string
 	mints := side.stats.mints
 	err := f.s.call(side, svcSPAPI, "rotateClientSecret", func() error {
-		if f.s.multi() && len(f.s.stack) <= 1 {
+		if f.s.multi() && f.s.timeMoves() {
 			f.s.clk.Advance(rotateLatency) // the request's way to Amazon: see replicas_test.go
 		}
 		now, a := f.s.clk.Now(), &side.amz

@@ -80,6 +80,7 @@ type sim struct {
 	procs      []*proc
 	stack      []*proc    // the processes running, innermost last: one runs inside another's call
 	prng       *rand.Rand // the replicas' draws, apart from rng: a single-replica seed never uses it
+	waiting    *proc      // the process waiting for a late answer (slowAnswer), if any
 	sqsFaults  [numSQSOps]int
 	fig        *figures
 	violations []violation

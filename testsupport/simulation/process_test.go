@@ -144,10 +144,9 @@ func (g guard) Handle(ctx context.Context, m notifications.Message) (res notific
 
 // holdWait is process p's Wait hook: time passes while a message is held, up to the batch's
 // heartbeat. Events due meanwhile run when the poll returns, as they would queue behind a busy
-// process. A replica running inside another's call does not hold: time moves only at the
-// outermost level.
+// process. A replica running inside another's call does not hold (timeMoves).
 func (s *sim) holdWait(p *proc, d time.Duration) bool {
-	if len(s.stack) > 1 || p.holdLimit.IsZero() || !s.clk.Now().Add(d).Before(p.holdLimit) {
+	if !s.timeMoves() || p.holdLimit.IsZero() || !s.clk.Now().Add(d).Before(p.holdLimit) {
 		return false
 	}
 	s.fig.holds++

@@ -20,7 +20,9 @@ import (
 // of one replica can fall between the read of another and its writes, anywhere, and reproducibly
 // for a seed. Time moves only at the outermost level: a replica run inside another's call takes
 // no time (it cannot move the clock under a process that is mid-call, which would fire that
-// process's SQS heartbeat on its own goroutine and make the run depend on scheduling).
+// process's SQS heartbeat on its own goroutine and make the run depend on scheduling), except
+// that the replicas that run while another waits for a late answer (slowAnswer) take time as the
+// outermost one does: the waiting process is in a read, with no batch in flight.
 //
 // Amazon's one rotate call a minute would keep two replicas' calls apart on its own, hiding a
 // broken claim: multi-replica seeds run the model of Amazon with a limit of a nanosecond, the
@@ -134,6 +136,13 @@ func (s *sim) interleave(side *appSide, op string) {
 	s.poll(q, now)
 }
 
+// timeMoves: the clock may move under the process making the call in progress (a hold, a rotate
+// call's round trip): it is the outermost one, or runs while the outermost one waits for a late
+// answer.
+func (s *sim) timeMoves() bool {
+	return len(s.stack) <= 1 || (len(s.stack) == 2 && s.stack[0] == s.waiting)
+}
+
 // pollable: a queue p would poll may hold a receivable message now.
 func (s *sim) pollable(p *proc, now time.Time) bool {
 	if now.Before(p.pollAt) {
@@ -160,6 +169,8 @@ func (s *sim) slowAnswer(secretID, op string) {
 	p := s.cur()
 	d := time.Second + time.Duration(s.prng.Int64N(int64(90*time.Second)))
 	until := s.clk.Now().Add(d)
+	s.waiting = p
+	defer func() { s.waiting = nil }()
 	s.fig.slowReads++
 	s.tracef("%s: %s's %s is answered %v late", side.app.Name, s.label(p), op, d.Round(time.Millisecond))
 	for range 100 {
