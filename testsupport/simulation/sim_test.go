@@ -20,7 +20,8 @@ import (
 
 var (
 	seedFlag = flag.Int64("seed", -1, "run only this seed (replay a failure)")
-	// 100 keeps the -race run CI makes near a minute on a 2-core machine; -seeds=3000 is the long run.
+	// 100 keeps the -race run CI makes under two minutes on a 2-core machine (two or three replicas
+	// in most seeds); -seeds=3000 is the long run, longer than go test's default -timeout of 10m.
 	seedsFlag   = flag.Int("seeds", 100, "how many seeds (1..N) to run")
 	traceFlag   = flag.Bool("simtrace", false, "log the whole event trace of every run (use with -seed)")
 	summaryFlag = flag.String("summary", "", "also write the figures as markdown to this file")
