@@ -120,7 +120,11 @@ func (f fakeSPAPI) RotateClientSecret(_ context.Context, clientID string, _ spap
 		return "", &spapi.Error{API: "spapi", Op: "rotateClientSecret", StatusCode: http.StatusForbidden, Kind: spapi.ErrUnauthorized}
 	}
 	var reqID string
+	mints := side.stats.mints
 	err := f.s.call(side, svcSPAPI, "rotateClientSecret", func() error {
+		if f.s.multi() && f.s.timeMoves() {
+			f.s.clk.Advance(rotateLatency) // the request's way to Amazon: see replicas_test.go
+		}
 		now, a := f.s.clk.Now(), &side.amz
 		a.seq++
 		reqID = fmt.Sprintf("spapi-%d-%d", side.idx, a.seq)
@@ -134,10 +138,13 @@ func (f fakeSPAPI) RotateClientSecret(_ context.Context, clientID string, _ spap
 			return &spapi.Error{API: "spapi", Op: "rotateClientSecret", StatusCode: http.StatusForbidden, Code: "Unauthorized", RequestID: reqID, Kind: spapi.ErrUnauthorized}
 		}
 		f.s.minted(side, r, before, now)
+		f.s.onAccepted(side)
 		return nil
 	})
 	if err == nil {
 		f.s.onReportedRotate(side)
+	} else if side.stats.mints > mints {
+		side.hist.acceptedFailed = true // Amazon acted, and its caller was told the call failed
 	}
 	return reqID, err
 }

@@ -9,6 +9,10 @@ import (
 	"github.com/spapi-tools/lwa-rotator/vault"
 )
 
+// minWatchdogGap is the least time between two rotate calls of one due rotation when the first
+// was answered as accepted (onAccepted).
+const minWatchdogGap = awaitDeadline + retryMin/2 - rotator.DefaultClaimLease/5 - rotateLatency
+
 // The invariants, as named in failure reports and figures.
 const (
 	invLost      = "1 no lost secret"
@@ -16,6 +20,7 @@ const (
 	invBackwards = "3 never backwards"
 	invPrevious  = "4 AWSPREVIOUS holds the previous secret"
 	invDuplicate = "5 no duplicate rotation"
+	invOneCall   = "5 one accepted rotate call per due rotation"
 	invOutage    = "0 AWSCURRENT always valid"
 )
 
@@ -85,7 +90,7 @@ func (s *sim) onPromote(side *appSide, oldID, newID string) {
 		}
 	}
 	h.currentSeq = seq
-	h.promotedSince = true
+	h.promotedSince, h.promotedSinceAccepted = true, true
 }
 
 // onReportedRotate checks that a rotate call the rotator saw succeed is not a second one for
@@ -97,6 +102,45 @@ func (s *sim) onReportedRotate(side *appSide) {
 			now.Sub(h.lastReported), h.lastReported.Format(time.DateTime)))
 	}
 	h.lastReported, h.promotedSince = now, false
+}
+
+// onAccepted checks invariant 5 at every rotate call Amazon accepts (it minted a secret), made by
+// any replica: at most one accepted call per due rotation.
+//
+// A due rotation of an application runs from one move of AWSCURRENT to the next: a promotion
+// ends it, whatever secret it promoted. Within one, a rotate call Amazon accepted may be followed
+// by another accepted call only once some replica had grounds to ask again:
+//   - no secret came within the await deadline (the watchdog). A replica asks again only a retry
+//     backoff (at least RetryMin/2) after AwaitDeadline has passed since the intent, which is
+//     saved before the call; the call follows its intent within the claim's time to call (the
+//     first fifth of the lease, plus rotateLatency). So two such calls are at least
+//     minWatchdogGap apart.
+//   - its caller was told it failed (a 5xx, a timeout after Amazon acted): the caller cannot know
+//     a secret is on its way, records a failed attempt and tries again after the retry backoff,
+//     at least RetryMin/2 later; every other replica reads that attempt, or the intent before
+//     it, and waits as long.
+//
+// A call whose answer nobody saw (the process died after Amazon acted) counts as answered: its
+// intent is in the vault, so every replica waits for the deadline. So the violation is: a second
+// accepted call, with no promotion since the first, sooner than minWatchdogGap after a first call
+// answered as accepted, or sooner than RetryMin/2 after a first call answered as failed. Two
+// replicas that both judged one rotation due and both called (the claim is what stops that)
+// break it by a rotateLatency.
+func (s *sim) onAccepted(side *appSide) {
+	now, h := s.clk.Now(), &side.hist
+	s.fig.acceptedChecked++
+	if !h.lastAccepted.IsZero() && !h.promotedSinceAccepted {
+		gap := now.Sub(h.lastAccepted)
+		switch {
+		case !h.acceptedFailed && gap < minWatchdogGap:
+			s.violate(side, invOneCall, fmt.Sprintf("Amazon accepted a second rotate call %v after the one at %s, whose caller was told it was accepted, with no promotion in between",
+				gap, h.lastAccepted.Format(time.DateTime)))
+		case h.acceptedFailed && gap < retryMin/2:
+			s.violate(side, invOneCall, fmt.Sprintf("Amazon accepted a second rotate call %v after the one at %s (answered as failed), sooner than the retry backoff allows, with no promotion in between",
+				gap, h.lastAccepted.Format(time.DateTime)))
+		}
+	}
+	h.lastAccepted, h.acceptedFailed, h.promotedSinceAccepted = now, false, false
 }
 
 // checkAck checks invariant 1 when the consumer deletes message id: the genuine secret it

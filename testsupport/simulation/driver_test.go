@@ -49,9 +49,9 @@ const (
 
 var sqsOpNames = [numSQSOps]string{"receive", "delete", "visibility"}
 
-// sim is one seed's run. The world (Secrets Manager, SQS, Amazon) outlives every process; the
-// process (the real vault.Store, notifications.Consumers and Dispatcher, and rotator) is built
-// anew at each restart over the same world.
+// sim is one seed's run. The world (Secrets Manager, SQS, Amazon) outlives every process; each
+// process (a replica: the real vault.Store, notifications.Consumers and Dispatcher, and rotator)
+// is built anew at each restart over the same world.
 type sim struct {
 	seed       uint64
 	sc         scenario
@@ -76,15 +76,11 @@ type sim struct {
 	qDue       map[string]time.Time // when a queue may next have a receivable message; zero: never
 	seeding    bool                 // the harness writes the initial secrets: no faults
 
-	// The process.
-	rot        *rotator.Rotator
-	consumers  []*notifications.Consumer
-	dead       bool      // the process crashed; nothing more runs until restart
-	holdLimit  time.Time // while a message is handled: when its batch's heartbeat would fire
-	dieAfter   *appSide  // set by a fault hook: crash when the call in progress returns
-	nextTick   time.Time
-	pollAt     time.Time
-	last       *appSide // the application the latest fake call was for: whose jitter stream to use
+	// The processes (replicas_test.go).
+	procs      []*proc
+	stack      []*proc    // the processes running, innermost last: one runs inside another's call
+	prng       *rand.Rand // the replicas' draws, apart from rng: a single-replica seed never uses it
+	waiting    *proc      // the process waiting for a late answer (slowAnswer), if any
 	sqsFaults  [numSQSOps]int
 	fig        *figures
 	violations []violation
@@ -99,6 +95,10 @@ func newSim(seed uint64, tr *tracer) *sim {
 		byClient: map[string]*appSide{}, bySecret: map[string]*appSide{}, byName: map[string]*appSide{},
 		fig: newFigures(), tr: tr, log: tr.logger()}
 	s.sc = drawScenario(s.rng)
+	s.sc.replicas, s.sc.pNest, s.sc.pSlow, s.prng = drawReplicas(seed)
+	for i := range s.sc.replicas {
+		s.procs = append(s.procs, &proc{name: string(rune('a' + i))})
+	}
 	s.end = s.start.Add(time.Duration(s.sc.days) * day)
 	s.clk = fakeclock.New(s.start)
 	s.sm = fakesm.New(fakesm.Options{Clock: s.clk, Fault: s.smFault})
@@ -120,6 +120,7 @@ func newSim(seed uint64, tr *tracer) *sim {
 	s.poisson(evBurst, s.sc.burst)
 	s.poisson(evSQSFault, s.sc.sqsOp)
 	s.fig.runs, s.fig.days, s.fig.apps = 1, float64(s.sc.days), s.sc.apps
+	s.fig.replicas[s.sc.replicas]++
 	return s
 }
 
@@ -156,7 +157,11 @@ func (s *sim) addApp(i int, region spapi.Region) {
 	}
 	side.currentID = aws.ToString(out.VersionId)
 	sub := fmt.Sprintf("sub-%d", i)
-	side.amz = amazonSide{model: amazon.New(amazon.Rules{}, sideIDs{s.seed, side}), clientID: app.ClientID, notes: []notices{{}}}
+	rules := amazon.Rules{}
+	if s.sc.replicas > 1 {
+		rules.RotateInterval = multiAmazonInterval
+	}
+	side.amz = amazonSide{model: amazon.New(rules, sideIDs{s.seed, side}), clientID: app.ClientID, notes: []notices{{}}}
 	if err := side.amz.model.Register(s.start, amazon.Application{ClientID: app.ClientID, ApplicationID: app.ApplicationID,
 		Secret: first, SecretExpiresAt: exp, ExpiryQueueURL: s.qExp, NewSecretQueueURL: s.qNew,
 		ExpirySubscriptionID: sub, NewSecretSubscriptionID: sub}); err != nil {
@@ -181,38 +186,50 @@ func (s *sim) apps() []rotator.App {
 	return out
 }
 
-// restart throws the process away and builds a new one over the same world, as a new process
+// restart throws process p away and builds a new one over the same world, as a new process
 // would: a vault.Store over Secrets Manager, a Dispatcher in front of the rotator, and one
 // Consumer per queue.
-func (s *sim) restart(why string) {
-	s.dead, s.dieAfter = false, nil
-	store := &vault.Store{SM: smAPI{s}, Log: s.log}
+func (s *sim) restart(p *proc, why string) {
+	p.dead, p.dieAfter = false, nil
+	p.gen++
+	log := s.log
+	if s.multi() {
+		log = log.With(zap.String("holder", p.holder())) // whose line it is, in a trace
+	}
+	store := &vault.Store{SM: smAPI{s}, Log: log, Clock: s.clk}
+	set := rotator.Settings{RenewBefore: renewBefore, AwaitDeadline: awaitDeadline, RetryMin: retryMin, RetryMax: retryMax,
+		ProbeEvery: config.DefaultProbeInterval, CanaryEvery: config.DefaultCanaryEvery}
+	if s.multi() {
+		set.RotateInterval = multiRotateInterval
+	}
+	rnd := func() float64 { return s.rand(p) }
 	rot, err := rotator.New(rotator.Options{Apps: s.apps(), Vault: store, LWA: fakeLWA{s}, SPAPI: fakeSPAPI{s},
-		Settings: rotator.Settings{RenewBefore: renewBefore, AwaitDeadline: awaitDeadline, RetryMin: retryMin, RetryMax: retryMax,
-			ProbeEvery: config.DefaultProbeInterval, CanaryEvery: config.DefaultCanaryEvery},
-		Clock: s.clk, Log: s.log, Observer: observer{s}, Rand: s.rand, Checkpoint: s.checkpoint})
+		Settings: set, Clock: s.clk, Log: log, Observer: observer{s}, Rand: rnd,
+		Checkpoint: func(step rotator.Step) { s.checkpoint(p, step) },
+		// A restarted process is another claim holder: its predecessor's claims are not its own.
+		Holder: p.holder()})
 	if err != nil {
 		panic(err)
 	}
-	s.rot = rot
-	d := &notifications.Dispatcher{Receiver: rot, Observer: observer{s}, Log: s.log, AllowedSenderIDs: []string{amazonSender},
-		RejectedRetry: rejectedRetry, RetryMin: messageRetryMin, RetryMax: messageRetryMax, Rand: s.rand,
-		Clock: s.clk, Wait: s.holdWait}
-	s.consumers = nil
+	p.rot = rot
+	d := &notifications.Dispatcher{Receiver: rot, Observer: observer{s}, Log: log, AllowedSenderIDs: []string{amazonSender},
+		RejectedRetry: rejectedRetry, RetryMin: messageRetryMin, RetryMax: messageRetryMax, Rand: rnd,
+		Clock: s.clk, Wait: func(_ context.Context, _ notifications.Message, d time.Duration) bool { return s.holdWait(p, d) }}
+	p.consumers = nil
 	for _, url := range s.queues() {
-		s.consumers = append(s.consumers, &notifications.Consumer{SQS: sqsAPI{s}, QueueURL: url, Handler: guard{s, d},
-			Log: s.log, Clock: s.clk, VisibilityTimeout: visibilityTimeout})
+		p.consumers = append(p.consumers, &notifications.Consumer{SQS: sqsAPI{s}, QueueURL: url, Handler: guard{s, p, d},
+			Log: log, Clock: s.clk, VisibilityTimeout: visibilityTimeout})
 	}
-	s.nextTick = s.clk.Now()
+	p.nextTick = s.clk.Now()
 	if why != "" {
 		s.fig.restarts[why]++
-		s.tracef("process restarts (%s)", why)
+		s.tracef("%s restarts (%s)", s.label(p), why)
 	}
 }
 
-// rand gives the rotator jitter from the stream of the application it is working on.
-func (s *sim) rand() float64 {
-	side := s.last
+// rand gives process p's rotator jitter from the stream of the application it is working on.
+func (s *sim) rand(p *proc) float64 {
+	side := p.last
 	if side == nil {
 		side = s.sides[0]
 	}
@@ -220,13 +237,15 @@ func (s *sim) rand() float64 {
 	return unitFloat(mix(s.seed ^ uint64(side.idx+1)<<56 ^ side.rnd))
 }
 
-// maxSteps bounds a run: a healthy one takes a few tens of thousands of steps, and a rotator that
-// asks to be woken every millisecond must fail the run, not hang it.
+// maxSteps bounds a run, per replica: a healthy one takes a few tens of thousands of steps, and
+// a rotator that asks to be woken every millisecond must fail the run, not hang it.
 const maxSteps = 200_000
 
 func (s *sim) run() {
 	defer s.finish()
-	s.restart("")
+	for _, p := range s.procs {
+		s.restart(p, "")
+	}
 	for steps := 0; ; steps++ {
 		now := s.clk.Now()
 		s.checkCurrent(now)
@@ -236,7 +255,7 @@ func (s *sim) run() {
 		if s.broken() {
 			return // the first violation is the story; what follows is its fallout
 		}
-		if steps == maxSteps {
+		if steps == maxSteps*len(s.procs) {
 			s.violate(nil, "busy loop", fmt.Sprintf("%d steps and only %v of simulated time", steps, now.Sub(s.start)))
 			return
 		}
@@ -264,11 +283,15 @@ func (s *sim) step(now time.Time) bool {
 		s.dueNotices(side, now)
 	}
 	did = s.drain(now) || did
-	if !now.Before(s.nextTick) {
-		s.tick()
-		did = true
+	for _, p := range s.order() {
+		if !now.Before(p.nextTick) {
+			s.tick(p)
+			did = true
+		}
 	}
-	did = s.poll(now) || did
+	for _, p := range s.order() {
+		did = s.poll(p, now) || did
+	}
 	return s.drain(now) || did
 }
 
@@ -293,7 +316,11 @@ func (s *sim) fire(e event, now time.Time) {
 		s.plant(side, now)
 	case evRestart:
 		if s.rng.IntN(2) == 0 {
-			s.restart("between steps")
+			p := s.procs[0]
+			if s.multi() {
+				p = s.procs[s.prng.IntN(len(s.procs))]
+			}
+			s.restart(p, "between steps")
 		} else {
 			s.crashSoon(side, 1+s.rng.IntN(8))
 		}

@@ -14,10 +14,16 @@ import (
 
 // The fakes are only worth the invariants checked against them if they behave like the services.
 
+// fakeSim is a single-replica seed's world (Amazon with its one rotate call a minute), before
+// its run.
 func fakeSim(t *testing.T) (*sim, *appSide) {
 	t.Helper()
+	const seed = 6
+	if n, _, _, _ := drawReplicas(seed); n != 1 {
+		t.Fatalf("seed %d runs %d replicas; the fakes' tests want a single-replica seed", seed, n)
+	}
 	tr := &tracer{}
-	s := newSim(7, tr)
+	s := newSim(seed, tr)
 	tr.clk = s.clk
 	return s, s.sides[0]
 }
@@ -78,7 +84,7 @@ func TestVaultFaults(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, side := fakeSim(t)
-	store := &vault.Store{SM: smAPI{s}}
+	store := &vault.Store{SM: smAPI{s}, Clock: s.clk}
 	id := side.app.SecretID
 	s.arm(side, svcVault, 2, 0, false)
 	skip := side.faults[svcVault].skip
@@ -106,19 +112,20 @@ func TestVaultFaults(t *testing.T) {
 		t.Errorf("after an ambiguous SaveChanges the state is %+v (%v): want the new fields tagged and the old ones not untagged", got, err)
 	}
 
+	p := s.procs[0]
 	s.armCrash(side, 2, true)
-	crashed := s.protect(func() {
+	crashed := s.within(p, func() {
 		_, _ = store.LoadState(ctx, id)
 		_ = store.SaveChanges(ctx, id, got, vault.RotationState{RotationID: "r2"})
 		t.Error("the call after the crash point ran")
 	})
-	if got, _ := store.LoadState(ctx, id); !crashed || !s.dead || got.RotationID != "r2" {
-		t.Errorf("crash after effect: crashed=%v dead=%v, state %+v", crashed, s.dead, got)
+	if got, _ := store.LoadState(ctx, id); !crashed || !p.dead || got.RotationID != "r2" {
+		t.Errorf("crash after effect: crashed=%v dead=%v, state %+v", crashed, p.dead, got)
 	}
 
-	s.restart("")
+	s.restart(p, "")
 	s.armCrash(side, 1, false)
-	crashed = s.protect(func() { _ = store.SaveChanges(ctx, id, got, vault.RotationState{RotationID: "r3"}) })
+	crashed = s.within(p, func() { _ = store.SaveChanges(ctx, id, got, vault.RotationState{RotationID: "r3"}) })
 	if got, _ := store.LoadState(ctx, id); !crashed || got.RotationID == "r3" {
 		t.Errorf("crash before effect: crashed=%v, state %+v", crashed, got)
 	}
@@ -137,7 +144,7 @@ func TestPromotionIsSeen(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			s, side := fakeSim(t)
-			store := &vault.Store{SM: smAPI{s}}
+			store := &vault.Store{SM: smAPI{s}, Clock: s.clk}
 			snap, err := store.Read(ctx, side.app.SecretID)
 			if err != nil {
 				t.Fatal(err)
@@ -154,7 +161,7 @@ func TestPromotionIsSeen(t *testing.T) {
 			if tc.crash {
 				s.armCrash(side, 1, true)
 			}
-			crashed := s.protect(func() { err = store.PromoteOn(ctx, snap, token) })
+			crashed := s.within(s.procs[0], func() { err = store.PromoteOn(ctx, snap, token) })
 			if tc.crash != crashed || (tc.ambiguous || tc.crash) == (err == nil && !crashed) {
 				t.Errorf("crashed=%v err=%v", crashed, err)
 			}

@@ -32,7 +32,7 @@ type burst struct {
 	ambiguous bool
 }
 
-// crashPoint kills the process at the in-th next call the application makes (before the call
+// crashPoint kills the process that makes the application's in-th next call (before the call
 // takes effect, or right after), so a restart lands between any two steps of a rotation.
 type crashPoint struct {
 	in    int
@@ -47,19 +47,22 @@ type crashSignal struct{}
 
 // enter counts one call from side to svc and applies what is armed for it: the process dies
 // here when its crash point is before this call; crashAfter says it dies once the call returns;
-// fail is the burst this call fails under, nil when it succeeds.
+// fail is the burst this call fails under, nil when it succeeds. Another replica may run before
+// the call takes effect (interleave).
 func (s *sim) enter(side *appSide, svc service, op string) (fail *burst, crashAfter bool) {
-	s.last = side
+	p := s.cur()
+	p.last = side
 	side.stats.calls[svc]++
 	if side.crash.in > 0 {
 		side.crash.in--
 		if side.crash.in == 0 {
 			if !side.crash.after {
-				s.crash(side, op, "before")
+				s.crash(p, side, op, "before")
 			}
 			crashAfter = true
 		}
 	}
+	s.interleave(side, op)
 	switch b := &side.faults[svc]; {
 	case b.skip > 0:
 		b.skip--
@@ -89,14 +92,16 @@ func (s *sim) call(side *appSide, svc service, op string, effect func() error) e
 		err = s.faultErr(side, svc, op, b.status)
 	}
 	if crashAfter {
-		s.crash(side, op, "after")
+		s.crash(s.cur(), side, op, "after")
 	}
 	return err
 }
 
-func (s *sim) crash(side *appSide, op, when string) {
-	s.dead = true
-	s.tracef("%s: process crashes %s %s", side.app.Name, when, op)
+// crash kills process p, which is making a call of side's: it is the innermost one running, so
+// the panic unwinds it alone, up to the driver's recover around it.
+func (s *sim) crash(p *proc, side *appSide, op, when string) {
+	p.dead = true
+	s.tracef("%s: %s crashes %s %s", side.app.Name, s.label(p), when, op)
 	panic(crashSignal{})
 }
 
@@ -162,11 +167,11 @@ func (s *sim) armStepCrash(side *appSide, step rotator.Step) {
 	s.tracef("%s: process will crash at checkpoint %s", side.app.Name, step)
 }
 
-// checkpoint is rotator.Options.Checkpoint. The step belongs to the application the rotator last
-// called a fake for: every checkpoint follows such a call.
-func (s *sim) checkpoint(step rotator.Step) {
-	if side := s.last; side != nil && side.crash.step == step {
+// checkpoint is process p's rotator.Options.Checkpoint. The step belongs to the application p's
+// rotator last called a fake for: every checkpoint follows such a call.
+func (s *sim) checkpoint(p *proc, step rotator.Step) {
+	if side := p.last; side != nil && side.crash.step == step {
 		side.crash = crashPoint{}
-		s.crash(side, "checkpoint", string(step))
+		s.crash(p, side, "checkpoint", string(step))
 	}
 }

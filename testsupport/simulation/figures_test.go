@@ -21,13 +21,18 @@ type figures struct {
 	validations, rejected, throttled                int
 	prevMismatch, plantedDeleted, genuineDLQ        int
 	reordered, acksChecked                          int
+	replicas                                        map[int]int    // runs by the number of replicas
+	nested                                          int            // a replica's work run inside another's call
+	slowReads                                       int            // reads answered late in multi-replica runs
+	claims, claimsRefused                           int            // claim puts written, and refused as already made
+	acceptedChecked                                 int            // accepted rotate calls checked against invariant 5
 	violated                                        map[string]int // runs breaking each invariant
 	failed                                          []uint64
 }
 
 func newFigures() *figures {
 	return &figures{restarts: map[string]int{}, faults: map[string]int{}, rotation: map[string]int{},
-		outcome: map[string]int{}, dlq: map[string]int{}, violated: map[string]int{}}
+		outcome: map[string]int{}, dlq: map[string]int{}, violated: map[string]int{}, replicas: map[int]int{}}
 }
 
 func addMap(dst, src map[string]int) {
@@ -63,6 +68,14 @@ func (f *figures) add(o *figures) {
 	f.genuineDLQ += o.genuineDLQ
 	f.reordered += o.reordered
 	f.acksChecked += o.acksChecked
+	for n, runs := range o.replicas {
+		f.replicas[n] += runs
+	}
+	f.nested += o.nested
+	f.slowReads += o.slowReads
+	f.claims += o.claims
+	f.claimsRefused += o.claimsRefused
+	f.acceptedChecked += o.acceptedChecked
 	f.failed = append(f.failed, o.failed...)
 }
 
@@ -109,14 +122,18 @@ func table(b *strings.Builder, title string, m map[string]int) {
 func (f *figures) markdown(seeds string, elapsed time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Deterministic simulation\n\n")
-	fmt.Fprintf(&b, "`go test ./rotator/simulation -run TestSimulation %s` ran the real rotator, vault.Store, consumer and\n", seeds)
-	fmt.Fprintf(&b, "dispatcher against testsupport/fakesm, testsupport/fakesqs and testsupport/amazon in %v of wall time.\n\n", elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "`go test ./testsupport/simulation -run TestSimulation %s` ran the real rotator, vault.Store, consumer and\n", seeds)
+	fmt.Fprintf(&b, "dispatcher, as one to three replicas, against testsupport/fakesm, testsupport/fakesqs and testsupport/amazon in %v of wall time.\n\n", elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "| figure | value |\n|---|---:|\n")
 	rows := []struct {
 		k string
 		v any
 	}{
 		{"runs (seeds)", f.runs},
+		{"runs with 1 / 2 / 3 replicas", fmt.Sprintf("%d / %d / %d", f.replicas[1], f.replicas[2], f.replicas[3])},
+		{"a replica's pass or poll run inside another's call", f.nested},
+		{"reads answered 1-90 s late while the other replicas worked", f.slowReads},
+		{"claims written / refused (a claim under that token existed)", fmt.Sprintf("%d / %d", f.claims, f.claimsRefused)},
 		{"simulated days", fmt.Sprintf("%.0f (%.1f years)", f.days, f.days/365)},
 		{"application-days", fmt.Sprintf("%.0f", f.days*float64(f.apps)/float64(max(f.runs, 1)))},
 		{"simulation steps (clock moves)", f.steps},
@@ -125,10 +142,11 @@ func (f *figures) markdown(seeds string, elapsed time.Duration) string {
 		{"redeliveries (receive count > 1)", f.redeliveries},
 		{"waits of messages held in hand through a failure", f.holds},
 		{"rotate calls accepted by SP-API (secrets minted)", f.mints},
+		{"accepted rotate calls checked against invariant 5 (one per due rotation)", f.acceptedChecked},
 		{"successful rotations (AWSCURRENT moved)", f.promotions},
 		{"watchdog retries (await deadline passed)", f.rotation[string(rotator.ResultTimeout)]},
 		{"rotate requests failed and retried", f.rotation[string(rotator.ResultRequestFailed)]},
-		{"rotate calls throttled (429, one a minute)", f.throttled},
+		{"rotate calls throttled (429, one a minute; single-replica runs)", f.throttled},
 		{"secrets LWA verified / refused", fmt.Sprintf("%d / %d", f.validations, f.rejected)},
 		{"failing calls made (vault / LWA / SP-API)", fmt.Sprintf("%d / %d / %d", f.hits[svcVault], f.hits[svcLWA], f.hits[svcSPAPI])},
 		{"of which took effect before failing", f.ambiguous},
@@ -148,7 +166,7 @@ func (f *figures) markdown(seeds string, elapsed time.Duration) string {
 	table(&b, "notification outcome (notifications.Dispatcher)", f.outcome)
 	table(&b, "dead-lettered message", f.dlq)
 	inv := map[string]int{}
-	for _, k := range []string{invOutage, invLost, invVerified, invBackwards, invPrevious, invDuplicate} {
+	for _, k := range []string{invOutage, invLost, invVerified, invBackwards, invPrevious, invDuplicate, invOneCall} {
 		inv[k] = f.violated[k]
 	}
 	for k, v := range f.violated {

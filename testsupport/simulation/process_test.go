@@ -8,16 +8,16 @@ import (
 	"github.com/spapi-tools/lwa-rotator/notifications"
 )
 
-// tick runs one scheduling pass. Rotator.Tick visits applications in configuration order, so a
-// crash in the middle of a pass lands at the same place on every replay of the seed.
-func (s *sim) tick() {
+// tick runs one scheduling pass of process p. Rotator.Tick visits applications in configuration
+// order, so a crash in the middle of a pass lands at the same place on every replay of the seed.
+func (s *sim) tick(p *proc) {
 	s.fig.ticks++
 	var next time.Time
-	if s.protect(func() { next = s.rot.Tick(s.ctx) }) {
-		s.restart("crash mid-call")
+	if s.within(p, func() { next = p.rot.Tick(s.ctx) }) {
+		s.restart(p, "crash mid-call")
 		return
 	}
-	s.nextTick = next
+	p.nextTick = next
 }
 
 // protect runs f and reports whether the simulated process crashed in it.
@@ -34,12 +34,12 @@ func (s *sim) protect(f func()) (crashed bool) {
 	return false
 }
 
-// poll steps each queue's real Consumer: one receive and its batch per Poll, until a receive
-// returns nothing, fails, or the process dies handling a message. A queue is polled only when
-// something in it can be receivable (the fake clock does not move while the driver polls, so
-// empty receives would change nothing but cost time).
-func (s *sim) poll(now time.Time) bool {
-	if now.Before(s.pollAt) {
+// poll steps each of process p's real Consumers: one receive and its batch per Poll, until a
+// receive returns nothing, fails, or the process dies handling a message. A queue is polled only
+// when something in it can be receivable (the fake clock does not move while the driver polls,
+// so empty receives would change nothing but cost time).
+func (s *sim) poll(p *proc, now time.Time) bool {
+	if now.Before(p.pollAt) {
 		return false
 	}
 	did, polled := false, false
@@ -48,24 +48,28 @@ func (s *sim) poll(now time.Time) bool {
 			s.collectDeadLetters()
 		}
 	}()
-	for i, c := range s.consumers {
+	for i, c := range p.consumers {
 		q := s.queues()[i]
 		if due := s.qDue[q]; due.IsZero() || now.Before(due) {
 			continue
 		}
 		for {
 			polled = true
-			n, err := c.Poll(s.ctx)
-			if s.dead {
+			var n int
+			var err error
+			p.polling = true
+			s.within(p, func() { n, err = c.Poll(s.ctx) })
+			p.polling = false
+			if p.dead {
 				for _, q := range s.queues() {
 					s.qDue[q] = now // the dead process's batch is in flight: look again
 				}
-				s.restart("crash mid-call")
+				s.restart(p, "crash mid-call")
 				return true
 			}
 			if err != nil {
-				s.pollAt = now.Add(time.Second + time.Duration(s.rng.Int64N(int64(time.Minute))))
-				s.tracef("sqs receive fails; polling again at %s", s.pollAt.Format(time.TimeOnly))
+				p.pollAt = now.Add(time.Second + time.Duration(s.rng.Int64N(int64(time.Minute))))
+				s.tracef("sqs receive fails; polling again at %s", p.pollAt.Format(time.TimeOnly))
 				return did
 			}
 			if n == 0 {
@@ -76,7 +80,7 @@ func (s *sim) poll(now time.Time) bool {
 		s.qDue[q] = s.nextVisible(q, now)
 	}
 	if did {
-		s.nextTick = now // Receive pokes the scheduler after it changed something.
+		p.nextTick = now // Receive pokes the scheduler after it changed something.
 	}
 	return did
 }
@@ -87,12 +91,13 @@ func (s *sim) poll(now time.Time) bool {
 // batch stay in flight, as they would when a process dies.
 type guard struct {
 	s *sim
+	p *proc
 	d *notifications.Dispatcher
 }
 
 func (g guard) Handle(ctx context.Context, m notifications.Message) (res notifications.Result) {
-	s := g.s
-	if s.dead {
+	s, p := g.s, g.p
+	if p.dead {
 		return notifications.Result{}
 	}
 	s.fig.handled++
@@ -104,7 +109,7 @@ func (g guard) Handle(ctx context.Context, m notifications.Message) (res notific
 			if _, ok := v.(crashSignal); !ok {
 				s.violate(nil, "harness", fmt.Sprintf("handling message %s panicked: %v", m.ID, v))
 			}
-			s.dead = true
+			p.dead = true
 			res = notifications.Result{}
 		}
 	}()
@@ -112,15 +117,15 @@ func (g guard) Handle(ctx context.Context, m notifications.Message) (res notific
 	// Wait hook (holdWait), which moves this simulation's clock itself. It stops holding before
 	// the batch's heartbeat would fire (half the visibility timeout after the receive), since the
 	// heartbeat runs on the consumer's own goroutine and would make the run depend on scheduling.
-	s.holdLimit = m.ReceivedAt.Add(visibilityTimeout / 2)
+	p.holdLimit = m.ReceivedAt.Add(visibilityTimeout / 2)
 	res = g.d.Handle(ctx, m)
-	s.holdLimit = time.Time{}
+	p.holdLimit = time.Time{}
 	s.tracef("handled %s (%s, receive #%d): delete=%v retryAfter=%v", m.ID, kindName(s.sent[m.ID].kind), m.ReceiveCount, res.Delete, res.RetryAfter)
 	if then := res.Then; then != nil {
 		// The follow-up runs after the delete, where a crash leaves the message gone and the
 		// bookkeeping not yet cleared.
 		res.Then = func(ctx context.Context) {
-			if s.dead {
+			if p.dead {
 				return
 			}
 			defer func() {
@@ -128,7 +133,7 @@ func (g guard) Handle(ctx context.Context, m notifications.Message) (res notific
 					if _, ok := v.(crashSignal); !ok {
 						s.violate(nil, "harness", fmt.Sprintf("follow-up of message %s panicked: %v", m.ID, v))
 					}
-					s.dead = true
+					p.dead = true
 				}
 			}()
 			then(ctx)
@@ -137,11 +142,11 @@ func (g guard) Handle(ctx context.Context, m notifications.Message) (res notific
 	return res
 }
 
-// holdWait is the rotator's Wait hook: time passes while a message is held, up to the batch's
+// holdWait is process p's Wait hook: time passes while a message is held, up to the batch's
 // heartbeat. Events due meanwhile run when the poll returns, as they would queue behind a busy
-// process.
-func (s *sim) holdWait(_ context.Context, _ notifications.Message, d time.Duration) bool {
-	if s.holdLimit.IsZero() || !s.clk.Now().Add(d).Before(s.holdLimit) {
+// process. A replica running inside another's call does not hold (timeMoves).
+func (s *sim) holdWait(p *proc, d time.Duration) bool {
+	if !s.timeMoves() || p.holdLimit.IsZero() || !s.clk.Now().Add(d).Before(p.holdLimit) {
 		return false
 	}
 	s.fig.holds++
@@ -157,8 +162,10 @@ func (s *sim) nextStep(now time.Time) time.Time {
 			next = t
 		}
 	}
-	consider(s.nextTick)
-	consider(s.pollAt)
+	for _, p := range s.procs {
+		consider(p.nextTick)
+		consider(p.pollAt)
+	}
 	for _, q := range s.queues() {
 		consider(s.qDue[q])
 	}

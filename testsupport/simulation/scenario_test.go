@@ -63,6 +63,10 @@ type scenario struct {
 	restart, burst, sqsOp float64 // events per day
 	// canary: the first application is a canary, rotated every canaryEvery whatever its expiry.
 	canary bool
+	// replicas is how many processes run; pNest, the chance that at a call of one another
+	// replica's due work runs first (drawReplicas).
+	replicas     int
+	pNest, pSlow float64
 }
 
 func drawScenario(rng *rand.Rand) scenario {

@@ -47,8 +47,13 @@ type appStats struct {
 type history struct {
 	lastReported  time.Time // last rotate call the rotator was told succeeded
 	promotedSince bool      // a promotion happened after lastReported
-	currentSeq    int       // mint sequence of the secret in AWSCURRENT (-1 if not genuine)
-	down          bool      // AWSCURRENT was invalid at the last check
+	// lastAccepted is the last rotate call Amazon accepted (it minted a secret), by any replica;
+	// acceptedFailed: its caller was told it failed; promotedSinceAccepted: a promotion followed it.
+	lastAccepted          time.Time
+	acceptedFailed        bool
+	promotedSinceAccepted bool
+	currentSeq            int  // mint sequence of the secret in AWSCURRENT (-1 if not genuine)
+	down                  bool // AWSCURRENT was invalid at the last check
 }
 
 // mix is splitmix64: ids, secrets and the rotator's jitter are pure functions of the seed and a

@@ -20,7 +20,8 @@ import (
 
 var (
 	seedFlag = flag.Int64("seed", -1, "run only this seed (replay a failure)")
-	// 100 keeps the -race run CI makes near a minute on a 2-core machine; -seeds=3000 is the long run.
+	// 100 keeps the -race run CI makes under two minutes on a 2-core machine (two or three replicas
+	// in most seeds); -seeds=3000 is the long run, longer than go test's default -timeout of 10m.
 	seedsFlag   = flag.Int("seeds", 100, "how many seeds (1..N) to run")
 	traceFlag   = flag.Bool("simtrace", false, "log the whole event trace of every run (use with -seed)")
 	summaryFlag = flag.String("summary", "", "also write the figures as markdown to this file")
@@ -114,7 +115,7 @@ func TestSimulation(t *testing.T) {
 
 	slices.SortFunc(failed, func(a, b *sim) int { return int(a.seed) - int(b.seed) })
 	for i, s := range failed {
-		t.Errorf("seed %d: %d invariant violation(s); first: %s\n    replay: go test ./rotator/simulation -run TestSimulation -seed=%d -simtrace",
+		t.Errorf("seed %d: %d invariant violation(s); first: %s\n    replay: go test ./testsupport/simulation -run TestSimulation -seed=%d -simtrace",
 			s.seed, len(s.violations), s.violations[0], s.seed)
 		if i < 3 {
 			explain(t, s)
@@ -170,7 +171,8 @@ func normalize(lines []string) []string {
 	return out
 }
 
-// TestDeterminism: a seed replays identically, or a printed failing seed would be worthless.
+// TestDeterminism: a seed replays identically, or a printed failing seed would be worthless. The
+// seeds run three, two, one and three replicas.
 func TestDeterminism(t *testing.T) {
 	t.Parallel()
 	for _, seed := range []uint64{3, 17, 42, 55} {
@@ -185,6 +187,10 @@ func TestDeterminism(t *testing.T) {
 			if a.fig.handled != b.fig.handled || a.fig.ticks != b.fig.ticks || len(a.violations) != len(b.violations) || len(ta.own) < 10 {
 				t.Fatalf("seed %d: runs differ or did nothing: handled %d/%d, ticks %d/%d, violations %d/%d, %d events", seed,
 					a.fig.handled, b.fig.handled, a.fig.ticks, b.fig.ticks, len(a.violations), len(b.violations), len(ta.own))
+			}
+			if a.fig.nested != b.fig.nested || (a.sc.replicas > 1 && a.fig.nested == 0) {
+				t.Fatalf("seed %d (%d replicas): a replica ran inside another's call %d/%d times: want the same, and some", seed,
+					a.sc.replicas, a.fig.nested, b.fig.nested)
 			}
 		})
 	}

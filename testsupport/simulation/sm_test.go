@@ -2,11 +2,13 @@ package simulation
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-tools/lwa-rotator/testsupport/fakesm"
 	"github.com/spapi-tools/lwa-rotator/vault"
@@ -22,7 +24,7 @@ func (s *sim) smFault(op, secretID string) fakesm.Fault {
 	}
 	b, crashAfter := s.enter(side, svcVault, op)
 	if crashAfter {
-		s.dieAfter = side
+		s.cur().dieAfter = side
 	}
 	if b == nil {
 		return fakesm.Fault{}
@@ -36,9 +38,10 @@ type smAPI struct{ s *sim }
 
 // returned ends a call: a crash armed for after it happens now, whatever the call returned.
 func (a smAPI) returned(op string) {
-	if side := a.s.dieAfter; side != nil {
-		a.s.dieAfter = nil
-		a.s.crash(side, op, "after")
+	if p := a.s.cur(); p.dieAfter != nil {
+		side := p.dieAfter
+		p.dieAfter = nil
+		a.s.crash(p, side, op, "after")
 	}
 }
 
@@ -59,17 +62,30 @@ func (a smAPI) write(secretID, op string, call func()) {
 func (a smAPI) GetSecretValue(ctx context.Context, in *sm.GetSecretValueInput, opts ...func(*sm.Options)) (*sm.GetSecretValueOutput, error) {
 	out, err := a.s.sm.GetSecretValue(ctx, in, opts...)
 	a.returned(fakesm.OpGetSecretValue)
+	a.s.slowAnswer(aws.ToString(in.SecretId), fakesm.OpGetSecretValue)
 	return out, err
 }
 
 func (a smAPI) DescribeSecret(ctx context.Context, in *sm.DescribeSecretInput, opts ...func(*sm.Options)) (*sm.DescribeSecretOutput, error) {
 	out, err := a.s.sm.DescribeSecret(ctx, in, opts...)
 	a.returned(fakesm.OpDescribeSecret)
+	a.s.slowAnswer(aws.ToString(in.SecretId), fakesm.OpDescribeSecret)
 	return out, err
 }
 
 func (a smAPI) PutSecretValue(ctx context.Context, in *sm.PutSecretValueInput, opts ...func(*sm.Options)) (out *sm.PutSecretValueOutput, err error) {
-	a.write(aws.ToString(in.SecretId), fakesm.OpPutSecretValue, func() { out, err = a.s.sm.PutSecretValue(ctx, in, opts...) })
+	a.write(aws.ToString(in.SecretId), fakesm.OpPutSecretValue, func() {
+		out, err = a.s.sm.PutSecretValue(ctx, in, opts...)
+		if slices.Contains(in.VersionStages, vault.StageClaim) {
+			var exists *smtypes.ResourceExistsException
+			switch {
+			case err == nil:
+				a.s.fig.claims++
+			case errors.As(err, &exists):
+				a.s.fig.claimsRefused++
+			}
+		}
+	})
 	return out, err
 }
 
@@ -134,7 +150,8 @@ func (s *sim) current(side *appSide) (string, vault.Record, bool) {
 func (s *sim) labelled(side *appSide, value string) bool {
 	versions := s.sm.Versions(side.app.SecretID)
 	for _, id := range slices.Sorted(maps.Keys(versions)) {
-		if len(versions[id]) == 0 {
+		// A claim's version (vault.StageClaim) holds no secret: it is no record.
+		if len(versions[id]) == 0 || slices.Contains(versions[id], vault.StageClaim) {
 			continue
 		}
 		if r, ok := s.record(side, id); ok && r.ClientSecret.Reveal() == value {
