@@ -73,9 +73,12 @@ func (r *Rotator) settle(ctx context.Context, a *appState, f facts, act action, 
 // perform carries out the scheduler's part of a plan: finished or timed-out bookkeeping, request
 // clean-up, the probe, the rotate call.
 func (r *Rotator) perform(ctx context.Context, a *appState, f facts, act action, log *zap.Logger) time.Time {
-	st, ok := r.bookkeep(ctx, a, f, act, log)
+	st, wake, ok := r.bookkeep(ctx, a, f, act, log)
 	if !ok {
-		return r.clock.Now().Add(vaultRetryMin)
+		if wake.IsZero() {
+			wake = r.clock.Now().Add(vaultRetryMin)
+		}
+		return wake
 	}
 	if act.invalidRequest {
 		log.Warn("removing a rotation request whose " + vault.TagRequestAt + " tag is not an RFC 3339 time; ask again with lwa-rotator rotate")
@@ -100,31 +103,39 @@ func (r *Rotator) perform(ctx context.Context, a *appState, f facts, act action,
 }
 
 // bookkeep saves what a finished rotation or the watchdog leaves in the tags, and returns the
-// state the vault then holds; false when the save failed.
-func (r *Rotator) bookkeep(ctx context.Context, a *appState, f facts, act action, log *zap.Logger) (vault.RotationState, bool) {
+// state the vault then holds; false when the save failed or another replica holds the
+// watchdog's claim (then with when to look again).
+func (r *Rotator) bookkeep(ctx context.Context, a *appState, f facts, act action, log *zap.Logger) (vault.RotationState, time.Time, bool) {
 	app, st := *a.app.Load(), f.snap.State
 	switch {
 	case act.finished:
 		if err := r.vault.SaveChanges(ctx, app.SecretID, st, *act.save); err != nil {
 			log.Warn("clearing the bookkeeping of a finished rotation; will retry", zap.Error(err))
-			return st, false
+			return st, time.Time{}, false
 		}
 		r.promotionSeen(a, f.snap.Current)
 		a.setStatus(func(s *Status) { s.InFlightSince = time.Time{} }) // publish showed the tags before this save
 		log.Info("the latest rotate call's secret is already AWSCURRENT; rotation state cleared", zap.String("version_id", f.snap.Current.ID))
 	case act.watchdog:
+		// Claimed like a rotate call: a replica whose read is older than another's retry would
+		// otherwise remove that retry's record of its call.
+		if _, won, wake := r.claim(ctx, a, f, act, st.RotationID, log); !won {
+			return st, wake, false
+		}
+		err := r.vault.SaveChanges(ctx, app.SecretID, st, *act.save)
+		a.setStatus(func(s *Status) { s.ClaimHeldUntil = time.Time{} })
+		if err != nil {
+			log.Error("saving rotation state", zap.Error(err))
+			return st, time.Time{}, false
+		}
 		r.obs.Rotation(app.Name, ResultTimeout)
 		a.setStatus(func(s *Status) { s.InFlightSince = time.Time{} })
 		log.Error("no new secret arrived within the await deadline; requesting again while the old secret still works",
 			zap.Time("requested_at", st.RequestedAt), zap.Int("attempts", act.save.Attempts), zap.Time("next_attempt_at", act.save.NextAttemptAt))
-		if err := r.vault.SaveChanges(ctx, app.SecretID, st, *act.save); err != nil {
-			log.Error("saving rotation state", zap.Error(err))
-			return st, false
-		}
 	default:
-		return st, true
+		return st, time.Time{}, true
 	}
-	return *act.save, true
+	return *act.save, time.Time{}, true
 }
 
 // request saves the intent, then asks Amazon for a new secret. The intent is saved before the
@@ -193,8 +204,8 @@ func (r *Rotator) request(ctx context.Context, a *appState, f facts, st vault.Ro
 	return act.wakeAt
 }
 
-// claim wins the due rotation for this process before its rotate call, unless the plan found a
-// claim of its own still usable. Whatever the put's answer, the decision judges the claim that
+// claim wins the due rotation for this process before its rotate call or the watchdog's write,
+// unless the plan found a claim of its own still usable. Whatever the put's answer, the decision judges the claim that
 // holds the rotation now: this process's, usable, and the call goes ahead; otherwise the status
 // says whose it is and the pass ends when the decision says to look again.
 func (r *Rotator) claim(ctx context.Context, a *appState, f facts, act action, id string, log *zap.Logger) (vault.Claim, bool, time.Time) {
@@ -212,7 +223,7 @@ func (r *Rotator) claim(ctx context.Context, a *appState, f facts, act action, i
 	f.snap.Claim = &c
 	now = r.clock.Now()
 	next := plan(f, set, now, r.rand())
-	if next.request && next.claim != nil {
+	if (next.request || next.watchdog) && next.claim != nil {
 		a.setStatus(func(s *Status) { s.ClaimHeldUntil = c.Until })
 		r.checkpoint(StepClaimed)
 		log.Debug("claimed the due rotation", zap.String("claim_version_id", c.VersionID), zap.Time("claim_lapses_at", c.Until))

@@ -195,20 +195,24 @@ func planHeld(f facts, s Settings, now time.Time, jitter float64) action {
 	default:
 		a.phase, a.request, a.wakeAt, a.reason, a.actAt = PhaseDue, true, now.Add(s.AwaitDeadline), why, now
 		a.intent = intent(st, now)
-		judgeClaim(&a, f, s, now)
 	}
 	if a.watchdog {
 		a.phase = PhaseOverdue // the pass counts the timeout and saves the next attempt
+	}
+	if a.request || a.watchdog {
+		judgeClaim(&a, f, s, now)
 	}
 	planProbe(&a, f, s, now, jitter)
 	return a
 }
 
-// judgeClaim weighs a claim already made on the due rotation. This process's own, still inside
-// the time it may call in, is used as it stands. Another replica's (or this process's, too late
-// to call on) is waited for until it lapses: the holder makes the call, and the snapshot after it
-// shows the rotation requested. One that lapsed before the snapshot was read is taken over: the
-// snapshot would show the holder's intent had it made the call, and the new claim, linked to the
+// judgeClaim weighs a claim already made on the rotation this snapshot shows due, or overdue: a
+// rotate call and the watchdog's write both change what the next replica reads, and a replica
+// acting on a read older than another's write would undo it, so both are claimed. This process's
+// own claim, still inside the time it may act in, is used as it stands. Another replica's (or
+// this process's, too late to act on) is waited for until it lapses: the holder acts, and the
+// snapshot after it shows the result. One that lapsed before the snapshot was read is taken over:
+// the snapshot would show the holder's write had it made one, and the new claim, linked to the
 // lapsed one, is again won by one replica only.
 func judgeClaim(a *action, f facts, s Settings, now time.Time) {
 	c := f.snap.Claim
@@ -217,13 +221,16 @@ func judgeClaim(a *action, f facts, s Settings, now time.Time) {
 	case f.holder != "" && c.Holder == f.holder && now.Before(c.ClaimedAt.Add(s.claimCallBy())):
 		own := *c
 		a.claim = &own
-		if c.RotationID != "" {
+		if c.RotationID != "" && a.request {
 			a.intent.RotationID = c.RotationID
 		}
 	case !f.snap.ReadAt.Before(c.Until):
 	default:
 		a.phase, a.request, a.reason = PhaseRequested, false, ReasonClaimed
 		a.wakeAt, a.actAt, a.outsideWindow = c.Until, c.Until, false
+		if a.watchdog {
+			a.watchdog, a.save = false, nil
+		}
 	}
 }
 
