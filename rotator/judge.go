@@ -28,10 +28,11 @@ type verdict struct {
 	save *vault.RotationState
 	wake bool
 	// stage puts record under token as AWSPENDING; promote verifies it with LWA and makes it
-	// AWSCURRENT.
-	stage, promote bool
-	token          string
-	record         vault.Record
+	// AWSCURRENT. verifyFirst proves record with LWA before the put: another, older secret is
+	// staged, and the put takes its label.
+	stage, promote, verifyFirst bool
+	token                       string
+	record                      vault.Record
 	// For the log line: the application id a refused notification named, a notice's expiry.
 	applicationID string
 	noticed       time.Time
@@ -128,5 +129,12 @@ func judgeNewSecret(n *notifications.NewSecret, f facts) verdict {
 		// then judge this message against whatever is current.
 		return verdict{outcome: notifications.OutcomeFailed, reason: reasonNewerPending, settleFirst: true}
 	}
-	return verdict{outcome: notifications.OutcomeProcessed, reason: reasonNewSecret, stage: true, promote: true, token: token, record: rec}
+	v := verdict{outcome: notifications.OutcomeProcessed, reason: reasonNewSecret, stage: true, promote: true, token: token, record: rec}
+	if p := f.snap.Pending; p != nil && p.ID != token {
+		// An older secret is staged, unverified, and its message may be gone already (staged is
+		// durable). Putting this one takes its label: were this one planted and refused, the
+		// older genuine secret would be left in no labelled version. Prove this one first.
+		v.verifyFirst = true
+	}
+	return v
 }

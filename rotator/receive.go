@@ -105,6 +105,20 @@ func (r *Rotator) stageAndPromote(ctx context.Context, a *appState, f facts, v v
 	log = log.With(zap.Time("expires_at", v.record.ExpiresAt))
 	log.Info("new secret received; staging it as AWSPENDING", zap.String("version_id", v.token))
 	r.checkpoint(StepSecretReceived)
+	if v.verifyFirst {
+		if _, err := r.lwa.Token(ctx, app.ClientID, v.record.ClientSecret); err != nil {
+			if rejectsSecret(err) {
+				r.obs.Rotation(app.Name, ResultRejected)
+				return handled(app, notifications.OutcomeRejected, func() {
+					log.Error("LWA rejected the new secret; the secret already staged keeps its label (possible planted secret)",
+						zap.String("pending_version_id", f.snap.Pending.ID), zap.Error(err))
+				})
+			}
+			return handled(app, notifications.OutcomeFailed, func() {
+				log.Warn("verifying the new secret before it takes the staged secret's label; will retry", zap.Error(err))
+			})
+		}
+	}
 	if err := r.vault.StageOn(ctx, f.snap, v.token, v.record); err != nil {
 		if stagingOutcome(err) == notifications.OutcomeRejected {
 			r.obs.Rotation(app.Name, ResultRejected)

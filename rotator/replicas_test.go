@@ -2,6 +2,7 @@ package rotator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -389,5 +390,54 @@ func TestSIGUSR1RightAfterARotationRotatesAgain(t *testing.T) {
 		}
 		h.clk.Advance(2 * time.Second)
 		h.r.Tick(ctx)
+	}
+}
+
+// TestAPlantedSecretNeverTakesAStagedSecretsLabel: one replica staged a genuine secret and could
+// not verify it (LWA down), so its message is gone: the vault holds it. Another replica then
+// receives a newer secret that LWA refuses (planted). It is proven before it is put, so the
+// genuine secret keeps AWSPENDING and is promoted once LWA answers again.
+func TestAPlantedSecretNeverTakesAStagedSecretsLabel(t *testing.T) {
+	t.Parallel()
+	h := newHarnessWith(t, setup{expiry: t0.Add(100 * day), amazonLimitOff: true})
+	ctx := context.Background()
+	first := h.replica("pod-a/1", h.sm)
+	second := h.replica("pod-b/2", h.sm)
+	first.r.Trigger("app")
+	first.r.Tick(ctx)
+	genuine, msg := h.delivered()
+	h.amzn.fail(errors.New("lwa unreachable"), nil, false)
+	if res := first.handle(msg); !res.Delete {
+		t.Fatal("a staged secret's message was kept; staged is durable")
+	}
+	if w := h.world(); !w.pending {
+		t.Fatal("the genuine secret is not staged")
+	}
+	h.amzn.fail(nil, nil, false)
+	if res := second.handle(h.planted("n-planted", t0.Add(200*day))); res.Delete {
+		t.Error("the planted secret's message was deleted")
+	}
+	w := h.world()
+	labels := w.allVersions
+	var pendingSecret string
+	for id, stages := range labels {
+		if slices.Contains(stages, vault.StagePending) && !slices.Contains(stages, vault.StageCurrent) {
+			v, _ := h.sm.Value(secretID, id)
+			rec, _ := vault.Decode([]byte(v), vault.FormatDefault)
+			if rec.ClientSecret.Equal(genuine) {
+				pendingSecret = id
+			}
+		}
+	}
+	if pendingSecret == "" {
+		t.Fatalf("the genuine secret lost AWSPENDING to the planted one: %v", labels)
+	}
+	h.clk.Advance(time.Minute)
+	first.r.Tick(ctx)
+	if w := h.world(); !w.cur.Record.ClientSecret.Equal(genuine) {
+		t.Error("the genuine secret was not promoted once LWA answered")
+	}
+	if h.amzn.calls() != 1 {
+		t.Errorf("%d rotate calls, want 1", h.amzn.calls())
 	}
 }
