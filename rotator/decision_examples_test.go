@@ -420,7 +420,7 @@ func TestDecideWindowExamples(t *testing.T) {
 }
 
 // A SIGUSR1 is answered by a secret minted after it, whichever replica made the call.
-func TestManualOwedExamples(t *testing.T) {
+func TestDecideManualOwedExamples(t *testing.T) {
 	t.Parallel()
 	signal := ex("2026-06-01T12:00:00Z")
 	for _, tc := range []struct {

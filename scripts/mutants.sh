@@ -37,6 +37,9 @@ next-is-the-deadline	unit	rotator/plan.go	a.actAt = later(watchdogRetry(st, s), 
 window-ignored	unit	rotator/plan.go	return (why == ReasonRenewal || why == ReasonCanary) && st.Attempts == 0	return false	a scheduled rotation starts outside the rotation window
 window-holds-retries	unit	rotator/plan.go	return (why == ReasonRenewal || why == ReasonCanary) && st.Attempts == 0	return why == ReasonRenewal || why == ReasonCanary || why == ReasonSecretOwed	a rotation under way waits for the window while the old secret's clock runs
 canary-ignored	unit	rotator/plan.go	return exp.Add(-spapi.SecretLifetime).Add(s.CanaryEvery)	return time.Time{}	a canary never rotates on its own schedule
+claim-lapse-by-now	unit	rotator/plan.go	case !f.snap.ReadAt.Before(c.Until):	case !now.Before(c.Until):	a claim is taken over on a read made before it lapsed, which may not show the holder's call
+in-hand-ignored	unit	rotator/plan.go	if !lease.Live(now) || f.snap.Pending != nil {	if true {	a replica's watchdog asks again while another replica holds the new secret
+sigusr1-never-answered	unit	rotator/plan.go	return cur.ExpiresAt.IsZero() || cur.ExpiresAt.Add(-spapi.SecretLifetime).Before(at)	return true	a replica that got SIGUSR1 calls again at every await deadline once another replica promoted its secret
 EOF
 )
 
