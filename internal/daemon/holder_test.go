@@ -10,7 +10,9 @@ import (
 // own process, so two processes under one name never share a claim.
 func TestHolderNamesTheReplicaAndItsProcess(t *testing.T) {
 	t.Parallel()
-	host := func(name string, err error) func() (string, error) { return func() (string, error) { return name, err } }
+	host := func(name string, err error) func() (string, error) {
+		return func() (string, error) { return name, err }
+	}
 	for _, tc := range []struct {
 		configured string
 		hostname   func() (string, error)
